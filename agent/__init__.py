@@ -1,0 +1,1 @@
+"""The llmesh agent: runs on each machine and reports to the coordinator."""

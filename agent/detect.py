@@ -1,0 +1,479 @@
+"""Per-kind metadata readers for the inventory: HF configs, PEFT adapters, training runs, GGUF
+headers and Ollama manifests.
+
+Every reader either returns plain JSON-able values or raises DetectError with a one-line message
+naming the file and what is wrong with it. Nothing here guesses: a key that cannot be read is left
+out.
+"""
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+
+from gguf import GGML_QUANT_SIZES, LlamaFileType
+
+
+class DetectError(Exception):
+    """A model that cannot be read; ``str()`` is '<native path>: <what is wrong>'."""
+
+    def __init__(self, path: str, what: str):
+        super().__init__(f"{path}: {what}")
+        self.path = path
+        self.what = what
+
+
+# -- JSON files ---------------------------------------------------------------------------------
+
+def read_json(directory: str, name: str) -> dict:
+    """Read ``directory/name`` as a JSON object; errors name the file relative to the model."""
+    path = os.path.join(directory, name)
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except json.JSONDecodeError as e:
+        raise DetectError(directory, f"{name} is not valid JSON: line {e.lineno} column {e.colno}"
+                                     f" ({e.msg})") from None
+    except UnicodeDecodeError:
+        raise DetectError(directory, f"{name} is not valid JSON: not UTF-8 text") from None
+    except OSError as e:
+        raise DetectError(directory, f"{name} cannot be read: {e.strerror or e}") from None
+    if not isinstance(data, dict):
+        raise DetectError(directory, f"{name} is not a JSON object")
+    return data
+
+
+def clean_json(value):
+    """Keep only what JSON (and protobuf Struct) can carry: no NaN/inf, no numpy scalars."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        out = {str(k): clean_json(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [v for v in (clean_json(x) for x in value) if v is not None]
+    if hasattr(value, "item"):  # numpy scalar
+        return clean_json(value.item())
+    return None
+
+
+def _pick(source: dict, keys) -> dict:
+    return {k: source[k] for k in keys if source.get(k) is not None}
+
+
+# -- Hugging Face directories -------------------------------------------------------------------
+
+CONFIG_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads",
+               "num_key_value_heads", "vocab_size", "max_position_embeddings", "torch_dtype")
+TOKENIZER_FILES = {"tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model",
+                   "spiece.model", "sentencepiece.bpe.model"}
+CHAT_TEMPLATE_FILES = {"chat_template.jinja", "chat_template.json"}
+
+
+def model_weight_format(names: set[str]) -> str | None:
+    """'safetensors' or 'pytorch' from the top-level file names of a full-model dir."""
+    if any(n.endswith(".safetensors") for n in names):
+        return "safetensors"
+    if any(n.startswith("pytorch_model") and n.endswith(".bin") for n in names):
+        return "pytorch"
+    return None
+
+
+def adapter_weight_format(names: set[str]) -> str | None:
+    if any(n.startswith("adapter_model") and n.endswith(".safetensors") for n in names):
+        return "safetensors"
+    if any(n.startswith("adapter_model") and n.endswith(".bin") for n in names):
+        return "pytorch"
+    return None
+
+
+def hf_metadata(directory: str, names: set[str]) -> dict:
+    """architecture, model_type, config, tokenizer and chat_template of a HF-style dir."""
+    md: dict = {}
+    if "config.json" in names:
+        cfg = read_json(directory, "config.json")
+        archs = cfg.get("architectures")
+        if isinstance(archs, list) and archs and isinstance(archs[0], str):
+            md["architecture"] = archs[0]
+        if isinstance(cfg.get("model_type"), str):
+            md["model_type"] = cfg["model_type"]
+        config = _config_numbers(cfg)
+        if config:
+            md["config"] = config
+    md["tokenizer"] = bool(names & TOKENIZER_FILES)
+    md["chat_template"] = bool(names & CHAT_TEMPLATE_FILES)
+    if "tokenizer_config.json" in names:
+        tok = read_json(directory, "tokenizer_config.json")
+        md["chat_template"] = md["chat_template"] or bool(tok.get("chat_template"))
+    return md
+
+
+def _config_numbers(cfg: dict) -> dict:
+    # Multimodal configs keep the language model's numbers under text_config.
+    text = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else {}
+    out = {}
+    for key in CONFIG_KEYS:
+        value = cfg.get(key, text.get(key))
+        if key == "torch_dtype" and value is None:
+            value = cfg.get("dtype", text.get("dtype"))  # newer transformers write "dtype"
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            out[key] = value
+    return out
+
+
+def check_shard_index(directory: str, names: set[str]) -> None:
+    """A sharded checkpoint whose index names a missing shard is an incomplete download."""
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if index not in names:
+            continue
+        weight_map = read_json(directory, index).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise DetectError(directory, f"{index} has no weight_map")
+        missing = sorted({str(f) for f in weight_map.values()} - names)
+        if missing:
+            raise DetectError(directory, f"{index} names {missing[0]}, which is missing"
+                                         f" ({len(missing)} shard(s) missing)")
+
+
+def lora_metadata(directory: str) -> dict:
+    cfg = read_json(directory, "adapter_config.json")
+    lora = _pick(cfg, ("r", "peft_type", "task_type"))
+    if cfg.get("lora_alpha") is not None:
+        lora["alpha"] = cfg["lora_alpha"]
+    if cfg.get("lora_dropout") is not None:
+        lora["dropout"] = cfg["lora_dropout"]
+    targets = cfg.get("target_modules")
+    if isinstance(targets, (list, tuple)):
+        lora["target_modules"] = [str(t) for t in targets]
+    elif isinstance(targets, str):
+        lora["target_modules"] = targets  # a regex, as PEFT allows
+    md: dict = {"lora": lora}
+    if isinstance(cfg.get("base_model_name_or_path"), str) and cfg["base_model_name_or_path"]:
+        md["base_model"] = cfg["base_model_name_or_path"]
+    return md
+
+
+# -- Training runs ------------------------------------------------------------------------------
+
+TRAINING_ARGS = {
+    "learning_rate": ("learning_rate", "lr"),
+    "batch_size": ("per_device_train_batch_size", "train_batch_size", "batch_size",
+                   "micro_batch_size"),
+    "gradient_accumulation_steps": ("gradient_accumulation_steps",),
+    "num_epochs": ("num_train_epochs", "num_epochs", "epochs"),
+    "sequence_length": ("max_seq_length", "max_length", "model_max_length", "sequence_len",
+                        "max_seq_len", "cutoff_len", "seq_length"),
+    "max_steps": ("max_steps",),
+    "warmup_steps": ("warmup_steps",),
+    "warmup_ratio": ("warmup_ratio",),
+    "weight_decay": ("weight_decay",),
+    "lr_scheduler_type": ("lr_scheduler_type",),
+    "optim": ("optim", "optimizer"),
+    "seed": ("seed",),
+    "bf16": ("bf16",),
+    "fp16": ("fp16",),
+}
+
+
+def training_metadata(directory: str, names: set[str]) -> dict:
+    state = read_json(directory, "trainer_state.json")
+    log = state.get("log_history") if isinstance(state.get("log_history"), list) else []
+    log = [e for e in log if isinstance(e, dict)]
+    losses = [e["loss"] for e in log if _is_number(e.get("loss"))]
+    evals = [e["eval_loss"] for e in log if _is_number(e.get("eval_loss"))]
+    out: dict = {"log_steps": len(log)}
+    if losses:
+        out["final_loss"], out["best_loss"] = losses[-1], min(losses)
+    if evals:
+        out["final_eval_loss"] = evals[-1]
+    for key, source in (("best_metric", "best_metric"), ("epochs", "epoch"),
+                        ("global_step", "global_step"), ("max_steps", "max_steps"),
+                        ("train_batch_size", "train_batch_size")):
+        if _is_number(state.get(source)):
+            out[key] = state[source]
+    results = read_json(directory, "all_results.json") if "all_results.json" in names else {}
+    if "final_eval_loss" not in out and _is_number(results.get("eval_loss")):
+        out["final_eval_loss"] = results["eval_loss"]
+    args = _training_args(directory, names, state)
+    if args:
+        out["args"] = args
+    return out
+
+
+def _training_args(directory: str, names: set[str], state: dict) -> dict:
+    raw = read_json(directory, "training_args.json") if "training_args.json" in names else {}
+    args = {}
+    for key, sources in TRAINING_ARGS.items():
+        for source in sources:
+            value = raw.get(source)
+            if isinstance(value, (int, float, str, bool)):
+                args[key] = value
+                break
+    if "num_epochs" not in args and _is_number(state.get("num_train_epochs")):
+        args["num_epochs"] = state["num_train_epochs"]
+    return args
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# -- GGUF ---------------------------------------------------------------------------------------
+# gguf.GGUFReader builds a numpy view per array element: a real 128k-token vocabulary takes
+# ~15 s to open. This reader walks the same header with struct and skips arrays in place.
+
+GGUF_MAGIC = b"GGUF"
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q",
+            12: "d"}
+_STRING, _ARRAY = 8, 9
+SPLIT_RE = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+
+
+@dataclass
+class GGUFHeader:
+    version: int
+    fields: dict = field(default_factory=dict)         # scalar and string values
+    array_lengths: dict = field(default_factory=dict)  # key -> number of items
+    tensor_count: int = 0
+    parameter_count: int = 0
+
+
+class _Cursor:
+    def __init__(self, buf, order: str):
+        self.buf, self.order, self.off, self.end = buf, order, 0, len(buf)
+        self._structs: dict[str, struct.Struct] = {}
+
+    def take(self, code: str):
+        s = self._structs.get(code) or self._structs.setdefault(code, struct.Struct(self.order + code))
+        if self.off + s.size > self.end:
+            raise ValueError(f"truncated header at byte {self.off}")
+        (value,) = s.unpack_from(self.buf, self.off)
+        self.off += s.size
+        return value
+
+    def skip(self, n: int) -> None:
+        if n < 0 or self.off + n > self.end:
+            raise ValueError(f"truncated header at byte {self.off}")
+        self.off += n
+
+    def string(self) -> str:
+        n = self.take("Q")
+        start = self.off
+        self.skip(n)
+        return bytes(self.buf[start:self.off]).decode("utf-8", errors="replace")
+
+    def value(self, vtype: int):
+        if vtype in _SCALARS:
+            return self.take(_SCALARS[vtype])
+        if vtype == _STRING:
+            return self.string()
+        raise ValueError(f"unknown value type {vtype} at byte {self.off}")
+
+    def skip_array(self, item_type: int, count: int) -> None:
+        if item_type in _SCALARS:
+            self.skip(count * struct.calcsize(_SCALARS[item_type]))
+        elif item_type == _STRING:
+            take_len, skip = self.take, self.skip
+            for _ in range(count):
+                skip(take_len("Q"))
+        elif item_type == _ARRAY:
+            for _ in range(count):
+                self.skip_array(self.take("I"), self.take("Q"))
+        else:
+            raise ValueError(f"unknown array item type {item_type} at byte {self.off}")
+
+
+def read_gguf_header(path: str) -> GGUFHeader:
+    """Parse a GGUF file's header; ValueError says why a file is not valid GGUF."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < 24:
+            raise ValueError(f"too short ({size} bytes)")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            if buf[:4] != GGUF_MAGIC:
+                raise ValueError("bad magic (expected 'GGUF')")
+            try:
+                return _parse_gguf(buf, size)
+            except (struct.error, OverflowError, MemoryError) as e:
+                raise ValueError(f"malformed header ({e})") from None
+
+
+def _parse_gguf(buf, size: int) -> GGUFHeader:
+    order = "<" if struct.unpack_from("<I", buf, 4)[0] & 0xFFFF else ">"
+    cur = _Cursor(buf, order)
+    cur.skip(4)
+    version = cur.take("I")
+    if version not in (2, 3):
+        raise ValueError(f"unsupported GGUF version {version}")
+    header = GGUFHeader(version=version)
+    tensor_count, kv_count = cur.take("Q"), cur.take("Q")
+    for _ in range(kv_count):
+        _read_kv(cur, header)
+    ends = [_read_tensor_info(cur, header) for _ in range(tensor_count)]
+    header.tensor_count = tensor_count
+    alignment = header.fields.get("general.alignment", 32)
+    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise ValueError(f"invalid general.alignment {alignment!r}")
+    data_start = -(-cur.off // alignment) * alignment
+    needed = data_start + max(ends, default=0)
+    if needed > size:
+        raise ValueError(f"truncated: tensor data needs {needed} bytes, the file has {size}")
+    return header
+
+
+def _read_kv(cur: _Cursor, header: GGUFHeader) -> None:
+    key = cur.string()
+    vtype = cur.take("I")
+    if vtype == _ARRAY:
+        item_type, count = cur.take("I"), cur.take("Q")
+        cur.skip_array(item_type, count)
+        header.array_lengths[key] = count
+    else:
+        header.fields[key] = cur.value(vtype)
+
+
+def _read_tensor_info(cur: _Cursor, header: GGUFHeader) -> int:
+    name = cur.string()
+    n_dims = cur.take("I")
+    if n_dims > 8:
+        raise ValueError(f"tensor {name!r} has {n_dims} dimensions")
+    elements = 1
+    for _ in range(n_dims):
+        elements *= cur.take("Q")
+    ggml_type, offset = cur.take("I"), cur.take("Q")
+    try:
+        block, type_size = GGML_QUANT_SIZES[ggml_type]
+    except (KeyError, ValueError):
+        raise ValueError(f"tensor {name!r} has unknown type {ggml_type}") from None
+    header.parameter_count += elements
+    return offset + elements // block * type_size
+
+
+def quantization_name(file_type) -> str | None:
+    try:
+        name = LlamaFileType(int(file_type)).name
+    except (ValueError, TypeError):
+        return None
+    if name == "ALL_F32":
+        return "F32"
+    return None if name == "GUESSED" else name.removeprefix("MOSTLY_")
+
+
+def gguf_metadata(header: GGUFHeader, shards: list[GGUFHeader] = ()) -> dict:
+    """Metadata of a GGUF model from its (first) header; split files add their tensors."""
+    f = header.fields
+    arch = f.get("general.architecture") if isinstance(f.get("general.architecture"), str) else None
+    g = {"type": "adapter" if f.get("general.type") == "adapter" else "model",
+         "version": header.version,
+         "tensor_count": header.tensor_count + sum(s.tensor_count for s in shards),
+         "parameter_count": header.parameter_count + sum(s.parameter_count for s in shards)}
+    if arch:
+        g["architecture"] = arch
+    if isinstance(f.get("general.name"), str):
+        g["name"] = f["general.name"]
+    if isinstance(f.get("general.file_type"), int):
+        g["file_type"] = f["general.file_type"]
+        quant = quantization_name(f["general.file_type"])
+        if quant:
+            g["quantization"] = quant
+    if arch and isinstance(f.get(f"{arch}.context_length"), int):
+        g["context_length"] = f[f"{arch}.context_length"]
+    md: dict = {"gguf": g,
+                "tokenizer": "tokenizer.ggml.model" in f or "tokenizer.ggml.tokens" in header.array_lengths,
+                "chat_template": bool(f.get("tokenizer.chat_template"))}
+    if arch:
+        md["architecture"] = arch
+    if g["type"] == "adapter":
+        md.update(_gguf_adapter_metadata(f))
+    return md
+
+
+def _gguf_adapter_metadata(f: dict) -> dict:
+    md: dict = {}
+    lora = {}
+    if isinstance(f.get("adapter.lora.alpha"), (int, float)):
+        lora["alpha"] = f["adapter.lora.alpha"]
+    if f.get("adapter.type") == "lora":
+        lora["peft_type"] = "LORA"
+    if lora:
+        md["lora"] = lora
+    repo_url, name = f.get("general.base_model.0.repo_url"), f.get("general.base_model.0.name")
+    hf_prefix = "https://huggingface.co/"
+    if isinstance(repo_url, str) and repo_url.startswith(hf_prefix):
+        md["base_model"] = repo_url[len(hf_prefix):].strip("/")
+    elif isinstance(name, str) and name:
+        md["base_model"] = name
+    return md
+
+
+# -- Ollama manifests ---------------------------------------------------------------------------
+
+OLLAMA_MEDIA_PREFIX = "application/vnd.ollama.image."
+OLLAMA_FILE_NAMES = {"model": "model.gguf", "adapter": "adapter.gguf",
+                     "projector": "projector.gguf", "template": "template", "params": "params",
+                     "system": "system", "license": "license", "messages": "messages"}
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class OllamaLayer:
+    file_name: str   # the FileEntry path: model.gguf, template, params...
+    kind: str        # the media type's last part: model, template, adapter...
+    digest: str
+    size: int
+
+
+def read_ollama_manifest(path: str) -> tuple[bytes, list[OllamaLayer]]:
+    """The manifest's raw bytes (its sha256 is Ollama's model id) and its layers."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise DetectError(path, f"cannot be read: {e.strerror or e}") from None
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        where = f": line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise DetectError(path, f"not a valid Ollama manifest (not JSON{where})") from None
+    layers = manifest.get("layers") if isinstance(manifest, dict) else None
+    if not isinstance(layers, list) or not layers:
+        raise DetectError(path, "not a valid Ollama manifest (no layers)")
+    return raw, _ollama_layers(path, layers)
+
+
+def _ollama_layers(path: str, layers: list) -> list[OllamaLayer]:
+    out, used = [], set()
+    for layer in layers:
+        media = layer.get("mediaType") if isinstance(layer, dict) else None
+        digest = layer.get("digest") if isinstance(layer, dict) else None
+        size = layer.get("size") if isinstance(layer, dict) else None
+        if not isinstance(media, str) or not isinstance(digest, str) or not _DIGEST_RE.match(digest):
+            raise DetectError(path, f"not a valid Ollama manifest (bad layer {layer!r:.80})")
+        kind = media.removeprefix(OLLAMA_MEDIA_PREFIX)
+        kind = re.sub(r"[^A-Za-z0-9._-]+", "-", kind) or "layer"
+        name = _unique_name(OLLAMA_FILE_NAMES.get(kind, kind), used)
+        out.append(OllamaLayer(name, kind, digest, size if isinstance(size, int) else -1))
+    return out
+
+
+def _unique_name(name: str, used: set[str]) -> str:
+    # Llama 3 manifests carry two license layers: license, license-2.
+    stem, dot, ext = name.partition(".")
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{stem}-{n}{dot}{ext}"
+    used.add(candidate)
+    return candidate
+
+
+def ollama_blob_name(digest: str) -> str:
+    return digest.replace(":", "-")

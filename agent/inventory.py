@@ -1,0 +1,742 @@
+"""The agent's inventory: find the models under its roots and identify their bytes.
+
+A scan has two phases. The walk (one thread, `os.scandir`) claims model directories, loose GGUF
+files, Hugging Face cache snapshots and Ollama manifests, reads their metadata and `stat`s their
+files. Hashing then looks every file up in the HashCache by (dev, inode, size, mtime_ns) and
+hashes only the misses, largest first, on a thread pool. Bad files never abort a scan: they become
+one-line problems and only their model is skipped.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import fnmatch
+import hashlib
+import os
+import stat as stat_mod
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from meshcore.errors import InvalidArgument, NotFound
+from meshcore.hashing import format_digest, hash_file, manifest_digest
+from meshcore.names import sanitize_name
+
+from . import detect
+from .detect import DetectError
+from .hash_cache import HashCache, stat_key
+
+CHECKPOINT_GLOB = "checkpoint-*"
+MAX_DEPTH = 64
+PROGRESS_EVERY_S = 0.25
+# Hidden dirs are skipped, except the ones that hold well-known layouts (child allow-list or None).
+HIDDEN_LAYOUT_DIRS: dict[str, set[str] | None] = {
+    ".ollama": None, ".cache": {"huggingface"}, ".lmstudio": {"models"}}
+# Directory names that say nothing about the model: 'outputs' becomes 'my-run-outputs'.
+GENERIC_DIR_NAMES = {"output", "outputs", "out", "final", "final_model", "model", "models",
+                     "adapter", "adapters", "lora", "merged", "best", "best_model", "snapshot"}
+
+
+class ScanCancelled(Exception):
+    """Raised by Scanner.scan() when Scanner.cancel() stopped it."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str     # relative to the model's own directory, '/' separators always
+    size: int
+    digest: str   # 'sha256:<hex>'
+
+
+@dataclass(frozen=True)
+class FoundModel:
+    path: str
+    name: str
+    kind: str      # 'model' | 'lora' | 'gguf'
+    format: str    # 'safetensors' | 'pytorch' | 'gguf'
+    source: str    # 'dir' | 'file' | 'hf-cache' | 'ollama' | 'training-run'
+    files: tuple[FileEntry, ...]
+    metadata: dict
+    digest: str
+    size_bytes: int
+
+    def __hash__(self) -> int:  # metadata is a dict; identity is path + content
+        return hash((self.path, self.digest))
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "name": self.name, "kind": self.kind, "format": self.format,
+                "source": self.source, "digest": self.digest, "size_bytes": self.size_bytes,
+                "files": [{"path": f.path, "size": f.size, "digest": f.digest} for f in self.files],
+                "metadata": detect.clean_json(self.metadata)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FoundModel":
+        files = tuple(FileEntry(f["path"], int(f["size"]), f["digest"]) for f in d["files"])
+        return cls(path=d["path"], name=d["name"], kind=d["kind"], format=d["format"],
+                   source=d["source"], files=files, metadata=dict(d.get("metadata") or {}),
+                   digest=d["digest"], size_bytes=int(d["size_bytes"]))
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    phase: str          # 'walking' | 'hashing' | 'done'
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+
+
+@dataclass
+class ScanResult:
+    models: list[FoundModel] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    files_hashed: int = 0
+    bytes_hashed: int = 0
+    files_cached: int = 0
+    seconds: float = 0.0
+
+
+# -- what the walk produces ---------------------------------------------------------------------
+
+@dataclass
+class _FileRef:
+    rel: str               # FileEntry path
+    path: str              # what to open (may be a symlink, e.g. into an HF cache's blobs/)
+    st: os.stat_result     # stat at walk time (symlinks followed)
+
+
+@dataclass
+class _Candidate:
+    path: str
+    name: str
+    kind: str
+    format: str
+    source: str
+    metadata: dict
+    files: list[_FileRef]
+    expected: dict[str, str] = field(default_factory=dict)  # rel -> digest the name promises
+
+
+class _Listing:
+    """One directory's entries, split into files (symlinks followed) and real subdirs."""
+
+    def __init__(self, path: str):
+        self.path = path
+        with os.scandir(path) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        self.files = {e.name: e for e in entries if _is_file(e)}
+        self.dirs = {e.name: e for e in entries if e.is_dir(follow_symlinks=False)}
+        self.broken = [e.name for e in entries if e.is_symlink() and not _is_file(e)
+                       and not e.is_dir(follow_symlinks=True)]
+        self.names = set(self.files)
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=True)
+    except OSError:
+        return False
+
+
+def _entry_stat(entry: os.DirEntry) -> os.stat_result:
+    st = entry.stat(follow_symlinks=True)
+    # On Windows DirEntry.stat() has no inode; the cache key needs the real one.
+    return os.stat(entry.path) if st.st_ino == 0 else st
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _dir_model_name(path: str) -> str:
+    base = os.path.basename(path.rstrip("\\/"))
+    if base.lower() in GENERIC_DIR_NAMES or fnmatch.fnmatch(base, CHECKPOINT_GLOB):
+        parent = os.path.basename(os.path.dirname(path.rstrip("\\/")))
+        base = f"{parent}-{base}" if parent else base
+    return sanitize_name(base)
+
+
+def _gguf_stem(file_name: str) -> str:
+    match = detect.SPLIT_RE.match(file_name)
+    stem = match.group("stem") if match else file_name
+    return stem[:-5] if stem.lower().endswith(".gguf") else stem
+
+
+def _error_text(e: OSError) -> str:
+    if isinstance(e, FileNotFoundError):
+        return "vanished during the scan"
+    if isinstance(e, PermissionError):
+        return "is unreadable: permission denied"
+    return f"cannot be read: {e.strerror or e}"
+
+
+class _Walker:
+    """Turns directories into candidates; collects problems instead of raising."""
+
+    def __init__(self, scanner: "Scanner"):
+        self.scanner = scanner
+        self.candidates: list[_Candidate] = []
+        self.problems: list[str] = []
+        self.seen_dirs: set[tuple[int, int]] = set()
+
+    # walking ---------------------------------------------------------------------------------
+
+    def walk_root(self, root: str) -> None:
+        try:
+            st = os.stat(root)
+        except FileNotFoundError:
+            self.problems.append(f"{root}: model root does not exist")
+            return
+        except OSError as e:
+            self.problems.append(f"{root}: model root is unreadable: {e.strerror or e}")
+            return
+        if not stat_mod.S_ISDIR(st.st_mode):
+            self.problems.append(f"{root}: model root is not a directory")
+            return
+        self.walk_dir(root, 0)
+
+    def walk_dir(self, path: str, depth: int, only: set[str] | None = None) -> None:
+        self.scanner._check_cancel()
+        if depth > MAX_DEPTH or not self._first_visit(path):
+            return
+        try:
+            listing = _Listing(path)
+        except OSError as e:
+            self.problems.append(f"{path}: cannot list directory: {e.strerror or e}")
+            return
+        if only is None and self.classify(listing):
+            return
+        if only is None:
+            self.add_loose_ggufs(listing, recursive=False)
+        in_training_run = "trainer_state.json" in listing.names
+        for name, entry in listing.dirs.items():
+            if only is not None and name not in only:
+                continue
+            if in_training_run and fnmatch.fnmatch(name, CHECKPOINT_GLOB):
+                continue  # checkpoints of a run are never models of their own
+            if _is_hidden(name) and only is None:
+                if name in HIDDEN_LAYOUT_DIRS:
+                    self.walk_dir(entry.path, depth + 1, HIDDEN_LAYOUT_DIRS[name])
+                continue
+            self.walk_dir(entry.path, depth + 1)
+
+    def _first_visit(self, path: str) -> bool:
+        # Directory symlinks are never followed, but overlapping roots and Windows junctions
+        # can still reach a directory twice.
+        try:
+            st = os.stat(path)
+        except OSError:
+            return True
+        ident = (st.st_dev, st.st_ino)
+        if st.st_ino and ident in self.seen_dirs:
+            return False
+        self.seen_dirs.add(ident)
+        return True
+
+    # classification --------------------------------------------------------------------------
+
+    def classify(self, listing: _Listing) -> bool:
+        """Claim the directory if it is a model or a known layout; False means 'descend'."""
+        name = os.path.basename(listing.path.rstrip("\\/"))
+        if name.startswith("models--") and "snapshots" in listing.dirs:
+            self.add_hf_repo(listing)
+            return True
+        if "manifests" in listing.dirs and "blobs" in listing.dirs:
+            self.add_ollama_store(listing)
+            return True
+        try:
+            candidate = self.claim_model_dir(listing)
+        except DetectError as e:
+            self.problems.append(str(e))
+            return True
+        if candidate is None:
+            return False
+        self.candidates.append(candidate)
+        return True
+
+    def claim_model_dir(self, listing: _Listing, source: str = "dir", name: str | None = None,
+                        extra: dict | None = None) -> _Candidate | None:
+        names = listing.names
+        adapter_format = (detect.adapter_weight_format(names)
+                          if "adapter_config.json" in names else None)
+        model_format = detect.model_weight_format(names) if "config.json" in names else None
+        if not (adapter_format or model_format):
+            return None  # never claim a directory without weights
+        training = "trainer_state.json" in names
+        path = listing.path
+        metadata = detect.hf_metadata(path, names)
+        if adapter_format:
+            metadata.update(detect.lora_metadata(path))
+        else:
+            detect.check_shard_index(path, names)
+        if training:
+            metadata["training"] = detect.training_metadata(path, names)
+        metadata.update(extra or {})
+        return _Candidate(
+            path=path, name=name or _dir_model_name(path),
+            kind="lora" if adapter_format else "model", format=adapter_format or model_format,
+            source="training-run" if training and source == "dir" else source,
+            metadata=metadata, files=self.collect_files(listing, skip_checkpoints=training))
+
+    def collect_files(self, listing: _Listing, skip_checkpoints: bool = False,
+                      prefix: str = "", depth: int = 0) -> list[_FileRef]:
+        if listing.broken:
+            raise DetectError(listing.path, f"{listing.broken[0]} is a broken symlink")
+        files = []
+        for name, entry in listing.files.items():
+            if _is_hidden(name):
+                continue
+            try:
+                files.append(_FileRef(prefix + name, entry.path, _entry_stat(entry)))
+            except OSError as e:
+                raise DetectError(listing.path, f"{name} {_error_text(e)}") from None
+        for name, entry in listing.dirs.items():
+            if _is_hidden(name) or (skip_checkpoints and fnmatch.fnmatch(name, CHECKPOINT_GLOB)):
+                continue
+            if depth >= MAX_DEPTH:
+                raise DetectError(listing.path, f"{name}: directories nested too deeply")
+            try:
+                sub = _Listing(entry.path)
+            except OSError as e:
+                raise DetectError(entry.path, f"cannot list directory: {e.strerror or e}") from None
+            files += self.collect_files(sub, prefix=f"{prefix}{name}/", depth=depth + 1)
+        return files
+
+    # GGUF files ------------------------------------------------------------------------------
+
+    def add_loose_ggufs(self, listing: _Listing, recursive: bool, source: str = "file",
+                        names_for=None, extra: dict | None = None) -> int:
+        groups = self.gguf_groups(listing, recursive)
+        for files in groups:
+            name = names_for(files, len(groups)) if names_for else None
+            try:
+                self.candidates.append(self.gguf_candidate(files, source, name, extra))
+            except DetectError as e:
+                self.problems.append(str(e))
+        return len(groups)
+
+    def gguf_groups(self, listing: _Listing, recursive: bool) -> list[list[os.DirEntry]]:
+        """Each loose GGUF alone; split files (name-00001-of-00003.gguf) as one group."""
+        singles, splits = [], {}
+        for name, entry in listing.files.items():
+            if _is_hidden(name) or not name.lower().endswith(".gguf"):
+                continue
+            match = detect.SPLIT_RE.match(name)
+            if match:
+                splits.setdefault((match["stem"], match["count"]), []).append(entry)
+            else:
+                singles.append([entry])
+        groups = singles + [sorted(v, key=lambda e: e.name) for v in splits.values()]
+        if recursive:
+            for name, entry in listing.dirs.items():
+                if not _is_hidden(name):
+                    try:
+                        groups += self.gguf_groups(_Listing(entry.path), True)
+                    except OSError as e:
+                        self.problems.append(f"{entry.path}: cannot list directory: {e.strerror}")
+        return sorted(groups, key=lambda g: g[0].path)
+
+    def gguf_candidate(self, entries: list[os.DirEntry], source: str, name: str | None,
+                       extra: dict | None) -> _Candidate:
+        first = entries[0]
+        match = detect.SPLIT_RE.match(first.name)
+        if match and len(entries) != int(match["count"]):
+            raise DetectError(first.path, f"split GGUF has {len(entries)} of {int(match['count'])}"
+                                          " parts")
+        refs = []
+        for entry in entries:
+            try:
+                refs.append(_FileRef(entry.name, entry.path, _entry_stat(entry)))
+            except OSError as e:
+                raise DetectError(entry.path, _error_text(e)) from None
+        headers = [self.scanner._gguf_header(ref.path, ref.st) for ref in refs]
+        metadata = detect.gguf_metadata(headers[0], headers[1:])
+        metadata.update(extra or {})
+        is_adapter = metadata["gguf"]["type"] == "adapter"
+        return _Candidate(path=first.path, name=name or sanitize_name(_gguf_stem(first.name)),
+                          kind="lora" if is_adapter else "gguf", format="gguf", source=source,
+                          metadata=metadata, files=refs)
+
+    # Hugging Face cache ----------------------------------------------------------------------
+
+    def add_hf_repo(self, listing: _Listing) -> None:
+        repo_id = hf_repo_id(os.path.basename(listing.path.rstrip("\\/")))
+        snapshots = listing.dirs["snapshots"].path
+        try:
+            revisions = _Listing(snapshots).dirs
+        except OSError as e:
+            self.problems.append(f"{snapshots}: cannot list directory: {e.strerror or e}")
+            return
+        for revision, entry in revisions.items():
+            if _is_hidden(revision):
+                continue
+            try:
+                self.add_hf_snapshot(_Listing(entry.path), repo_id, revision)
+            except OSError as e:
+                self.problems.append(f"{entry.path}: cannot list directory: {e.strerror or e}")
+
+    def add_hf_snapshot(self, listing: _Listing, repo_id: str, revision: str) -> None:
+        extra = {"hf": {"repo_id": repo_id, "revision": revision}}
+        try:
+            candidate = self.claim_model_dir(listing, "hf-cache", sanitize_name(repo_id), extra)
+        except DetectError as e:
+            self.problems.append(str(e))
+            return
+        if candidate is not None:
+            self.candidates.append(candidate)
+            return
+
+        def name_for(files, count):  # one GGUF: the repo's name; several: repo/file-stem
+            stem = _gguf_stem(files[0].name)
+            return sanitize_name(repo_id if count == 1 else f"{repo_id}/{stem}")
+
+        self.add_loose_ggufs(listing, True, "hf-cache", name_for, extra)
+
+    # Ollama ----------------------------------------------------------------------------------
+
+    def add_ollama_store(self, listing: _Listing) -> None:
+        store = listing.path
+        for manifest, parts in _ollama_manifests(os.path.join(store, "manifests"), self.problems):
+            self.scanner._check_cancel()
+            try:
+                self.candidates.append(self.ollama_candidate(store, manifest, *parts))
+            except DetectError as e:
+                self.problems.append(str(e))
+
+    def ollama_candidate(self, store: str, manifest: str, registry: str, namespace: str,
+                         name: str, tag: str) -> _Candidate:
+        raw, layers = detect.read_ollama_manifest(manifest)
+        refs, expected, by_kind = [], {}, {}
+        for layer in layers:
+            blob = os.path.join(store, "blobs", detect.ollama_blob_name(layer.digest))
+            try:
+                st = os.stat(blob)
+            except OSError as e:
+                what = "is missing" if isinstance(e, FileNotFoundError) else _error_text(e)
+                raise DetectError(manifest, f"blob {os.path.basename(blob)} ({layer.kind}) {what}"
+                                  ) from None
+            refs.append(_FileRef(layer.file_name, blob, st))
+            expected[layer.file_name] = layer.digest
+            by_kind.setdefault(layer.kind, refs[-1])
+        weights = by_kind.get("model") or by_kind.get("adapter")
+        if weights is None:
+            raise DetectError(manifest, "Ollama manifest has no model or adapter layer")
+        metadata = detect.gguf_metadata(self.scanner._gguf_header(weights.path, weights.st,
+                                                                  report_as=manifest))
+        metadata["chat_template"] = metadata["chat_template"] or "template" in by_kind
+        metadata["ollama"] = {"registry": registry, "namespace": namespace, "name": name,
+                              "tag": tag, "manifest_digest": format_digest(
+                                  hashlib.sha256(raw).hexdigest())}
+        model_name = name if tag == "latest" else f"{name}-{tag}"
+        if namespace != "library":
+            model_name = f"{namespace}/{model_name}"
+        return _Candidate(path=manifest, name=sanitize_name(model_name),
+                          kind="gguf" if "model" in by_kind else "lora", format="gguf",
+                          source="ollama", metadata=metadata, files=refs, expected=expected)
+
+
+def hf_repo_id(dir_name: str) -> str:
+    """'models--org--name' -> 'org/name' (the hub cache's folder naming)."""
+    return "/".join(dir_name.split("--")[1:])
+
+
+def _ollama_manifests(manifests_dir: str, problems: list[str]):
+    """Yield (manifest path, (registry, namespace, name, tag)) for manifests/<r>/<ns>/<n>/<tag>."""
+    def subdirs(path):
+        try:
+            return [(n, e.path) for n, e in _Listing(path).dirs.items() if not _is_hidden(n)]
+        except OSError as e:
+            problems.append(f"{path}: cannot list directory: {e.strerror or e}")
+            return []
+
+    for registry, r_path in subdirs(manifests_dir):
+        for namespace, ns_path in subdirs(r_path):
+            for name, n_path in subdirs(ns_path):
+                try:
+                    tags = _Listing(n_path).files
+                except OSError as e:
+                    problems.append(f"{n_path}: cannot list directory: {e.strerror or e}")
+                    continue
+                for tag, entry in tags.items():
+                    if not _is_hidden(tag):
+                        yield entry.path, (registry, namespace, name, tag)
+
+
+# -- the scanner --------------------------------------------------------------------------------
+
+class _HashFailed(Exception):
+    pass
+
+
+class Scanner:
+    """Finds and identifies the models under a set of roots (see the module docstring)."""
+
+    def __init__(self, roots: list[str], cache: HashCache, *, hash_workers: int = 2,
+                 progress: Callable[[ScanProgress], None] | None = None):
+        self.roots = [os.path.abspath(os.path.expanduser(os.fspath(r))) for r in roots]
+        self.cache = cache
+        self.hash_workers = max(1, int(hash_workers))
+        self.progress = progress
+        self._cancel = threading.Event()
+        self._state_lock = threading.Lock()
+        self._scan_lock = threading.Lock()
+        self._running = False
+        # GGUF headers of unchanged files are parsed once per process.
+        self._headers: dict[tuple, object] = {}
+        self._headers_used: dict[tuple, object] = {}
+
+    # public API ------------------------------------------------------------------------------
+
+    def scan(self) -> ScanResult:
+        with self._scan_lock:
+            with self._state_lock:
+                self._running = True
+                self._cancel.clear()
+            try:
+                return self._scan()
+            finally:
+                with self._state_lock:
+                    self._running = False
+                    self._cancel.clear()
+
+    def cancel(self) -> None:
+        with self._state_lock:
+            if self._running:
+                self._cancel.set()
+
+    def inspect(self, path: str) -> FoundModel:
+        located = self._locate(path)
+        walker = _Walker(self)
+        try:
+            candidates = self._detect_at(walker, located)
+        except OSError as e:
+            raise InvalidArgument(f"{located}: {_error_text(e)}") from None
+        if walker.problems:
+            raise InvalidArgument(walker.problems[0])
+        if not candidates:
+            raise InvalidArgument(
+                f"{located}: not a recognisable model (expected config.json with *.safetensors "
+                "or pytorch_model*.bin, adapter_config.json with adapter weights, a .gguf file, "
+                "a Hugging Face cache snapshot or an Ollama manifest)")
+        if len(candidates) > 1:
+            raise InvalidArgument(f"{located}: holds {len(candidates)} models; pass one of them, "
+                                  f"e.g. {candidates[0].path}")
+        result = ScanResult()
+        models = self._identify(candidates, result, cancellable=False)
+        if result.problems:
+            raise InvalidArgument(result.problems[0])
+        return models[0]
+
+    # scanning --------------------------------------------------------------------------------
+
+    def _scan(self) -> ScanResult:
+        started = time.monotonic()
+        result = ScanResult()
+        self._report("walking", 0, 0, 0, 0)
+        walker = _Walker(self)
+        self._headers_used = {}
+        for root in self.roots:
+            walker.walk_root(root)
+        self._headers = self._headers_used  # forget headers of files that are gone
+        result.problems.extend(walker.problems)
+        result.models = self._identify(walker.candidates, result, cancellable=True)
+        result.seconds = time.monotonic() - started
+        self._report("done", result.files_hashed, result.files_hashed, result.bytes_hashed,
+                     result.bytes_hashed)
+        return result
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise ScanCancelled("inventory scan cancelled")
+
+    def _report(self, phase: str, *counts: int) -> None:
+        if self.progress is not None:
+            self.progress(ScanProgress(phase, *counts))
+
+    def _gguf_header(self, path: str, st: os.stat_result, report_as: str | None = None):
+        key = (path, stat_key(st))
+        header = self._headers.get(key) or self._headers_used.get(key)
+        if header is None:
+            try:
+                header = detect.read_gguf_header(path)
+            except ValueError as e:
+                header = DetectError(report_as or path, f"not a valid GGUF file: {e}")
+            except OSError as e:
+                header = DetectError(report_as or path, _error_text(e))
+        self._headers_used[key] = header
+        if isinstance(header, DetectError):
+            raise header
+        return header
+
+    # hashing ---------------------------------------------------------------------------------
+
+    def _identify(self, candidates: list[_Candidate], result: ScanResult,
+                  cancellable: bool) -> list[FoundModel]:
+        digests, jobs = {}, {}
+        for candidate in candidates:
+            for ref in candidate.files:
+                key = stat_key(ref.st)
+                if key in digests or key in jobs:
+                    continue
+                cached = self.cache.get(ref.st)
+                if cached is None:
+                    jobs[key] = ref
+                else:
+                    digests[key] = cached
+                    result.files_cached += 1
+        failures = self._hash_all(jobs, digests, result, cancellable)
+        self.cache.flush()
+        models = []
+        for candidate in candidates:
+            model = self._build(candidate, digests, failures, result.problems)
+            if model is not None:
+                models.append(model)
+        return models
+
+    def _hash_all(self, jobs: dict, digests: dict, result: ScanResult,
+                  cancellable: bool) -> dict:
+        """Hash every job into ``digests``; returns {key: problem text} for the failures."""
+        failures: dict = {}
+        if not jobs:
+            return failures
+        order = sorted(jobs.items(), key=lambda kv: -kv[1].st.st_size)  # largest first
+        total_bytes = sum(ref.st.st_size for _, ref in order)
+        done = {"bytes": 0, "files": 0}
+        lock = threading.Lock()
+
+        def on_bytes(n: int) -> None:
+            if cancellable and self._cancel.is_set():
+                raise ScanCancelled("inventory scan cancelled")
+            with lock:
+                done["bytes"] += n
+
+        pool = cf.ThreadPoolExecutor(self.hash_workers, thread_name_prefix="llmesh-hash")
+        try:
+            self._report("hashing", 0, len(order), 0, total_bytes)
+            futures = {pool.submit(self._hash_one, ref, on_bytes): key for key, ref in order}
+            pending = set(futures)
+            while pending:
+                finished, pending = cf.wait(pending, timeout=PROGRESS_EVERY_S,
+                                            return_when=cf.FIRST_COMPLETED)
+                if cancellable:
+                    self._check_cancel()
+                for future in finished:
+                    self._collect(future, futures[future], jobs, digests, failures, result)
+                done["files"] = result.files_hashed + len(failures)
+                self._report("hashing", done["files"], len(order), done["bytes"], total_bytes)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return failures
+
+    def _collect(self, future, key, jobs, digests, failures, result) -> None:
+        try:
+            digests[key] = future.result()
+        except _HashFailed as e:
+            failures[key] = str(e)
+            return
+        result.files_hashed += 1
+        result.bytes_hashed += jobs[key].st.st_size
+
+    def _hash_one(self, ref: _FileRef, on_bytes) -> str:
+        try:
+            size, digest = hash_file(ref.path, progress=on_bytes)
+            after = os.stat(ref.path)
+        except OSError as e:
+            raise _HashFailed(_error_text(e)) from None
+        if size != ref.st.st_size or stat_key(after) != stat_key(ref.st):
+            # Never cache (or report) a digest of bytes that were moving under us.
+            raise _HashFailed("changed while being hashed; it will be hashed on the next scan")
+        self.cache.put(ref.st, digest, ref.path)
+        return digest
+
+    def _build(self, candidate: _Candidate, digests: dict, failures: dict,
+               problems: list[str]) -> FoundModel | None:
+        entries = []
+        for ref in candidate.files:
+            key = stat_key(ref.st)
+            if key in failures:
+                problems.append(f"{candidate.path}: {ref.rel} {failures[key]}")
+                return None
+            digest = digests[key]
+            promised = candidate.expected.get(ref.rel)
+            if promised and promised != digest:
+                problems.append(f"{candidate.path}: blob {detect.ollama_blob_name(promised)} does"
+                                f" not match its name (its content is {digest})")
+                return None
+            entries.append(FileEntry(ref.rel.replace(os.sep, "/"), ref.st.st_size, digest))
+        entries.sort(key=lambda e: e.path)
+        return FoundModel(
+            path=candidate.path, name=candidate.name, kind=candidate.kind,
+            format=candidate.format, source=candidate.source, files=tuple(entries),
+            metadata=detect.clean_json(candidate.metadata), digest=manifest_digest(entries),
+            size_bytes=sum(e.size for e in entries))
+
+    # inspect ---------------------------------------------------------------------------------
+
+    def _locate(self, path) -> str:
+        """The path as it lies under its configured root, or InvalidArgument/NotFound."""
+        raw = os.fspath(path) if path is not None else ""
+        if not raw:
+            raise InvalidArgument("no path given")
+        joined = os.path.join(os.getcwd(), os.path.expanduser(raw)).rstrip("\\/") or os.sep
+        head, base = os.path.split(joined)
+        # Resolve the parents but keep the last name: an HF snapshot file is a symlink whose
+        # target is a content-named blob. The target must lie under a root as well.
+        located = (os.path.realpath(joined) if base in ("", ".", "..")
+                   else os.path.join(os.path.realpath(head), base))
+        root = self._root_holding(located)
+        if root is None or self._root_holding(os.path.realpath(joined)) is None:
+            raise InvalidArgument(f"{raw}: not under any model root of this agent"
+                                  f" ({', '.join(self.roots) or 'none configured'})")
+        if not os.path.exists(located):
+            raise NotFound(f"{raw}: no such file or directory")
+        configured, real_root = root
+        rel = os.path.relpath(located, real_root)
+        return configured if rel == os.curdir else os.path.join(configured, rel)
+
+    def _root_holding(self, real_path: str):
+        target = os.path.normcase(real_path)
+        for configured in self.roots:
+            real_root = os.path.realpath(configured)
+            base = os.path.normcase(real_root)
+            if target == base or target.startswith(base.rstrip("\\/") + os.sep):
+                return configured, real_root
+        return None
+
+    def _detect_at(self, walker: _Walker, path: str) -> list[_Candidate]:
+        parent = os.path.dirname(path)
+        if os.path.isdir(path):
+            listing = _Listing(path)
+            if (os.path.basename(parent) == "snapshots"
+                    and os.path.basename(os.path.dirname(parent)).startswith("models--")):
+                repo_id = hf_repo_id(os.path.basename(os.path.dirname(parent)))
+                walker.add_hf_snapshot(listing, repo_id, os.path.basename(path))
+            elif not walker.classify(listing):
+                walker.add_loose_ggufs(listing, recursive=False)
+            return walker.candidates
+        parts = os.path.normpath(path).split(os.sep)
+        if len(parts) >= 6 and parts[-5] == "manifests":
+            store = os.sep.join(parts[:-5]) or os.sep
+            if os.path.isdir(os.path.join(store, "blobs")):
+                try:
+                    return [walker.ollama_candidate(store, path, *parts[-4:])]
+                except DetectError as e:
+                    raise InvalidArgument(str(e)) from None
+        return self._detect_gguf_file(walker, path)
+
+    def _detect_gguf_file(self, walker: _Walker, path: str) -> list[_Candidate]:
+        directory, name = os.path.split(path)
+        source, model_name, extra = "file", None, None
+        revision, snapshots = os.path.basename(directory), os.path.dirname(directory)
+        repo_dir = os.path.basename(os.path.dirname(snapshots))
+        if os.path.basename(snapshots) == "snapshots" and repo_dir.startswith("models--"):
+            repo_id = hf_repo_id(repo_dir)
+            source, model_name = "hf-cache", sanitize_name(repo_id)
+            extra = {"hf": {"repo_id": repo_id, "revision": revision}}
+        for group in walker.gguf_groups(_Listing(directory), recursive=False):
+            if any(entry.name == name for entry in group):
+                try:
+                    return [walker.gguf_candidate(group, source, model_name, extra)]
+                except DetectError as e:
+                    raise InvalidArgument(str(e)) from None
+        return []

@@ -1,0 +1,257 @@
+"""The agent process: one link to the coordinator, heartbeats, background scans,
+commands, and the Peer service other agents dial."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import uuid
+
+import grpc
+
+from llmesh.v1 import agent_link_pb2 as link_pb
+from llmesh.v1 import agent_link_pb2_grpc as link_grpc
+from llmesh.v1 import common_pb2
+from llmesh.v1 import peer_pb2, peer_pb2_grpc
+from meshcore import __version__, channels, wire
+from meshcore.config import AgentConfig
+from meshcore.errors import Internal, MeshError, from_rpc_error
+
+from . import hardware
+from .hash_cache import HashCache
+from .identity import load_or_create_identity
+from .inventory import Scanner, ScanResult
+
+log = logging.getLogger("llmesh.agent")
+
+INVENTORY_BATCH = 100
+# The coordinator refused us for a reason retrying will not fix.
+FATAL_CODES = {grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT,
+               grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
+
+
+class AgentRefused(MeshError):
+    code = "FAILED_PRECONDITION"
+
+
+class AgentRuntime:
+    def __init__(self, config: AgentConfig, reconnect_max_s: float = 30.0):
+        self.config = config
+        self.reconnect_max_s = reconnect_max_s
+        config.home.mkdir(parents=True, exist_ok=True)
+        self.identity = load_or_create_identity(config.home)
+        self.facts = hardware.host_facts()
+        self.gpu_probe = hardware.GpuProbe(self.facts)
+        self.cache = HashCache(str(config.home / "hash-cache.db"))
+        self.scanner = Scanner(list(config.roots), self.cache, hash_workers=config.hash_workers)
+        self.inventory: ScanResult | None = None
+        self.scanning = False
+        self.peer_address = ""
+        self.connected = asyncio.Event()
+        self._scan_requested = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._outbox: asyncio.Queue | None = None
+        self._call = None
+        self._peer_server = None
+
+    @property
+    def agent_id(self) -> str:
+        return self.identity["id"]
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until stop(); raises AgentRefused if the coordinator will never accept us."""
+        await self._start_peer_server()
+        scans = asyncio.create_task(self._scan_loop())
+        try:
+            await self._link_loop()
+        finally:
+            self._stopping.set()
+            self.scanner.cancel()
+            scans.cancel()
+            await asyncio.gather(scans, return_exceptions=True)
+            if self._peer_server is not None:
+                await self._peer_server.stop(1.0)
+            self.gpu_probe.close()
+            self.cache.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.scanner.cancel()
+        if self._call is not None:
+            self._call.cancel()
+
+    async def _start_peer_server(self) -> None:
+        server = channels.aio_server()
+        peer_pb2_grpc.add_PeerServicer_to_server(_PeerServicer(self), server)
+        bound = channels.bind(server, self.config.listen)
+        await server.start()
+        self._peer_server = server
+        self.peer_address = self.config.advertise or bound
+        log.info("agent %s serving peers on %s", self.config.name, bound)
+
+    # -- the link -------------------------------------------------------------------------
+
+    async def _link_loop(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            try:
+                if await self._run_link():
+                    attempt = 0
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in FATAL_CODES:
+                    raise AgentRefused(f"coordinator refused this agent: {exc.details()}") from None
+                if exc.code() != grpc.StatusCode.CANCELLED or not self._stopping.is_set():
+                    log.warning("link to coordinator %s lost: %s", self.config.coordinator,
+                                from_rpc_error(exc))
+            if self._stopping.is_set():
+                return
+            delay = self._backoff(attempt)
+            attempt += 1
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential with full jitter, so a restarted coordinator is not hit by every agent at once."""
+        ceiling = min(self.reconnect_max_s, 0.25 * 2 ** attempt)
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _run_link(self) -> bool:
+        """One link's life. Returns True if it was established (to reset the backoff)."""
+        outbox: asyncio.Queue = asyncio.Queue()
+        outbox.put_nowait(link_pb.AgentMessage(hello=self._hello()))
+
+        async def outgoing():
+            while True:
+                message = await outbox.get()
+                if message is None:
+                    return
+                yield message
+
+        established = False
+        async with channels.aio_client_channel(self.config.coordinator) as channel:
+            call = link_grpc.AgentLinkStub(channel).Link(outgoing())
+            self._call = call
+            beats = None
+            try:
+                first = await call.read()
+                if first is grpc.aio.EOF or first.WhichOneof("body") != "welcome":
+                    return False
+                established = True
+                self._outbox = outbox
+                self.connected.set()
+                log.info("linked to coordinator %s as %s", self.config.coordinator, self.config.name)
+                beats = asyncio.create_task(self._heartbeats(outbox))
+                if self.inventory is not None:
+                    self._queue_inventory(self.inventory)
+                self._scan_requested.set()  # the coordinator may have missed changes while we were apart
+                while (message := await call.read()) is not grpc.aio.EOF:
+                    if message.WhichOneof("body") == "command":
+                        asyncio.create_task(self._handle(message.command, outbox))
+            finally:
+                self.connected.clear()
+                self._outbox = None
+                self._call = None
+                if beats is not None:
+                    beats.cancel()
+                outbox.put_nowait(None)
+        return established
+
+    def _hello(self) -> link_pb.Hello:
+        return wire.to_message(link_pb.Hello, {
+            "agent_id": self.agent_id, "name": self.config.name,
+            "facts": dataclasses.asdict(self.facts), "roots": list(self.config.roots),
+            "peer_address": self.peer_address, "agent_version": __version__,
+            "heartbeat_interval_s": self.config.heartbeat_interval_s,
+            "labels": dict(self.config.labels),
+        })
+
+    async def _heartbeats(self, outbox: asyncio.Queue) -> None:
+        while True:
+            snapshot = await self._snapshot()
+            outbox.put_nowait(link_pb.AgentMessage(heartbeat=link_pb.Heartbeat(
+                hardware=snapshot, scanning=self.scanning)))
+            await asyncio.sleep(self.config.heartbeat_interval_s)
+
+    async def _snapshot(self) -> common_pb2.HardwareSnapshot:
+        snap = await asyncio.to_thread(hardware.snapshot, list(self.config.roots), self.gpu_probe)
+        return wire.to_message(common_pb2.HardwareSnapshot, dataclasses.asdict(snap))
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def _handle(self, command: link_pb.Command, outbox: asyncio.Queue) -> None:
+        reply = link_pb.CommandReply(request_id=command.request_id)
+        kind = command.WhichOneof("body")
+        try:
+            if kind == "inspect":
+                found = await asyncio.to_thread(self.scanner.inspect, command.inspect.path)
+                reply.model.CopyFrom(wire.to_message(common_pb2.FoundModel, found.to_dict()))
+            elif kind == "query_hardware":
+                reply.hardware.CopyFrom(await self._snapshot())
+            elif kind == "rescan":
+                self._scan_requested.set()
+            else:
+                raise Internal(f"this agent does not know the command {kind!r}")
+        except MeshError as exc:
+            reply.error_code, reply.error_message = exc.code, str(exc)
+        except Exception as exc:  # an agent bug must not take the link down
+            log.exception("command %s failed", kind)
+            reply.error_code, reply.error_message = "INTERNAL", f"agent error: {exc}"
+        outbox.put_nowait(link_pb.AgentMessage(reply=reply))
+
+    # -- scanning -------------------------------------------------------------------------
+
+    async def _scan_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._scan_requested.clear()
+            self.scanning = True
+            try:
+                result = await asyncio.to_thread(self.scanner.scan)
+            except Exception as exc:
+                if self._stopping.is_set():
+                    return
+                log.exception("scan failed: %s", exc)
+                result = None
+            finally:
+                self.scanning = False
+            if result is not None:
+                self.inventory = result
+                log.info("scan: %d models, %d files hashed, %d cached, %d problems in %.2fs",
+                         len(result.models), result.files_hashed, result.files_cached,
+                         len(result.problems), result.seconds)
+                for problem in result.problems:
+                    log.warning("scan problem: %s", problem)
+                self._queue_inventory(result)
+            try:
+                await asyncio.wait_for(self._scan_requested.wait(), self.config.rescan_interval_s)
+            except asyncio.TimeoutError:
+                pass
+
+    def _queue_inventory(self, result: ScanResult) -> None:
+        outbox = self._outbox
+        if outbox is None:
+            return  # sent on the next link
+        scan_id = uuid.uuid4().hex
+        models = [wire.to_message(common_pb2.FoundModel, m.to_dict()) for m in result.models]
+        batches = [models[i:i + INVENTORY_BATCH] for i in range(0, len(models), INVENTORY_BATCH)] or [[]]
+        stats = link_pb.ScanStats(files_hashed=result.files_hashed, bytes_hashed=result.bytes_hashed,
+                                  files_cached=result.files_cached, seconds=result.seconds)
+        for i, batch in enumerate(batches):
+            last = i == len(batches) - 1
+            outbox.put_nowait(link_pb.AgentMessage(inventory=link_pb.InventoryBatch(
+                scan_id=scan_id, models=batch, complete=last,
+                problems=result.problems if last else [], stats=stats if last else None)))
+
+
+class _PeerServicer(peer_pb2_grpc.PeerServicer):
+    def __init__(self, runtime: AgentRuntime):
+        self.runtime = runtime
+
+    async def Describe(self, request, context):
+        return peer_pb2.DescribeResponse(
+            agent_id=self.runtime.agent_id, name=self.runtime.config.name,
+            agent_version=__version__, platform=self.runtime.facts.platform)

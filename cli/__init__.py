@@ -1,0 +1,1 @@
+"""meshctl: the command line over meshcore.client (thin: no logic of its own)."""

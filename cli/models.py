@@ -1,0 +1,149 @@
+"""`meshctl models …`: list, info, register, delete."""
+from __future__ import annotations
+
+import click
+from rich.panel import Panel
+from rich.table import Table
+
+from meshcore.errors import InvalidArgument
+
+from . import render
+from .render import size, status
+
+
+@click.group()
+def models():
+    """Models and versions: what exists, where, and what it is."""
+
+
+@models.command("list")
+@click.option("--host", default="", help="Only versions with a copy on this host.")
+@click.option("--kind", type=click.Choice(["model", "lora", "gguf"]), default=None, help="Only this kind.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_models(obj, host, kind, as_json):
+    """Every model version the mesh knows, found by agents or registered."""
+    with obj.client() as mesh:
+        rows = mesh.models(host=host, kind=kind or "")
+    if as_json:
+        render.emit_json(rows)
+        return
+    if render.say_if_empty(rows, "models found yet"):
+        return
+    t = render.table("NAME", "VER", "KIND", "FORMAT", "SIZE", "COPIES", "DIGEST")
+    for v in rows:
+        copies = "\n".join(f"{c['host']} {status(c['state']) if c['state'] != 'verified' else ''}".rstrip()
+                           for c in v["copies"]) or "[red]none[/red]"
+        t.add_row(v["name"], f"v{v['version']}", v["kind"], v["format"], size(v["size_bytes"]), copies,
+                  render.short_digest(v["digest"]))
+    render.print_table(t)
+
+
+@models.command("info")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def info(obj, ref, as_json):
+    """Everything about one version (default: the latest)."""
+    with obj.client() as mesh:
+        v = mesh.model(ref)
+    if as_json:
+        render.emit_json(v)
+        return
+    render.console.print(info_panel(v))
+
+
+def info_panel(v: dict):
+    meta = v["metadata"]
+    title = v["display_name"] or v["name"]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    rows = [
+        ("Model", v["name"]), ("Version", f"v{v['version']}"), ("Kind", f"{v['kind']} ({v['format']}, {v['source']})"),
+        ("Digest", v["digest"]), ("Size", f"{size(v['size_bytes'])} in {v['file_count']} files"),
+        ("Base Model", v["base_model"] or meta.get("base_model") or ""),
+        ("Architecture", meta.get("architecture", "")),
+        ("Roles", ", ".join(v["roles"])),
+        ("Tags", ", ".join(k if val == "true" else f"{k}={val}" for k, val in v["tags"].items())),
+        ("Registered", render.when(v["created_at"]) if v["registered"] else "no (found by an agent)"),
+        ("Notes", v["notes"]),
+    ]
+    for key, value in rows:
+        if value:
+            grid.add_row(key, str(value))
+    sections = [grid]
+    for heading, lines in _sections(v):
+        if lines:
+            sections.append(f"\n[bold]{heading}:[/bold]")
+            sections.extend(f"  {line}" for line in lines)
+    body = Table.grid()
+    for part in sections:
+        body.add_row(part)
+    return Panel(body, title=f"[bold]{title}[/bold]", title_align="left", expand=False)
+
+
+def _sections(v: dict):
+    meta = v["metadata"]
+    training = meta.get("training") or {}
+    lora = meta.get("lora") or {}
+    gguf = meta.get("gguf") or {}
+    config = meta.get("config") or {}
+    yield "Training", [f"{k.replace('_', ' ').title()}  {training[k]}" for k in
+                       ("final_loss", "best_loss", "final_eval_loss", "epochs", "global_step", "max_steps")
+                       if training.get(k) is not None]
+    yield "LoRA", [f"{k}  {lora[k]}" for k in ("r", "alpha", "dropout", "target_modules") if lora.get(k) is not None]
+    yield "GGUF", [f"{k}  {gguf[k]}" for k in ("quantization", "context_length", "parameter_count", "type")
+                   if gguf.get(k) is not None]
+    yield "Config", [f"{k}  {config[k]}" for k in ("num_hidden_layers", "hidden_size", "vocab_size",
+                                                    "torch_dtype") if config.get(k) is not None]
+    yield "Locations", [f"• {c['host']} ({status(c['state'])}): {c['path']}" for c in v["copies"]] or ["[red]none[/red]"]
+
+
+@models.command("register")
+@click.argument("path")
+@click.option("--host", required=True, help="The host PATH is on (PATH in that host's own syntax).")
+@click.option("--name", default="", help="Model name (default: from the path).")
+@click.option("--base", "base_model", default="", help="Base model this was trained from.")
+@click.option("--role", "roles", multiple=True, help="A role this model serves (repeatable).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY[=VALUE]", help="A tag (repeatable).")
+@click.option("--notes", default="", help="Free text.")
+@click.option("--display-name", default="", help="A human title for the model.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def register(obj, path, host, name, base_model, roles, tags, notes, display_name, as_json):
+    """Name and annotate the model at PATH on HOST (the agent reads and hashes it)."""
+    with obj.client() as mesh:
+        result = mesh.register(path, host, name=name, base_model=base_model, roles=roles,
+                               tags=parse_tags(tags), notes=notes, display_name=display_name)
+    if as_json:
+        render.emit_json(result)
+        return
+    v = result["version"]
+    click.echo(f"{result['message']}: {v['name']}:{v['version']} ({v['kind']}, {size(v['size_bytes'])}, "
+               f"{v['digest']})")
+
+
+def parse_tags(tags) -> dict[str, str]:
+    out = {}
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        if not key or not key.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise InvalidArgument(f"invalid tag {tag!r}: expected KEY or KEY=VALUE with KEY of letters, digits, '-', '_', '.'")
+        out[key] = value if sep else "true"
+    return out
+
+
+@models.command("delete")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def delete(obj, ref, as_json):
+    """Remove registry entries (all versions, or one). Files on hosts are untouched."""
+    with obj.client() as mesh:
+        result = mesh.delete(ref)
+    if as_json:
+        render.emit_json(result)
+        return
+    click.echo(f"deleted {', '.join(result['deleted'])} from the registry; files on hosts are untouched "
+               "(register a path again to bring it back)")

@@ -1,0 +1,219 @@
+"""Long-running commands: `meshctl up`, `meshctl coordinator serve`, `meshctl agent run`."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from pathlib import Path
+
+import click
+
+from meshcore.config import (DEFAULT_HEARTBEAT_S, ENDPOINT_FILE, AgentConfig, CoordinatorConfig,
+                             check_address, home_from_env)
+from meshcore.errors import InvalidArgument
+from meshcore.names import check_host_name, sanitize_name
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("grpc").setLevel(logging.WARNING)
+
+
+def _run_until_signalled(main) -> None:
+    """Run ``main(stop_event)`` until it returns or SIGINT/SIGTERM asks it to stop cleanly."""
+    async def runner():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt instead
+                pass
+        await main(stop)
+    asyncio.run(runner())
+
+
+async def _until(stop: asyncio.Event, task: asyncio.Task) -> None:
+    """Wait for a stop signal or for the task to end by itself (its error propagates)."""
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        task.result()
+
+
+def _labels(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid label {pair!r}: expected KEY or KEY=VALUE")
+        out.append((key, value if sep else "true"))
+    return tuple(out)
+
+
+def _roots(roots: tuple[str, ...]) -> tuple[str, ...]:
+    """Native absolute paths; a root that does not exist is an error at start, not later."""
+    resolved = []
+    for root in roots:
+        path = Path(root).expanduser()
+        if not path.is_dir():
+            raise InvalidArgument(f"model root {root!r} is not a directory")
+        resolved.append(str(path.resolve()))
+    return tuple(resolved)
+
+
+def _default_roots(home: Path, env) -> tuple[str, ...]:
+    """`meshctl up` with no --root: its own models folder, plus the HF cache and the
+    Ollama store where this machine has them."""
+    roots = [home / "models"]
+    hf = Path(env.get("HF_HUB_CACHE") or Path(env.get("HF_HOME") or "~/.cache/huggingface") / "hub").expanduser()
+    ollama = Path(env.get("OLLAMA_MODELS") or "~/.ollama/models").expanduser()
+    roots += [p for p in (hf, ollama) if p.is_dir()]
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    return tuple(str(p.resolve()) for p in roots)
+
+
+agent_options = [
+    click.option("--root", "roots", multiple=True, metavar="PATH", help="A folder of models (repeatable)."),
+    click.option("--heartbeat", type=float, default=DEFAULT_HEARTBEAT_S, show_default=True,
+                 help="Seconds between heartbeats; three missed ones mark the host offline."),
+    click.option("--rescan-interval", type=float, default=60.0, show_default=True,
+                 help="Seconds between background rescans of the roots."),
+    click.option("--hash-workers", type=int, default=2, show_default=True, help="Threads hashing files."),
+    click.option("--label", "labels", multiple=True, metavar="KEY[=VALUE]", help="A host label (repeatable)."),
+    click.option("--log-level", default="info", show_default=True,
+                 type=click.Choice(["debug", "info", "warning", "error"])),
+]
+
+
+def with_options(options):
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+    return decorate
+
+
+@click.command()
+@click.option("--listen", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
+              help="Coordinator address (port 0 picks a free one; meshctl finds it through LLMESH_HOME).")
+@click.option("--name", default=None, help="This host's name in the mesh (default: the hostname).")
+@with_options(agent_options)
+@click.pass_obj
+def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, labels, log_level):
+    """Start the embedded default: a coordinator and a local agent, on loopback.
+
+    Data lives under LLMESH_HOME (default ~/.local/share/llmesh); every other meshctl
+    command run with the same LLMESH_HOME finds this coordinator. Ctrl-C stops it."""
+    from agent.runtime import AgentRuntime
+    from coordinator.server import Coordinator
+
+    _logging(log_level)
+    home = home_from_env(obj.env)
+    check_address(listen)
+    roots = _roots(roots) if roots else _default_roots(home, obj.env)
+    name = check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-"))
+    coordinator_config = CoordinatorConfig(data_dir=home / "coordinator", listen=listen,
+                                           endpoint_file=home / ENDPOINT_FILE)
+
+    async def main(stop):
+        coord = await Coordinator.start(coordinator_config)
+        agent = AgentRuntime(AgentConfig(
+            home=home / "agent", name=name, coordinator=coord.address, roots=roots,
+            heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval,
+            hash_workers=hash_workers, labels=_labels(labels)))
+        task = asyncio.create_task(agent.run())
+        click.echo(f"llmesh is up: coordinator {coord.address}, agent {name!r}, "
+                   f"roots {', '.join(roots)}; data in {home}. Ctrl-C stops it.", err=True)
+        try:
+            await _until(stop, task)
+        finally:
+            agent.stop()
+            await asyncio.gather(task, return_exceptions=True)
+            await coord.stop()
+            click.echo("llmesh stopped", err=True)
+
+    _run_until_signalled(main)
+
+
+@click.group()
+def coordinator():
+    """Run the coordinator on its own (as on a real fleet)."""
+
+
+@coordinator.command("serve")
+@click.option("--listen", default="0.0.0.0:7440", show_default=True, metavar="HOST:PORT")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the registry lives (default: LLMESH_HOME/coordinator).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.pass_obj
+def serve(obj, listen, data_dir, log_level):
+    """Serve the registry and the Mesh API; agents dial in to it."""
+    from coordinator.server import Coordinator
+
+    _logging(log_level)
+    home = home_from_env(obj.env)
+    config = CoordinatorConfig(data_dir=(data_dir or home / "coordinator").resolve(),
+                               listen=check_address(listen), endpoint_file=home / ENDPOINT_FILE)
+
+    async def main(stop):
+        coord = await Coordinator.start(config)
+        click.echo(f"coordinator listening on {coord.address}", err=True)
+        try:
+            await stop.wait()
+        finally:
+            await coord.stop()
+
+    _run_until_signalled(main)
+
+
+@click.group()
+def agent():
+    """Run an agent on its own (one per machine)."""
+
+
+@agent.command("run")
+@click.option("--coordinator", "coordinator_address", required=True, metavar="HOST:PORT",
+              help="The coordinator to dial.")
+@click.option("--name", default=None, help="This host's name in the mesh (default: the hostname).")
+@click.option("--listen", default="0.0.0.0:0", show_default=True, metavar="HOST:PORT",
+              help="Where this agent serves other agents.")
+@click.option("--advertise", default="", metavar="HOST:PORT",
+              help="The address other agents should dial (default: the bound one).")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The agent's state (stable id, hash cache); default LLMESH_HOME/agent.")
+@click.option("--reconnect-max", type=float, default=30.0, show_default=True,
+              help="Longest wait between reconnect attempts, in seconds.")
+@with_options(agent_options)
+@click.pass_obj
+def run(obj, coordinator_address, name, listen, advertise, home, reconnect_max, roots, heartbeat,
+        rescan_interval, hash_workers, labels, log_level):
+    """Report this machine's hardware and models to a coordinator and do its jobs."""
+    from agent.runtime import AgentRuntime
+
+    _logging(log_level)
+    if not roots:
+        raise InvalidArgument("at least one --root PATH is required")
+    config = AgentConfig(
+        home=(home or home_from_env(obj.env) / "agent").resolve(),
+        name=check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-")),
+        coordinator=check_address(coordinator_address), roots=_roots(roots),
+        listen=check_address(listen), advertise=check_address(advertise) if advertise else "",
+        heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
+        labels=_labels(labels))
+
+    async def main(stop):
+        runtime = AgentRuntime(config, reconnect_max_s=reconnect_max)
+        task = asyncio.create_task(runtime.run())
+        try:
+            await _until(stop, task)
+        finally:
+            runtime.stop()
+            results = await asyncio.gather(task, return_exceptions=True)
+        if isinstance(results[0], Exception):
+            raise results[0]
+
+    _run_until_signalled(main)

@@ -1,0 +1,1 @@
+"""The llmesh coordinator: registry, agent links, the Mesh API."""

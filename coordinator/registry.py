@@ -1,0 +1,474 @@
+"""The registry: every line of SQL in llmesh lives in this module.
+
+SQLite through sqlite-utils, in WAL mode. The coordinator calls it from one writer
+thread (see coordinator.service), so methods here are plain synchronous code; each
+change runs in one transaction, so a failure leaves no partial rows.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from meshcore.config import OFFLINE_AFTER_BEATS
+from meshcore.errors import AlreadyExists, InvalidArgument, NotFound
+from meshcore.names import ModelRef, check_name
+
+SCHEMA_VERSION = 1
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db["hosts"].create({
+        "id": str, "name": str, "hostname": str, "platform": str, "os": str, "arch": str,
+        "facts_json": str, "hardware_json": str, "roots_json": str, "labels_json": str,
+        "problems_json": str, "peer_address": str, "agent_version": str,
+        "heartbeat_interval_s": float, "scanning": int, "first_seen": float, "last_seen": float,
+    }, pk="id")
+    db["hosts"].create_index(["name"], unique=True)
+    db["models"].create({
+        "id": int, "name": str, "origin": str, "display_name": str, "description": str,
+        "created_at": float, "updated_at": float,
+    }, pk="id")
+    db["models"].create_index(["name"], unique=True)
+    db["versions"].create({
+        "id": int, "model_id": int, "number": int, "digest": str, "kind": str, "format": str,
+        "source": str, "size_bytes": int, "file_count": int, "metadata_json": str,
+        "base_model": str, "registered": int, "notes": str, "created_by": str,
+        "created_at": float, "updated_at": float,
+    }, pk="id", foreign_keys=[("model_id", "models", "id")])
+    db["versions"].create_index(["digest"], unique=True)
+    db["versions"].create_index(["model_id", "number"], unique=True)
+    db["version_files"].create({"version_id": int, "path": str, "size": int, "digest": str},
+                               pk=("version_id", "path"), foreign_keys=[("version_id", "versions", "id")])
+    db["version_files"].create_index(["digest"])
+    db["copies"].create({
+        "id": int, "version_id": int, "host_id": str, "path": str, "state": str,
+        "verified_at": float, "updated_at": float,
+    }, pk="id", foreign_keys=[("version_id", "versions", "id"), ("host_id", "hosts", "id")])
+    db["copies"].create_index(["host_id", "path"], unique=True)
+    db["copies"].create_index(["version_id"])
+    db["version_tags"].create({"version_id": int, "key": str, "value": str},
+                              pk=("version_id", "key"), foreign_keys=[("version_id", "versions", "id")])
+    db["version_roles"].create({"version_id": int, "role": str},
+                               pk=("version_id", "role"), foreign_keys=[("version_id", "versions", "id")])
+    db["tombstones"].create({"digest": str, "deleted_at": float, "deleted_by": str}, pk="digest")
+    db["events"].create({
+        "id": int, "ts": float, "actor": str, "action": str, "resource": str, "detail_json": str,
+    }, pk="id")
+    db["events"].create_index(["ts"])
+
+
+MIGRATIONS = {1: _migration_1}
+
+
+class Registry:
+    def __init__(self, path: Path | str):
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        self.db = sqlite_utils.Database(conn)
+        if str(path) != ":memory:":
+            self.db.enable_wal()
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        if "schema_migrations" not in self.db.table_names():
+            self.db["schema_migrations"].create({"version": int, "applied_at": float}, pk="version")
+        applied = {r["version"] for r in self.db["schema_migrations"].rows}
+        newer = [v for v in applied if v > SCHEMA_VERSION]
+        if newer:
+            raise InvalidArgument(
+                f"registry schema version {max(newer)} is newer than this coordinator "
+                f"understands ({SCHEMA_VERSION}); upgrade llmesh")
+        for version in sorted(MIGRATIONS):
+            if version in applied:
+                continue
+            with self._tx():
+                MIGRATIONS[version](self.db)
+                self.db["schema_migrations"].insert({"version": version, "applied_at": time.time()})
+
+    def schema_version(self) -> int:
+        return max(r["version"] for r in self.db["schema_migrations"].rows)
+
+    def _tx(self):
+        return self.db.atomic()  # BEGIN…COMMIT, or a savepoint when nested; rolls back on error
+
+    # -- events ---------------------------------------------------------------------------
+
+    def record_event(self, actor: str, action: str, resource: str, detail: dict | None = None) -> None:
+        self.db["events"].insert({
+            "ts": time.time(), "actor": actor, "action": action, "resource": resource,
+            "detail_json": json.dumps(detail or {}, sort_keys=True),
+        })
+
+    def events(self, limit: int = 100) -> list[dict]:
+        rows = self.db.query("SELECT * FROM events ORDER BY id DESC LIMIT ?", [limit])
+        return [_decode(r) for r in rows]
+
+    # -- hosts ----------------------------------------------------------------------------
+
+    def host_hello(self, hello: dict, now: float | None = None) -> dict:
+        """Record an agent that connected; refuse a name another agent id holds."""
+        now = now or time.time()
+        agent_id, name = hello["agent_id"], hello["name"]
+        with self._tx():
+            holder = self._one("SELECT id FROM hosts WHERE name = ?", [name])
+            if holder and holder["id"] != agent_id:
+                self.record_event(f"agent:{agent_id}", "host.refused", name,
+                                  {"reason": "name taken", "holder": holder["id"]})
+                raise AlreadyExists(
+                    f"host name {name!r} is already held by another agent (id {holder['id']}); "
+                    "choose another --name, or remove that host first")
+            facts = hello.get("facts") or {}
+            row = {
+                "id": agent_id, "name": name, "hostname": facts.get("hostname", ""),
+                "platform": facts.get("platform", ""), "os": facts.get("os", ""),
+                "arch": facts.get("arch", ""), "facts_json": json.dumps(facts),
+                "roots_json": json.dumps(list(hello.get("roots") or [])),
+                "labels_json": json.dumps(dict(hello.get("labels") or {})),
+                "peer_address": hello.get("peer_address", ""),
+                "agent_version": hello.get("agent_version", ""),
+                "heartbeat_interval_s": float(hello.get("heartbeat_interval_s") or 5.0),
+                "last_seen": now, "scanning": 0,
+            }
+            existing = self._one("SELECT first_seen FROM hosts WHERE id = ?", [agent_id])
+            if existing:
+                self.db["hosts"].update(agent_id, row)
+            else:
+                row.update(first_seen=now, hardware_json="{}", problems_json="[]")
+                self.db["hosts"].insert(row)
+                self.record_event(f"agent:{agent_id}", "host.joined", name, {"platform": row["platform"]})
+        return self.db["hosts"].get(agent_id)
+
+    def host_heartbeat(self, host_id: str, hardware: dict, scanning: bool, now: float | None = None) -> None:
+        self.db.execute(
+            "UPDATE hosts SET hardware_json = ?, scanning = ?, last_seen = ? WHERE id = ?",
+            [json.dumps(hardware), int(scanning), now or time.time(), host_id])
+
+    def host_seen(self, host_id: str, now: float | None = None) -> None:
+        self.db.execute("UPDATE hosts SET last_seen = ? WHERE id = ?", [now or time.time(), host_id])
+
+    def host_by_name(self, name: str) -> dict:
+        row = self._one("SELECT * FROM hosts WHERE name = ?", [name])
+        if not row:
+            known = ", ".join(r["name"] for r in self.db.query("SELECT name FROM hosts ORDER BY name"))
+            raise NotFound(f"unknown host {name!r}" + (f" (known: {known})" if known else " (no hosts yet)"))
+        return row
+
+    def list_hosts(self, connected: frozenset[str], now: float | None = None) -> list[dict]:
+        now = now or time.time()
+        counts = {r["host_id"]: r["n"] for r in self.db.query(
+            "SELECT host_id, COUNT(*) AS n FROM copies WHERE state = 'verified' GROUP BY host_id")}
+        hosts = []
+        for row in self.db.query("SELECT * FROM hosts ORDER BY name"):
+            hosts.append({
+                "id": row["id"], "name": row["name"],
+                "status": host_status(row, connected, now),
+                "facts": json.loads(row["facts_json"] or "{}"),
+                "hardware": json.loads(row["hardware_json"] or "{}"),
+                "roots": json.loads(row["roots_json"] or "[]"),
+                "labels": json.loads(row["labels_json"] or "{}"),
+                "problems": json.loads(row["problems_json"] or "[]"),
+                "peer_address": row["peer_address"], "agent_version": row["agent_version"],
+                "first_seen": row["first_seen"], "last_seen": row["last_seen"],
+                "heartbeat_interval_s": row["heartbeat_interval_s"],
+                "scanning": bool(row["scanning"]), "model_count": counts.get(row["id"], 0),
+            })
+        return hosts
+
+    # -- inventory ------------------------------------------------------------------------
+
+    def apply_inventory(self, host_id: str, models: Iterable[dict], problems: list[str] | None = None,
+                        complete_paths: set[str] | None = None, now: float | None = None) -> dict:
+        """Upsert what an agent reported. With complete_paths (the end of a full scan),
+        copies on that host whose path was not reported are marked missing."""
+        now = now or time.time()
+        added = missing = 0
+        with self._tx():
+            for found in models:
+                if self._upsert_found(host_id, found, now):
+                    added += 1
+            if complete_paths is not None:
+                for row in list(self.db.query(
+                        "SELECT id, path FROM copies WHERE host_id = ? AND state != 'missing'", [host_id])):
+                    if row["path"] not in complete_paths:
+                        self.db.execute("UPDATE copies SET state = 'missing', updated_at = ? WHERE id = ?",
+                                        [now, row["id"]])
+                        missing += 1
+                self.db.execute("UPDATE hosts SET problems_json = ? WHERE id = ?",
+                                [json.dumps(problems or []), host_id])
+        return {"new_copies": added, "missing": missing}
+
+    def _upsert_found(self, host_id: str, found: dict, now: float) -> bool:
+        """Returns True when the host gained a copy it did not have before."""
+        if self._one("SELECT 1 AS x FROM tombstones WHERE digest = ?", [found["digest"]]):
+            self.db.execute("DELETE FROM copies WHERE host_id = ? AND path = ?", [host_id, found["path"]])
+            return False
+        version = self._one("SELECT id FROM versions WHERE digest = ?", [found["digest"]])
+        version_id = version["id"] if version else self._insert_version(found, found["name"], now, "discovered")
+        return self._upsert_copy(version_id, host_id, found["path"], now)
+
+    def _upsert_copy(self, version_id: int, host_id: str, path: str, now: float) -> bool:
+        copy = self._one("SELECT id, version_id, state FROM copies WHERE host_id = ? AND path = ?",
+                         [host_id, path])
+        if copy:
+            self.db.execute(
+                "UPDATE copies SET version_id = ?, state = 'verified', verified_at = ?, updated_at = ? "
+                "WHERE id = ?", [version_id, now, now, copy["id"]])
+            return copy["version_id"] != version_id or copy["state"] != "verified"
+        self.db["copies"].insert({"version_id": version_id, "host_id": host_id, "path": path,
+                                  "state": "verified", "verified_at": now, "updated_at": now})
+        return True
+
+    def _model_id(self, name: str, origin: str, now: float) -> int:
+        model = self._one("SELECT id, origin FROM models WHERE name = ?", [name])
+        if model:
+            if origin == "registered" and model["origin"] != "registered":
+                self.db.execute("UPDATE models SET origin = 'registered' WHERE id = ?", [model["id"]])
+            return model["id"]
+        return self.db["models"].insert({
+            "name": name, "origin": origin, "display_name": "", "description": "",
+            "created_at": now, "updated_at": now}).last_pk
+
+    def _insert_version(self, found: dict, name: str, now: float, origin: str) -> int:
+        model_id = self._model_id(name, origin, now)
+        metadata = found.get("metadata") or {}
+        version_id = self.db["versions"].insert({
+            "model_id": model_id, "number": self._next_number(model_id), "digest": found["digest"],
+            "kind": found["kind"], "format": found["format"], "source": found["source"],
+            "size_bytes": found["size_bytes"], "file_count": len(found["files"]),
+            "metadata_json": json.dumps(metadata, sort_keys=True),
+            "base_model": metadata.get("base_model") or "", "registered": 0, "notes": "",
+            "created_by": "", "created_at": now, "updated_at": now,
+        }).last_pk
+        self.db["version_files"].insert_all(
+            ({"version_id": version_id, "path": f["path"], "size": f["size"], "digest": f["digest"]}
+             for f in found["files"]), batch_size=500)
+        self.db.execute("UPDATE models SET updated_at = ? WHERE id = ?", [now, model_id])
+        return version_id
+
+    def _next_number(self, model_id: int) -> int:
+        row = self._one("SELECT MAX(number) AS n FROM versions WHERE model_id = ?", [model_id])
+        return (row["n"] or 0) + 1
+
+    # -- registration ---------------------------------------------------------------------
+
+    def register(self, host_id: str, found: dict, *, name: str = "", base_model: str = "",
+                 roles: Iterable[str] = (), tags: dict[str, str] | None = None, notes: str = "",
+                 display_name: str = "", actor: str = "", now: float | None = None) -> tuple[int, bool, str]:
+        """Name and annotate the model found at a path. Returns (version id, created, message).
+
+        Identical content returns the existing version. A version that was only ever
+        discovered moves to the name the user gives it."""
+        now = now or time.time()
+        name = check_name(name or found["name"])
+        with self._tx():
+            self.db.execute("DELETE FROM tombstones WHERE digest = ?", [found["digest"]])
+            existing = self._one(
+                "SELECT v.id, v.registered, m.name, m.origin, v.model_id, v.number FROM versions v "
+                "JOIN models m ON m.id = v.model_id WHERE v.digest = ?", [found["digest"]])
+            if existing is None:
+                version_id, created = self._insert_version(found, name, now, "registered"), True
+                message = "registered"
+            elif existing["name"] != name and (existing["registered"] or existing["origin"] == "registered"):
+                version_id, created = existing["id"], False
+                message = f"identical content is already registered as {existing['name']}:{existing['number']}"
+            else:
+                version_id, created = existing["id"], not existing["registered"]
+                if existing["name"] != name:
+                    self._move_version(existing, name, now)
+                message = "registered" if created else "already registered"
+            self._annotate(version_id, base_model, roles, tags or {}, notes, display_name, actor, now)
+            self._upsert_copy(version_id, host_id, found["path"], now)
+            ref = self._ref(version_id)
+            self.record_event(actor, "model.register", ref, {"host": host_id, "path": found["path"],
+                                                             "created": created})
+        return version_id, created, message
+
+    def _move_version(self, existing: dict, name: str, now: float) -> None:
+        target = self._model_id(name, "registered", now)
+        self.db.execute("UPDATE versions SET model_id = ?, number = ? WHERE id = ?",
+                        [target, self._next_number(target), existing["id"]])
+        if not self._one("SELECT 1 AS x FROM versions WHERE model_id = ?", [existing["model_id"]]):
+            self.db.execute("DELETE FROM models WHERE id = ?", [existing["model_id"]])
+
+    def _annotate(self, version_id: int, base_model: str, roles: Iterable[str], tags: dict[str, str],
+                  notes: str, display_name: str, actor: str, now: float) -> None:
+        updates: dict[str, Any] = {"registered": 1, "updated_at": now}
+        if base_model:
+            updates["base_model"] = base_model
+        if notes:
+            updates["notes"] = notes
+        row = self.db["versions"].get(version_id)
+        if not row["created_by"]:
+            updates["created_by"] = actor
+        self.db["versions"].update(version_id, updates)
+        if display_name:
+            self.db.execute("UPDATE models SET display_name = ? WHERE id = ?", [display_name, row["model_id"]])
+        for role in roles:
+            self.db.execute("INSERT OR IGNORE INTO version_roles (version_id, role) VALUES (?, ?)",
+                            [version_id, role])
+        for key, value in tags.items():
+            self.db.execute("INSERT OR REPLACE INTO version_tags (version_id, key, value) VALUES (?, ?, ?)",
+                            [version_id, key, value])
+
+    # -- reading models -------------------------------------------------------------------
+
+    def resolve(self, ref: ModelRef) -> int:
+        """The version id a reference names, or NotFound with what does exist."""
+        model = self._one("SELECT id FROM models WHERE name = ?", [ref.name])
+        if not model:
+            raise NotFound(f"unknown model {ref.name!r}")
+        if ref.alias:
+            raise NotFound(f"model {ref.name!r} has no alias {ref.alias!r}")
+        if ref.version is None:
+            row = self._one("SELECT id FROM versions WHERE model_id = ? ORDER BY number DESC LIMIT 1",
+                            [model["id"]])
+        else:
+            row = self._one("SELECT id FROM versions WHERE model_id = ? AND number = ?",
+                            [model["id"], ref.version])
+        if not row:
+            numbers = [str(r["number"]) for r in self.db.query(
+                "SELECT number FROM versions WHERE model_id = ? ORDER BY number", [model["id"]])]
+            raise NotFound(f"model {ref.name!r} has no version {ref.version}"
+                           + (f" (versions: {', '.join(numbers)})" if numbers else ""))
+        return row["id"]
+
+    def get_version(self, ref: ModelRef, connected: frozenset[str], with_files: bool = True) -> dict:
+        version_id = self.resolve(ref)
+        version = self._versions("v.id = ?", [version_id], connected)[0]
+        if with_files:
+            version["files"] = [dict(r) for r in self.db.query(
+                "SELECT path, size, digest FROM version_files WHERE version_id = ? ORDER BY path", [version_id])]
+        return version
+
+    def version_by_id(self, version_id: int, connected: frozenset[str]) -> dict:
+        return self._versions("v.id = ?", [version_id], connected)[0]
+
+    def list_versions(self, connected: frozenset[str], *, host: str = "", kind: str = "",
+                      name: str = "") -> list[dict]:
+        where, params = ["1 = 1"], []
+        if host:
+            host_id = self.host_by_name(host)["id"]
+            where.append("v.id IN (SELECT version_id FROM copies WHERE host_id = ?)")
+            params.append(host_id)
+        if kind:
+            where.append("v.kind = ?")
+            params.append(kind)
+        if name:
+            where.append("m.name = ?")
+            params.append(name)
+        return self._versions(" AND ".join(where), params, connected)
+
+    def _versions(self, where: str, params: list, connected: frozenset[str]) -> list[dict]:
+        rows = list(self.db.query(
+            "SELECT v.*, m.name AS model_name, m.display_name FROM versions v "
+            f"JOIN models m ON m.id = v.model_id WHERE {where} ORDER BY m.name, v.number", params))
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        copies, tags, roles = self._children(ids, connected)
+        return [{
+            "name": r["model_name"], "version": r["number"], "digest": r["digest"], "kind": r["kind"],
+            "format": r["format"], "source": r["source"], "size_bytes": r["size_bytes"],
+            "file_count": r["file_count"], "metadata": json.loads(r["metadata_json"] or "{}"),
+            "base_model": r["base_model"], "registered": bool(r["registered"]), "notes": r["notes"],
+            "display_name": r["display_name"], "created_at": r["created_at"], "updated_at": r["updated_at"],
+            "copies": copies.get(r["id"], []), "tags": tags.get(r["id"], {}), "roles": roles.get(r["id"], []),
+        } for r in rows]
+
+    def _children(self, ids: list[int], connected: frozenset[str]):
+        copies: dict[int, list] = {}
+        tags: dict[int, dict] = {}
+        roles: dict[int, list] = {}
+        now = time.time()
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.query(
+                    "SELECT c.version_id, c.path, c.state, c.verified_at, h.name AS host, h.last_seen, "
+                    "h.heartbeat_interval_s, h.id AS host_id FROM copies c JOIN hosts h ON h.id = c.host_id "
+                    f"WHERE c.version_id IN ({marks}) ORDER BY h.name, c.path", chunk):
+                copies.setdefault(r["version_id"], []).append({
+                    "host": r["host"], "path": r["path"], "state": r["state"],
+                    "verified_at": r["verified_at"],
+                    "host_status": host_status({"id": r["host_id"], "last_seen": r["last_seen"],
+                                                "heartbeat_interval_s": r["heartbeat_interval_s"]},
+                                               connected, now)})
+            for r in self.db.query(
+                    f"SELECT version_id, key, value FROM version_tags WHERE version_id IN ({marks})", chunk):
+                tags.setdefault(r["version_id"], {})[r["key"]] = r["value"]
+            for r in self.db.query(
+                    f"SELECT version_id, role FROM version_roles WHERE version_id IN ({marks}) ORDER BY role",
+                    chunk):
+                roles.setdefault(r["version_id"], []).append(r["role"])
+        return copies, tags, roles
+
+    # -- deletion -------------------------------------------------------------------------
+
+    def delete(self, ref: ModelRef, actor: str = "", now: float | None = None) -> list[str]:
+        """Remove registry entries (never files). The digests are remembered so that
+        agents do not list the content again until someone registers it."""
+        now = now or time.time()
+        model = self._one("SELECT id FROM models WHERE name = ?", [ref.name])
+        if not model:
+            raise NotFound(f"unknown model {ref.name!r}")
+        if ref.version is None and not ref.alias:
+            ids = [r["id"] for r in self.db.query("SELECT id FROM versions WHERE model_id = ?", [model["id"]])]
+        else:
+            ids = [self.resolve(ref)]
+        deleted = []
+        with self._tx():
+            for version_id in ids:
+                row = self.db["versions"].get(version_id)
+                deleted.append(self._ref(version_id))
+                self.db["tombstones"].upsert({"digest": row["digest"], "deleted_at": now, "deleted_by": actor},
+                                             pk="digest")
+                for table in ("copies", "version_files", "version_tags", "version_roles"):
+                    self.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
+                self.db.execute("DELETE FROM versions WHERE id = ?", [version_id])
+            if not self._one("SELECT 1 AS x FROM versions WHERE model_id = ?", [model["id"]]):
+                self.db.execute("DELETE FROM models WHERE id = ?", [model["id"]])
+            self.record_event(actor, "model.delete", str(ref), {"versions": deleted})
+        return deleted
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _ref(self, version_id: int) -> str:
+        row = self._one("SELECT m.name, v.number FROM versions v JOIN models m ON m.id = v.model_id "
+                        "WHERE v.id = ?", [version_id])
+        return f"{row['name']}:{row['number']}"
+
+    def _one(self, sql: str, params: list) -> dict | None:
+        for row in self.db.query(sql, params):
+            return row
+        return None
+
+
+def host_status(row: dict, connected: frozenset[str], now: float) -> str:
+    """Online while the agent's link is open and it beat within the last few intervals."""
+    interval = row.get("heartbeat_interval_s") or 5.0
+    if row["id"] in connected and now - (row.get("last_seen") or 0) <= OFFLINE_AFTER_BEATS * interval:
+        return "online"
+    return "offline"
+
+
+def _decode(row: dict) -> dict:
+    out = dict(row)
+    for key in [k for k in out if k.endswith("_json")]:
+        out[key[:-5]] = json.loads(out.pop(key) or "null")
+    return out
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

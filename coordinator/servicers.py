@@ -1,0 +1,130 @@
+"""gRPC servicers: they only translate between protobuf messages and the service.
+
+Domain errors become gRPC statuses in one place (``_translate_errors``)."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+import grpc
+
+from llmesh.v1 import agent_link_pb2 as link_pb
+from llmesh.v1 import agent_link_pb2_grpc as link_grpc
+from llmesh.v1 import mesh_pb2 as pb
+from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
+from meshcore import __version__, wire
+from meshcore.errors import InvalidArgument, MeshError, grpc_status
+
+from .service import CoordinatorService
+
+log = logging.getLogger("llmesh.coordinator.rpc")
+
+
+def _translate_errors(method):
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            return await method(self, request, context)
+        except MeshError as exc:
+            await context.abort(grpc_status(exc), str(exc))
+    return wrapper
+
+
+def _actor(context) -> str:
+    return context.peer() or "unknown"
+
+
+class MeshServicer(mesh_grpc.MeshServicer):
+    def __init__(self, service: CoordinatorService):
+        self.service = service
+
+    @_translate_errors
+    async def ListHosts(self, request, context):
+        hosts = await self.service.list_hosts()
+        return pb.ListHostsResponse(hosts=[wire.to_message(pb.Host, h) for h in hosts])
+
+    @_translate_errors
+    async def ListGpus(self, request, context):
+        hosts = await self.service.list_gpus(request.host)
+        return pb.ListGpusResponse(hosts=[wire.to_message(pb.HostGpus, h) for h in hosts])
+
+    @_translate_errors
+    async def ListModels(self, request, context):
+        versions = await self.service.list_models(request.host, request.kind, request.name)
+        return pb.ListModelsResponse(versions=[wire.to_message(pb.ModelVersion, v) for v in versions])
+
+    @_translate_errors
+    async def GetModel(self, request, context):
+        return wire.to_message(pb.ModelVersion, await self.service.get_model(request.ref))
+
+    @_translate_errors
+    async def RegisterModel(self, request, context):
+        version, created, message = await self.service.register_model(wire.to_dict(request), _actor(context))
+        return pb.RegisterModelResponse(version=wire.to_message(pb.ModelVersion, version),
+                                        created=created, message=message)
+
+    @_translate_errors
+    async def DeleteModel(self, request, context):
+        deleted = await self.service.delete_model(request.ref, _actor(context))
+        return pb.DeleteModelResponse(
+            deleted=deleted,
+            message=f"removed {len(deleted)} version(s) from the registry; files on hosts are untouched")
+
+    @_translate_errors
+    async def Rescan(self, request, context):
+        return pb.RescanResponse(hosts=await self.service.rescan(request.host))
+
+
+class AgentLinkServicer(link_grpc.AgentLinkServicer):
+    """One call per connected agent, open as long as the agent runs."""
+
+    def __init__(self, service: CoordinatorService):
+        self.service = service
+
+    async def Link(self, request_iterator, context):
+        first = await context.read()
+        if first is grpc.aio.EOF or first.WhichOneof("body") != "hello":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message on a link must be hello")
+        try:
+            connection = await self.service.agent_hello(wire.to_dict(first.hello))
+        except MeshError as exc:
+            await context.abort(grpc_status(exc), str(exc))
+        # Everything for the agent, the welcome included, goes through the one writer task.
+        connection.outbox.put_nowait(link_pb.CoordinatorMessage(welcome=link_pb.Welcome(
+            host_id=connection.host_id, coordinator_version=__version__)))
+        writer = asyncio.create_task(self._write(connection, context))
+        try:
+            while True:
+                message = await context.read()
+                if message is grpc.aio.EOF:
+                    break
+                await self._dispatch(connection, message)
+        except (asyncio.CancelledError, grpc.aio.AioRpcError):
+            pass
+        finally:
+            self.service.agent_gone(connection)
+            writer.cancel()
+
+    async def _write(self, connection, context):
+        while True:
+            message = await connection.outbox.get()
+            if message is None:
+                return
+            await context.write(message)
+
+    async def _dispatch(self, connection, message):
+        kind = message.WhichOneof("body")
+        try:
+            if kind == "heartbeat":
+                await self.service.agent_heartbeat(
+                    connection, wire.to_dict(message.heartbeat.hardware), message.heartbeat.scanning)
+            elif kind == "inventory":
+                await self.service.agent_seen(connection)
+                await self.service.agent_inventory(connection, message.inventory)
+            elif kind == "reply":
+                connection.deliver(message.reply)
+            else:
+                raise InvalidArgument(f"unexpected {kind} message on an open link")
+        except MeshError as exc:  # one bad message must not drop the agent
+            log.warning("message from %s refused: %s", connection.name, exc)

@@ -1,0 +1,137 @@
+from llmesh.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Hello(_message.Message):
+    __slots__ = ("agent_id", "name", "facts", "roots", "peer_address", "agent_version", "heartbeat_interval_s", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
+    ROOTS_FIELD_NUMBER: _ClassVar[int]
+    PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    name: str
+    facts: _common_pb2.HostFacts
+    roots: _containers.RepeatedScalarFieldContainer[str]
+    peer_address: str
+    agent_version: str
+    heartbeat_interval_s: float
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., facts: _Optional[_Union[_common_pb2.HostFacts, _Mapping]] = ..., roots: _Optional[_Iterable[str]] = ..., peer_address: _Optional[str] = ..., agent_version: _Optional[str] = ..., heartbeat_interval_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("hardware", "scanning")
+    HARDWARE_FIELD_NUMBER: _ClassVar[int]
+    SCANNING_FIELD_NUMBER: _ClassVar[int]
+    hardware: _common_pb2.HardwareSnapshot
+    scanning: bool
+    def __init__(self, hardware: _Optional[_Union[_common_pb2.HardwareSnapshot, _Mapping]] = ..., scanning: _Optional[bool] = ...) -> None: ...
+
+class ScanStats(_message.Message):
+    __slots__ = ("files_hashed", "bytes_hashed", "files_cached", "seconds")
+    FILES_HASHED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_HASHED_FIELD_NUMBER: _ClassVar[int]
+    FILES_CACHED_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    files_hashed: int
+    bytes_hashed: int
+    files_cached: int
+    seconds: float
+    def __init__(self, files_hashed: _Optional[int] = ..., bytes_hashed: _Optional[int] = ..., files_cached: _Optional[int] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class InventoryBatch(_message.Message):
+    __slots__ = ("scan_id", "models", "complete", "problems", "stats")
+    SCAN_ID_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    scan_id: str
+    models: _containers.RepeatedCompositeFieldContainer[_common_pb2.FoundModel]
+    complete: bool
+    problems: _containers.RepeatedScalarFieldContainer[str]
+    stats: ScanStats
+    def __init__(self, scan_id: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_common_pb2.FoundModel, _Mapping]]] = ..., complete: _Optional[bool] = ..., problems: _Optional[_Iterable[str]] = ..., stats: _Optional[_Union[ScanStats, _Mapping]] = ...) -> None: ...
+
+class CommandReply(_message.Message):
+    __slots__ = ("request_id", "error_code", "error_message", "model", "hardware")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    HARDWARE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    error_code: str
+    error_message: str
+    model: _common_pb2.FoundModel
+    hardware: _common_pb2.HardwareSnapshot
+    def __init__(self, request_id: _Optional[str] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.FoundModel, _Mapping]] = ..., hardware: _Optional[_Union[_common_pb2.HardwareSnapshot, _Mapping]] = ...) -> None: ...
+
+class AgentMessage(_message.Message):
+    __slots__ = ("hello", "heartbeat", "inventory", "reply")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    INVENTORY_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    hello: Hello
+    heartbeat: Heartbeat
+    inventory: InventoryBatch
+    reply: CommandReply
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., inventory: _Optional[_Union[InventoryBatch, _Mapping]] = ..., reply: _Optional[_Union[CommandReply, _Mapping]] = ...) -> None: ...
+
+class Welcome(_message.Message):
+    __slots__ = ("host_id", "coordinator_version")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    COORDINATOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    coordinator_version: str
+    def __init__(self, host_id: _Optional[str] = ..., coordinator_version: _Optional[str] = ...) -> None: ...
+
+class InspectPath(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class QueryHardware(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Rescan(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Command(_message.Message):
+    __slots__ = ("request_id", "inspect", "query_hardware", "rescan")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    INSPECT_FIELD_NUMBER: _ClassVar[int]
+    QUERY_HARDWARE_FIELD_NUMBER: _ClassVar[int]
+    RESCAN_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    inspect: InspectPath
+    query_hardware: QueryHardware
+    rescan: Rescan
+    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ...) -> None: ...
+
+class CoordinatorMessage(_message.Message):
+    __slots__ = ("welcome", "command")
+    WELCOME_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    welcome: Welcome
+    command: Command
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
