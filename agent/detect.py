@@ -1,5 +1,5 @@
-"""Per-kind metadata readers for the inventory: HF configs, PEFT adapters, training runs, GGUF
-headers and Ollama manifests.
+"""What the inventory knows about layouts and formats: directory listings, HF configs, PEFT
+adapters, training runs, GGUF headers, the HF cache's and Ollama's naming, Ollama manifests.
 
 Every reader either returns plain JSON-able values or raises DetectError with a one-line message
 naming the file and what is wrong with it. Nothing here guesses: a key that cannot be read is left
@@ -25,6 +25,91 @@ class DetectError(Exception):
         super().__init__(f"{path}: {what}")
         self.path = path
         self.what = what
+
+
+# -- directories ------------------------------------------------------------------------------
+
+class Listing:
+    """One directory's entries, split into files (symlinks followed) and real subdirs."""
+
+    def __init__(self, path: str):
+        self.path = path
+        with os.scandir(path) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        # A name that is not UTF-8 cannot travel in a protobuf string: reported, never listed.
+        self.undecodable = [ascii(e.name) for e in entries if not _is_utf8(e.name)]
+        entries = [e for e in entries if _is_utf8(e.name)]
+        self.files = {e.name: e for e in entries if is_file(e)}
+        self.dirs = {e.name: e for e in entries if e.is_dir(follow_symlinks=False)}
+        # Links to nothing, or to themselves: fatal inside a model, ignored elsewhere.
+        self.broken = [e.name for e in entries if e.is_symlink() and not is_file(e)
+                       and not is_dir(e)]
+        self.names = set(self.files)
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=True)
+    except OSError:  # ELOOP
+        return False
+
+
+def is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
+
+
+def entry_stat(entry: os.DirEntry) -> os.stat_result:
+    st = entry.stat(follow_symlinks=True)
+    # On Windows DirEntry.stat() has no inode; the cache key needs the real one.
+    return os.stat(entry.path) if st.st_ino == 0 else st
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def gguf_stem(file_name: str) -> str:
+    match = SPLIT_RE.match(file_name)
+    stem = match.group("stem") if match else file_name
+    return stem[:-5] if stem.lower().endswith(".gguf") else stem
+
+
+def hf_repo_id(dir_name: str) -> str:
+    """'models--org--name' -> 'org/name' (the hub cache's folder naming)."""
+    return "/".join(dir_name.split("--")[1:])
+
+
+def ollama_manifests(manifests_dir: str, problems: list[str]):
+    """Yield (manifest path, (registry, namespace, name, tag)) for manifests/<r>/<ns>/<n>/<tag>."""
+    def subdirs(path):
+        try:
+            return [(n, e.path) for n, e in Listing(path).dirs.items() if not is_hidden(n)]
+        except OSError as e:
+            problems.append(f"{path}: cannot list directory: {e.strerror or e}")
+            return []
+
+    for registry, r_path in subdirs(manifests_dir):
+        for namespace, ns_path in subdirs(r_path):
+            for name, n_path in subdirs(ns_path):
+                try:
+                    tags = Listing(n_path).files
+                except OSError as e:
+                    problems.append(f"{n_path}: cannot list directory: {e.strerror or e}")
+                    continue
+                for tag, entry in tags.items():
+                    if not is_hidden(tag):
+                        yield entry.path, (registry, namespace, name, tag)
 
 
 # -- JSON files ---------------------------------------------------------------------------------
@@ -214,6 +299,8 @@ def _training_args(directory: str, names: set[str], state: dict) -> dict:
     for key, sources in TRAINING_ARGS.items():
         for source in sources:
             value = raw.get(source)
+            if key == "max_steps" and isinstance(value, int) and value < 0:
+                continue  # HF's -1 means "not set": epochs decide
             if isinstance(value, (int, float, str, bool)):
                 args[key] = value
                 break
@@ -223,7 +310,8 @@ def _training_args(directory: str, names: set[str], state: dict) -> dict:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 # -- GGUF ---------------------------------------------------------------------------------------
@@ -231,6 +319,7 @@ def _is_number(value) -> bool:
 # ~15 s to open. This reader walks the same header with struct and skips arrays in place.
 
 GGUF_MAGIC = b"GGUF"
+MAX_GGUF_STRING = 16 * 1024 * 1024
 _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q",
             12: "d"}
 _STRING, _ARRAY = 8, 9
@@ -252,7 +341,9 @@ class _Cursor:
         self._structs: dict[str, struct.Struct] = {}
 
     def take(self, code: str):
-        s = self._structs.get(code) or self._structs.setdefault(code, struct.Struct(self.order + code))
+        s = self._structs.get(code)
+        if s is None:
+            s = self._structs[code] = struct.Struct(self.order + code)
         if self.off + s.size > self.end:
             raise ValueError(f"truncated header at byte {self.off}")
         (value,) = s.unpack_from(self.buf, self.off)
@@ -266,6 +357,8 @@ class _Cursor:
 
     def string(self) -> str:
         n = self.take("Q")
+        if n > MAX_GGUF_STRING:  # a corrupt length must not make us copy gigabytes
+            raise ValueError(f"string of {n} bytes at byte {self.off}")
         start = self.off
         self.skip(n)
         return bytes(self.buf[start:self.off]).decode("utf-8", errors="replace")
@@ -386,8 +479,8 @@ def gguf_metadata(header: GGUFHeader, shards: list[GGUFHeader] = ()) -> dict:
             g["quantization"] = quant
     if arch and isinstance(f.get(f"{arch}.context_length"), int):
         g["context_length"] = f[f"{arch}.context_length"]
-    md: dict = {"gguf": g,
-                "tokenizer": "tokenizer.ggml.model" in f or "tokenizer.ggml.tokens" in header.array_lengths,
+    tokenizer = "tokenizer.ggml.model" in f or "tokenizer.ggml.tokens" in header.array_lengths
+    md: dict = {"gguf": g, "tokenizer": tokenizer,
                 "chat_template": bool(f.get("tokenizer.chat_template"))}
     if arch:
         md["architecture"] = arch
@@ -455,7 +548,7 @@ def _ollama_layers(path: str, layers: list) -> list[OllamaLayer]:
         media = layer.get("mediaType") if isinstance(layer, dict) else None
         digest = layer.get("digest") if isinstance(layer, dict) else None
         size = layer.get("size") if isinstance(layer, dict) else None
-        if not isinstance(media, str) or not isinstance(digest, str) or not _DIGEST_RE.match(digest):
+        if not (isinstance(media, str) and isinstance(digest, str) and _DIGEST_RE.match(digest)):
             raise DetectError(path, f"not a valid Ollama manifest (bad layer {layer!r:.80})")
         kind = media.removeprefix(OLLAMA_MEDIA_PREFIX)
         kind = re.sub(r"[^A-Za-z0-9._-]+", "-", kind) or "layer"

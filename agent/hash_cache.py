@@ -1,4 +1,5 @@
-"""A persistent cache of file digests, so a rescan of unchanged files costs only `stat`.
+"""A persistent cache of file digests, so a rescan of unchanged files costs only `stat`, and
+`digest_files`, which serves a scan's files from it and hashes the misses on worker threads.
 
 Rows are keyed by (st_dev, st_ino, st_size, st_mtime_ns): a file rewritten in place gets a new
 mtime, a file replaced by rename gets a new inode, so a stale digest is never served. Every row is
@@ -6,10 +7,18 @@ loaded into a dict when the cache opens; lookups never touch SQLite. Writes are 
 """
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from meshcore.hashing import hash_file
+
+log = logging.getLogger("llmesh.agent")
 
 COMMIT_EVERY_ROWS = 500
 COMMIT_EVERY_SECONDS = 2.0
@@ -116,8 +125,171 @@ class HashCache:
         if not self._pending or self._db is None:
             return
         rows, self._pending = self._pending, []
-        self._db.execute("BEGIN")
-        self._db.executemany(
-            "INSERT OR REPLACE INTO file_digests (dev, ino, size, mtime_ns, digest, path)"
-            " VALUES (?, ?, ?, ?, ?, ?)", rows)
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO file_digests (dev, ino, size, mtime_ns, digest, path)"
+                " VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as e:
+            # The digests stay cached in memory; only the next process will hash them again.
+            log.warning("hash cache %s: could not save %d digests: %s", self.path, len(rows), e)
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+
+
+# -- hashing the files a scan found -------------------------------------------------------------
+
+def describe_os_error(e: OSError) -> str:
+    """What went wrong with a file, in words that follow its name."""
+    if isinstance(e, FileNotFoundError):
+        return "vanished during the scan"
+    if isinstance(e, PermissionError):
+        return "is unreadable: permission denied"
+    return f"cannot be read: {e.strerror or e}"
+
+
+class HashFailed(Exception):
+    """A file that could not be hashed; ``str()`` says why, to follow the file's name."""
+
+
+@dataclass
+class DigestRun:
+    digests: dict[Key, str] = field(default_factory=dict)
+    failures: dict[Key, str] = field(default_factory=dict)
+    files_hashed: int = 0
+    bytes_hashed: int = 0
+    files_cached: int = 0
+
+
+def digest_files(cache: HashCache, files: Iterable[tuple[str, os.stat_result]], *,
+                 workers: int = 2, progress: Callable[[int, int, int, int], None] | None = None,
+                 check_stop: Callable[[], None] | None = None,
+                 poll_s: float = 0.25) -> DigestRun:
+    """The digest of every distinct file (by stat key): from the cache, else hashed.
+
+    Misses are hashed largest first on ``workers`` threads. ``progress(files_done, files_total,
+    bytes_done, bytes_total)`` runs on the calling thread at most every ``poll_s``;
+    ``check_stop()`` may raise to stop (it is also called by the workers after every chunk).
+    """
+    run, jobs = DigestRun(), {}
+    for path, st in files:
+        key = stat_key(st)
+        if key in run.digests or key in jobs:
+            continue
+        cached = cache.get(st)
+        if cached is None:
+            jobs[key] = (path, st)
+        else:
+            run.digests[key] = cached
+            run.files_cached += 1
+    if jobs:
+        _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s)
+    cache.flush()
+    return run
+
+
+def _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s) -> None:
+    order = sorted(jobs.items(), key=lambda kv: -kv[1][1].st_size)
+    total_bytes = sum(st.st_size for _, (_, st) in order)
+    hashed, lock = [0], threading.Lock()
+
+    def on_bytes(n: int) -> None:
+        if check_stop is not None:
+            check_stop()
+        with lock:
+            hashed[0] += n
+
+    pool = _HashPool(order, lambda path, st: hash_and_cache(cache, path, st, on_bytes), workers)
+    last_report = 0.0
+    try:
+        if progress is not None:
+            progress(0, len(order), 0, total_bytes)
+        for key, digest, error in pool.results(poll_s):
+            if check_stop is not None:
+                check_stop()
+            if key is not None:
+                _collect(run, key, digest, error, jobs[key][1].st_size)
+            done = run.files_hashed + len(run.failures)
+            if progress is not None and (time.monotonic() - last_report >= poll_s
+                                         or done == len(order)):
+                last_report = time.monotonic()
+                progress(done, len(order), hashed[0], total_bytes)
+    finally:
+        pool.stop()
+
+
+def _collect(run: DigestRun, key: Key, digest, error, size: int) -> None:
+    if isinstance(error, BaseException):
+        raise error  # a stop request from a worker, or a bug: never swallowed
+    if error is not None:
+        run.failures[key] = error
+        return
+    run.digests[key] = digest
+    run.files_hashed += 1
+    run.bytes_hashed += size
+
+
+def hash_and_cache(cache: HashCache, path: str, st: os.stat_result, progress=None) -> str:
+    """Hash ``path`` (``st`` taken before) and cache the digest unless the file changed."""
+    try:
+        size, digest = hash_file(path, progress=progress)
+        after = os.stat(path)
+    except OSError as e:
+        raise HashFailed(describe_os_error(e)) from None
+    if size != st.st_size or stat_key(after) != stat_key(st):
+        # Never cache (or report) a digest of bytes that were moving under us.
+        raise HashFailed("changed while being hashed; it will be hashed on the next scan")
+    cache.put(st, digest, path)
+    return digest
+
+
+class _HashPool:
+    """Worker threads that pull (key, (path, st)) jobs in order and queue (key, digest, error).
+
+    A plain queue instead of concurrent.futures.wait(): waiting on a set of 10,000 futures
+    costs O(n) per wake-up.
+    """
+
+    def __init__(self, jobs: list, hash_one, workers: int):
+        self._jobs, self._lock = iter(jobs), threading.Lock()
+        self._total = len(jobs)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stopped = threading.Event()
+        self._hash_one = hash_one
+        self._threads = [threading.Thread(target=self._work, name="llmesh-hash", daemon=True)
+                         for _ in range(max(1, min(workers, len(jobs))))]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while not self._stopped.is_set():
+            with self._lock:
+                job = next(self._jobs, None)
+            if job is None:
+                return
+            key, (path, st) = job
+            try:
+                self._queue.put((key, self._hash_one(path, st), None))
+            except HashFailed as e:
+                self._queue.put((key, None, str(e)))
+            except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+                self._queue.put((key, None, e))
+                return
+
+    def results(self, timeout: float):
+        """Yield each result, and (None, None, None) every ``timeout`` s while waiting."""
+        received = 0
+        while received < self._total:
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                yield None, None, None
+                continue
+            received += 1
+            yield item
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for thread in self._threads:
+            thread.join()

@@ -8,7 +8,6 @@ one-line problems and only their model is skipped.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import fnmatch
 import hashlib
 import os
@@ -19,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from meshcore.errors import InvalidArgument, NotFound
-from meshcore.hashing import format_digest, hash_file, manifest_digest
+from meshcore.hashing import format_digest, manifest_digest
 from meshcore.names import sanitize_name
 
 from . import detect
 from .detect import DetectError
-from .hash_cache import HashCache, stat_key
+from .hash_cache import HashCache, describe_os_error, digest_files, stat_key
 
 CHECKPOINT_GLOB = "checkpoint-*"
 MAX_DEPTH = 64
@@ -117,57 +116,12 @@ class _Candidate:
     expected: dict[str, str] = field(default_factory=dict)  # rel -> digest the name promises
 
 
-class _Listing:
-    """One directory's entries, split into files (symlinks followed) and real subdirs."""
-
-    def __init__(self, path: str):
-        self.path = path
-        with os.scandir(path) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        self.files = {e.name: e for e in entries if _is_file(e)}
-        self.dirs = {e.name: e for e in entries if e.is_dir(follow_symlinks=False)}
-        self.broken = [e.name for e in entries if e.is_symlink() and not _is_file(e)
-                       and not e.is_dir(follow_symlinks=True)]
-        self.names = set(self.files)
-
-
-def _is_file(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_file(follow_symlinks=True)
-    except OSError:
-        return False
-
-
-def _entry_stat(entry: os.DirEntry) -> os.stat_result:
-    st = entry.stat(follow_symlinks=True)
-    # On Windows DirEntry.stat() has no inode; the cache key needs the real one.
-    return os.stat(entry.path) if st.st_ino == 0 else st
-
-
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
 def _dir_model_name(path: str) -> str:
     base = os.path.basename(path.rstrip("\\/"))
     if base.lower() in GENERIC_DIR_NAMES or fnmatch.fnmatch(base, CHECKPOINT_GLOB):
         parent = os.path.basename(os.path.dirname(path.rstrip("\\/")))
         base = f"{parent}-{base}" if parent else base
     return sanitize_name(base)
-
-
-def _gguf_stem(file_name: str) -> str:
-    match = detect.SPLIT_RE.match(file_name)
-    stem = match.group("stem") if match else file_name
-    return stem[:-5] if stem.lower().endswith(".gguf") else stem
-
-
-def _error_text(e: OSError) -> str:
-    if isinstance(e, FileNotFoundError):
-        return "vanished during the scan"
-    if isinstance(e, PermissionError):
-        return "is unreadable: permission denied"
-    return f"cannot be read: {e.strerror or e}"
 
 
 class _Walker:
@@ -200,12 +154,14 @@ class _Walker:
         if depth > MAX_DEPTH or not self._first_visit(path):
             return
         try:
-            listing = _Listing(path)
+            listing = detect.Listing(path)
         except OSError as e:
             self.problems.append(f"{path}: cannot list directory: {e.strerror or e}")
             return
         if only is None and self.classify(listing):
             return
+        self.problems += [f"{path}: skipped {name}, a name that is not valid UTF-8"
+                          for name in listing.undecodable]
         if only is None:
             self.add_loose_ggufs(listing, recursive=False)
         in_training_run = "trainer_state.json" in listing.names
@@ -214,7 +170,7 @@ class _Walker:
                 continue
             if in_training_run and fnmatch.fnmatch(name, CHECKPOINT_GLOB):
                 continue  # checkpoints of a run are never models of their own
-            if _is_hidden(name) and only is None:
+            if detect.is_hidden(name) and only is None:
                 if name in HIDDEN_LAYOUT_DIRS:
                     self.walk_dir(entry.path, depth + 1, HIDDEN_LAYOUT_DIRS[name])
                 continue
@@ -235,12 +191,14 @@ class _Walker:
 
     # classification --------------------------------------------------------------------------
 
-    def classify(self, listing: _Listing) -> bool:
+    def classify(self, listing: detect.Listing) -> bool:
         """Claim the directory if it is a model or a known layout; False means 'descend'."""
         name = os.path.basename(listing.path.rstrip("\\/"))
         if name.startswith("models--") and "snapshots" in listing.dirs:
             self.add_hf_repo(listing)
             return True
+        if name.startswith(("datasets--", "spaces--")) and "snapshots" in listing.dirs:
+            return True  # the hub cache's other repo types hold no models
         if "manifests" in listing.dirs and "blobs" in listing.dirs:
             self.add_ollama_store(listing)
             return True
@@ -254,9 +212,9 @@ class _Walker:
         self.candidates.append(candidate)
         return True
 
-    def claim_model_dir(self, listing: _Listing, source: str = "dir", name: str | None = None,
-                        extra: dict | None = None) -> _Candidate | None:
-        names = listing.names
+    def claim_model_dir(self, listing: detect.Listing, source: str = "dir",
+                        name: str | None = None, extra: dict | None = None) -> _Candidate | None:
+        names = listing.names | set(listing.broken)  # a dangling weight link is a problem
         adapter_format = (detect.adapter_weight_format(names)
                           if "adapter_config.json" in names else None)
         model_format = detect.model_weight_format(names) if "config.json" in names else None
@@ -278,25 +236,28 @@ class _Walker:
             source="training-run" if training and source == "dir" else source,
             metadata=metadata, files=self.collect_files(listing, skip_checkpoints=training))
 
-    def collect_files(self, listing: _Listing, skip_checkpoints: bool = False,
+    def collect_files(self, listing: detect.Listing, skip_checkpoints: bool = False,
                       prefix: str = "", depth: int = 0) -> list[_FileRef]:
         if listing.broken:
             raise DetectError(listing.path, f"{listing.broken[0]} is a broken symlink")
+        if listing.undecodable:
+            raise DetectError(listing.path, f"{listing.undecodable[0]} is not a valid UTF-8 name")
         files = []
         for name, entry in listing.files.items():
-            if _is_hidden(name):
+            if detect.is_hidden(name):
                 continue
             try:
-                files.append(_FileRef(prefix + name, entry.path, _entry_stat(entry)))
+                files.append(_FileRef(prefix + name, entry.path, detect.entry_stat(entry)))
             except OSError as e:
-                raise DetectError(listing.path, f"{name} {_error_text(e)}") from None
+                raise DetectError(listing.path, f"{name} {describe_os_error(e)}") from None
         for name, entry in listing.dirs.items():
-            if _is_hidden(name) or (skip_checkpoints and fnmatch.fnmatch(name, CHECKPOINT_GLOB)):
+            checkpoint = skip_checkpoints and fnmatch.fnmatch(name, CHECKPOINT_GLOB)
+            if detect.is_hidden(name) or checkpoint:
                 continue
             if depth >= MAX_DEPTH:
                 raise DetectError(listing.path, f"{name}: directories nested too deeply")
             try:
-                sub = _Listing(entry.path)
+                sub = detect.Listing(entry.path)
             except OSError as e:
                 raise DetectError(entry.path, f"cannot list directory: {e.strerror or e}") from None
             files += self.collect_files(sub, prefix=f"{prefix}{name}/", depth=depth + 1)
@@ -304,7 +265,7 @@ class _Walker:
 
     # GGUF files ------------------------------------------------------------------------------
 
-    def add_loose_ggufs(self, listing: _Listing, recursive: bool, source: str = "file",
+    def add_loose_ggufs(self, listing: detect.Listing, recursive: bool, source: str = "file",
                         names_for=None, extra: dict | None = None) -> int:
         groups = self.gguf_groups(listing, recursive)
         for files in groups:
@@ -315,11 +276,11 @@ class _Walker:
                 self.problems.append(str(e))
         return len(groups)
 
-    def gguf_groups(self, listing: _Listing, recursive: bool) -> list[list[os.DirEntry]]:
+    def gguf_groups(self, listing: detect.Listing, recursive: bool) -> list[list[os.DirEntry]]:
         """Each loose GGUF alone; split files (name-00001-of-00003.gguf) as one group."""
         singles, splits = [], {}
         for name, entry in listing.files.items():
-            if _is_hidden(name) or not name.lower().endswith(".gguf"):
+            if detect.is_hidden(name) or not name.lower().endswith(".gguf"):
                 continue
             match = detect.SPLIT_RE.match(name)
             if match:
@@ -329,9 +290,9 @@ class _Walker:
         groups = singles + [sorted(v, key=lambda e: e.name) for v in splits.values()]
         if recursive:
             for name, entry in listing.dirs.items():
-                if not _is_hidden(name):
+                if not detect.is_hidden(name):
                     try:
-                        groups += self.gguf_groups(_Listing(entry.path), True)
+                        groups += self.gguf_groups(detect.Listing(entry.path), True)
                     except OSError as e:
                         self.problems.append(f"{entry.path}: cannot list directory: {e.strerror}")
         return sorted(groups, key=lambda g: g[0].path)
@@ -346,36 +307,36 @@ class _Walker:
         refs = []
         for entry in entries:
             try:
-                refs.append(_FileRef(entry.name, entry.path, _entry_stat(entry)))
+                refs.append(_FileRef(entry.name, entry.path, detect.entry_stat(entry)))
             except OSError as e:
-                raise DetectError(entry.path, _error_text(e)) from None
+                raise DetectError(entry.path, describe_os_error(e)) from None
         headers = [self.scanner._gguf_header(ref.path, ref.st) for ref in refs]
         metadata = detect.gguf_metadata(headers[0], headers[1:])
         metadata.update(extra or {})
         is_adapter = metadata["gguf"]["type"] == "adapter"
-        return _Candidate(path=first.path, name=name or sanitize_name(_gguf_stem(first.name)),
-                          kind="lora" if is_adapter else "gguf", format="gguf", source=source,
-                          metadata=metadata, files=refs)
+        name = name or sanitize_name(detect.gguf_stem(first.name))
+        return _Candidate(path=first.path, name=name, kind="lora" if is_adapter else "gguf",
+                          format="gguf", source=source, metadata=metadata, files=refs)
 
     # Hugging Face cache ----------------------------------------------------------------------
 
-    def add_hf_repo(self, listing: _Listing) -> None:
-        repo_id = hf_repo_id(os.path.basename(listing.path.rstrip("\\/")))
+    def add_hf_repo(self, listing: detect.Listing) -> None:
+        repo_id = detect.hf_repo_id(os.path.basename(listing.path.rstrip("\\/")))
         snapshots = listing.dirs["snapshots"].path
         try:
-            revisions = _Listing(snapshots).dirs
+            revisions = detect.Listing(snapshots).dirs
         except OSError as e:
             self.problems.append(f"{snapshots}: cannot list directory: {e.strerror or e}")
             return
         for revision, entry in revisions.items():
-            if _is_hidden(revision):
+            if detect.is_hidden(revision):
                 continue
             try:
-                self.add_hf_snapshot(_Listing(entry.path), repo_id, revision)
+                self.add_hf_snapshot(detect.Listing(entry.path), repo_id, revision)
             except OSError as e:
                 self.problems.append(f"{entry.path}: cannot list directory: {e.strerror or e}")
 
-    def add_hf_snapshot(self, listing: _Listing, repo_id: str, revision: str) -> None:
+    def add_hf_snapshot(self, listing: detect.Listing, repo_id: str, revision: str) -> None:
         extra = {"hf": {"repo_id": repo_id, "revision": revision}}
         try:
             candidate = self.claim_model_dir(listing, "hf-cache", sanitize_name(repo_id), extra)
@@ -387,16 +348,17 @@ class _Walker:
             return
 
         def name_for(files, count):  # one GGUF: the repo's name; several: repo/file-stem
-            stem = _gguf_stem(files[0].name)
+            stem = detect.gguf_stem(files[0].name)
             return sanitize_name(repo_id if count == 1 else f"{repo_id}/{stem}")
 
         self.add_loose_ggufs(listing, True, "hf-cache", name_for, extra)
 
     # Ollama ----------------------------------------------------------------------------------
 
-    def add_ollama_store(self, listing: _Listing) -> None:
+    def add_ollama_store(self, listing: detect.Listing) -> None:
         store = listing.path
-        for manifest, parts in _ollama_manifests(os.path.join(store, "manifests"), self.problems):
+        manifests = detect.ollama_manifests(os.path.join(store, "manifests"), self.problems)
+        for manifest, parts in manifests:
             self.scanner._check_cancel()
             try:
                 self.candidates.append(self.ollama_candidate(store, manifest, *parts))
@@ -412,7 +374,7 @@ class _Walker:
             try:
                 st = os.stat(blob)
             except OSError as e:
-                what = "is missing" if isinstance(e, FileNotFoundError) else _error_text(e)
+                what = "is missing" if isinstance(e, FileNotFoundError) else describe_os_error(e)
                 raise DetectError(manifest, f"blob {os.path.basename(blob)} ({layer.kind}) {what}"
                                   ) from None
             refs.append(_FileRef(layer.file_name, blob, st))
@@ -435,38 +397,7 @@ class _Walker:
                           source="ollama", metadata=metadata, files=refs, expected=expected)
 
 
-def hf_repo_id(dir_name: str) -> str:
-    """'models--org--name' -> 'org/name' (the hub cache's folder naming)."""
-    return "/".join(dir_name.split("--")[1:])
-
-
-def _ollama_manifests(manifests_dir: str, problems: list[str]):
-    """Yield (manifest path, (registry, namespace, name, tag)) for manifests/<r>/<ns>/<n>/<tag>."""
-    def subdirs(path):
-        try:
-            return [(n, e.path) for n, e in _Listing(path).dirs.items() if not _is_hidden(n)]
-        except OSError as e:
-            problems.append(f"{path}: cannot list directory: {e.strerror or e}")
-            return []
-
-    for registry, r_path in subdirs(manifests_dir):
-        for namespace, ns_path in subdirs(r_path):
-            for name, n_path in subdirs(ns_path):
-                try:
-                    tags = _Listing(n_path).files
-                except OSError as e:
-                    problems.append(f"{n_path}: cannot list directory: {e.strerror or e}")
-                    continue
-                for tag, entry in tags.items():
-                    if not _is_hidden(tag):
-                        yield entry.path, (registry, namespace, name, tag)
-
-
 # -- the scanner --------------------------------------------------------------------------------
-
-class _HashFailed(Exception):
-    pass
-
 
 class Scanner:
     """Finds and identifies the models under a set of roots (see the module docstring)."""
@@ -510,7 +441,7 @@ class Scanner:
         try:
             candidates = self._detect_at(walker, located)
         except OSError as e:
-            raise InvalidArgument(f"{located}: {_error_text(e)}") from None
+            raise InvalidArgument(f"{located}: {describe_os_error(e)}") from None
         if walker.problems:
             raise InvalidArgument(walker.problems[0])
         if not candidates:
@@ -562,7 +493,7 @@ class Scanner:
             except ValueError as e:
                 header = DetectError(report_as or path, f"not a valid GGUF file: {e}")
             except OSError as e:
-                header = DetectError(report_as or path, _error_text(e))
+                header = DetectError(report_as or path, describe_os_error(e))
         self._headers_used[key] = header
         if isinstance(header, DetectError):
             raise header
@@ -572,82 +503,18 @@ class Scanner:
 
     def _identify(self, candidates: list[_Candidate], result: ScanResult,
                   cancellable: bool) -> list[FoundModel]:
-        digests, jobs = {}, {}
-        for candidate in candidates:
-            for ref in candidate.files:
-                key = stat_key(ref.st)
-                if key in digests or key in jobs:
-                    continue
-                cached = self.cache.get(ref.st)
-                if cached is None:
-                    jobs[key] = ref
-                else:
-                    digests[key] = cached
-                    result.files_cached += 1
-        failures = self._hash_all(jobs, digests, result, cancellable)
-        self.cache.flush()
-        models = []
-        for candidate in candidates:
-            model = self._build(candidate, digests, failures, result.problems)
-            if model is not None:
-                models.append(model)
-        return models
+        def progress(*counts: int) -> None:
+            self._report("hashing", *counts)
 
-    def _hash_all(self, jobs: dict, digests: dict, result: ScanResult,
-                  cancellable: bool) -> dict:
-        """Hash every job into ``digests``; returns {key: problem text} for the failures."""
-        failures: dict = {}
-        if not jobs:
-            return failures
-        order = sorted(jobs.items(), key=lambda kv: -kv[1].st.st_size)  # largest first
-        total_bytes = sum(ref.st.st_size for _, ref in order)
-        done = {"bytes": 0, "files": 0}
-        lock = threading.Lock()
-
-        def on_bytes(n: int) -> None:
-            if cancellable and self._cancel.is_set():
-                raise ScanCancelled("inventory scan cancelled")
-            with lock:
-                done["bytes"] += n
-
-        pool = cf.ThreadPoolExecutor(self.hash_workers, thread_name_prefix="llmesh-hash")
-        try:
-            self._report("hashing", 0, len(order), 0, total_bytes)
-            futures = {pool.submit(self._hash_one, ref, on_bytes): key for key, ref in order}
-            pending = set(futures)
-            while pending:
-                finished, pending = cf.wait(pending, timeout=PROGRESS_EVERY_S,
-                                            return_when=cf.FIRST_COMPLETED)
-                if cancellable:
-                    self._check_cancel()
-                for future in finished:
-                    self._collect(future, futures[future], jobs, digests, failures, result)
-                done["files"] = result.files_hashed + len(failures)
-                self._report("hashing", done["files"], len(order), done["bytes"], total_bytes)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        return failures
-
-    def _collect(self, future, key, jobs, digests, failures, result) -> None:
-        try:
-            digests[key] = future.result()
-        except _HashFailed as e:
-            failures[key] = str(e)
-            return
-        result.files_hashed += 1
-        result.bytes_hashed += jobs[key].st.st_size
-
-    def _hash_one(self, ref: _FileRef, on_bytes) -> str:
-        try:
-            size, digest = hash_file(ref.path, progress=on_bytes)
-            after = os.stat(ref.path)
-        except OSError as e:
-            raise _HashFailed(_error_text(e)) from None
-        if size != ref.st.st_size or stat_key(after) != stat_key(ref.st):
-            # Never cache (or report) a digest of bytes that were moving under us.
-            raise _HashFailed("changed while being hashed; it will be hashed on the next scan")
-        self.cache.put(ref.st, digest, ref.path)
-        return digest
+        run = digest_files(self.cache, ((ref.path, ref.st) for c in candidates for ref in c.files),
+                           workers=self.hash_workers, progress=progress,
+                           check_stop=self._check_cancel if cancellable else None,
+                           poll_s=PROGRESS_EVERY_S)
+        result.files_hashed += run.files_hashed
+        result.bytes_hashed += run.bytes_hashed
+        result.files_cached += run.files_cached
+        built = (self._build(c, run.digests, run.failures, result.problems) for c in candidates)
+        return [model for model in built if model is not None]
 
     def _build(self, candidate: _Candidate, digests: dict, failures: dict,
                problems: list[str]) -> FoundModel | None:
@@ -682,10 +549,12 @@ class Scanner:
         head, base = os.path.split(joined)
         # Resolve the parents but keep the last name: an HF snapshot file is a symlink whose
         # target is a content-named blob. The target must lie under a root as well.
-        located = (os.path.realpath(joined) if base in ("", ".", "..")
-                   else os.path.join(os.path.realpath(head), base))
+        real = os.path.realpath(joined)
+        located = real if base in ("", ".", "..") else os.path.join(os.path.realpath(head), base)
         root = self._root_holding(located)
-        if root is None or self._root_holding(os.path.realpath(joined)) is None:
+        if root is None:  # a link from elsewhere (or a linked root) to bytes inside a root
+            root, located = self._root_holding(real), real
+        if root is None or self._root_holding(real) is None:
             raise InvalidArgument(f"{raw}: not under any model root of this agent"
                                   f" ({', '.join(self.roots) or 'none configured'})")
         if not os.path.exists(located):
@@ -706,10 +575,10 @@ class Scanner:
     def _detect_at(self, walker: _Walker, path: str) -> list[_Candidate]:
         parent = os.path.dirname(path)
         if os.path.isdir(path):
-            listing = _Listing(path)
+            listing = detect.Listing(path)
             if (os.path.basename(parent) == "snapshots"
                     and os.path.basename(os.path.dirname(parent)).startswith("models--")):
-                repo_id = hf_repo_id(os.path.basename(os.path.dirname(parent)))
+                repo_id = detect.hf_repo_id(os.path.basename(os.path.dirname(parent)))
                 walker.add_hf_snapshot(listing, repo_id, os.path.basename(path))
             elif not walker.classify(listing):
                 walker.add_loose_ggufs(listing, recursive=False)
@@ -730,10 +599,10 @@ class Scanner:
         revision, snapshots = os.path.basename(directory), os.path.dirname(directory)
         repo_dir = os.path.basename(os.path.dirname(snapshots))
         if os.path.basename(snapshots) == "snapshots" and repo_dir.startswith("models--"):
-            repo_id = hf_repo_id(repo_dir)
+            repo_id = detect.hf_repo_id(repo_dir)
             source, model_name = "hf-cache", sanitize_name(repo_id)
             extra = {"hf": {"repo_id": repo_id, "revision": revision}}
-        for group in walker.gguf_groups(_Listing(directory), recursive=False):
+        for group in walker.gguf_groups(detect.Listing(directory), recursive=False):
             if any(entry.name == name for entry in group):
                 try:
                     return [walker.gguf_candidate(group, source, model_name, extra)]

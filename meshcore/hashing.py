@@ -8,6 +8,7 @@ bytes on Windows and on a Mac are one version.
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Iterable, Protocol
 
 READ_CHUNK = 4 * 1024 * 1024  # large reads: hashlib releases the GIL on big updates
@@ -36,9 +37,11 @@ def hash_file(path, chunk_size: int = READ_CHUNK, *, progress=None) -> tuple[int
     """
     h = hashlib.sha256()
     size = 0
-    buf = bytearray(chunk_size)
-    view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
+        # A small file gets a small buffer: zeroing 4 MiB costs more than hashing a config.json.
+        expected = os.fstat(f.fileno()).st_size
+        buf = bytearray(max(64 * 1024, min(chunk_size, expected + 1)))
+        view = memoryview(buf)
         while True:
             n = f.readinto(buf)
             if not n:

@@ -50,7 +50,7 @@ def main() -> None:
     trainer_root, mac_root = base / "trainer-models", base / "mac-models"
     make_trainer_output(trainer_root / "oracle-farore-qwen-lora", adapter=True, checkpoints=2)
     make_hf_model(trainer_root / "tiny-llama", seed=1)
-    make_hf_model(mac_root / "tiny-llama-copy", seed=1)  # same bytes: one version, two copies
+    make_hf_model(mac_root / "shared" / "tiny-llama", seed=1)  # same bytes: one version, two copies
     make_gguf(mac_root / "tiny-q8.gguf", name="tiny", file_type=7)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMESH_")}

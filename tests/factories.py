@@ -73,9 +73,12 @@ def llama_tensors(config: dict, seed: int) -> dict[str, np.ndarray]:
     for i in range(config["num_hidden_layers"]):
         p = f"model.layers.{i}."
         tensors.update({
-            p + "self_attn.q_proj.weight": w(hidden, hidden), p + "self_attn.k_proj.weight": w(kv, hidden),
-            p + "self_attn.v_proj.weight": w(kv, hidden), p + "self_attn.o_proj.weight": w(hidden, hidden),
-            p + "mlp.gate_proj.weight": w(inter, hidden), p + "mlp.up_proj.weight": w(inter, hidden),
+            p + "self_attn.q_proj.weight": w(hidden, hidden),
+            p + "self_attn.k_proj.weight": w(kv, hidden),
+            p + "self_attn.v_proj.weight": w(kv, hidden),
+            p + "self_attn.o_proj.weight": w(hidden, hidden),
+            p + "mlp.gate_proj.weight": w(inter, hidden),
+            p + "mlp.up_proj.weight": w(inter, hidden),
             p + "mlp.down_proj.weight": w(hidden, inter),
             p + "input_layernorm.weight": np.ones(hidden, np.float16),
             p + "post_attention_layernorm.weight": np.ones(hidden, np.float16),
@@ -157,6 +160,10 @@ def write_tokenizer(out: Path) -> None:
 
 # -- PEFT adapters ------------------------------------------------------------------------------
 
+def _small(rng: np.random.Generator, shape) -> np.ndarray:
+    return (rng.standard_normal(shape) * 0.01).astype(np.float32)
+
+
 def make_peft_adapter(dir, base="meta-llama/Llama-3.2-1B", r=8, alpha=16,
                       target_modules=("q_proj", "v_proj"), seed=0, layers=2, hidden=64) -> Path:
     """adapter_config.json + adapter_model.safetensors with lora_A/lora_B for each target."""
@@ -173,8 +180,8 @@ def make_peft_adapter(dir, base="meta-llama/Llama-3.2-1B", r=8, alpha=16,
         for module in target_modules:
             group = "mlp" if module.endswith(("gate_proj", "up_proj", "down_proj")) else "self_attn"
             p = f"base_model.model.model.layers.{i}.{group}.{module}."
-            tensors[p + "lora_A.weight"] = (rng.standard_normal((r, hidden)) * 0.01).astype(np.float32)
-            tensors[p + "lora_B.weight"] = (rng.standard_normal((hidden, r)) * 0.01).astype(np.float32)
+            tensors[p + "lora_A.weight"] = _small(rng, (r, hidden))
+            tensors[p + "lora_B.weight"] = _small(rng, (hidden, r))
     _save_safetensors(out / "adapter_model.safetensors", tensors)
     return out
 
@@ -287,7 +294,8 @@ def trainer_state(step: int, max_steps: int, checkpoint_steps=()) -> dict:
             log.append({"epoch": EPOCHS * at / max_steps, "step": at,
                         "eval_loss": EVAL_LOSSES[at // 30 - 1], "eval_runtime": 1.0})
     best_step = checkpoint_steps[-1] if checkpoint_steps else step
-    return {"best_metric": min(EVAL_LOSSES), "best_model_checkpoint": f"outputs/checkpoint-{best_step}",
+    return {"best_metric": min(EVAL_LOSSES),
+            "best_model_checkpoint": f"outputs/checkpoint-{best_step}",
             "epoch": EPOCHS * step / max_steps, "global_step": step, "max_steps": max_steps,
             "num_train_epochs": EPOCHS, "train_batch_size": BATCH_SIZE, "logging_steps": LOG_EVERY,
             "eval_steps": 30, "save_steps": 30, "log_history": log}
@@ -393,11 +401,12 @@ def write_big_file(path, size: int, seed: int) -> Path:
     written block made distinct by adding its index (numpy, ~GB/s)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    base = np.frombuffer(_rng(seed).bytes(WRITE_BLOCK), dtype=np.uint64)
+    block_size = min(WRITE_BLOCK, -(-max(size, 8) // 8) * 8)
+    base = np.frombuffer(_rng(seed).bytes(block_size), dtype=np.uint64)
     with open(path, "wb") as f:
         written, index = 0, 0
         while written < size:
-            n = min(WRITE_BLOCK, size - written)
+            n = min(block_size, size - written)
             block = (base + np.uint64(index)).tobytes() if index else base.tobytes()
             f.write(block[:n])
             written += n

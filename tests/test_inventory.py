@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import agent.inventory as inventory
+import agent.hash_cache as hash_cache
 import factories as fx
 from agent.detect import read_gguf_header
 from agent.hash_cache import HashCache
@@ -48,6 +48,10 @@ def only_model(result):
 
 def by_path(result) -> dict[str, FoundModel]:
     return {m.path: m for m in result.models}
+
+
+def fake_stat(ino: int) -> os.stat_result:
+    return os.stat_result((0o100644, ino, 1, 1, 0, 0, 5, 0, 0, 0), {"st_mtime_ns": 7})
 
 
 def sha256_of(path) -> str:
@@ -257,7 +261,8 @@ def test_hf_cache_lora_and_gguf_repos(tmp_path, cache):
     models = by_path(scan(hub, cache))
     assert models[str(lora)].kind == "lora" and models[str(lora)].source == "hf-cache"
     g = models[str(gguf_snap / "tiny.Q8_0.gguf")]
-    assert (g.kind, g.format, g.source, g.name) == ("gguf", "gguf", "hf-cache", "TheBloke/tiny-GGUF")
+    assert (g.kind, g.format, g.source) == ("gguf", "gguf", "hf-cache")
+    assert g.name == "TheBloke/tiny-GGUF"
     assert g.metadata["gguf"]["quantization"] == "Q8_0"
     assert g.metadata["hf"]["repo_id"] == "TheBloke/tiny-GGUF"
 
@@ -375,7 +380,8 @@ def test_fast_gguf_reader_agrees_with_gguf_reader(tmp_path):
     reader = gguf.GGUFReader(str(path))
     assert header.tensor_count == len(reader.tensors)
     assert header.parameter_count == sum(int(t.n_elements) for t in reader.tensors)
-    for key in ("general.architecture", "general.name", "general.file_type", "llama.context_length"):
+    for key in ("general.architecture", "general.name", "general.file_type",
+                "llama.context_length"):
         assert header.fields[key] == reader.fields[key].contents()
     assert header.array_lengths["tokenizer.ggml.tokens"] == 32
 
@@ -445,14 +451,14 @@ def test_overlapping_roots_report_each_model_once(root, cache):
 def test_vanished_file_mid_scan(root, cache, monkeypatch):
     victim = fx.make_hf_model(root / "victim")
     fx.make_hf_model(root / "survivor", seed=1)
-    real_hash = inventory.hash_file
+    real_hash = hash_cache.hash_file
 
     def delete_then_hash(path, *args, **kwargs):
         if Path(path) == victim / "model.safetensors":
             os.unlink(path)
         return real_hash(path, *args, **kwargs)
 
-    monkeypatch.setattr(inventory, "hash_file", delete_then_hash)
+    monkeypatch.setattr(hash_cache, "hash_file", delete_then_hash)
     result = scan(root, cache)
     assert [m.name for m in result.models] == ["survivor"]
     assert result.problems == [f"{victim}: model.safetensors vanished during the scan"]
@@ -461,7 +467,7 @@ def test_vanished_file_mid_scan(root, cache, monkeypatch):
 def test_file_changed_while_hashing_is_not_cached(root, cache, monkeypatch):
     model = fx.make_hf_model(root / "m")
     weights = model / "model.safetensors"
-    real_hash = inventory.hash_file
+    real_hash = hash_cache.hash_file
 
     def hash_then_append(path, *args, **kwargs):
         out = real_hash(path, *args, **kwargs)
@@ -470,23 +476,40 @@ def test_file_changed_while_hashing_is_not_cached(root, cache, monkeypatch):
                 f.write(b"more")
         return out
 
-    monkeypatch.setattr(inventory, "hash_file", hash_then_append)
+    monkeypatch.setattr(hash_cache, "hash_file", hash_then_append)
     result = scan(root, cache)
     assert result.models == []
     assert "changed while being hashed" in result.problems[0]
     assert cache.get(os.stat(weights)) is None
-    monkeypatch.setattr(inventory, "hash_file", real_hash)
+    monkeypatch.setattr(hash_cache, "hash_file", real_hash)
     m = only_model(scan(root, cache))
     assert [f.digest for f in m.files if f.path == "model.safetensors"] == [sha256_of(weights)]
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads everything")
-def test_unreadable_file_is_a_problem(root, cache):
-    model = fx.make_hf_model(root / "m")
-    (model / "model.safetensors").chmod(0)
+def test_unreadable_file_is_a_problem(root, cache, monkeypatch):
+    locked = fx.make_hf_model(root / "locked")
+    fx.make_gguf(root / "fine.gguf")
+    real_hash = hash_cache.hash_file
+
+    def refuse(path, *args, **kwargs):  # chmod 000 means nothing to root, so fake the refusal
+        if Path(path) == locked / "tokenizer.json":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_hash(path, *args, **kwargs)
+
+    monkeypatch.setattr(hash_cache, "hash_file", refuse)
     result = scan(root, cache)
-    assert result.models == []
-    assert "permission denied" in result.problems[0]
+    assert [m.name for m in result.models] == ["fine"]
+    assert result.problems == [f"{locked}: tokenizer.json is unreadable: permission denied"]
+
+
+def test_bad_ollama_manifest_is_a_problem(tmp_path, cache):
+    store = tmp_path / "store"
+    good = fx.make_ollama_store(store, name="good")
+    bad = fx.make_ollama_store(store, name="bad", seed=2)
+    bad.write_text('{"schemaVersion": 2, "layers": [')
+    result = scan(store, cache)
+    assert [m.path for m in result.models] == [str(good)]
+    assert result.problems == [f"{bad}: not a valid Ollama manifest (not JSON: line 1 column 33)"]
 
 
 # -- the cache ----------------------------------------------------------------------------------
@@ -529,7 +552,7 @@ def test_cache_batches_commits(tmp_path):
     assert rows() == 0  # not committed per file
     cache.flush()
     assert rows() == 1
-    fake = [os.stat_result((0o100644, 10_000 + i, 1, 1, 0, 0, 5, 0, 0, 0)) for i in range(600)]
+    fake = [fake_stat(10_000 + i) for i in range(600)]
     for s in fake:
         cache.put(s, "sha256:" + "1" * 64, "fake")
     assert rows() >= 501  # committed by the 500-row batch rule
@@ -552,8 +575,7 @@ def test_cache_is_thread_safe(tmp_path):
 
     def writer(offset):
         for i in range(300):
-            st = os.stat_result((0o100644, offset + i, 1, 1, 0, 0, 5, 0, 0, 0))
-            cache.put(st, f"sha256:{offset + i:064x}", "p")
+            cache.put(fake_stat(offset + i), f"sha256:{offset + i:064x}", "p")
 
     threads = [threading.Thread(target=writer, args=(k * 1000,)) for k in range(4)]
     for t in threads:
@@ -590,7 +612,8 @@ def test_inspect_refuses_paths_outside_roots(tmp_path, cache):
     os.symlink(outside / "model.safetensors", root / "inside-link.safetensors")
     scanner = Scanner([str(root)], cache)
     for path in (str(outside), f"{root}/../elsewhere", str(root / "sneaky"),
-                 str(root / "inside-link.safetensors"), str(root / "inside" / ".." / ".." / "elsewhere")):
+                 str(root / "inside-link.safetensors"),
+                 str(root / "inside" / ".." / ".." / "elsewhere")):
         with pytest.raises(InvalidArgument, match="not under any model root"):
             scanner.inspect(path)
     assert scanner.inspect(str(root / "inside")).name == "inside"
@@ -708,3 +731,34 @@ def test_cancel_interrupts_hashing_a_big_file(root, cache):
     assert "cancelled" in outcome, outcome
     assert time.monotonic() - t0 < 2.0
     assert cache.get(os.stat(root / "big" / "model.safetensors")) is None
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file names are bytes")
+def test_names_that_are_not_utf8_are_problems_not_crashes(root, cache):
+    model = fx.make_hf_model(root / "m")
+    with open(os.path.join(os.fsencode(model), b"notes-\xff.txt"), "wb") as f:
+        f.write(b"x")
+    os.mkdir(os.path.join(os.fsencode(root), b"dir-\xfe"))
+    fx.make_gguf(root / "ok.gguf")
+    result = scan(root, cache)
+    assert [m.name for m in result.models] == ["ok"]
+    assert result.problems == [f"{root}: skipped 'dir-\\udcfe', a name that is not valid UTF-8",
+                               f"{model}: 'notes-\\udcff.txt' is not a valid UTF-8 name"]
+    for line in result.problems:
+        line.encode("utf-8")
+
+
+def test_cache_write_failure_does_not_fail_the_scan(root, tmp_path, caplog):
+    fx.make_gguf(root / "g.gguf")
+    db = tmp_path / "c.sqlite"
+    cache = HashCache(db)
+    other = sqlite3.connect(db)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the database
+    cache._db.execute("PRAGMA busy_timeout=10")
+    first = scan(root, cache)
+    assert len(first.models) == 1 and first.files_hashed == 1
+    assert "could not save" in caplog.text
+    assert scan(root, cache).files_hashed == 0  # still cached in memory
+    other.rollback()
+    other.close()
+    cache.close()

@@ -21,7 +21,7 @@ def trainer_root(base):
 
 def mac_root(base):
     root = base / "mac"
-    make_hf_model(root / "copy-of-tiny-llama", seed=1)  # the same bytes as the trainer's
+    make_hf_model(root / "shared" / "tiny-llama", seed=1)  # the same bytes as the trainer's
     make_hf_cache(root / "hf-hub", repo_id="org/tiny-llama")
     make_ollama_store(root / "ollama", name="tinyllama", tag="latest")
     return root
@@ -43,7 +43,7 @@ def test_two_agents_report_hardware_and_models(mesh, tmp_path):
     shared = by_name["tiny-llama"]
     assert {(c["host"], c["state"]) for c in shared["copies"]} == {("trainer", "verified"), ("mac", "verified")}
     assert {c["path"] for c in shared["copies"]} == {str(tmp_path / "trainer" / "tiny-llama"),
-                                                      str(tmp_path / "mac" / "copy-of-tiny-llama")}
+                                                      str(tmp_path / "mac" / "shared" / "tiny-llama")}
     assert by_name["asm-lora"]["kind"] == "lora"
     assert by_name["oracle-farore"]["kind"] == "lora"
     assert not any("checkpoint" in v["name"] for v in rows)
