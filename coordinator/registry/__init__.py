@@ -1,0 +1,13 @@
+"""The registry (all SQL of llmesh lives in this package): see core.py."""
+from .core import MIGRATIONS, schema_version
+from .hosts import HostsMixin, host_status
+from .models import ModelsMixin
+
+SCHEMA_VERSION = schema_version()
+
+
+class Registry(HostsMixin, ModelsMixin):
+    """The coordinator's registry: one SQLite database, one class, one mixin per area."""
+
+
+__all__ = ["MIGRATIONS", "Registry", "SCHEMA_VERSION", "host_status"]
