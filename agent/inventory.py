@@ -8,9 +8,11 @@ one-line problems and only their model is skipped.
 """
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import os
+import re
 import stat as stat_mod
 import threading
 import time
@@ -435,7 +437,9 @@ class Scanner:
             if self._running:
                 self._cancel.set()
 
-    def inspect(self, path: str) -> FoundModel:
+    def inspect(self, path: str, use_cache: bool = True) -> FoundModel:
+        """The one model at PATH. ``use_cache=False`` re-reads every byte (verify: drift
+        that kept size and mtime must still show)."""
         located = self._locate(path)
         walker = _Walker(self)
         try:
@@ -453,10 +457,15 @@ class Scanner:
             raise InvalidArgument(f"{located}: holds {len(candidates)} models; pass one of them, "
                                   f"e.g. {candidates[0].path}")
         result = ScanResult()
-        models = self._identify(candidates, result, cancellable=False)
+        models = self._identify(candidates, result, cancellable=False,
+                                cache=self.cache if use_cache else _NoCache())
         if result.problems:
             raise InvalidArgument(result.problems[0])
-        return models[0]
+        model = models[0]
+        commit = git_commit_of(located)
+        if commit:  # the code that produced a training run, when it lies in a git checkout
+            model = dataclasses.replace(model, metadata={**model.metadata, "git": commit})
+        return model
 
     # scanning --------------------------------------------------------------------------------
 
@@ -502,11 +511,11 @@ class Scanner:
     # hashing ---------------------------------------------------------------------------------
 
     def _identify(self, candidates: list[_Candidate], result: ScanResult,
-                  cancellable: bool) -> list[FoundModel]:
+                  cancellable: bool, cache=None) -> list[FoundModel]:
         def progress(*counts: int) -> None:
             self._report("hashing", *counts)
 
-        run = digest_files(self.cache, ((ref.path, ref.st) for c in candidates for ref in c.files),
+        run = digest_files(cache or self.cache, ((ref.path, ref.st) for c in candidates for ref in c.files),
                            workers=self.hash_workers, progress=progress,
                            check_stop=self._check_cancel if cancellable else None,
                            poll_s=PROGRESS_EVERY_S)
@@ -609,3 +618,62 @@ class Scanner:
                 except DetectError as e:
                     raise InvalidArgument(str(e)) from None
         return []
+
+
+class _NoCache:
+    """A hash cache that remembers nothing: every file is read again."""
+
+    def get(self, st):
+        return None
+
+    def put(self, st, digest, path) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def git_commit_of(path: str) -> dict | None:
+    """{commit, branch} of the git checkout holding PATH, read from .git without running git."""
+    current = os.path.abspath(path)
+    while True:
+        git = os.path.join(current, ".git")
+        if os.path.isdir(git):
+            return _read_head(git)
+        if os.path.isfile(git):  # a worktree or submodule: "gitdir: <path>"
+            try:
+                with open(git, encoding="utf-8") as f:
+                    target = f.read().strip().removeprefix("gitdir:").strip()
+            except OSError:
+                return None
+            return _read_head(os.path.join(current, target))
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _read_head(git: str) -> dict | None:
+    try:
+        with open(os.path.join(git, "HEAD"), encoding="utf-8") as f:
+            head = f.read().strip()
+        if not head.startswith("ref:"):
+            return {"commit": head, "branch": ""} if re.fullmatch(r"[0-9a-f]{40,64}", head) else None
+        ref = head[4:].strip()
+        ref_file = os.path.join(git, *ref.split("/"))
+        if os.path.isfile(ref_file):
+            with open(ref_file, encoding="utf-8") as f:
+                commit = f.read().strip()
+        else:
+            commit = ""
+            packed = os.path.join(git, "packed-refs")
+            if os.path.isfile(packed):
+                with open(packed, encoding="utf-8") as f:
+                    for line in f:
+                        parts = line.split()
+                        if len(parts) == 2 and parts[1] == ref:
+                            commit = parts[0]
+        branch = ref.removeprefix("refs/heads/")
+        return {"commit": commit, "branch": branch} if commit else None
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -19,6 +19,7 @@ from meshcore.config import AgentConfig
 from meshcore.errors import Internal, MeshError, from_rpc_error
 
 from . import hardware
+from .credentials import AgentCredentials, renewal_due
 from .hash_cache import HashCache
 from .identity import load_or_create_identity
 from .inventory import Scanner, ScanResult
@@ -40,7 +41,7 @@ class AgentRuntime:
         self.config = config
         self.reconnect_max_s = reconnect_max_s
         config.home.mkdir(parents=True, exist_ok=True)
-        self.identity = load_or_create_identity(config.home)
+        self.agent_record = load_or_create_identity(config.home)  # the stable id
         self.facts = hardware.host_facts()
         self.gpu_probe = hardware.GpuProbe(self.facts)
         self.cache = HashCache(str(config.home / "hash-cache.db"))
@@ -48,6 +49,9 @@ class AgentRuntime:
         self.inventory: ScanResult | None = None
         self.scanning = False
         self.peer_address = ""
+        self.credentials = AgentCredentials(config.home)
+        self.identity = self.credentials.load()
+        self._renewal_key: bytes | None = None
         self.connected = asyncio.Event()
         self._scan_requested = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -57,12 +61,13 @@ class AgentRuntime:
 
     @property
     def agent_id(self) -> str:
-        return self.identity["id"]
+        return self.agent_record["id"]
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Run until stop(); raises AgentRefused if the coordinator will never accept us."""
+        await self._ensure_identity()
         await self._start_peer_server()
         scans = asyncio.create_task(self._scan_loop())
         try:
@@ -83,10 +88,20 @@ class AgentRuntime:
         if self._call is not None:
             self._call.cancel()
 
+    async def _ensure_identity(self) -> None:
+        if self.identity is not None:
+            return
+        if not self.config.join_token:
+            raise AgentRefused("this agent has not joined a mesh yet: pass --token with a join token "
+                               "from `meshctl token create --role agent`")
+        self.identity = await asyncio.to_thread(self.credentials.join, self.config.coordinator,
+                                                self.config.join_token, self.agent_id, self.config.name)
+        log.info("joined the mesh at %s", self.config.coordinator)
+
     async def _start_peer_server(self) -> None:
         server = channels.aio_server()
         peer_pb2_grpc.add_PeerServicer_to_server(_PeerServicer(self), server)
-        bound = channels.bind(server, self.config.listen)
+        bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)
         await server.start()
         self._peer_server = server
         self.peer_address = self.config.advertise or bound
@@ -133,7 +148,8 @@ class AgentRuntime:
                 yield message
 
         established = False
-        async with channels.aio_client_channel(self.config.coordinator) as channel:
+        link_address = self.credentials.link_address()
+        async with channels.aio_client_channel(link_address, self.identity.ca_pem, identity=self.identity) as channel:
             call = link_grpc.AgentLinkStub(channel).Link(outgoing())
             self._call = call
             beats = None
@@ -144,14 +160,17 @@ class AgentRuntime:
                 established = True
                 self._outbox = outbox
                 self.connected.set()
-                log.info("linked to coordinator %s as %s", self.config.coordinator, self.config.name)
+                log.info("linked to coordinator %s as %s", link_address, self.config.name)
                 beats = asyncio.create_task(self._heartbeats(outbox))
                 if self.inventory is not None:
                     self._queue_inventory(self.inventory)
                 self._scan_requested.set()  # the coordinator may have missed changes while we were apart
                 while (message := await call.read()) is not grpc.aio.EOF:
-                    if message.WhichOneof("body") == "command":
+                    kind = message.WhichOneof("body")
+                    if kind == "command":
                         asyncio.create_task(self._handle(message.command, outbox))
+                    elif kind == "certificate":
+                        self._renewed(message.certificate)
             finally:
                 self.connected.clear()
                 self._outbox = None
@@ -172,6 +191,7 @@ class AgentRuntime:
 
     async def _heartbeats(self, outbox: asyncio.Queue) -> None:
         while True:
+            self._renew_if_due(outbox)
             snapshot = await self._snapshot()
             outbox.put_nowait(link_pb.AgentMessage(heartbeat=link_pb.Heartbeat(
                 hardware=snapshot, scanning=self.scanning)))
@@ -180,6 +200,22 @@ class AgentRuntime:
     async def _snapshot(self) -> common_pb2.HardwareSnapshot:
         snap = await asyncio.to_thread(hardware.snapshot, list(self.config.roots), self.gpu_probe)
         return wire.to_message(common_pb2.HardwareSnapshot, dataclasses.asdict(snap))
+
+    # -- certificate renewal --------------------------------------------------------------
+
+    def _renew_if_due(self, outbox: asyncio.Queue) -> None:
+        if self._renewal_key is None and renewal_due(self.identity):
+            self._renewal_key, csr = self.credentials.new_request(self.agent_id)
+            outbox.put_nowait(link_pb.AgentMessage(renew=link_pb.RenewCertificate(csr_pem=csr)))
+            log.info("certificate renewal requested")
+
+    def _renewed(self, certificate: link_pb.Certificate) -> None:
+        key, self._renewal_key = self._renewal_key, None
+        if key is None or certificate.error:
+            log.warning("certificate renewal failed: %s", certificate.error or "unexpected certificate")
+            return
+        self.identity = self.credentials.save(key, certificate.cert_pem)
+        log.info("certificate renewed; valid until %s", self.identity.cert().not_valid_after_utc)
 
     # -- commands -------------------------------------------------------------------------
 
@@ -194,6 +230,9 @@ class AgentRuntime:
                 reply.hardware.CopyFrom(await self._snapshot())
             elif kind == "rescan":
                 self._scan_requested.set()
+            elif kind == "verify":  # `meshctl models verify`: every byte again, no hash cache
+                found = await asyncio.to_thread(self.scanner.inspect, command.verify.path, False)
+                reply.model.CopyFrom(wire.to_message(common_pb2.FoundModel, found.to_dict()))
             else:
                 raise Internal(f"this agent does not know the command {kind!r}")
         except MeshError as exc:

@@ -7,11 +7,14 @@ from . import render
 from .render import ago, size, status
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def hosts(obj, as_json):
+@click.pass_context
+def hosts(ctx, as_json):
     """Every agent: status, platform, CPU, memory, model roots and GPUs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj = ctx.obj
     with obj.client() as mesh:
         rows = mesh.hosts()
     if as_json:
@@ -32,6 +35,16 @@ def hosts(obj, as_json):
                   f"{facts['cpu_count']}× {facts['cpu_model'] or '?'}", memory, roots, gpus,
                   str(h["model_count"]), ago(h["last_seen"]))
     render.print_table(t)
+
+
+@hosts.command("remove")
+@click.argument("name")
+@click.pass_obj
+def remove(obj, name):
+    """Revoke a host's certificate and forget it (its files are untouched)."""
+    with obj.client() as mesh:
+        result = mesh.remove_host(name)
+    click.echo(f"host {name} removed: certificate of agent {result['agent_id']} revoked, its link closed")
 
 
 def _host_json(h: dict) -> dict:

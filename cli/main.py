@@ -51,11 +51,14 @@ def cli(ctx, coordinator, timeout):
 
 
 def _register_commands() -> None:
-    from . import hosts, models, serve
+    from . import admin, hosts, models, serve
 
     for command in (serve.up, serve.coordinator, serve.agent, hosts.hosts, hosts.gpus, hosts.rescan,
-                    models.models):
+                    models.models, admin.token, admin.user, admin.audit, admin.login, admin.whoami):
         cli.add_command(command)
+    from . import catalog  # adds the catalog's subcommands to `models`; `events` and `registry`
+    cli.add_command(catalog.events)
+    cli.add_command(catalog.registry)
 
 
 _register_commands()

@@ -1,4 +1,4 @@
-"""`meshctl models …`: list, info, register, delete."""
+"""`meshctl models …`: list, info, register, delete (the catalog's commands: cli/catalog.py)."""
 from __future__ import annotations
 
 import click
@@ -7,6 +7,7 @@ from rich.table import Table
 
 from meshcore.errors import InvalidArgument
 
+from . import catalog_options as catalog
 from . import render
 from .render import size, status
 
@@ -19,12 +20,16 @@ def models():
 @models.command("list")
 @click.option("--host", default="", help="Only versions with a copy on this host.")
 @click.option("--kind", type=click.Choice(["model", "lora", "gguf"]), default=None, help="Only this kind.")
+@click.option("--role", default="", help="Only versions with this role.")
+@click.option("--backend", default="", help="Only versions set up for this serving backend.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY[=VALUE]", help="Only versions with this tag (repeatable).")
+@click.option("--query", default="", help="A search query (see `meshctl models search --help`).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def list_models(obj, host, kind, as_json):
+def list_models(obj, host, kind, role, backend, tags, query, as_json):
     """Every model version the mesh knows, found by agents or registered."""
     with obj.client() as mesh:
-        rows = mesh.models(host=host, kind=kind or "")
+        rows = mesh.list_models(host=host, kind=kind or "", role=role, backend=backend, tags=tags, query=query)
     if as_json:
         render.emit_json(rows)
         return
@@ -64,7 +69,20 @@ def info_panel(v: dict):
         ("Digest", v["digest"]), ("Size", f"{size(v['size_bytes'])} in {v['file_count']} files"),
         ("Base Model", v["base_model"] or meta.get("base_model") or ""),
         ("Architecture", meta.get("architecture", "")),
+        ("Semver", v.get("semver", "")),
+        ("State", f"{v['state']} (status {v['status']})" if v.get("state") else ""),
+        ("Aliases", ", ".join(v.get("aliases", []))),
         ("Roles", ", ".join(v["roles"])),
+        ("Capabilities", ", ".join(k if ok else f"{k}=false" for k, ok in v.get("capabilities", {}).items())),
+        ("Parents", ", ".join(f"{p['name']}:{p['version']} ({p['relation']})" for p in v.get("parents", []))),
+        ("Datasets", ", ".join(d["name"] + (f"@{d['digest']}" if d["digest"] else "") for d in v.get("datasets", []))),
+        ("Framework", v.get("framework", "")), ("Hardware", v.get("hardware", "")),
+        ("Duration", f"{v['duration_s'] / 60:.0f} min" if v.get("duration_s") is not None else ""),
+        ("Cost", f"${v['cost_usd']:.2f}" if v.get("cost_usd") is not None else ""),
+        ("Code Commit", v.get("code_commit", "")),
+        ("Backends", ", ".join(v.get("backends", []))),
+        ("Locked", "yes" + (f", verified {render.when(v['last_verified'])}" if v.get("last_verified") else "")
+         if v.get("locked") else ""),
         ("Tags", ", ".join(k if val == "true" else f"{k}={val}" for k, val in v["tags"].items())),
         ("Registered", render.when(v["created_at"]) if v["registered"] else "no (found by an agent)"),
         ("Notes", v["notes"]),
@@ -97,29 +115,45 @@ def _sections(v: dict):
                    if gguf.get(k) is not None]
     yield "Config", [f"{k}  {config[k]}" for k in ("num_hidden_layers", "hidden_size", "vocab_size",
                                                     "torch_dtype") if config.get(k) is not None]
+    yield "Metrics", [f"{k}  {val:g}" for k, val in v.get("metrics", {}).items()]
+    yield "Training Config", [f"{k}  {val}" for k, val in v.get("params", {}).items()]
     yield "Locations", [f"• {c['host']} ({status(c['state'])}): {c['path']}" for c in v["copies"]] or ["[red]none[/red]"]
 
 
 @models.command("register")
-@click.argument("path")
-@click.option("--host", required=True, help="The host PATH is on (PATH in that host's own syntax).")
+@click.argument("path", required=False, default="")
+@click.option("--host", default="", help="The host PATH is on (PATH in that host's own syntax).")
 @click.option("--name", default="", help="Model name (default: from the path).")
 @click.option("--base", "base_model", default="", help="Base model this was trained from.")
 @click.option("--role", "roles", multiple=True, help="A role this model serves (repeatable).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY[=VALUE]", help="A tag (repeatable).")
 @click.option("--notes", default="", help="Free text.")
 @click.option("--display-name", default="", help="A human title for the model.")
+@click.option("--state", type=click.Choice(["draft", "training"]), default=None,
+              help="Register a version before its weights exist (no PATH).")
+@catalog.catalog_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def register(obj, path, host, name, base_model, roles, tags, notes, display_name, as_json):
-    """Name and annotate the model at PATH on HOST (the agent reads and hashes it)."""
+def register(obj, path, host, name, base_model, roles, tags, notes, display_name, state, semver, capabilities,
+             parents, relation, datasets, framework, hardware, duration, cost, commit, params, metrics, backends,
+             description, as_json):
+    """Name and annotate the model at PATH on HOST (the agent reads and hashes it, and reads
+    trainer_state.json, training_args.json, adapter_config.json, config.json and the git
+    commit of a checkout holding PATH). Without PATH, --state draft|training records a
+    version whose weights come later (the next registration of that name fills it)."""
+    facts = catalog.catalog_facts(semver, capabilities, parents, relation, datasets, framework, hardware,
+                                  duration, cost, commit, params, metrics, backends, description)
     with obj.client() as mesh:
-        result = mesh.register(path, host, name=name, base_model=base_model, roles=roles,
-                               tags=parse_tags(tags), notes=notes, display_name=display_name)
+        result = mesh.register_version(path, host, name=name, base_model=base_model, roles=list(roles),
+                                       tags=parse_tags(tags), notes=notes, display_name=display_name,
+                                       state=state or "", **facts)
     if as_json:
         render.emit_json(result)
         return
     v = result["version"]
+    if v["status"] == "pending":
+        click.echo(f"{result['message']}: {v['name']}:{v['version']} (state {v['state']}, no weights yet)")
+        return
     click.echo(f"{result['message']}: {v['name']}:{v['version']} ({v['kind']}, {size(v['size_bytes'])}, "
                f"{v['digest']})")
 

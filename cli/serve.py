@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from meshcore.config import (DEFAULT_HEARTBEAT_S, ENDPOINT_FILE, AgentConfig, CoordinatorConfig,
-                             check_address, home_from_env)
+from meshcore.config import (CREDENTIALS_FILE, DEFAULT_HEARTBEAT_S, ENDPOINT_FILE, AgentConfig,
+                             CoordinatorConfig, check_address, home_from_env)
 from meshcore.errors import InvalidArgument
 from meshcore.names import check_host_name, sanitize_name
 
@@ -116,10 +116,12 @@ def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, label
     roots = _roots(roots) if roots else _default_roots(home, obj.env)
     name = check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-"))
     coordinator_config = CoordinatorConfig(data_dir=home / "coordinator", listen=listen,
-                                           endpoint_file=home / ENDPOINT_FILE)
+                                           endpoint_file=home / ENDPOINT_FILE,
+                                           credentials_file=home / CREDENTIALS_FILE)
 
     async def main(stop):
         coord = await Coordinator.start(coordinator_config)
+        await _provision_local_agent(coord, home / "agent")
         agent = AgentRuntime(AgentConfig(
             home=home / "agent", name=name, coordinator=coord.address, roots=roots,
             heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval,
@@ -138,26 +140,57 @@ def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, label
     _run_until_signalled(main)
 
 
+async def _provision_local_agent(coord, agent_home: Path) -> None:
+    """`meshctl up` needs no join token: the coordinator in this process signs the
+    local agent's certificate directly, and it still speaks mutual TLS."""
+    from agent.credentials import AgentCredentials, renewal_due
+    from agent.identity import load_or_create_identity
+
+    credentials = AgentCredentials(agent_home)
+    identity = credentials.load()
+    if identity is not None and coord.ca.issued_this(identity.cert()) and not renewal_due(identity):
+        credentials.save(identity.key_pem, identity.cert_pem, link_address=coord.link_address)
+        return
+    agent_id = load_or_create_identity(agent_home)["id"]
+    key_pem, csr_pem = credentials.new_request(agent_id)
+    cert_pem = await coord.security.issue_agent_certificate(agent_id, csr_pem)
+    credentials.save(key_pem, cert_pem, coord.ca.pem, coord.link_address)
+
+
 @click.group()
 def coordinator():
     """Run the coordinator on its own (as on a real fleet)."""
 
 
 @coordinator.command("serve")
-@click.option("--listen", default="0.0.0.0:7440", show_default=True, metavar="HOST:PORT")
+@click.option("--listen", default="0.0.0.0:7440", show_default=True, metavar="HOST:PORT",
+              help="The API (TLS): people with tokens, agents joining.")
+@click.option("--link-listen", default="", metavar="HOST:PORT",
+              help="Agents' links (mutual TLS); default: the --listen port + 1.")
+@click.option("--advertise", multiple=True, metavar="NAME",
+              help="A name or address agents and people use to reach this coordinator (repeatable; "
+                   "goes into its certificate).")
+@click.option("--agent-cert-ttl", type=float, default=30 * 86400.0, show_default=True,
+              help="Lifetime of agents' certificates in seconds (they renew after two thirds).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the registry lives (default: LLMESH_HOME/coordinator).")
+              help="Where the registry and the mesh CA live (default: LLMESH_HOME/coordinator).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.pass_obj
-def serve(obj, listen, data_dir, log_level):
-    """Serve the registry and the Mesh API; agents dial in to it."""
+def serve(obj, listen, link_listen, advertise, agent_cert_ttl, data_dir, log_level):
+    """Serve the registry and the Mesh API; agents dial in to it.
+
+    The first start creates the mesh CA and an admin whose credentials are written,
+    0600, to LLMESH_HOME/credentials.json."""
     from coordinator.server import Coordinator
 
     _logging(log_level)
     home = home_from_env(obj.env)
     config = CoordinatorConfig(data_dir=(data_dir or home / "coordinator").resolve(),
-                               listen=check_address(listen), endpoint_file=home / ENDPOINT_FILE)
+                               listen=check_address(listen),
+                               link_listen=check_address(link_listen) if link_listen else "",
+                               endpoint_file=home / ENDPOINT_FILE, credentials_file=home / CREDENTIALS_FILE,
+                               advertise=tuple(advertise), agent_cert_ttl_s=agent_cert_ttl)
 
     async def main(stop):
         coord = await Coordinator.start(config)
@@ -177,7 +210,9 @@ def agent():
 
 @agent.command("run")
 @click.option("--coordinator", "coordinator_address", required=True, metavar="HOST:PORT",
-              help="The coordinator to dial.")
+              help="The coordinator's API address (used to join; the link address comes from the join).")
+@click.option("--token", default="", envvar="LLMESH_JOIN_TOKEN", metavar="K10…",
+              help="A one-time join token, needed on the first start only.")
 @click.option("--name", default=None, help="This host's name in the mesh (default: the hostname).")
 @click.option("--listen", default="0.0.0.0:0", show_default=True, metavar="HOST:PORT",
               help="Where this agent serves other agents.")
@@ -189,7 +224,7 @@ def agent():
               help="Longest wait between reconnect attempts, in seconds.")
 @with_options(agent_options)
 @click.pass_obj
-def run(obj, coordinator_address, name, listen, advertise, home, reconnect_max, roots, heartbeat,
+def run(obj, coordinator_address, token, name, listen, advertise, home, reconnect_max, roots, heartbeat,
         rescan_interval, hash_workers, labels, log_level):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from agent.runtime import AgentRuntime
@@ -203,7 +238,7 @@ def run(obj, coordinator_address, name, listen, advertise, home, reconnect_max, 
         coordinator=check_address(coordinator_address), roots=_roots(roots),
         listen=check_address(listen), advertise=check_address(advertise) if advertise else "",
         heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
-        labels=_labels(labels))
+        labels=_labels(labels), join_token=token)
 
     async def main(stop):
         runtime = AgentRuntime(config, reconnect_max_s=reconnect_max)
@@ -217,3 +252,23 @@ def run(obj, coordinator_address, name, listen, advertise, home, reconnect_max, 
             raise results[0]
 
     _run_until_signalled(main)
+
+
+@agent.command("join")
+@click.argument("coordinator_address", metavar="HOST:PORT")
+@click.option("--token", required=True, metavar="K10…", help="A one-time join token (it pins the mesh CA).")
+@click.option("--name", default=None, help="This host's name in the mesh (default: the hostname).")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The agent's state; default LLMESH_HOME/agent.")
+@click.pass_obj
+def join(obj, coordinator_address, token, name, home):
+    """Join a mesh: trade a join token for this agent's certificate, then exit."""
+    from agent.credentials import AgentCredentials
+    from agent.identity import load_or_create_identity
+
+    home = (home or home_from_env(obj.env) / "agent").resolve()
+    name = check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-"))
+    agent_id = load_or_create_identity(home)["id"]
+    identity = AgentCredentials(home).join(check_address(coordinator_address), token, agent_id, name)
+    click.echo(f"joined the mesh at {coordinator_address} as {name} (agent {agent_id}); certificate valid "
+               f"until {identity.cert().not_valid_after_utc:%Y-%m-%d %H:%M} UTC")

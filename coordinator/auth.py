@@ -1,26 +1,186 @@
-"""Who is calling: the caller of an RPC, as the auth interceptor established it.
+"""Who may call what: one interceptor checks every RPC, unary and streaming alike.
 
-Servicers ask ``caller(context)`` for the actor to record in the audit log and, where
-an operation needs more than the RPC's own minimum role (protected aliases), for
-the role. Until mutual TLS and tokens land, every caller is the local admin.
+People present an API token (``authorization: Bearer L10<ca-sha256>::<secret>``)
+bound to a role; agents present their mesh certificate (mutual TLS on the link
+port). The interceptor finds the caller, checks the method's least role, records
+refusals in the audit log, and leaves the caller in a context variable for the
+servicers (``caller(context)``) and for the audit rows the registry writes.
 """
 from __future__ import annotations
 
+import contextvars
+import inspect
+import logging
 from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import grpc
+from cryptography import x509
+
+from meshcore import tls
+from meshcore.errors import Internal, MeshError, PermissionDenied, Unauthenticated, grpc_status
+
+log = logging.getLogger("llmesh.coordinator.auth")
 
 ROLES = ("viewer", "developer", "operator", "admin")
+USER_TOKEN_PREFIX = "L10"
+JOIN_TOKEN_PREFIX = "K10"
+PUBLIC, AGENT = "public", "agent"
 
 
 @dataclass(frozen=True)
 class Caller:
     name: str    # user name, or agent:<id>
-    role: str    # one of ROLES, or "agent"
-    kind: str    # "user" | "agent"
+    role: str    # one of ROLES, or "agent", or "" for the anonymous bootstrap caller
+    kind: str    # "user" | "agent" | "anonymous"
     address: str = ""
 
     def has_role(self, needed: str) -> bool:
         return self.kind == "user" and ROLES.index(self.role) >= ROLES.index(needed)
 
 
-def caller(context) -> Caller:
-    return Caller(name="local", role="admin", kind="user", address=context.peer() or "")
+current_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("llmesh_caller", default=None)
+SYSTEM = Caller("system", "", "system")
+
+
+def caller(context=None) -> Caller:
+    """The caller the interceptor established for this RPC."""
+    found = current_caller.get()
+    if found is None:
+        raise Internal("no authenticated caller for this call")
+    return found
+
+
+# The least role for each method. A method missing here is refused: new RPCs must be
+# given a policy on purpose.
+METHOD_POLICY: dict[str, str] = {
+    "/llmesh.v1.Bootstrap/Join": PUBLIC,
+    "/llmesh.v1.AgentLink/Link": AGENT,
+    "/llmesh.v1.Mesh/ListHosts": "viewer",
+    "/llmesh.v1.Mesh/ListGpus": "viewer",
+    "/llmesh.v1.Mesh/ListModels": "viewer",
+    "/llmesh.v1.Mesh/GetModel": "viewer",
+    "/llmesh.v1.Mesh/RegisterModel": "developer",
+    "/llmesh.v1.Mesh/DeleteModel": "developer",
+    "/llmesh.v1.Mesh/Rescan": "developer",
+    "/llmesh.v1.Admin/WhoAmI": "viewer",
+    "/llmesh.v1.Admin/CreateJoinToken": "admin",
+    "/llmesh.v1.Admin/AddUser": "admin",
+    "/llmesh.v1.Admin/ListUsers": "admin",
+    "/llmesh.v1.Admin/RemoveUser": "admin",
+    "/llmesh.v1.Admin/RemoveHost": "admin",
+    "/llmesh.v1.Admin/ListAudit": "admin",
+}
+
+
+def add_service_policy(service: str, least_roles: dict[str, str]) -> None:
+    for method, role in least_roles.items():
+        METHOD_POLICY[f"/llmesh.v1.{service}/{method}"] = role
+
+
+@dataclass
+class Authenticator:
+    """What the interceptor needs from the coordinator."""
+
+    user_for_token: Callable[[str], Awaitable[dict]]           # secret hash -> {name, role}
+    revoked_serials: Callable[[], set[str]]                     # kept in memory, refreshed on change
+    record_refusal: Callable[[Caller, str, str], Awaitable[None]]
+    ca_pin: str
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, auth: Authenticator):
+        self.auth = auth
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        return _wrap(handler, lambda context: self._authorize(method, context))
+
+    async def _authorize(self, method: str, context) -> None:
+        address = context.peer() or ""
+        policy = METHOD_POLICY.get(method)
+        try:
+            if policy is None:
+                raise PermissionDenied(f"{method} is not open to anyone")
+            if policy == PUBLIC:
+                found = Caller("anonymous", "", "anonymous", address)
+            elif policy == AGENT:
+                found = self._agent(context, address)
+            else:
+                found = await self._user(context, address, method, policy)
+        except MeshError as exc:
+            who = Caller(getattr(exc, "who", "unknown"), "", "unknown", address)
+            await self.auth.record_refusal(who, method, str(exc))
+            await context.abort(grpc_status(exc), str(exc))
+        current_caller.set(found)
+
+    def _agent(self, context, address: str) -> Caller:
+        cert = _peer_certificate(context)
+        if cert is None:
+            raise Unauthenticated("this call needs a mesh agent certificate (mutual TLS on the link port)")
+        agent_id = tls.agent_id_of(cert)
+        if agent_id is None:
+            raise PermissionDenied("the client certificate is not an agent certificate")
+        if format(cert.serial_number, "x") in self.auth.revoked_serials():
+            error = PermissionDenied(f"agent {agent_id}'s certificate has been revoked")
+            error.who = f"agent:{agent_id}"
+            raise error
+        return Caller(f"agent:{agent_id}", AGENT, "agent", address)
+
+    async def _user(self, context, address: str, method: str, needed: str) -> Caller:
+        token = _bearer(context)
+        if token is None:
+            if _peer_certificate(context) is not None:
+                raise PermissionDenied("an agent certificate cannot call user RPCs")
+            raise Unauthenticated("no API token: set LLMESH_TOKEN or run `meshctl login`")
+        try:
+            _, secret = tls.parse_token(token, USER_TOKEN_PREFIX)
+        except MeshError:
+            raise Unauthenticated("malformed API token") from None
+        user = await self.auth.user_for_token(tls.secret_hash(secret))
+        found = Caller(user["name"], user["role"], "user", address)
+        if not found.has_role(needed):
+            error = PermissionDenied(f"user {found.name!r} has role {found.role}; "
+                                     f"{method.rsplit('/', 1)[-1]} needs {needed} or higher")
+            error.who = found.name
+            raise error
+        return found
+
+
+def _bearer(context) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and value.lower().startswith("bearer "):
+            return value[7:].strip()
+    return None
+
+
+def _peer_certificate(context) -> x509.Certificate | None:
+    pems = (context.auth_context() or {}).get("x509_pem_cert")
+    if not pems:
+        return None
+    return x509.load_pem_x509_certificate(pems[0])
+
+
+def _wrap(handler, authorize):
+    """Run ``authorize(context)`` before the handler, keeping its streaming style."""
+    def wrap_behavior(behavior):
+        if behavior is None:
+            return None
+        if inspect.isasyncgenfunction(behavior):
+            async def generator(request, context):
+                await authorize(context)
+                async for item in behavior(request, context):
+                    yield item
+            return generator
+
+        async def coroutine(request, context):
+            await authorize(context)
+            return await behavior(request, context)
+        return coroutine
+
+    return handler._replace(
+        unary_unary=wrap_behavior(handler.unary_unary), unary_stream=wrap_behavior(handler.unary_stream),
+        stream_unary=wrap_behavior(handler.stream_unary), stream_stream=wrap_behavior(handler.stream_stream))

@@ -22,6 +22,7 @@ class AgentConnection:
         self._pending: dict[str, asyncio.Future] = {}
         self._ids = itertools.count(1)
         self.closed = False
+        self.task: asyncio.Task | None = None  # the RPC handler serving this link
         # A full inventory can span batches: paths seen so far in the scan in progress.
         self.scan_id = ""
         self.scan_paths: set[str] = set()
@@ -50,11 +51,14 @@ class AgentConnection:
             future.set_result(reply)
 
     def close(self) -> None:
+        """Fail pending requests and end the RPC (the agent then reconnects, or is refused)."""
         self.closed = True
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(Unavailable(f"host {self.name!r} disconnected"))
         self.outbox.put_nowait(None)
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
 
 
 class LinkHub:
@@ -82,6 +86,11 @@ class LinkHub:
         if connection is None:
             raise Unavailable(f"host {name!r} is offline")
         return connection
+
+    def disconnect(self, host_id: str) -> None:
+        connection = self._links.pop(host_id, None)
+        if connection is not None:
+            connection.close()
 
     def close_all(self) -> None:
         for connection in list(self._links.values()):

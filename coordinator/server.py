@@ -1,14 +1,20 @@
-"""Start and stop a coordinator: registry, servicers, the listening port."""
+"""Start and stop a coordinator: CA, registry, servicers, its two TLS ports."""
 from __future__ import annotations
 
+import getpass
 import logging
 
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
+from llmesh.v1 import security_pb2_grpc as security_grpc
 from meshcore import channels
-from meshcore.config import CoordinatorConfig, remove_endpoint, write_endpoint
+from meshcore.config import CoordinatorConfig, remove_endpoint, write_credentials, write_endpoint
 
+from .auth import Authenticator, AuthInterceptor
+from .ca import MeshCA
 from .registry import Registry
+from .security_service import SecurityService
+from .security_servicers import AdminServicer, BootstrapServicer
 from .service import CoordinatorService
 from .servicers import AgentLinkServicer, MeshServicer
 
@@ -18,29 +24,59 @@ log = logging.getLogger("llmesh.coordinator")
 class Coordinator:
     """A running coordinator. ``await Coordinator.start(config)``, then ``await stop()``."""
 
-    def __init__(self, config: CoordinatorConfig, service: CoordinatorService, server, address: str):
+    def __init__(self, config, service, security, server, address, link_address):
         self.config = config
         self.service = service
+        self.security = security
         self.server = server
         self.address = address
+        self.link_address = link_address
+
+    @property
+    def ca(self) -> MeshCA:
+        return self.security.ca
 
     @classmethod
     async def start(cls, config: CoordinatorConfig) -> "Coordinator":
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        ca = MeshCA(config.data_dir / "ca")
         service = CoordinatorService(Registry(config.data_dir / "registry.db"))
-        server = channels.aio_server()
-        mesh_grpc.add_MeshServicer_to_server(MeshServicer(service), server)
-        link_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(service), server)
+        security = SecurityService(service, ca, config.agent_cert_ttl_s)
         try:
-            address = channels.bind(server, config.listen)
+            await security.load()
+            server = channels.aio_server([AuthInterceptor(Authenticator(
+                security.user_for_token, security.revoked_serials, security.record_refusal, ca.pin))])
+            mesh_grpc.add_MeshServicer_to_server(MeshServicer(service), server)
+            link_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(service, security), server)
+            security_grpc.add_BootstrapServicer_to_server(BootstrapServicer(security), server)
+            security_grpc.add_AdminServicer_to_server(AdminServicer(security), server)
+            _add_optional_services(server, service)
+            link_listen = config.link_listen or _next_port(config.listen)
+            identity = ca.server_identity(list(config.advertise),
+                                          [a.rpartition(":")[0] for a in (config.listen, link_listen)])
+            address = channels.bind(server, config.listen, identity, require_client_cert=False)
+            link_address = channels.bind(server, link_listen, identity, require_client_cert=True)
         except Exception:
             service.close()
             raise
+        security.link_address = _advertised(link_address, config.advertise)
         await server.start()
+        coordinator = cls(config, service, security, server, address, link_address)
+        await coordinator._bootstrap_admin()
         if config.endpoint_file:
-            write_endpoint(config.endpoint_file, address)
-        log.info("coordinator listening on %s (registry %s)", address, config.data_dir / "registry.db")
-        return cls(config, service, server, address)
+            write_endpoint(config.endpoint_file, address, link_address=link_address, ca_sha256=ca.pin)
+        log.info("coordinator listening on %s (agents' links on %s; registry %s)", address, link_address,
+                 config.data_dir / "registry.db")
+        return coordinator
+
+    async def _bootstrap_admin(self) -> None:
+        """The first start makes an admin and leaves its token where meshctl looks."""
+        token = await self.security.bootstrap_admin(_local_user())
+        if token and self.config.credentials_file:
+            write_credentials(self.config.credentials_file.parent, self.address, token, self.ca.pem)
+            log.info("created the first admin, %r; credentials in %s", _local_user(), self.config.credentials_file)
+        elif token:
+            log.warning("created the first admin %r; its token (shown once): %s", _local_user(), token)
 
     async def stop(self, grace: float = 2.0) -> None:
         if self.config.endpoint_file:
@@ -48,3 +84,31 @@ class Coordinator:
         self.service.hub.close_all()
         await self.server.stop(grace)
         self.service.close()
+
+
+def _add_optional_services(server, service) -> None:
+    """Services that other parts of llmesh add (the catalog) when present."""
+    try:
+        from .catalog_servicer import add_to_server
+    except ImportError:
+        return
+    add_to_server(server, service)
+
+
+def _next_port(listen: str) -> str:
+    host, _, port = listen.rpartition(":")
+    return f"{host}:{int(port) + 1}" if int(port) else f"{host}:0"
+
+
+def _advertised(link_address: str, advertise: tuple[str, ...]) -> str:
+    if not advertise:
+        return link_address
+    host = advertise[0].rpartition(":")[0] if ":" in advertise[0] and not advertise[0].startswith("[") else advertise[0]
+    return f"{host}:{link_address.rpartition(':')[2]}"
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser() or "admin"
+    except (KeyError, OSError):
+        return "admin"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import logging
 from typing import Any, Callable
 
@@ -31,8 +32,10 @@ class CoordinatorService:
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="registry")
 
     async def _db(self, fn: Callable[..., Any], *args, **kwargs) -> Any:
+        # The caller's context travels along, so audit rows know who asked.
+        context = contextvars.copy_context()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, lambda: fn(*args, **kwargs))
+        return await loop.run_in_executor(self._writer, lambda: context.run(fn, *args, **kwargs))
 
     def close(self) -> None:
         self.hub.close_all()
@@ -115,9 +118,10 @@ class CoordinatorService:
 
     # -- models ---------------------------------------------------------------------------
 
-    async def list_models(self, host: str = "", kind: str = "", name: str = "") -> list[dict]:
+    async def list_models(self, host: str = "", kind: str = "", name: str = "", **filters) -> list[dict]:
+        """filters: role, backend, tags, query (the catalog's search engine)."""
         return await self._db(self.registry.list_versions, self.hub.connected_ids(),
-                              host=host, kind=kind, name=name)
+                              host=host, kind=kind, name=name, **filters)
 
     async def get_model(self, ref_text: str) -> dict:
         ref = parse_ref(ref_text)

@@ -16,6 +16,7 @@ from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 from meshcore import __version__, wire
 from meshcore.errors import InvalidArgument, MeshError, grpc_status
 
+from .auth import caller
 from .service import CoordinatorService
 
 log = logging.getLogger("llmesh.coordinator.rpc")
@@ -32,7 +33,7 @@ def _translate_errors(method):
 
 
 def _actor(context) -> str:
-    return context.peer() or "unknown"
+    return caller(context).name
 
 
 class MeshServicer(mesh_grpc.MeshServicer):
@@ -51,7 +52,9 @@ class MeshServicer(mesh_grpc.MeshServicer):
 
     @_translate_errors
     async def ListModels(self, request, context):
-        versions = await self.service.list_models(request.host, request.kind, request.name)
+        versions = await self.service.list_models(request.host, request.kind, request.name, role=request.role,
+                                                  backend=request.backend, tags=list(request.tags),
+                                                  query=request.query)
         return pb.ListModelsResponse(versions=[wire.to_message(pb.ModelVersion, v) for v in versions])
 
     @_translate_errors
@@ -79,17 +82,22 @@ class MeshServicer(mesh_grpc.MeshServicer):
 class AgentLinkServicer(link_grpc.AgentLinkServicer):
     """One call per connected agent, open as long as the agent runs."""
 
-    def __init__(self, service: CoordinatorService):
+    def __init__(self, service: CoordinatorService, security):
         self.service = service
+        self.security = security
 
     async def Link(self, request_iterator, context):
         first = await context.read()
         if first is grpc.aio.EOF or first.WhichOneof("body") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message on a link must be hello")
+        if caller(context).name != f"agent:{first.hello.agent_id}":
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                "an agent may only speak for the id in its own certificate")
         try:
             connection = await self.service.agent_hello(wire.to_dict(first.hello))
         except MeshError as exc:
             await context.abort(grpc_status(exc), str(exc))
+        connection.task = asyncio.current_task()
         # Everything for the agent, the welcome included, goes through the one writer task.
         connection.outbox.put_nowait(link_pb.CoordinatorMessage(welcome=link_pb.Welcome(
             host_id=connection.host_id, coordinator_version=__version__)))
@@ -113,6 +121,12 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
                 return
             await context.write(message)
 
+    async def _renew(self, connection, csr_pem: bytes) -> link_pb.Certificate:
+        try:
+            return link_pb.Certificate(cert_pem=await self.security.renew(connection.host_id, csr_pem))
+        except MeshError as exc:
+            return link_pb.Certificate(error=str(exc))
+
     async def _dispatch(self, connection, message):
         kind = message.WhichOneof("body")
         try:
@@ -124,6 +138,9 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
                 await self.service.agent_inventory(connection, message.inventory)
             elif kind == "reply":
                 connection.deliver(message.reply)
+            elif kind == "renew":
+                await connection.outbox.put(link_pb.CoordinatorMessage(
+                    certificate=await self._renew(connection, message.renew.csr_pem)))
             else:
                 raise InvalidArgument(f"unexpected {kind} message on an open link")
         except MeshError as exc:  # one bad message must not drop the agent

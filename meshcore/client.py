@@ -17,17 +17,36 @@ import grpc
 
 from llmesh.v1 import mesh_pb2 as pb
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
+from llmesh.v1 import security_pb2 as security_pb
+from llmesh.v1 import security_pb2_grpc as security_grpc
 
-from . import channels, wire
+from . import channels, tls, wire
 from .config import ClientConfig, resolve_coordinator
-from .errors import Unavailable, from_rpc_error
+from .errors import Unauthenticated, Unavailable, from_rpc_error
+
+USER_TOKEN_PREFIX = "L10"
+
+
+def _trusted_ca(config: ClientConfig) -> bytes:
+    """The CA we trust for this coordinator: from the credentials file, or fetched and
+    checked against the pin inside the token."""
+    if config.ca_pem and (not config.token or _pin(config.token) == tls.fingerprint(tls.load_cert(config.ca_pem))):
+        return config.ca_pem
+    if not config.token:
+        raise Unauthenticated("no API token: set LLMESH_TOKEN, or run `meshctl login HOST:PORT --token TOKEN`")
+    return tls.fetch_ca(config.address, _pin(config.token), config.timeout_s)
+
+
+def _pin(token: str) -> str:
+    return tls.parse_token(token, USER_TOKEN_PREFIX)[0]
 
 
 class MeshClient:
     def __init__(self, config: ClientConfig):
         self.config = config
-        self._channel = channels.client_channel(config.address)
+        self._channel = channels.client_channel(config.address, _trusted_ca(config), token=config.token)
         self._mesh = mesh_grpc.MeshStub(self._channel)
+        self._admin = security_grpc.AdminStub(self._channel)
 
     @classmethod
     def connect(cls, coordinator: str | None = None, env: Mapping[str, str] | None = None,
@@ -50,6 +69,10 @@ class MeshClient:
         except grpc.RpcError as exc:
             error = from_rpc_error(exc)
             if isinstance(error, Unavailable):
+                if "ssl" in str(error).lower() or "handshake" in str(error).lower():
+                    raise Unavailable(f"TLS handshake with the coordinator at {self.config.address} failed: "
+                                      "is it the coordinator your credentials are for, and is this name "
+                                      "among its --advertise names?") from None
                 raise Unavailable(f"coordinator at {self.config.address} (from {self.config.source}) "
                                   "is not reachable; is it running?") from None
             raise error from None
@@ -87,3 +110,162 @@ class MeshClient:
 
     def delete(self, ref: str) -> dict:
         return wire.to_dict(self._call(self._mesh.DeleteModel, pb.DeleteModelRequest(ref=ref)))
+
+    # -- people, tokens, hosts, audit -----------------------------------------------------
+
+    def whoami(self) -> dict:
+        return wire.to_dict(self._call(self._admin.WhoAmI, security_pb.WhoAmIRequest()))
+
+    def create_join_token(self, role: str = "agent", ttl_s: float = 3600.0) -> dict:
+        return wire.to_dict(self._call(self._admin.CreateJoinToken,
+                                       security_pb.CreateJoinTokenRequest(role=role, ttl_s=ttl_s)))
+
+    def add_user(self, name: str, role: str) -> dict:
+        """Returns {user, token}; the token is shown once (the coordinator keeps its hash)."""
+        return wire.to_dict(self._call(self._admin.AddUser, security_pb.AddUserRequest(name=name, role=role)))
+
+    def users(self) -> list[dict]:
+        return [wire.to_dict(u) for u in self._call(self._admin.ListUsers, security_pb.ListUsersRequest()).users]
+
+    def remove_user(self, name: str) -> None:
+        self._call(self._admin.RemoveUser, security_pb.RemoveUserRequest(name=name))
+
+    def remove_host(self, name: str) -> dict:
+        return wire.to_dict(self._call(self._admin.RemoveHost, security_pb.RemoveHostRequest(name=name)))
+
+    def audit(self, since: float = 0.0, actor: str = "", limit: int = 1000) -> list[dict]:
+        reply = self._call(self._admin.ListAudit, security_pb.ListAuditRequest(since=since, actor=actor, limit=limit))
+        return [wire.to_dict(e) for e in reply.events]
+
+    # -- the catalog (versions, lifecycle, aliases, lineage, metrics, search, …) -----------
+    # Results are dicts with the API's field names (protos/llmesh/v1/catalog.proto).
+
+    @property
+    def _catalog(self):
+        stub = self.__dict__.get("_catalog_stub")
+        if stub is None:
+            from llmesh.v1 import catalog_pb2_grpc
+            stub = self.__dict__["_catalog_stub"] = catalog_pb2_grpc.CatalogStub(self._channel)
+        return stub
+
+    @staticmethod
+    def _cpb():
+        from llmesh.v1 import catalog_pb2
+        return catalog_pb2
+
+    def _json_call(self, method, request, timeout: float | None = None):
+        import json
+        return json.loads(self._call(method, request, timeout).result_json or "null")
+
+    def list_models(self, *, host: str = "", kind: str = "", name: str = "", role: str = "", backend: str = "",
+                    tags: Iterable[str] = (), query: str = "") -> list[dict]:
+        """`models()` with the simple filters of `meshctl models list` and a search query."""
+        request = pb.ListModelsRequest(host=host, kind=kind, name=name, role=role, backend=backend,
+                                       tags=list(tags), query=query)
+        return [wire.to_dict(v) for v in self._call(self._mesh.ListModels, request).versions]
+
+    def register_version(self, path: str = "", host: str = "", *, name: str = "", timeout_s: float = 900.0,
+                         **facts) -> dict:
+        """Register weights at PATH on HOST (or, with no PATH, a draft/training version) with
+        the catalog's facts: semver, state, roles, tags, capabilities, parents, relation,
+        datasets [{name, digest}], framework, hardware, duration_s, cost_usd, code_commit,
+        params {k: v}, metrics {k: float}, backends, base_model, notes, description, training."""
+        request = wire.to_message(self._cpb().CatalogRegisterRequest, {"host": host, "path": path, "name": name,
+                                                                      **facts})
+        return wire.to_dict(self._call(self._catalog.Register, request, timeout_s))
+
+    def versions(self, name: str) -> list[dict]:
+        return [wire.to_dict(v) for v in self._call(self._catalog.Versions,
+                                                    self._cpb().NameRequest(name=name)).versions]
+
+    def edit(self, ref: str, **changes) -> dict:
+        """changes: semver, add_roles, remove_roles, capabilities {k: bool}, remove_capabilities, tags,
+        remove_tags, notes, parents, relation, datasets, framework, hardware, duration_s, cost_usd,
+        code_commit, add_backends, remove_backends, base_model, description, display_name, params."""
+        request = wire.to_message(self._cpb().EditRequest, {"ref": ref, **changes})
+        return wire.to_dict(self._call(self._catalog.Edit, request))
+
+    def set_state(self, ref: str, state: str, reason: str = "") -> dict:
+        request = self._cpb().SetStateRequest(ref=ref, state=state, reason=reason)
+        return wire.to_dict(self._call(self._catalog.SetState, request))
+
+    def deprecate(self, ref: str, reason: str = "") -> dict:
+        return self.set_state(ref, "deprecated", reason)
+
+    def archive(self, ref: str, reason: str = "") -> dict:
+        return self.set_state(ref, "archived", reason)
+
+    def restore(self, ref: str, reason: str = "") -> dict:
+        return self.set_state(ref, "active", reason)
+
+    def set_alias(self, ref: str, alias: str, reason: str = "", protect: bool = False) -> dict:
+        request = self._cpb().AliasRequest(ref=ref, alias=alias, reason=reason, protect=protect)
+        return wire.to_dict(self._call(self._catalog.SetAlias, request))
+
+    def remove_alias(self, name: str, alias: str, reason: str = "") -> dict:
+        request = self._cpb().AliasRequest(ref=name, alias=alias, reason=reason)
+        return wire.to_dict(self._call(self._catalog.RemoveAlias, request))
+
+    def alias_history(self, name: str, alias: str = "") -> list[dict]:
+        reply = self._call(self._catalog.AliasHistory, self._cpb().AliasHistoryRequest(name=name, alias=alias))
+        return [wire.to_dict(c) for c in reply.changes]
+
+    def rollback(self, name: str, alias: str = "prod", reason: str = "", deprecate: bool = False) -> dict:
+        request = self._cpb().RollbackRequest(name=name, alias=alias, reason=reason, deprecate=deprecate)
+        return wire.to_dict(self._call(self._catalog.Rollback, request))
+
+    def tree(self, name: str) -> dict:
+        return self._json_call(self._catalog.Tree, self._cpb().NameRequest(name=name))
+
+    def lineage(self, ref: str) -> dict:
+        return self._json_call(self._catalog.Lineage, self._cpb().RefRequest(ref=ref))
+
+    def adapters(self, base: str) -> list[dict]:
+        return [wire.to_dict(v) for v in self._call(self._catalog.Adapters,
+                                                    self._cpb().AdaptersRequest(base=base)).versions]
+
+    def score(self, ref: str, metrics: Mapping[str, float], remove: Iterable[str] = ()) -> dict:
+        request = self._cpb().ScoreRequest(ref=ref, metrics=dict(metrics), remove=list(remove))
+        return wire.to_dict(self._call(self._catalog.Score, request))
+
+    def compare(self, name: str, a: str, b: str) -> dict:
+        return self._json_call(self._catalog.Compare, self._cpb().CompareRequest(name=name, a=a, b=b))
+
+    def resolve(self, role: str, capabilities: Iterable[str] = (), prefer: str = "") -> dict:
+        """{version, reason}: the first active version with the role and capabilities."""
+        request = self._cpb().ResolveRequest(role=role, capabilities=list(capabilities), prefer=prefer)
+        return wire.to_dict(self._call(self._catalog.Resolve, request))
+
+    def search(self, query: str, sort: str = "", limit: int = 0) -> list[dict]:
+        request = self._cpb().SearchRequest(query=query, sort=sort, limit=limit)
+        return [wire.to_dict(v) for v in self._call(self._catalog.Search, request).versions]
+
+    def verify(self, ref: str, lock: bool = False, unlock: bool = False, timeout_s: float = 900.0) -> dict:
+        request = self._cpb().VerifyRequest(ref=ref, lock=lock, unlock=unlock)
+        return self._json_call(self._catalog.Verify, request, timeout_s)
+
+    def summary(self, name: str = "") -> dict:
+        return self._json_call(self._catalog.Summary, self._cpb().NameRequest(name=name))
+
+    def events(self, after_id: int = 0, limit: int = 100, follow: bool = False, resource: str = ""):
+        """Registry events, oldest first; with follow, keeps yielding new ones as they happen."""
+        request = self._cpb().EventsRequest(after_id=after_id, limit=limit, follow=follow, resource=resource)
+        stream = self._catalog.Events(request, timeout=None if follow else self.config.timeout_s)
+        try:
+            for event in stream:
+                yield wire.to_dict(event)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.CANCELLED:
+                return
+            raise from_rpc_error(exc) from None
+        finally:
+            stream.cancel()
+
+    def import_registry(self, content: bytes, file_name: str = "", fmt: str = "auto",
+                        dry_run: bool = False) -> dict:
+        """Import a registry file (llmesh export, hafs, afs registry/lineage, imageworks); returns the report."""
+        request = self._cpb().ImportRequest(file_name=file_name, content=content, format=fmt, dry_run=dry_run)
+        return self._json_call(self._catalog.Import, request, 600.0)
+
+    def export_registry(self) -> dict:
+        return self._json_call(self._catalog.Export, self._cpb().ExportRequest(), 600.0)

@@ -85,6 +85,7 @@ class Mesh:
         self.procs: list[Proc] = []
         self.coordinator: Proc | None = None
         self.address = ""
+        self.link_port = free_port()  # kept across restarts: agents remember where their link goes
 
     def env(self, home: Path, extra: dict | None = None) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LLMESH_")}
@@ -92,18 +93,20 @@ class Mesh:
         env.update(extra or {})
         return env
 
-    def start_coordinator(self, port: int = 0) -> Proc:
+    def start_coordinator(self, port: int = 0, extra: list[str] = ()) -> Proc:
         home = self.base / "coord-home"
         home.mkdir(parents=True, exist_ok=True)
         endpoint = home / "coordinator.json"
         endpoint.unlink(missing_ok=True)
-        proc = Proc(["coordinator", "serve", "--listen", f"127.0.0.1:{port or free_port()}"],
+        proc = Proc(["coordinator", "serve", "--listen", f"127.0.0.1:{port or free_port()}",
+                     "--link-listen", f"127.0.0.1:{self.link_port}", *extra],
                     self.env(home), self.base / "coordinator.log")
         self.procs.append(proc)
         self.coordinator = proc
         data = wait_for(lambda: json.loads(endpoint.read_text()), 20, "coordinator endpoint file",
                         logs=[proc.log])
         self.address = data["address"]
+        self.endpoint = data
         return proc
 
     def start_agent(self, name: str, roots: list[Path], home: Path | None = None, env: dict | None = None,
@@ -114,13 +117,16 @@ class Mesh:
                 "--heartbeat", str(self.heartbeat), "--reconnect-max", "1", "--home", str(home / "agent")]
         for root in roots:
             args += ["--root", str(root)]
+        if not (home / "agent" / "agent.pem").exists():  # first start: join with a one-time token
+            args += ["--token", self.meshctl("token", "create", "--ttl", "10m").stdout.strip()]
         proc = Proc(args + list(extra), self.env(home, env), self.base / f"agent-{name}.log")
         self.procs.append(proc)
         return proc
 
     def meshctl(self, *args: str, check: bool = True, env: dict | None = None,
                 timeout: float = 60) -> subprocess.CompletedProcess:
-        full_env = self.env(self.base / "cli-home", {"LLMESH_COORDINATOR": self.address, **(env or {})})
+        # The coordinator's home holds its endpoint file and the first admin's credentials.
+        full_env = self.env(self.base / "coord-home", env)
         result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=full_env,
                                 capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:

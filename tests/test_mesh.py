@@ -40,6 +40,7 @@ def test_two_agents_report_hardware_and_models(mesh, tmp_path):
     rows = mesh.wait_models(lambda rows: len(rows) >= 6 and any(len(v["copies"]) == 2 for v in rows),
                             what="both inventories")
     by_name = {v["name"]: v for v in rows}
+    assert {"tiny-llama", "asm-lora", "oracle-farore", "org/tiny-llama", "tinyllama"} <= set(by_name), rows
     shared = by_name["tiny-llama"]
     assert {(c["host"], c["state"]) for c in shared["copies"]} == {("trainer", "verified"), ("mac", "verified")}
     assert {c["path"] for c in shared["copies"]} == {str(tmp_path / "trainer" / "tiny-llama"),
@@ -178,9 +179,13 @@ def test_bad_input_gets_one_clear_line_and_nothing_breaks(mesh, tmp_path):
 
 
 def test_meshctl_without_a_coordinator_says_how_to_start_one(mesh, tmp_path):
-    result = mesh.meshctl("hosts", check=False, env={"LLMESH_COORDINATOR": ""})
+    result = mesh.meshctl("hosts", check=False)
     assert result.returncode == 1 and "meshctl up" in result.stderr and "Traceback" not in result.stderr
     result = mesh.meshctl("hosts", check=False, env={"LLMESH_COORDINATOR": f"127.0.0.1:{free_port()}"})
+    assert result.returncode == 1 and "no API token" in result.stderr
+    token = "L10" + "ab" * 32 + "::secret"
+    result = mesh.meshctl("hosts", check=False, env={"LLMESH_COORDINATOR": f"127.0.0.1:{free_port()}",
+                                                     "LLMESH_TOKEN": token})
     assert result.returncode == 1 and "not reachable" in result.stderr
     result = mesh.meshctl("--coordinator", "nonsense", "hosts", check=False)
     assert result.returncode == 1 and "invalid address" in result.stderr

@@ -2,11 +2,18 @@
 from .core import MIGRATIONS, schema_version
 from .hosts import HostsMixin, host_status
 from .models import ModelsMixin
+from .aliases import AliasesMixin
+from .catalog import CatalogMixin
+from .reports import ReportsMixin
+from .search import SearchMixin
+from .exchange import ExchangeMixin
+from .security import SecurityMixin
 
 SCHEMA_VERSION = schema_version()
 
 
-class Registry(HostsMixin, ModelsMixin):
+class Registry(HostsMixin, ModelsMixin, SecurityMixin,
+               CatalogMixin, AliasesMixin, SearchMixin, ReportsMixin, ExchangeMixin):
     """The coordinator's registry: one SQLite database, one class, one mixin per area."""
 
 

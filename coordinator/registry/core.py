@@ -18,6 +18,8 @@ import sqlite_utils
 
 from meshcore.errors import InvalidArgument
 
+from ..auth import SYSTEM, current_caller
+
 
 def _migration_1(db: sqlite_utils.Database) -> None:
     db["hosts"].create({
@@ -105,9 +107,14 @@ class RegistryCore:
 
     # -- events ---------------------------------------------------------------------------
 
-    def record_event(self, actor: str, action: str, resource: str, detail: dict | None = None) -> None:
+    def record_event(self, actor: str, action: str, resource: str, detail: dict | None = None,
+                     result: str = "ok") -> None:
+        """Append to the audit log. Who, with which role and from where default to the
+        caller of the RPC being served (coordinator.auth sets it for every call)."""
+        who = current_caller.get() or SYSTEM
         self.db["events"].insert({
-            "ts": time.time(), "actor": actor, "action": action, "resource": resource,
+            "ts": time.time(), "actor": actor or who.name, "role": who.role, "source": who.address,
+            "result": result, "action": action, "resource": resource,
             "detail_json": json.dumps(detail or {}, sort_keys=True),
         })
 

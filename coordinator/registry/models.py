@@ -10,6 +10,7 @@ from meshcore.names import ModelRef, check_name
 
 from .core import RegistryCore, _chunks
 from .hosts import host_status
+from .search import flag_filters
 
 
 class ModelsMixin(RegistryCore):
@@ -49,6 +50,8 @@ class ModelsMixin(RegistryCore):
         copy = self._one("SELECT id, version_id, state FROM copies WHERE host_id = ? AND path = ?",
                          [host_id, path])
         if copy:
+            if copy["state"] == "drifted" and copy["version_id"] == version_id:
+                return False  # a scan may trust a stale hash cache; only `verify` clears drift
             self.db.execute(
                 "UPDATE copies SET version_id = ?, state = 'verified', verified_at = ?, updated_at = ? "
                 "WHERE id = ?", [version_id, now, now, copy["id"]])
@@ -157,7 +160,7 @@ class ModelsMixin(RegistryCore):
         if not model:
             raise NotFound(f"unknown model {ref.name!r}")
         if ref.alias:
-            raise NotFound(f"model {ref.name!r} has no alias {ref.alias!r}")
+            return self.resolve_alias(model["id"], ref.name, ref.alias)
         if ref.version is None:
             row = self._one("SELECT id FROM versions WHERE model_id = ? ORDER BY number DESC LIMIT 1",
                             [model["id"]])
@@ -183,29 +186,24 @@ class ModelsMixin(RegistryCore):
         return self._versions("v.id = ?", [version_id], connected)[0]
 
     def list_versions(self, connected: frozenset[str], *, host: str = "", kind: str = "",
-                      name: str = "") -> list[dict]:
-        where, params = ["1 = 1"], []
-        if host:
-            host_id = self.host_by_name(host)["id"]
-            where.append("v.id IN (SELECT version_id FROM copies WHERE host_id = ?)")
-            params.append(host_id)
-        if kind:
-            where.append("v.kind = ?")
-            params.append(kind)
-        if name:
-            where.append("m.name = ?")
-            params.append(name)
-        return self._versions(" AND ".join(where), params, connected)
+                      name: str = "", role: str = "", backend: str = "", tags: list[str] | None = None,
+                      query: str = "", sort: str = "", limit: int = 0) -> list[dict]:
+        """The simple flags and the search language run on one engine (registry.search)."""
+        host_id = self.host_by_name(host)["id"] if host else ""
+        filters = flag_filters(role=role, backend=backend, tags=tags, kind=kind, host_id=host_id, name=name)
+        if query or sort or limit:
+            return self.search(connected, query, sort=sort, limit=limit, filters=filters)
+        return self._versions(filters[0] or "1 = 1", filters[1], connected)
 
     def _versions(self, where: str, params: list, connected: frozenset[str]) -> list[dict]:
         rows = list(self.db.query(
-            "SELECT v.*, m.name AS model_name, m.display_name FROM versions v "
+            "SELECT v.*, m.name AS model_name, m.display_name, m.description FROM versions v "
             f"JOIN models m ON m.id = v.model_id WHERE {where} ORDER BY m.name, v.number", params))
         if not rows:
             return []
         ids = [r["id"] for r in rows]
         copies, tags, roles = self._children(ids, connected)
-        return [{
+        versions = [{
             "name": r["model_name"], "version": r["number"], "digest": r["digest"], "kind": r["kind"],
             "format": r["format"], "source": r["source"], "size_bytes": r["size_bytes"],
             "file_count": r["file_count"], "metadata": json.loads(r["metadata_json"] or "{}"),
@@ -213,6 +211,8 @@ class ModelsMixin(RegistryCore):
             "display_name": r["display_name"], "created_at": r["created_at"], "updated_at": r["updated_at"],
             "copies": copies.get(r["id"], []), "tags": tags.get(r["id"], {}), "roles": roles.get(r["id"], []),
         } for r in rows]
+        self._add_catalog_fields(versions, rows)
+        return versions
 
     def _children(self, ids: list[int], connected: frozenset[str]):
         copies: dict[int, list] = {}
@@ -260,6 +260,7 @@ class ModelsMixin(RegistryCore):
                 deleted.append(self._ref(version_id))
                 self.db["tombstones"].upsert({"digest": row["digest"], "deleted_at": now, "deleted_by": actor},
                                              pk="digest")
+                self._forget_version(version_id)
                 for table in ("copies", "version_files", "version_tags", "version_roles"):
                     self.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
                 self.db.execute("DELETE FROM versions WHERE id = ?", [version_id])

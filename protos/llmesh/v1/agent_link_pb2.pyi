@@ -82,17 +82,25 @@ class CommandReply(_message.Message):
     hardware: _common_pb2.HardwareSnapshot
     def __init__(self, request_id: _Optional[str] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.FoundModel, _Mapping]] = ..., hardware: _Optional[_Union[_common_pb2.HardwareSnapshot, _Mapping]] = ...) -> None: ...
 
+class RenewCertificate(_message.Message):
+    __slots__ = ("csr_pem",)
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    csr_pem: bytes
+    def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
+
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "inventory", "reply")
+    __slots__ = ("hello", "heartbeat", "inventory", "reply", "renew")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     INVENTORY_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
+    RENEW_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     inventory: InventoryBatch
     reply: CommandReply
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., inventory: _Optional[_Union[InventoryBatch, _Mapping]] = ..., reply: _Optional[_Union[CommandReply, _Mapping]] = ...) -> None: ...
+    renew: RenewCertificate
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., inventory: _Optional[_Union[InventoryBatch, _Mapping]] = ..., reply: _Optional[_Union[CommandReply, _Mapping]] = ..., renew: _Optional[_Union[RenewCertificate, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("host_id", "coordinator_version")
@@ -116,22 +124,40 @@ class Rescan(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class VerifyCopy(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("request_id", "inspect", "query_hardware", "rescan")
+    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSPECT_FIELD_NUMBER: _ClassVar[int]
     QUERY_HARDWARE_FIELD_NUMBER: _ClassVar[int]
     RESCAN_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     inspect: InspectPath
     query_hardware: QueryHardware
     rescan: Rescan
-    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ...) -> None: ...
+    verify: VerifyCopy
+    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ...) -> None: ...
+
+class Certificate(_message.Message):
+    __slots__ = ("cert_pem", "error")
+    CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    cert_pem: bytes
+    error: str
+    def __init__(self, cert_pem: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("welcome", "command")
+    __slots__ = ("welcome", "command", "certificate")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     command: Command
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
+    certificate: Certificate
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ...) -> None: ...

@@ -99,7 +99,7 @@ class ModelCopy(_message.Message):
     def __init__(self, host: _Optional[str] = ..., path: _Optional[str] = ..., state: _Optional[str] = ..., verified_at: _Optional[float] = ..., host_status: _Optional[str] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
-    __slots__ = ("name", "version", "digest", "kind", "format", "source", "size_bytes", "file_count", "copies", "metadata_json", "roles", "tags", "base_model", "registered", "created_at", "updated_at", "files", "notes", "display_name")
+    __slots__ = ("name", "version", "digest", "kind", "format", "source", "size_bytes", "file_count", "copies", "metadata_json", "roles", "tags", "base_model", "registered", "created_at", "updated_at", "files", "notes", "display_name", "semver", "status", "state", "metrics", "params_json", "capabilities", "aliases", "parents_json", "datasets_json", "code_commit", "framework", "hardware", "duration_s", "cost_usd", "locked", "last_verified", "backends", "extra_json", "created_by", "description")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,20 @@ class ModelVersion(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class CapabilitiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +140,26 @@ class ModelVersion(_message.Message):
     FILES_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    SEMVER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    PARENTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_JSON_FIELD_NUMBER: _ClassVar[int]
+    CODE_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    FRAMEWORK_FIELD_NUMBER: _ClassVar[int]
+    HARDWARE_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    LOCKED_FIELD_NUMBER: _ClassVar[int]
+    LAST_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_JSON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     digest: str
@@ -145,17 +179,45 @@ class ModelVersion(_message.Message):
     files: _containers.RepeatedCompositeFieldContainer[_common_pb2.FileEntry]
     notes: str
     display_name: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., digest: _Optional[str] = ..., kind: _Optional[str] = ..., format: _Optional[str] = ..., source: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., copies: _Optional[_Iterable[_Union[ModelCopy, _Mapping]]] = ..., metadata_json: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., base_model: _Optional[str] = ..., registered: _Optional[bool] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., notes: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
+    semver: str
+    status: str
+    state: str
+    metrics: _containers.ScalarMap[str, float]
+    params_json: str
+    capabilities: _containers.ScalarMap[str, bool]
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    parents_json: str
+    datasets_json: str
+    code_commit: str
+    framework: str
+    hardware: str
+    duration_s: float
+    cost_usd: float
+    locked: bool
+    last_verified: float
+    backends: _containers.RepeatedScalarFieldContainer[str]
+    extra_json: str
+    created_by: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., digest: _Optional[str] = ..., kind: _Optional[str] = ..., format: _Optional[str] = ..., source: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., copies: _Optional[_Iterable[_Union[ModelCopy, _Mapping]]] = ..., metadata_json: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., base_model: _Optional[str] = ..., registered: _Optional[bool] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., notes: _Optional[str] = ..., display_name: _Optional[str] = ..., semver: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params_json: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, bool]] = ..., aliases: _Optional[_Iterable[str]] = ..., parents_json: _Optional[str] = ..., datasets_json: _Optional[str] = ..., code_commit: _Optional[str] = ..., framework: _Optional[str] = ..., hardware: _Optional[str] = ..., duration_s: _Optional[float] = ..., cost_usd: _Optional[float] = ..., locked: _Optional[bool] = ..., last_verified: _Optional[float] = ..., backends: _Optional[_Iterable[str]] = ..., extra_json: _Optional[str] = ..., created_by: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
-    __slots__ = ("host", "kind", "name")
+    __slots__ = ("host", "kind", "name", "role", "backend", "tags", "query")
     HOST_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
     host: str
     kind: str
     name: str
-    def __init__(self, host: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    role: str
+    backend: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    query: str
+    def __init__(self, host: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[str] = ..., backend: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("versions",)

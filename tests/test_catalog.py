@@ -1,0 +1,371 @@
+"""The catalog end to end: a real coordinator and agent, driven through the real meshctl
+(and the SDK where the SDK is the thing tested). One mesh for the module; each test
+works on its own model names so that they do not interfere."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from factories import (BATCH_SIZE, GRAD_ACCUM, LEARNING_RATE, SEQ_LEN, make_gguf, make_hf_model,
+                       make_peft_adapter, make_trainer_output)
+from harness import REPO, Mesh, version_of, wait_for
+
+
+@pytest.fixture(scope="module")
+def cat(tmp_path_factory):
+    base = tmp_path_factory.mktemp("catalog")
+    root = base / "trainer"
+    for seed in (1, 2, 3):
+        make_hf_model(root / f"llama-{seed}", seed=seed)
+    make_hf_model(root / "base-model", seed=7)
+    make_trainer_output(root / "code" / "runs" / "oracle", adapter=True, checkpoints=1)
+    make_peft_adapter(root / "asm-lora", base="meta-llama/Llama-3.2-1B", seed=5)
+    make_peft_adapter(root / "chat-lora", base="llama-base", seed=6)
+    make_gguf(root / "llama-q8.gguf", name="tiny-q8", file_type=7)
+    # The training code's checkout holds the run dir (as in a repo that writes runs/ beside its scripts).
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q", str(root / "code")], check=True)
+    (root / "code" / "train.py").write_text("print('train')\n")
+    subprocess.run([*git, "-C", str(root / "code"), "add", "train.py"], check=True)
+    subprocess.run([*git, "-C", str(root / "code"), "commit", "-q", "-m", "train"], check=True)
+    commit = subprocess.run(["git", "-C", str(root / "code"), "rev-parse", "HEAD"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    mesh = Mesh(base)
+    mesh.start_coordinator()
+    mesh.start_agent("trainer", [root])
+    mesh.wait_host("trainer")
+    mesh.wait_models(lambda rows: version_of(rows, "llama-3") and version_of(rows, "chat-lora"), timeout=60)
+    mesh.root, mesh.commit = root, commit
+    yield mesh
+    mesh.close()
+
+
+def fails(mesh, *args, env=None) -> str:
+    """Run meshctl expecting one clear error line and exit 1; returns the message."""
+    result = mesh.meshctl(*args, check=False, env=env)
+    assert result.returncode == 1, (args, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, result.stderr
+    return lines[0][len("error: "):]
+
+
+def register(mesh, path, name, *extra) -> dict:
+    return json.loads(mesh.meshctl("models", "register", str(mesh.root / path), "--host", "trainer",
+                                   "--name", name, *extra, "--json").stdout)
+
+
+def new_model(mesh, dir_name, seed) -> str:
+    """Fresh content under the agent's root (registering inspects it on demand)."""
+    make_hf_model(mesh.root / dir_name, seed=seed)
+    return dir_name
+
+
+def llama_ft(mesh) -> None:
+    """llama-ft v1..v3 (registering identical content again returns the existing version)."""
+    for seed in (1, 2, 3):
+        register(mesh, f"llama-{seed}", "llama-ft")
+
+
+def test_register_from_training_output_fills_in_what_it_can_read(cat):
+    result = register(cat, "code/runs/oracle", "oracle", "--dataset", "oracle_farore@sha256:abc",
+                      "--dataset", "toolbench", "--framework", "unsloth", "--hardware", "RTX 5060 Ti",
+                      "--duration", "1h 15m", "--cost", "0.8", "--notes", "first run", "--semver", "1.0.0",
+                      "--role", "asm", "--capability", "text", "--metric", "accuracy=0.85")
+    v = result["version"]
+    assert result["created"] and (v["name"], v["version"], v["kind"]) == ("oracle", 1, "lora")
+    assert (v["state"], v["status"], v["semver"]) == ("active", "ready", "1.0.0")
+    assert v["code_commit"] == cat.commit  # read from the checkout holding the run dir
+    assert v["params"]["learning_rate"] == LEARNING_RATE and v["params"]["batch_size"] == BATCH_SIZE
+    assert v["params"]["gradient_accumulation_steps"] == GRAD_ACCUM and v["params"]["sequence_length"] == SEQ_LEN
+    training = v["metadata"]["training"]
+    assert training["final_loss"] > 0 and training["best_loss"] <= training["final_loss"]
+    assert training["epochs"] > 0 and training["global_step"] > 0 and training["log_steps"] > 0
+    assert v["metadata"]["lora"]["r"] > 0 and v["base_model"] == "meta-llama/Llama-3.2-1B"
+    assert v["datasets"] == [{"name": "oracle_farore", "digest": "sha256:abc"}, {"name": "toolbench", "digest": ""}]
+    assert (v["framework"], v["hardware"], v["duration_s"], v["cost_usd"]) == ("unsloth", "RTX 5060 Ti", 4500.0, 0.8)
+    assert v["metrics"] == {"accuracy": 0.85} and v["capabilities"] == {"text": True} and v["roles"] == ["asm"]
+    info = cat.meshctl("models", "info", "oracle:1").stdout
+    for text in ("Semver", "1.0.0", "unsloth", "oracle_farore", cat.commit, "accuracy", "learning_rate", "asm"):
+        assert text in info, text
+
+
+def test_versions_semver_and_identical_content(cat):
+    for i, seed in enumerate((1, 2, 3), start=1):
+        v = register(cat, f"llama-{seed}", "llama-ft", *(["--semver", f"1.{i}.0"] if i < 3 else []))["version"]
+        assert v["version"] == i
+    again = register(cat, "llama-1", "llama-ft")
+    assert again["created"] is False and again["version"]["version"] == 1
+    rows = cat.json("models", "versions", "llama-ft")
+    assert [(v["version"], v["semver"]) for v in rows] == [(1, "1.1.0"), (2, "1.2.0"), (3, "")]
+    assert "v3" in cat.meshctl("models", "versions", "llama-ft").stdout
+    assert "already the label of llama-ft:1" in fails(cat, "models", "edit", "llama-ft:3", "--semver", "1.1.0")
+    assert "invalid semver" in fails(cat, "models", "edit", "llama-ft:3", "--semver", "one")
+    assert cat.json("models", "edit", "llama-ft:3", "--semver", "2.0.0-rc1")["semver"] == "2.0.0-rc1"
+    assert "unknown model 'nope'" in fails(cat, "models", "versions", "nope")
+    assert "has no version 9 (versions: 1, 2, 3)" in fails(cat, "models", "info", "llama-ft:9")
+
+
+def test_lifecycle_moves_are_checked_and_recorded(cat):
+    register(cat, new_model(cat, "life-model", 40), "life")
+    assert cat.json("models", "deprecate", "life:1", "--reason", "replaced")["state"] == "deprecated"
+    assert cat.json("models", "archive", "life:1")["state"] == "archived"
+    assert "cannot go from archived to deprecated" in fails(cat, "models", "deprecate", "life:1")
+    assert "is already archived" in fails(cat, "models", "archive", "life:1")
+    assert cat.json("models", "restore", "life:1")["state"] == "active"
+    assert "cannot go from active to draft" in fails(cat, "models", "state", "life:1", "draft")
+    assert "unknown model 'ghost'" in fails(cat, "models", "deprecate", "ghost:1")
+    events = [e for e in cat.json("events", "--resource", "life:1", "--limit", "20") if e["action"] == "model.state"]
+    assert [(e["detail"]["from"], e["detail"]["to"]) for e in events] == [
+        ("active", "deprecated"), ("deprecated", "archived"), ("archived", "active")]
+    assert events[0]["detail"]["reason"] == "replaced" and all(e["actor"] for e in events)
+
+
+def test_draft_versions_get_their_weights_later(cat):
+    result = json.loads(cat.meshctl("models", "register", "--name", "future", "--state", "training",
+                                    "--dataset", "d1", "--json").stdout)
+    v = result["version"]
+    assert (v["version"], v["state"], v["status"]) == (1, "training", "pending")
+    assert v["digest"].startswith("pending:")
+    assert "has no weights yet" in fails(cat, "models", "state", "future:1", "active")
+    assert "has no verified weights" in fails(cat, "models", "alias", "set", "future:1", "staging")
+    assert "needs --name" in fails(cat, "models", "register", "--state", "draft")
+    filled = register(cat, new_model(cat, "future-model", 41), "future")
+    v = filled["version"]
+    assert "draft future:1" in filled["message"]
+    assert (v["version"], v["state"], v["status"]) == (1, "active", "ready") and v["digest"].startswith("sha256:")
+    assert v["datasets"] == [{"name": "d1", "digest": ""}]
+
+
+def test_aliases_history_rollback_and_protection(cat):
+    for path, seed in (("svc-a", 11), ("svc-b", 12), ("svc-c", 13)):
+        register(cat, new_model(cat, path, seed), "svc")
+    assert [v["version"] for v in cat.json("models", "versions", "svc")] == [1, 2, 3]
+    cat.meshctl("models", "alias", "set", "svc:1", "staging")
+    cat.meshctl("models", "alias", "set", "svc:2", "staging", "--reason", "better")
+    cat.meshctl("models", "alias", "set", "svc:3", "staging")
+    assert cat.json("models", "info", "svc@staging")["version"] == 3
+    assert cat.json("models", "info", "svc:3")["aliases"] == ["staging"]
+    rolled = cat.json("models", "rollback", "svc", "--alias", "staging", "--deprecate")
+    assert (rolled["from_version"], rolled["to_version"], rolled["action"]) == (3, 2, "rollback")
+    assert cat.json("models", "info", "svc:3")["state"] == "deprecated"
+    assert cat.json("models", "rollback", "svc", "--alias", "staging")["to_version"] == 1
+    assert "no earlier version" in fails(cat, "models", "rollback", "svc", "--alias", "staging")
+    history = cat.json("models", "alias", "history", "svc", "--alias", "staging")
+    assert [(h["from_version"], h["to_version"], h["action"]) for h in history] == [
+        (None, 1, "set"), (1, 2, "move"), (2, 3, "move"), (3, 2, "rollback"), (2, 1, "rollback")]
+    assert history[1]["reason"] == "better" and all(h["actor"] for h in history)
+    assert "staging" in cat.meshctl("models", "alias", "history", "svc").stdout
+
+    assert "reserved" in fails(cat, "models", "alias", "set", "svc:1", "latest")
+    assert "reserved" in fails(cat, "models", "alias", "set", "svc:1", "v2")
+    assert "has no version 7" in fails(cat, "models", "alias", "set", "svc:7", "canary")
+    assert "unknown model 'ghost'" in fails(cat, "models", "alias", "set", "ghost:1", "canary")
+    assert "has no alias 'nope' (aliases: staging)" in fails(cat, "models", "info", "svc@nope")
+    assert "has no alias 'nope'" in fails(cat, "models", "alias", "rm", "svc", "nope")
+
+    # prod is protected: an operator may move staging but not prod; the admin may.
+    operator = {"LLMESH_TOKEN": cat.meshctl("user", "add", "ops", "--role", "operator").stdout.strip()}
+    cat.meshctl("models", "alias", "set", "svc:2", "staging", env=operator)
+    assert "needs the admin role" in fails(cat, "models", "alias", "set", "svc:2", "prod", env=operator)
+    cat.meshctl("models", "alias", "set", "svc:2", "prod")
+    assert "needs the admin role" in fails(cat, "models", "rollback", "svc", env=operator)
+    assert "needs the admin role" in fails(cat, "models", "alias", "rm", "svc", "prod", env=operator)
+    viewer = {"LLMESH_TOKEN": cat.meshctl("user", "add", "watcher", "--role", "viewer").stdout.strip()}
+    assert "needs" in fails(cat, "models", "alias", "set", "svc:1", "canary", env=viewer)
+    removed = cat.json("models", "alias", "rm", "svc", "staging")
+    assert (removed["from_version"], removed["to_version"], removed["action"]) == (2, None, "remove")
+    assert "canary" not in cat.json("models", "info", "svc:1")["aliases"]
+
+
+def test_lineage_tree_adapters_and_cycles(cat):
+    llama_ft(cat)
+    cat.meshctl("models", "edit", "llama-ft:2", "--parent", "llama-ft:1", "--dataset", "oracle")
+    cat.meshctl("models", "edit", "llama-ft:3", "--parent", "llama-ft:2", "--dataset", "extra")
+    q8 = register(cat, "llama-q8.gguf", "llama-q8", "--parent", "llama-ft:3")["version"]
+    assert q8["parents"] == [{"name": "llama-ft", "version": 3, "relation": "quantized"}]
+    tree = cat.meshctl("models", "tree", "llama-ft").stdout.splitlines()
+    assert tree[0] == "llama-ft version tree:"
+    assert tree[1].startswith("└── v1") and tree[2].startswith("    └── v2") and tree[3].startswith("        └── v3")
+    assert "-> llama-q8:1 (quantized)" in tree[3]
+    lineage = cat.json("models", "lineage", "llama-q8:1")
+    assert [(a["name"], a["version"], a["depth"]) for a in lineage["ancestors"]] == [
+        ("llama-ft", 3, 1), ("llama-ft", 2, 2), ("llama-ft", 1, 3)]
+    assert lineage["all_datasets"] == ["extra", "oracle"]
+    assert lineage["data_lineage"]["llama-ft:2"] == [{"name": "oracle", "digest": ""}]
+    assert "data lineage" in cat.meshctl("models", "lineage", "llama-q8:1").stdout
+    assert "would make a cycle" in fails(cat, "models", "edit", "llama-ft:1", "--parent", "llama-q8:1")
+    assert "cannot be its own parent" in fails(cat, "models", "edit", "llama-ft:1", "--parent", "llama-ft:1")
+    assert cat.json("models", "info", "llama-ft:1")["parents"] == []  # nothing half-written
+
+    register(cat, "base-model", "llama-base")
+    register(cat, "chat-lora", "chat-lora")
+    register(cat, "asm-lora", "asm-lora", "--parent", "llama-base:1")
+    assert [v["name"] for v in cat.json("models", "adapters", "llama-base")] == ["asm-lora", "chat-lora"]
+    assert [v["name"] for v in cat.json("models", "adapters", "meta-llama/Llama-3.2-1B")] == ["asm-lora", "oracle"]
+    assert "no adapters for nothing-here" in cat.meshctl("models", "adapters", "nothing-here").stdout
+
+
+def test_scores_and_compare(cat):
+    llama_ft(cat)
+    cat.meshctl("models", "score", "llama-ft:1", "--metric", "accuracy=0.85", "--metric", "f1_score=0.8",
+                "--metric", "my_custom=3")
+    scored = cat.json("models", "score", "llama-ft:2", "--metric", "accuracy=0.87", "--metric", "rouge-l=0.4")
+    assert scored["metrics"] == {"accuracy": 0.87, "rougeL": 0.4}
+    cat.meshctl("models", "edit", "llama-ft:2", "--param", "learning_rate=0.0001", "--param", "optim=adamw")
+    cat.meshctl("models", "edit", "llama-ft:1", "--param", "learning_rate=0.0002")
+    result = cat.json("models", "compare", "llama-ft", "v1", "v2")
+    rows = {(r["section"], r["key"]): r for r in result["rows"]}
+    assert (result["a"], result["b"]) == ("llama-ft:1", "llama-ft:2")
+    assert rows[("metrics", "accuracy")]["delta"] == pytest.approx(0.02)
+    assert rows[("metrics", "f1")]["b"] is None and rows[("metrics", "my_custom")]["a"] == 3
+    assert rows[("training config", "learning_rate")]["delta"] == pytest.approx(-0.0001)
+    assert rows[("training config", "optim")]["b"] == "adamw"
+    human = cat.meshctl("models", "compare", "llama-ft", "1", "2").stdout
+    assert "accuracy" in human and "+0.02" in human and "learning_rate" in human
+    assert "must be a finite number" in fails(cat, "models", "score", "llama-ft:1", "--metric", "accuracy=nan")
+    assert "invalid metric" in fails(cat, "models", "score", "llama-ft:1", "--metric", "accuracy")
+    assert "has no version 8" in fails(cat, "models", "compare", "llama-ft", "1", "8")
+
+
+def test_roles_capabilities_and_resolution(cat):
+    llama_ft(cat)
+    cat.meshctl("models", "edit", "llama-ft:2", "--role", "caption", "--capability", "vision")
+    register(cat, new_model(cat, "text-captioner", 42), "captioner", "--role", "caption", "--capability", "vision=false")
+    got = cat.json("models", "resolve", "--role", "caption", "--capability", "vision")
+    assert (got["version"]["name"], got["version"]["version"]) == ("llama-ft", 2)
+    preferred = cat.json("models", "resolve", "--role", "caption", "--prefer", "captioner")
+    assert preferred["version"]["capabilities"] == {"vision": False}
+    assert preferred["version"]["name"] == "captioner" and "preferred" in preferred["reason"]
+    fallback = cat.json("models", "resolve", "--role", "caption", "--capability", "vision", "--prefer", "captioner")
+    assert fallback["version"]["name"] == "llama-ft" and "captioner has no active version" in fallback["reason"]
+    cat.meshctl("models", "deprecate", "llama-ft:2")
+    try:
+        assert "no active version has role 'caption' and capabilities vision" in fails(
+            cat, "models", "resolve", "--role", "caption", "--capability", "vision")
+    finally:
+        cat.meshctl("models", "restore", "llama-ft:2")
+    assert "llama-ft:2" in cat.meshctl("models", "resolve", "--role", "caption", "--capability", "vision").stdout
+
+
+def test_search_and_list_filters(cat):
+    llama_ft(cat)
+    register(cat, "code/runs/oracle", "oracle", "--role", "asm")
+    cat.meshctl("models", "edit", "llama-ft:1", "--tag", "production", "--backend", "ollama")
+    cat.meshctl("models", "score", "oracle:1", "--metric", "accuracy=0.9")
+    cat.meshctl("models", "edit", "oracle:1", "--tag", "production")
+    query = "tag.production = true AND metric.accuracy > 0.85 AND (role = 'asm' OR kind = 'lora')"
+    assert [(v["name"], v["version"]) for v in cat.json("models", "search", query)] == [("oracle", 1)]
+    found = cat.json("models", "search", "tag.production = true", "--sort", "metric.accuracy:desc", "--limit", "5")
+    assert [v["name"] for v in found] == ["oracle", "llama-ft"]
+    assert "oracle" in cat.meshctl("models", "search", query).stdout
+    assert "no versions match" in cat.meshctl("models", "search", "metric.nothing > 1").stdout
+    message = fails(cat, "models", "search", "metric.accuracy > AND kind = 'lora'")
+    assert message == "query error at position 19: expected a value after '>', found 'AND'"
+    assert "query error at position 1: unknown field 'colour'" in fails(cat, "models", "search", "colour = 'red'")
+    assert [v["name"] for v in cat.json("models", "list", "--role", "asm")] == ["oracle"]
+    assert [v["name"] for v in cat.json("models", "list", "--backend", "ollama", "--tag", "production")] == ["llama-ft"]
+    assert {v["name"] for v in cat.json("models", "list", "--query", "kind = 'lora'", "--host", "trainer")} >= {
+        "oracle", "asm-lora", "chat-lora"}
+    assert "query error at position 6" in fails(cat, "models", "list", "--query", "kind ~ 1")
+
+
+def test_verify_lock_and_drift(cat):
+    make_hf_model(cat.root / "locked-model", seed=21)
+    v = register(cat, "locked-model", "locked")["version"]
+    assert v["locked"] is False
+    ok = cat.json("models", "verify", "locked:1", "--lock")
+    assert ok["locked"] and ok["status"] == "ready" and [c["outcome"] for c in ok["copies"]] == ["ok"]
+    weights = cat.root / "locked-model" / "model.safetensors"
+    before = weights.stat()
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # same size, same mtime: only a full re-hash can see it
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    result = cat.meshctl("models", "verify", "locked:1", "--json", check=False)
+    assert result.returncode == 1 and "is locked and drifted on trainer:" in result.stderr
+    report = json.loads(result.stdout)
+    assert [c["outcome"] for c in report["drifted"]] == ["drifted"] and report["status"] == "failed"
+    info = cat.json("models", "info", "locked:1")
+    assert [c["state"] for c in info["copies"]] == ["drifted"] and info["locked"]
+    cat.meshctl("rescan", "--host", "trainer")  # a scan trusting its hash cache must not clear the drift
+    time.sleep(1.0)
+    wait_for(lambda: not cat.host("trainer")["scanning"], 30, "rescan")
+    assert [c["state"] for c in cat.json("models", "info", "locked:1")["copies"]] == ["drifted"]
+    assert "cannot lock locked:1: no copy matches" in fails(cat, "models", "verify", "locked:1", "--lock")
+    assert "has no weights to verify" in fails(
+        cat, "models", "verify", json.loads(cat.meshctl("models", "register", "--name", "empty", "--state", "draft",
+                                                        "--json").stdout)["version"]["name"] + ":1")
+    assert any(e["action"] == "model.drift" for e in cat.json("events", "--resource", "locked:1"))
+    summary = cat.json("models", "summary")
+    assert summary["locked"] >= 1 and summary["copies"]["drifted"] >= 1 and summary["models"] >= 5
+    assert "locked: " in cat.meshctl("models", "summary").stdout
+
+
+def test_summary_of_one_model_and_events_follow(cat):
+    llama_ft(cat)
+    cat.meshctl("models", "score", "llama-ft:1", "--metric", "accuracy=0.85")
+    cat.meshctl("models", "score", "llama-ft:2", "--metric", "accuracy=0.87")
+    summary = cat.json("models", "summary", "llama-ft")
+    assert summary["versions"] == 3 and summary["best"]["accuracy"] == {"value": 0.87, "version": 2}
+    assert "best accuracy: 0.87 (v2)" in cat.meshctl("models", "summary", "llama-ft").stdout
+    assert "unknown model 'nope'" in fails(cat, "models", "summary", "nope")
+    env = cat.env(cat.base / "coord-home")
+    follower = subprocess.Popen([sys.executable, "-m", "cli", "events", "--follow", "--json", "--limit", "1"],
+                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(follower.stdout.readline())  # the newest past event
+        cat.meshctl("models", "score", "llama-ft:3", "--metric", "accuracy=0.5")
+        while True:
+            event = json.loads(follower.stdout.readline())
+            assert event["id"] > first["id"]
+            if event["action"] == "model.score":
+                break
+        assert event["resource"] == "llama-ft:3" and event["detail"]["metrics"] == {"accuracy": 0.5}
+    finally:
+        follower.terminate()
+        follower.wait(10)
+
+
+def test_sdk_training_helpers_register_at_train_end(cat):
+    from meshcore.client import MeshClient
+    from meshcore.training import LlmeshCallback
+
+    out = cat.root / "hf-run"
+
+    class Model:  # what Trainer passes as kwargs["model"]: something with save_pretrained
+        def save_pretrained(self, path):
+            make_peft_adapter(path, base="llama-base", seed=31)
+
+    class State:
+        is_world_process_zero = True
+        log_history = [{"loss": 1.2, "step": 10}, {"eval_loss": 1.1, "eval_accuracy": 0.75, "step": 10},
+                       {"train_runtime": 42.0, "step": 10}]
+
+        def save_to_json(self, path):
+            with open(path, "w") as f:
+                json.dump({"log_history": self.log_history, "global_step": 10, "epoch": 1.0}, f)
+
+    class Args:
+        output_dir = str(out)
+        learning_rate = 3e-4
+        per_device_train_batch_size = 8
+        num_train_epochs = 1
+        seed = 7
+
+    register(cat, "base-model", "llama-base")
+    with MeshClient.connect(None, cat.env(cat.base / "coord-home")) as client:
+        callback = LlmeshCallback("sdk-run", "trainer", client=client, datasets=["sdk-data@sha256:01"],
+                                  parents=["llama-base:1"], roles=["asm"])
+        assert callback.on_step_end(Args(), State(), None) is None  # other events are no-ops
+        callback.on_train_end(Args(), State(), None, model=Model())
+        v = callback.result["version"]
+        assert (v["name"], v["kind"], v["framework"], v["duration_s"]) == ("sdk-run", "lora", "huggingface", 42.0)
+        assert v["metrics"] == {"accuracy": 0.75} and v["params"]["learning_rate"] == 3e-4
+        assert v["params"]["batch_size"] == 8 and v["roles"] == ["asm"]
+        assert v["parents"] == [{"name": "llama-base", "version": 1, "relation": "adapter"}]
+        assert v["datasets"] == [{"name": "sdk-data", "digest": "sha256:01"}]
+        assert v["code_commit"]  # the checkout the test runs in
+        assert "sdk-run" in [a["name"] for a in client.adapters("llama-base")]

@@ -1,0 +1,138 @@
+"""Piece math and piece indexes (meshcore.pieces), against plain hashlib on real files."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from meshcore import pieces
+from meshcore.errors import InvalidArgument
+from meshcore.pieces import PIECE_SIZE, PieceIndex, compute_piece_index, piece_count, piece_range
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def write(tmp_path, size: int, name: str = "f.bin") -> tuple:
+    data = os.urandom(size)
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path, data
+
+
+def expected_hashes(data: bytes, piece_size: int) -> tuple[str, ...]:
+    return tuple(sha(data[i:i + piece_size]) for i in range(0, len(data), piece_size))
+
+
+# -- piece math ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size, piece_size, count", [
+    (0, 1000, 0), (1, 1000, 1), (999, 1000, 1), (1000, 1000, 1), (1001, 1000, 2),
+    (3000, 1000, 3), (3500, 1000, 4), (4 * 1024**3, PIECE_SIZE, 64),
+])
+def test_piece_count(size, piece_size, count):
+    assert piece_count(size, piece_size) == count
+
+
+def test_piece_size_defaults_to_64_mib():
+    assert PIECE_SIZE == 64 * 1024 * 1024
+    assert piece_count(PIECE_SIZE + 1) == 2
+
+
+def test_piece_range_of_an_exact_multiple_ends_with_a_full_piece():
+    assert [piece_range(i, 3000, 1000) for i in range(3)] == [(0, 1000), (1000, 1000),
+                                                               (2000, 1000)]
+
+
+def test_piece_range_of_a_short_last_piece():
+    assert piece_range(0, 3500, 1000) == (0, 1000)
+    assert piece_range(3, 3500, 1000) == (3000, 500)
+
+
+@pytest.mark.parametrize("index, size", [(-1, 3500), (4, 3500), (0, 0)])
+def test_piece_range_out_of_range_is_refused(index, size):
+    with pytest.raises(InvalidArgument, match="out of range"):
+        piece_range(index, size, 1000)
+
+
+@pytest.mark.parametrize("size, piece_size", [(10, 0), (10, -1), (-1, 10)])
+def test_bad_geometry_is_refused(size, piece_size):
+    with pytest.raises(InvalidArgument):
+        piece_count(size, piece_size)
+
+
+# -- computing an index --------------------------------------------------------------------------
+
+def test_index_of_an_empty_file_has_no_pieces(tmp_path):
+    path, _ = write(tmp_path, 0)
+    index = compute_piece_index(path, 1000)
+    assert index == PieceIndex(0, 1000, (), sha(b""))
+    assert index.count == 0
+
+
+@pytest.mark.parametrize("size", [1, 999, 1000, 3000, 3500])
+def test_index_hashes_match_hashlib(tmp_path, size):
+    path, data = write(tmp_path, size)
+    index = compute_piece_index(path, 1000)
+    assert index.size == size and index.piece_size == 1000
+    assert index.hashes == expected_hashes(data, 1000)
+    assert index.digest == sha(data)
+
+
+def test_index_with_several_reads_per_piece_on_the_helper_thread(tmp_path, monkeypatch):
+    # Small reads and no size threshold: the double-buffered, threaded path on a tiny file.
+    monkeypatch.setattr(pieces, "READ_SIZE", 64)
+    monkeypatch.setattr(pieces, "THREADED_HASH_MIN_SIZE", 0)
+    path, data = write(tmp_path, 10_000 + 37)
+    index = compute_piece_index(path, 1000)
+    assert index.hashes == expected_hashes(data, 1000)
+    assert index.digest == sha(data)
+
+
+def test_index_of_a_file_over_the_threading_threshold(tmp_path):
+    size = pieces.THREADED_HASH_MIN_SIZE + 12345
+    path, data = write(tmp_path, size)
+    index = compute_piece_index(path, 8 * 1024 * 1024)
+    assert index.hashes == expected_hashes(data, 8 * 1024 * 1024)
+    assert index.digest == sha(data)
+
+
+def test_index_of_a_missing_file_raises_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        compute_piece_index(tmp_path / "nope")
+
+
+# -- the index as data ---------------------------------------------------------------------------
+
+def test_to_dict_round_trips(tmp_path):
+    path, _ = write(tmp_path, 3500)
+    index = compute_piece_index(path, 1000)
+    d = index.to_dict()
+    assert d["pieces"] == list(index.hashes) and d["digest"] == index.digest
+    assert PieceIndex.from_dict(d) == index
+    assert piece_range(3, 3500, 1000) == index.piece_range(3)
+
+
+def test_from_dict_refuses_a_wrong_number_of_hashes(tmp_path):
+    path, _ = write(tmp_path, 3500)
+    d = compute_piece_index(path, 1000).to_dict()
+    d["pieces"] = d["pieces"][:-1]
+    with pytest.raises(InvalidArgument, match="needs 4 hashes, got 3"):
+        PieceIndex.from_dict(d)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: d.pop("digest"),
+    lambda d: d.update(size="big"),
+    lambda d: d.update(pieces=None),
+    lambda d: d["pieces"].__setitem__(0, "md5:abc"),
+    lambda d: d.update(digest="sha256:XYZ"),
+])
+def test_from_dict_refuses_malformed_indexes(tmp_path, damage):
+    path, _ = write(tmp_path, 3500)
+    d = compute_piece_index(path, 1000).to_dict()
+    damage(d)
+    with pytest.raises(InvalidArgument):
+        PieceIndex.from_dict(d)

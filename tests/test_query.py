@@ -1,0 +1,225 @@
+"""The search language on a real registry: a table of queries and what they find,
+malformed queries and where they break, and a property test that random queries
+never reach SQL unparameterised and never crash."""
+import re
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coordinator.registry import Registry
+from coordinator.registry.search import FIELDS, KEYED, MULTI, QueryError, compile_query, parse
+from meshcore.errors import InvalidArgument
+from meshcore.names import parse_ref
+from test_registry import found, hello
+
+NOBODY = frozenset()
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory):
+    r = Registry(tmp_path_factory.mktemp("query") / "registry.db")
+    r.host_hello(hello("id-a", "a"))
+    r.host_hello(hello("id-b", "b"))
+
+    def add(host, name, content, kind="model", **spec):
+        vid, _, _ = r.register_run(host, found(f"/m/{name}-{content}", name, content, kind), {"name": name, **spec})
+        return vid
+
+    add("id-a", "alpha", "a", roles=["asm"], tags={"production": "true"}, metrics={"accuracy": 0.9},
+        params={"learning_rate": 2e-4, "optim": "adamw"}, capabilities={"vision": True}, base_model="meta/llama",
+        datasets=[{"name": "oracle", "digest": ""}], framework="unsloth", semver="1.0.0")
+    add("id-a", "alpha", "b", tags={"production": "false"}, metrics={"accuracy": 0.8},
+        params={"learning_rate": 1e-4}, parents=["alpha:1"])
+    r.set_state(parse_ref("alpha:2"), "deprecated")
+    add("id-b", "beta", "c", kind="lora", roles=["general"], tags={"production": "true", "stage": "2"},
+        metrics={"accuracy": 0.86, "f1_score": 0.7}, backends=["ollama"])
+    r.set_alias(parse_ref("beta:1"), "prod", is_admin=True)
+    add("id-b", "gamma", "d", kind="gguf", capabilities={"vision": False}, tags={"note": "it's"})
+    yield r
+    r.close()
+
+
+def refs(reg, query, sort="", limit=0):
+    return [f"{v['name']}:{v['version']}" for v in reg.search(NOBODY, query, sort=sort, limit=limit)]
+
+
+QUERIES = [
+    ("tag.production = true AND metric.accuracy > 0.85 AND (role = 'asm' OR kind = 'lora')", ["alpha:1", "beta:1"]),
+    ("metric.accuracy > 0.85", ["alpha:1", "beta:1"]),
+    ("NOT metric.accuracy > 0.85", ["alpha:2"]),                 # a missing metric matches neither way
+    ("metric.accuracy IS NULL", ["gamma:1"]),
+    ("metric.accuracy IS NOT NULL AND metric.accuracy <= 0.86", ["alpha:2", "beta:1"]),
+    ("metric.f1_score >= 0.7", ["beta:1"]),                       # f1_score is the standard f1
+    ("metric.nonexistent > 0", []),                               # missing keys are NULL, not errors
+    ("role = 'asm'", ["alpha:1"]),
+    ("role != 'asm'", ["alpha:2", "beta:1", "gamma:1"]),           # sets: "does not have the role"
+    ("NOT role = 'asm'", ["alpha:2", "beta:1", "gamma:1"]),
+    ("role IS NULL", ["alpha:2", "gamma:1"]),
+    ("kind IN ('lora', 'gguf')", ["beta:1", "gamma:1"]),
+    ("kind NOT IN ('lora', 'gguf')", ["alpha:1", "alpha:2"]),
+    ("name LIKE 'al%'", ["alpha:1", "alpha:2"]),
+    ("name NOT LIKE 'al%'", ["beta:1", "gamma:1"]),
+    ("base_model IS NULL", ["alpha:2", "beta:1", "gamma:1"]),     # an empty column counts as NULL
+    ("base_model = 'meta/llama'", ["alpha:1"]),
+    ("state = 'deprecated'", ["alpha:2"]),
+    ("capability = 'vision'", ["alpha:1"]),
+    ("capability.vision = false", ["gamma:1"]),
+    ("capability.vision IS NULL", ["alpha:2", "beta:1"]),
+    ("param.learning_rate < 0.00015", ["alpha:2"]),
+    ("param.optim = 'adamw'", ["alpha:1"]),
+    ("host = 'b'", ["beta:1", "gamma:1"]),
+    ("alias = 'prod'", ["beta:1"]),
+    ("backend = 'ollama'", ["beta:1"]),
+    ("version = 2", ["alpha:2"]),
+    ("version = 'v2'", ["alpha:2"]),
+    ("semver = '1.0.0'", ["alpha:1"]),
+    ("created_at > '2000-01-01' AND created_at < 4102444800", ["alpha:1", "alpha:2", "beta:1", "gamma:1"]),
+    ("tag.stage = 2", ["beta:1"]),
+    ("tag.note = 'it''s'", ["gamma:1"]),
+    ("dataset = 'oracle' OR framework = 'unsloth'", ["alpha:1"]),
+    ("(kind = 'model' OR kind = 'lora') AND NOT state = 'deprecated'", ["alpha:1", "beta:1"]),
+    ("NOT (kind = 'model' OR role = 'general')", ["gamma:1"]),
+    ("NOT (kind = 'model' OR metric.accuracy > 0.5)", []),       # gamma's NULL metric: unknown, not true
+    ("registered = true AND locked = false", ["alpha:1", "alpha:2", "beta:1", "gamma:1"]),
+    ("KIND = 'lora' or Kind = 'gguf'", ["beta:1", "gamma:1"]),     # keywords and field names ignore case
+]
+
+
+@pytest.mark.parametrize("query,expected", QUERIES, ids=[q for q, _ in QUERIES])
+def test_query_table(reg, query, expected):
+    assert refs(reg, query) == expected
+
+
+def test_sort_and_limit(reg):
+    assert refs(reg, "metric.accuracy IS NOT NULL", sort="metric.accuracy:desc") == ["alpha:1", "beta:1", "alpha:2"]
+    assert refs(reg, "kind != 'x'", sort="metric.accuracy", limit=4) == ["alpha:2", "beta:1", "alpha:1", "gamma:1"]
+    assert refs(reg, "kind != 'x'", sort="name:desc", limit=2) == ["gamma:1", "beta:1"]
+    with pytest.raises(InvalidArgument, match="cannot sort by 'role'"):
+        refs(reg, "kind = 'lora'", sort="role")
+
+
+def test_list_flags_run_on_the_same_engine(reg):
+    names = lambda rows: [f"{v['name']}:{v['version']}" for v in rows]  # noqa: E731
+    assert names(reg.list_versions(NOBODY, role="asm")) == ["alpha:1"]
+    assert names(reg.list_versions(NOBODY, tags=["production=true"], backend="ollama")) == ["beta:1"]
+    assert names(reg.list_versions(NOBODY, tags=["stage"], query="kind = 'lora'")) == ["beta:1"]
+    assert names(reg.list_versions(NOBODY, host="a", kind="model")) == ["alpha:1", "alpha:2"]
+
+
+MALFORMED = [
+    ("metric.accuracy >", 18, "expected a value after '>'"),
+    ("kind = 'lora' AND", 18, "expected a field name, found the end of the query"),
+    ("(kind = 'lora'", 15, "expected ')' to close the '(' at position 1"),
+    ("kind = 'lora", 8, "unterminated string"),
+    ("bogus = 1", 1, "unknown field 'bogus'"),
+    ("tag = 'x' AND flavour.x = 1", 15, "unknown field 'flavour.x'"),
+    ("metric.accuracy > 'high'", 1, "metric.accuracy compares with numbers, not 'high'"),
+    ("kind ~ 'x'", 6, "unexpected character '~'"),
+    ("kind IN 'x'", 9, "expected '(' after IN"),
+    ("kind IN ('a' 'b')", 14, "expected ',' or ')' in the IN list"),
+    ("kind = NULL", 8, "compare with NULL using IS NULL"),
+    ("kind IS 3", 9, "expected NULL after IS"),
+    ("", 1, "empty query"),
+    ("kind = 'a' extra = 1", 12, "expected AND, OR or the end of the query, found 'extra'"),
+    ("created_at > 'yesterday'", 1, "created_at needs a date"),
+    ("size LIKE 'x%'", 1, "LIKE needs a text field"),
+    ("kind NOT = 'a'", 10, "expected IN or LIKE after NOT"),
+    ("AND kind = 'a'", 1, "expected a field name, found 'AND'"),
+    ("locked = 'maybe'", 1, "locked is true or false"),
+]
+
+
+@pytest.mark.parametrize("query,position,message", MALFORMED, ids=[q or "<empty>" for q, _, _ in MALFORMED])
+def test_malformed_queries_say_where_and_why(reg, query, position, message):
+    with pytest.raises(QueryError) as info:
+        compile_query(query)
+    assert str(info.value).startswith(f"query error at position {position}: ")
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+# -- property: never unparameterised, never a crash ------------------------------------------------
+
+NASTY = ["'; DROP TABLE versions; --", "\" OR 1=1 --", "x' OR 'a'='a", "%", "_", "\\", "🙂", "", "0x10",
+         "NULL", "1e309", "versions", "v.id"]
+FIELD_NAMES = sorted(FIELDS) + sorted(MULTI) + [f"{k}.{key}" for k in KEYED for key in ("accuracy", "x-y", "a.b")]
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+values = st.one_of(
+    st.sampled_from(NASTY).map(_quote), st.text(max_size=12).map(_quote),
+    st.integers(-10**12, 10**12).map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["true", "false"]))
+ops = st.sampled_from(["=", "!=", "<>", "<", "<=", ">", ">="])
+
+
+@st.composite
+def comparisons(draw):
+    field = draw(st.sampled_from(FIELD_NAMES))
+    shape = draw(st.integers(0, 3))
+    if shape == 0:
+        return f"{field} {draw(ops)} {draw(values)}"
+    if shape == 1:
+        items = draw(st.lists(values, min_size=1, max_size=4))
+        return f"{field} {draw(st.sampled_from(['IN', 'NOT IN']))} ({', '.join(items)})"
+    if shape == 2:
+        return f"{field} {draw(st.sampled_from(['LIKE', 'NOT LIKE']))} {draw(values)}"
+    return f"{field} IS {draw(st.sampled_from(['NULL', 'NOT NULL']))}"
+
+
+queries = st.recursive(comparisons(), lambda inner: st.one_of(
+    st.tuples(inner, st.sampled_from(["AND", "OR"]), inner).map(" ".join),
+    inner.map(lambda q: f"NOT {q}"), inner.map(lambda q: f"({q})")), max_leaves=8)
+noise = st.lists(st.one_of(st.sampled_from(FIELD_NAMES + ["AND", "OR", "NOT", "IN", "LIKE", "IS", "NULL", "(", ")",
+                                                         ",", "=", "<", ">=", "!", "~", ";"]), values, st.just("NULL")),
+                 max_size=12).map(" ".join)
+
+
+def _check(reg, query):
+    versions_before = reg.db["versions"].count
+    try:
+        compiled = compile_query(query)
+    except InvalidArgument as exc:
+        assert str(exc).startswith("query error at position ") or "invalid metric" in str(exc)
+        return
+    # Nothing from the query is ever written into SQL: no quotes, no digits, one ? per value.
+    assert "'" not in compiled.where and '"' not in compiled.where, compiled.where
+    assert not re.search(r"\d", compiled.where), compiled.where
+    assert compiled.where.count("?") == len(compiled.params)
+    assert set(re.findall(r"[A-Za-z_]+", compiled.where)) <= SQL_WORDS, compiled.where
+    try:
+        reg.search(NOBODY, query, limit=5)
+    except InvalidArgument:
+        pass
+    assert reg.db["versions"].count == versions_before
+
+
+SQL_WORDS = {"v", "m", "c", "h", "id", "IN", "NOT", "AND", "OR", "IS", "NULL", "LIKE", "SELECT", "FROM", "WHERE",
+             "JOIN", "ON", "version_id", "key", "value", "num", "name", "role", "backend", "alias", "host_id",
+             "copies", "hosts", "version_roles", "version_backends", "aliases", "version_datasets",
+             "version_capabilities", "version_tags", "version_metrics", "version_params"} | {
+    col.split(".")[1] for col, _ in FIELDS.values()}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.one_of(queries, noise, st.text(alphabet=string.printable, max_size=40)))
+def test_random_queries_are_parameterised_and_never_crash(reg, query):
+    _check(reg, query)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=queries)
+def test_well_formed_queries_only_fail_on_types(reg, query):
+    """A query the grammar accepts either runs or names a type mismatch; it is never a syntax error."""
+    try:
+        parse(query)
+    except QueryError as exc:
+        if "LIKE needs a 'string' pattern" in str(exc):  # a type mismatch the parser already sees
+            return
+        raise AssertionError(f"grammar refused a well-formed query: {query!r}: {exc}")
+    _check(reg, query)

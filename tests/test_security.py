@@ -1,0 +1,214 @@
+"""Nobody gets in who does not belong: every check here is a real connection on loopback."""
+import datetime
+import json
+import stat
+import time
+
+import grpc
+import pytest
+from cryptography import x509
+
+from factories import make_hf_model
+from harness import wait_for
+from llmesh.v1 import agent_link_pb2, agent_link_pb2_grpc, mesh_pb2, mesh_pb2_grpc
+from meshcore import tickets, tls
+from meshcore.tls import Identity
+
+
+@pytest.fixture
+def secured(mesh, tmp_path):
+    mesh.start_coordinator()
+    root = tmp_path / "models"
+    make_hf_model(root / "tiny-llama")
+    mesh.root = root
+    mesh.ca_dir = mesh.base / "coord-home" / "coordinator" / "ca"
+    return mesh
+
+
+def ca_of(mesh):
+    return (tls.load_key((mesh.ca_dir / "ca.key").read_bytes()),
+            tls.load_cert((mesh.ca_dir / "ca.pem").read_bytes()))
+
+
+def agent_identity(ca_key, ca_cert, agent_id="cafe01", ttl=datetime.timedelta(hours=1)):
+    key = tls.new_key()
+    cert = tls.issue(ca_key, ca_cert, key.public_key(), f"agent {agent_id}",
+                     sans=[x509.UniformResourceIdentifier(tls.agent_uri(agent_id))], ttl=ttl,
+                     server=True, client=True)
+    return Identity(tls.key_pem(key), tls.cert_pem(cert), tls.cert_pem(ca_cert))
+
+
+def link_call(mesh, identity: Identity | None, agent_id="cafe01"):
+    """Open an agent link as a would-be agent and return the first reply or the error."""
+    ca_pem = (mesh.ca_dir / "ca.pem").read_bytes()
+    creds = (grpc.ssl_channel_credentials(ca_pem, identity.key_pem, identity.cert_pem) if identity
+             else grpc.ssl_channel_credentials(ca_pem))
+    with grpc.secure_channel(mesh.endpoint["link_address"], creds) as channel:
+        hello = agent_link_pb2.AgentMessage(hello=agent_link_pb2.Hello(agent_id=agent_id, name="intruder"))
+        try:
+            replies = agent_link_pb2_grpc.AgentLinkStub(channel).Link(iter([hello]), timeout=10)
+            return next(iter(replies))
+        except grpc.RpcError as exc:
+            return exc
+
+
+def test_the_link_port_refuses_anything_but_a_valid_mesh_certificate(secured):
+    ca_key, ca_cert = ca_of(secured)
+    other_key, other_cert = tls.make_ca("some other mesh")
+    cases = {
+        "no client certificate": None,
+        "another CA's certificate": agent_identity(other_key, other_cert),
+        "an expired certificate": agent_identity(ca_key, ca_cert, ttl=datetime.timedelta(seconds=-60)),
+    }
+    for what, identity in cases.items():
+        result = link_call(secured, identity)
+        assert isinstance(result, grpc.RpcError), what
+        assert result.code() == grpc.StatusCode.UNAVAILABLE, (what, result)  # the TLS handshake fails
+    valid = link_call(secured, agent_identity(ca_key, ca_cert))
+    assert valid.WhichOneof("body") == "welcome"
+    impostor = link_call(secured, agent_identity(ca_key, ca_cert, "cafe01"), agent_id="beef02")
+    assert impostor.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_key_material_is_private(secured):
+    for name in ("ca.key", "server.key"):
+        assert stat.S_IMODE((secured.ca_dir / name).stat().st_mode) == 0o600
+    assert stat.S_IMODE((secured.base / "coord-home" / "credentials.json").stat().st_mode) == 0o600
+
+
+def test_a_removed_host_is_revoked_at_once(secured):
+    agent = secured.start_agent("trainer", [secured.root])
+    host = secured.wait_host("trainer")
+    identity = Identity(*[(secured.base / "agent-trainer" / "agent" / name).read_bytes()
+                          for name in ("agent.key", "agent.pem", "ca.pem")])
+    secured.meshctl("hosts", "remove", "trainer")
+    assert agent.popen.wait(30) != 0
+    assert "revoked" in agent.output() and "Traceback" not in agent.output()
+    assert secured.host("trainer") is None
+    refused = link_call(secured, identity, agent_id=host["id"])
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in refused.details()
+
+
+def test_join_tokens_are_one_time_expiring_and_pin_the_ca(secured, tmp_path):
+    token = secured.meshctl("token", "create").stdout.strip()
+    assert token.startswith("K10") and "::" in token
+    first = secured.start_agent("first", [secured.root], extra=["--token", token])
+    secured.wait_host("first")
+    assert first.alive()
+
+    def refused(name, token):
+        agent = secured.start_agent(name, [secured.root], extra=["--token", token])
+        assert agent.popen.wait(30) != 0
+        lines = [line for line in agent.output().splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and "Traceback" not in agent.output(), agent.output()
+        return lines[0]
+
+    assert "already used" in refused("second", token)
+    short = secured.meshctl("token", "create", "--ttl", "1s").stdout.strip()
+    time.sleep(1.5)
+    assert "expired" in refused("late", short)
+    pin, secret = tls.parse_token(secured.meshctl("token", "create").stdout.strip(), "K10")
+    assert "pin" in refused("misled", f"K10{'0' * 64}::{secret}")
+
+
+def test_roles_decide_what_each_person_may_do(secured):
+    agent = secured.start_agent("trainer", [secured.root])
+    secured.wait_host("trainer")
+    path = str(secured.root / "tiny-llama")
+
+    def as_role(role):
+        token = secured.meshctl("user", "add", f"{role}-user", "--role", role).stdout.strip()
+        return {"LLMESH_TOKEN": token}
+
+    viewer, developer = as_role("viewer"), as_role("developer")
+    assert secured.meshctl("hosts", "--json", env=viewer).returncode == 0
+    for args, env in [(("models", "register", path, "--host", "trainer"), viewer),
+                      (("models", "delete", "tiny-llama"), viewer),
+                      (("user", "add", "eve", "--role", "admin"), developer),
+                      (("hosts", "remove", "trainer"), developer),
+                      (("token", "create"), developer)]:
+        result = secured.meshctl(*args, check=False, env=env)
+        assert result.returncode == 1 and result.stderr.startswith("error: "), (args, result.stderr)
+        assert "needs" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert secured.meshctl("models", "register", path, "--host", "trainer", "--name", "dev-ok",
+                           env=developer).returncode == 0
+    pin = tls.fingerprint(ca_of(secured)[1])
+    wrong = secured.meshctl("hosts", check=False, env={"LLMESH_TOKEN": f"L10{pin}::not-a-real-secret"})
+    assert wrong.returncode == 1 and "invalid API token" in wrong.stderr
+    assert agent.alive()
+
+
+def test_calls_without_a_token_or_with_an_agent_certificate_are_refused(secured):
+    ca_pem = (secured.ca_dir / "ca.pem").read_bytes()
+    with grpc.secure_channel(secured.address, grpc.ssl_channel_credentials(ca_pem)) as channel:
+        with pytest.raises(grpc.RpcError) as missing:
+            mesh_pb2_grpc.MeshStub(channel).ListHosts(mesh_pb2.ListHostsRequest(), timeout=10)
+    assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED and "no API token" in missing.value.details()
+    identity = agent_identity(*ca_of(secured))
+    creds = grpc.ssl_channel_credentials(ca_pem, identity.key_pem, identity.cert_pem)
+    with grpc.secure_channel(secured.endpoint["link_address"], creds) as channel:
+        with pytest.raises(grpc.RpcError) as agent_call:
+            mesh_pb2_grpc.MeshStub(channel).ListHosts(mesh_pb2.ListHostsRequest(), timeout=10)
+    assert agent_call.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "agent certificate cannot call user RPCs" in agent_call.value.details()
+
+
+def test_the_audit_log_records_changes_and_refusals(secured):
+    secured.start_agent("trainer", [secured.root])
+    secured.wait_host("trainer")
+    viewer = secured.meshctl("user", "add", "val", "--role", "viewer").stdout.strip()
+    secured.meshctl("models", "register", str(secured.root / "tiny-llama"), "--host", "trainer",
+                    check=False, env={"LLMESH_TOKEN": viewer})
+    secured.meshctl("models", "register", str(secured.root / "tiny-llama"), "--host", "trainer", "--name", "ok")
+    events = secured.json("audit")
+    actions = {(e["action"], e["result"]) for e in events}
+    assert {("user.add", "ok"), ("token.create", "ok"), ("model.register", "ok"), ("rpc.refused", "denied")} <= actions
+    refusal = next(e for e in events if e["action"] == "rpc.refused")
+    assert refusal["actor"] == "val" and "Register" in refusal["resource"]
+    change = next(e for e in events if e["action"] == "model.register")
+    assert change["role"] == "admin" and change["source"].startswith("ipv4:127.0.0.1")
+    only_val = secured.json("audit", "--actor", "val")
+    assert only_val and all(e["actor"] == "val" for e in only_val)
+
+
+def test_certificates_renew_before_expiry_without_a_restart(mesh, tmp_path):
+    port = __import__("harness").free_port()
+    mesh.start_coordinator(port, extra=["--agent-cert-ttl", "6"])
+    make_hf_model(tmp_path / "models" / "tiny")
+    mesh.start_agent("trainer", [tmp_path / "models"])
+    mesh.wait_host("trainer")
+    cert_path = mesh.base / "agent-trainer" / "agent" / "agent.pem"
+    first = tls.load_cert(cert_path.read_bytes())
+    renewed = wait_for(lambda: (c := tls.load_cert(cert_path.read_bytes())).serial_number != first.serial_number
+                       and c, 20, "a renewed certificate", logs=mesh.logs())
+    assert tls.expires_at(renewed) > tls.expires_at(first)
+    time.sleep(max(0.0, tls.expires_at(first) - time.time() + 0.5))  # the first certificate is now expired
+    mesh.coordinator.stop()
+    mesh.start_coordinator(port, extra=["--agent-cert-ttl", "6"])
+    mesh.wait_host("trainer", timeout=30)  # reconnected with a renewed certificate
+
+
+def test_tickets_allow_one_destination_its_digests_until_expiry(tmp_path):
+    ca_key, ca_cert = tls.make_ca()
+    digest, other = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    token = tickets.issue_ticket(ca_key, "job1", "dest-agent", [digest], ttl_s=60)
+    ticket = tickets.verify_ticket(token, ca_cert.public_key(), caller_agent_id="dest-agent", digest=digest)
+    assert ticket.job == "job1" and ticket.digests == {digest}
+    payload, signature = token.split(".")
+    forged = json.loads(tickets._unb64(payload))
+    forged["digests"].append(other)
+    tampered = tickets._b64(json.dumps(forged).encode()) + "." + signature
+    foreign_key, foreign_cert = tls.make_ca("another mesh")
+    refusals = {
+        "expired": (tickets.issue_ticket(ca_key, "j", "dest-agent", [digest], ttl_s=-1), "dest-agent", digest),
+        "tampered": (tampered, "dest-agent", other),
+        "another mesh": (tickets.issue_ticket(foreign_key, "j", "dest-agent", [digest]), "dest-agent", digest),
+        "another host": (token, "someone-else", digest),
+        "another digest": (token, "dest-agent", other),
+        "garbage": ("not-a-ticket", "dest-agent", digest),
+    }
+    for what, (candidate, caller, wanted) in refusals.items():
+        with pytest.raises(tickets.PermissionDenied):
+            tickets.verify_ticket(candidate, ca_cert.public_key(), caller_agent_id=caller, digest=wanted)
+    with pytest.raises(ValueError):
+        tickets.issue_ticket(ca_key, "j", "dest-agent", ["/etc/passwd"])
