@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 import uuid
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,8 +100,10 @@ class PartialBlob:
     writes in progress on other threads (a cancelled job's streams), later writes are refused.
     """
 
-    def __init__(self, store: BlobStore, digest: str, index: PieceIndex):
+    def __init__(self, store: BlobStore, digest: str, index: PieceIndex, *,
+                 trusted_index: bool = False):
         self.store, self.digest, self.index = store, digest, index
+        self.trusted_index = trusted_index
         self.size = index.size
         self.path = store.partial_path(digest)
         self.state_path = self.path.with_suffix(STATE_SUFFIX)
@@ -114,7 +115,7 @@ class PartialBlob:
         self._writers = 0  # write() calls in progress: the file is not closed under them
         self._fd = -1
         self._open_file()
-        self._whole = _WholeHasher(self) if index.count > 1 else None
+        self._whole = _WholeHasher(self) if index.count > 1 and not trusted_index else None
         self._committer = _Committer(self) if index.count > 1 else None
 
     # -- state on disk --------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class PartialBlob:
         """The pieces a previous run verified and made durable, if its state is for this index."""
         state = read_json(self.state_path)
         if not state or state.get("version") != STATE_VERSION \
-                or state.get("index") != _index_id(self.index):
+                or state.get("index") != self.index.index_id:
             return None
         bits = int(state.get("verified", "0"), 16)
         return {i for i in range(self.index.count) if bits >> i & 1}
@@ -149,7 +150,7 @@ class PartialBlob:
     def _write_state(self, durable: set[int]) -> None:
         bits = sum(1 << i for i in durable)
         write_json_durably(self.state_path, {
-            "version": STATE_VERSION, "digest": self.digest, "index": _index_id(self.index),
+            "version": STATE_VERSION, "digest": self.digest, "index": self.index.index_id,
             "verified": format(bits, "x")})
 
     # -- receiving ------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ class PartialBlob:
         with state.lock:
             if offset_in_piece == 0 and state.written:
                 state.written, state.hasher = 0, hashlib.sha256()
-                self._replacing(start)
+                self._replacing(piece)
             if offset_in_piece != state.written:
                 raise InvalidArgument(f"piece {piece} of {short(self.digest)}: data at offset "
                                       f"{offset_in_piece}, expected {state.written}")
@@ -208,10 +209,10 @@ class PartialBlob:
             self._writers += 1
             return self._pieces.setdefault(piece, _Piece())
 
-    def _replacing(self, offset: int) -> None:
+    def _replacing(self, piece: int) -> None:
         if self._whole is not None:
             with self._changed:
-                self._whole.invalidate_locked(offset)
+                self._whole.invalidate_locked(piece)
 
     def _pwrite_all(self, view: memoryview, offset: int) -> None:
         try:
@@ -241,7 +242,7 @@ class PartialBlob:
                 self._verified.add(piece)
                 self._changed.notify_all()
             elif self._whole is not None:
-                self._whole.invalidate_locked(self.index.piece_range(piece)[0])
+                self._whole.invalidate_locked(piece)
         if not good:
             log.warning("piece %d of %s failed verification; it will be fetched again",
                         piece, short(self.digest))
@@ -272,6 +273,8 @@ class PartialBlob:
         return self._publish()
 
     def _check_whole(self) -> None:
+        if self.trusted_index:
+            return  # every piece matched an index known to belong to this digest
         if self.index.count > 1:
             actual = self._whole.result()
         elif self.index.count == 1:
@@ -318,6 +321,7 @@ class PartialBlob:
                     self.path.chmod(0o444)  # model dirs link it: editing one must not be easy
                     os.replace(self.path, target)
                     fsync_dir(self.store.blobs_dir)
+                self.store._mark_fresh(self.digest)
             except OSError as e:
                 raise os_error(e, f"moving {self.path} into the store") from None
             self.state_path.unlink(missing_ok=True)
@@ -369,12 +373,13 @@ class PartialBlob:
 class _WholeHasher:
     """The whole-file sha256, computed in file order while the pieces arrive.
 
-    Fast path: a chunk written exactly where the in-order stream of bytes ends, and immutable
-    (bytes, or a read-only view), is hashed from memory on this thread, with no read and no
-    copy. Anything else (pieces out of order, a resume, a mutable buffer) is read back from the
-    file once its piece is verified, from the page cache as a rule. A piece that fails or
-    restarts after its bytes were hashed from memory makes the hash start over from the file.
-    The file's bytes are pinned by the piece checks; this hash checks the index's digest.
+    Fast path: immutable chunks (bytes, read-only views) that land at or after the point the
+    hash has reached are kept (up to WHOLE_HASH_MEMORY) and hashed from memory when the hash
+    gets there, with no read and no copy; that covers pieces in flight on several streams at
+    once. Bytes not kept (a mutable buffer, a resume, memory full) are read back from the file
+    once their piece is verified, from the page cache as a rule. A piece that fails or restarts
+    after some of its bytes were hashed makes the hash start over from the file. The file's
+    bytes are pinned by the piece checks; this hash checks that the index matches the digest.
     """
 
     def __init__(self, blob: PartialBlob):
@@ -390,24 +395,29 @@ class _WholeHasher:
     def _reset_locked(self) -> None:
         self._generation = getattr(self, "_generation", 0) + 1
         self._hash = hashlib.sha256()
-        self._hashed_to = 0      # bytes [0, hashed_to) are in the hash
-        self._memory = deque()   # (offset, view) chunks from hashed_to on, contiguous
-        self._memory_end = 0     # where the next in-memory chunk must start
+        self._hashed_to = 0               # bytes [0, hashed_to) are in the hash
+        self._claimed_to = 0              # ... or being hashed by the thread
+        self._memory: dict[int, memoryview] = {}   # offset -> chunk not hashed yet
         self._memory_bytes = 0
 
     def offer_locked(self, offset: int, view: memoryview) -> None:
-        if (offset == self._memory_end and view.readonly and view.nbytes
+        if (offset >= self._claimed_to and view.readonly and view.nbytes
                 and self._memory_bytes + view.nbytes <= WHOLE_HASH_MEMORY):
-            self._memory.append((offset, view))
-            self._memory_end += view.nbytes
-            self._memory_bytes += view.nbytes
-            self.blob._changed.notify_all()
+            replaced = self._memory.get(offset)
+            self._memory_bytes += view.nbytes - (replaced.nbytes if replaced else 0)
+            self._memory[offset] = view
+            if offset == self._claimed_to:
+                self.blob._changed.notify_all()
 
-    def invalidate_locked(self, offset: int) -> None:
-        """Bytes from ``offset`` on are being replaced: forget them if they were hashed."""
-        if offset < self._memory_end:
+    def invalidate_locked(self, piece: int) -> None:
+        """The piece's bytes are being replaced: forget what was kept or hashed of them."""
+        start, length = self.blob.index.piece_range(piece)
+        if start < self._claimed_to:
             self._reset_locked()
             self.blob._changed.notify_all()
+            return
+        for offset in [o for o in self._memory if start <= o < start + length]:
+            self._memory_bytes -= self._memory.pop(offset).nbytes
 
     # -- the thread -----------------------------------------------------------------------------
 
@@ -432,7 +442,7 @@ class _WholeHasher:
             self._error = e
 
     def _next_work(self):
-        """(generation, hash, offset, view or length to read back); None once stopped.
+        """(generation, hash, offset, chunk or length to read back); None once stopped.
 
         The thread lives until stopped, not until the end of the file: a piece found bad
         after everything was hashed makes it start over.
@@ -440,17 +450,27 @@ class _WholeHasher:
         blob = self.blob
         with blob._changed:
             while not self._stopped:
-                if self._memory:
-                    offset, view = self._memory.popleft()
-                    self._memory_bytes -= view.nbytes
-                    return self._generation, self._hash, offset, view
                 offset = self._hashed_to
-                if offset < blob.size and offset // blob.index.piece_size in blob._verified:
-                    start, length = blob.index.piece_range(offset // blob.index.piece_size)
-                    self._memory_end = start + length
-                    return self._generation, self._hash, offset, start + length - offset
+                if offset < blob.size:
+                    work = self._work_at_locked(offset)
+                    if work is not None:
+                        self._claimed_to = offset + (work if isinstance(work, int)
+                                                     else work.nbytes)
+                        return self._generation, self._hash, offset, work
                 blob._changed.wait()
             return None
+
+    def _work_at_locked(self, offset: int):
+        view = self._memory.pop(offset, None)
+        if view is not None:
+            self._memory_bytes -= view.nbytes
+            return view
+        piece = offset // self.blob.index.piece_size
+        if piece not in self.blob._verified:
+            return None
+        start, length = self.blob.index.piece_range(piece)
+        kept = [o for o in self._memory if offset < o < start + length]
+        return min(kept, default=start + length) - offset  # read back up to the next kept chunk
 
     def restart(self) -> None:
         with self.blob._changed:
@@ -499,28 +519,34 @@ class _Committer:
                 if self._stopped:
                     return
             try:
-                self.commit()
+                if not self.commit():
+                    return  # the file is closed: nothing more to record
             except MeshError as e:
                 # Only resumability suffers; complete() does its own fsync and reports.
                 log.warning("%s", e)
                 return
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
+        """Record the verified pieces durably; False if the file is already closed."""
         blob = self.blob
         with self.io:
             with blob._changed:
                 pending = set(blob._verified)
-                if pending <= blob._durable or blob._fd < 0:
-                    return
+                if blob._fd < 0:
+                    return False
+                if pending <= blob._durable:
+                    return True
                 fd = blob._fd
             try:
                 os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
                 with blob._changed:
                     durable = pending & blob._verified  # not those found bad meanwhile
-                    blob._durable = durable
                 blob._write_state(durable)
+                with blob._changed:
+                    blob._durable = durable
             except OSError as e:
                 raise os_error(e, f"recording progress of {short(blob.digest)}") from None
+        return True
 
     def stop(self, commit: bool) -> None:
         with self.blob._changed:
@@ -536,15 +562,11 @@ class _Committer:
 
 # -- helpers ------------------------------------------------------------------------------------
 
+
 def digest_hex(digest: str) -> str:
     if not is_digest(digest):
         raise InvalidArgument(f"invalid digest {digest!r}: expected 'sha256:' and 64 hex digits")
     return digest[len(PREFIX):]
-
-
-def _index_id(index: PieceIndex) -> str:
-    text = json.dumps(index.to_dict(), sort_keys=True, separators=(",", ":"))
-    return format_digest(hashlib.sha256(text.encode()).hexdigest())
 
 
 def read_json(path: Path):

@@ -13,7 +13,7 @@ import grpc
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import common_pb2
-from llmesh.v1 import peer_pb2, peer_pb2_grpc
+from llmesh.v1 import peer_pb2_grpc
 from meshcore import __version__, channels, wire
 from meshcore.config import AgentConfig
 from meshcore.errors import Internal, MeshError, from_rpc_error
@@ -22,7 +22,11 @@ from . import hardware
 from .credentials import AgentCredentials, renewal_due
 from .hash_cache import HashCache
 from .identity import load_or_create_identity
+from .holdings import Holdings
 from .inventory import Scanner, ScanResult
+from .peer import FaultHooks, PeerServicer
+from .store import BlobStore
+from .transfer import JobRunner
 
 log = logging.getLogger("llmesh.agent")
 
@@ -45,7 +49,12 @@ class AgentRuntime:
         self.facts = hardware.host_facts()
         self.gpu_probe = hardware.GpuProbe(self.facts)
         self.cache = HashCache(str(config.home / "hash-cache.db"))
-        self.scanner = Scanner(list(config.roots), self.cache, hash_workers=config.hash_workers)
+        self.store = BlobStore(config.home / "store")
+        # What transfers materialise in the store is scanned like any root.
+        roots = list(config.roots) + [str(self.store.models_dir)]
+        self.scanner = Scanner(roots, self.cache, hash_workers=config.hash_workers)
+        self.holdings = Holdings(self.store, roots, self.cache)
+        self.jobs = JobRunner(self, self._report_job)
         self.inventory: ScanResult | None = None
         self.scanning = False
         self.peer_address = ""
@@ -76,6 +85,7 @@ class AgentRuntime:
             self._stopping.set()
             self.scanner.cancel()
             scans.cancel()
+            await self.jobs.stop()
             await asyncio.gather(scans, return_exceptions=True)
             if self._peer_server is not None:
                 await self._peer_server.stop(1.0)
@@ -100,7 +110,8 @@ class AgentRuntime:
 
     async def _start_peer_server(self) -> None:
         server = channels.aio_server()
-        peer_pb2_grpc.add_PeerServicer_to_server(_PeerServicer(self), server)
+        peer_pb2_grpc.add_PeerServicer_to_server(
+            PeerServicer(self, self.holdings.locate, _fault_hooks(self.config)), server)
         bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)
         await server.start()
         self._peer_server = server
@@ -164,6 +175,8 @@ class AgentRuntime:
                 beats = asyncio.create_task(self._heartbeats(outbox))
                 if self.inventory is not None:
                     self._queue_inventory(self.inventory)
+                for report in self.jobs.reports():  # what the coordinator may have missed
+                    outbox.put_nowait(link_pb.AgentMessage(job=report))
                 self._scan_requested.set()  # the coordinator may have missed changes while we were apart
                 while (message := await call.read()) is not grpc.aio.EOF:
                     kind = message.WhichOneof("body")
@@ -201,6 +214,10 @@ class AgentRuntime:
         snap = await asyncio.to_thread(hardware.snapshot, list(self.config.roots), self.gpu_probe)
         return wire.to_message(common_pb2.HardwareSnapshot, dataclasses.asdict(snap))
 
+    def _report_job(self, progress: link_pb.JobProgress) -> None:
+        if self._outbox is not None:
+            self._outbox.put_nowait(link_pb.AgentMessage(job=progress))
+
     # -- certificate renewal --------------------------------------------------------------
 
     def _renew_if_due(self, outbox: asyncio.Queue) -> None:
@@ -229,6 +246,13 @@ class AgentRuntime:
             elif kind == "query_hardware":
                 reply.hardware.CopyFrom(await self._snapshot())
             elif kind == "rescan":
+                self._scan_requested.set()
+            elif kind == "transfer":
+                self.jobs.start(command.transfer)
+            elif kind == "cancel_job":
+                self.jobs.cancel(command.cancel_job.job_id)
+            elif kind == "remove_copy":
+                await asyncio.to_thread(self.holdings.remove_copy, command.remove_copy.path)
                 self._scan_requested.set()
             elif kind == "verify":  # `meshctl models verify`: every byte again, no hash cache
                 found = await asyncio.to_thread(self.scanner.inspect, command.verify.path, False)
@@ -259,6 +283,7 @@ class AgentRuntime:
                 self.scanning = False
             if result is not None:
                 self.inventory = result
+                self.holdings.update(result)
                 log.info("scan: %d models, %d files hashed, %d cached, %d problems in %.2fs",
                          len(result.models), result.files_hashed, result.files_cached,
                          len(result.problems), result.seconds)
@@ -286,11 +311,12 @@ class AgentRuntime:
                 problems=result.problems if last else [], stats=stats if last else None)))
 
 
-class _PeerServicer(peer_pb2_grpc.PeerServicer):
-    def __init__(self, runtime: AgentRuntime):
-        self.runtime = runtime
-
-    async def Describe(self, request, context):
-        return peer_pb2.DescribeResponse(
-            agent_id=self.runtime.agent_id, name=self.runtime.config.name,
-            agent_version=__version__, platform=self.runtime.facts.platform)
+def _fault_hooks(config: AgentConfig) -> FaultHooks:
+    if not config.fault_corrupt and not config.fault_throttle_bps:
+        return FaultHooks()
+    digest, offset, times = "", -1, 0
+    if config.fault_corrupt:
+        digest, _, rest = config.fault_corrupt.partition("@")
+        offset_text, _, times_text = rest.partition("*")
+        offset, times = int(offset_text), int(times_text or 1)
+    return FaultHooks(digest, offset, times, config.fault_throttle_bps)

@@ -42,9 +42,9 @@ PARTIAL_SUFFIX = ".partial"
 MANIFEST_SUFFIX = ".manifest.json"
 BUILD_PREFIX = ".tmp-"           # models/.tmp-*: directories being built or deleted
 DEFAULT_RESERVE = 256 * 1024 * 1024
-# gc leaves young blobs alone: a transfer completes its files one by one and materialises the
-# version only at the end, so a fresh blob is not yet linked from any model directory.
-BLOB_MIN_AGE_S = 3600.0
+# gc leaves fresh blobs alone for this long: a transfer completes its files one by one and
+# materialises the version only at the end, so a fresh blob is not yet linked from any model.
+FRESH_BLOB_GRACE_S = 3600.0
 PARTIAL_MAX_AGE_S = 48 * 3600.0
 BUILD_DIR_MAX_AGE_S = 3600.0
 
@@ -90,6 +90,7 @@ class BlobStore:
         self._guard = threading.Lock()
         self._open: dict[str, PartialBlob] = {}
         self._building: set[str] = set()
+        self._fresh: dict[str, float] = {}  # digest -> when it entered blobs/, until linked
         # gc and materialize exclude each other: gc must not judge a blob unreferenced while
         # a model directory that links it is being built.
         self._gc_lock = threading.Lock()
@@ -149,6 +150,7 @@ class BlobStore:
             except OSError:
                 self._copy_in(src, target)  # cross-device, or no hard links on this file system
             fsync_dir(self.blobs_dir)
+            self._mark_fresh(digest)
         return target
 
     def _copy_in(self, src: Path, target: Path) -> None:
@@ -163,20 +165,31 @@ class BlobStore:
 
     # -- receiving ------------------------------------------------------------------------------
 
-    def open_partial(self, digest: str, size: int, piece_index: PieceIndex) -> PartialBlob:
+    def open_partial(self, digest: str, size: int, piece_index: PieceIndex, *,
+                     index_id: str | None = None) -> PartialBlob:
         """Start receiving a blob, or resume one whose verified pieces survived a restart.
 
+        ``index_id``: the piece index's id as recorded by a party trusted for the digest (the
+        agent that hashed the file, computing digest and index in one pass, through the
+        registry). When given and equal, verified pieces prove the whole file and complete()
+        skips the second sha256 pass over it; when absent, complete() hashes the whole file.
+
         Raises AlreadyExists if the blob is already in the store, FailedPrecondition if it is
-        being received through another PartialBlob, ResourceExhausted if the disk cannot hold it.
+        being received through another PartialBlob, ResourceExhausted if the disk cannot hold
+        it, InvalidArgument if ``index_id`` is not this index's.
         """
         _check_index(digest, size, piece_index)
+        if index_id is not None and index_id != piece_index.index_id:
+            raise InvalidArgument(f"piece index for {short(digest)} is not the one on record: "
+                                  f"{short(piece_index.index_id)}, expected {short(index_id)}")
         with self._lock(digest):
             if self.has(digest):
                 raise AlreadyExists(f"blob {short(digest)} is already in the store")
             with self._guard:
                 if digest in self._open:
                     raise FailedPrecondition(f"blob {short(digest)} is already being received")
-            blob = PartialBlob(self, digest, piece_index)
+            blob = PartialBlob(self, digest, piece_index,
+                               trusted_index=index_id is not None)
             with self._guard:
                 self._open[digest] = blob
             return blob
@@ -187,6 +200,10 @@ class BlobStore:
     def _forget(self, digest: str) -> None:
         with self._guard:
             self._open.pop(digest, None)
+
+    def _mark_fresh(self, digest: str) -> None:
+        with self._guard:
+            self._fresh[digest] = time.monotonic()
 
     # -- model directories ----------------------------------------------------------------------
 
@@ -215,6 +232,9 @@ class BlobStore:
                 raise AlreadyExists(f"{final} already holds different files for "
                                     f"{name}:{version}; remove that copy first")
             self._build(final, files, rels, manifest)
+        with self._guard:
+            for f in files:
+                self._fresh.pop(f.digest, None)  # the manifest protects them now
         return final
 
     def _build(self, final: Path, files: list, rels: list[PurePosixPath], manifest) -> None:
@@ -283,24 +303,34 @@ class BlobStore:
 
     # -- garbage collection ---------------------------------------------------------------------
 
-    def gc(self, referenced: set[str] | None = None, *, blob_min_age_s: float = BLOB_MIN_AGE_S,
+    def gc(self, referenced: set[str] | None = None, *,
+           fresh_grace_s: float = FRESH_BLOB_GRACE_S,
            partial_max_age_s: float = PARTIAL_MAX_AGE_S) -> tuple[int, int]:
         """Delete blobs no model directory links and no caller names, and stale partials.
 
         A blob is kept if a materialised version's manifest lists it, if it is in
         ``referenced`` (e.g. the digests of running jobs), if another link shares its inode,
-        or if it is younger than ``blob_min_age_s``. Returns (files removed, bytes freed).
+        or if this store received or adopted it less than ``fresh_grace_s`` ago and no
+        version has linked it yet (only this process knows: after a restart, pass running
+        jobs' digests). Returns (files removed, bytes freed).
         """
         now = time.time()
         removed = freed = 0
         with self._gc_lock:
+            keep = set(referenced or ()) | self._manifest_digests() | self._fresh_digests(
+                fresh_grace_s)
             for counts in (self._gc_build_dirs(now), self._gc_partials(now, partial_max_age_s),
-                           self._gc_blobs(now, blob_min_age_s, set(referenced or ()))):
+                           self._gc_blobs(keep)):
                 removed, freed = removed + counts[0], freed + counts[1]
         return removed, freed
 
-    def _gc_blobs(self, now: float, min_age_s: float, referenced: set[str]) -> tuple[int, int]:
-        keep = referenced | self._manifest_digests()
+    def _fresh_digests(self, grace_s: float) -> set[str]:
+        now = time.monotonic()
+        with self._guard:
+            self._fresh = {d: t for d, t in self._fresh.items() if now - t < grace_s}
+            return set(self._fresh)
+
+    def _gc_blobs(self, keep: set[str]) -> tuple[int, int]:
         removed = freed = 0
         for entry in os.scandir(self.blobs_dir):
             digest = _digest_of_blob_name(entry.name)
@@ -309,8 +339,8 @@ class BlobStore:
             with self._lock(digest):
                 try:
                     st = entry.stat()
-                    if st.st_nlink > 1 or now - st.st_ctime < min_age_s:
-                        continue
+                    if st.st_nlink > 1:
+                        continue  # another name shares the inode: deleting frees nothing
                     os.unlink(entry.path)
                 except FileNotFoundError:
                     continue
@@ -349,8 +379,6 @@ class BlobStore:
             digests.update(f["digest"] for f in manifest.get("files", ()))
         return digests
 
-
-# -- receiving one blob ---------------------------------------------------------------------------
 
 # -- helpers --------------------------------------------------------------------------------------
 

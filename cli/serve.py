@@ -172,12 +172,14 @@ def coordinator():
                    "goes into its certificate).")
 @click.option("--agent-cert-ttl", type=float, default=30 * 86400.0, show_default=True,
               help="Lifetime of agents' certificates in seconds (they renew after two thirds).")
+@click.option("--piece-size", type=int, default=64 * 1024 * 1024, show_default=True,
+              help="Transfers verify and resume in pieces of this many bytes.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the registry and the mesh CA live (default: LLMESH_HOME/coordinator).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.pass_obj
-def serve(obj, listen, link_listen, advertise, agent_cert_ttl, data_dir, log_level):
+def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, data_dir, log_level):
     """Serve the registry and the Mesh API; agents dial in to it.
 
     The first start creates the mesh CA and an admin whose credentials are written,
@@ -190,7 +192,8 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, data_dir, log_lev
                                listen=check_address(listen),
                                link_listen=check_address(link_listen) if link_listen else "",
                                endpoint_file=home / ENDPOINT_FILE, credentials_file=home / CREDENTIALS_FILE,
-                               advertise=tuple(advertise), agent_cert_ttl_s=agent_cert_ttl)
+                               advertise=tuple(advertise), agent_cert_ttl_s=agent_cert_ttl,
+                               piece_size=piece_size)
 
     async def main(stop):
         coord = await Coordinator.start(config)
@@ -238,7 +241,10 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         coordinator=check_address(coordinator_address), roots=_roots(roots),
         listen=check_address(listen), advertise=check_address(advertise) if advertise else "",
         heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
-        labels=_labels(labels), join_token=token)
+        labels=_labels(labels), join_token=token,
+        # Test-only fault hooks of the Peer service (see agent.peer.FaultHooks).
+        fault_corrupt=obj.env.get("LLMESH_TEST_CORRUPT", ""),
+        fault_throttle_bps=float(obj.env.get("LLMESH_TEST_THROTTLE_BPS") or 0))
 
     async def main(stop):
         runtime = AgentRuntime(config, reconnect_max_s=reconnect_max)

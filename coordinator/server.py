@@ -7,6 +7,7 @@ import logging
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 from llmesh.v1 import security_pb2_grpc as security_grpc
+from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
 from meshcore import channels
 from meshcore.config import CoordinatorConfig, remove_endpoint, write_credentials, write_endpoint
 
@@ -16,7 +17,8 @@ from .registry import Registry
 from .security_service import SecurityService
 from .security_servicers import AdminServicer, BootstrapServicer
 from .service import CoordinatorService
-from .servicers import AgentLinkServicer, MeshServicer
+from .servicers import AgentLinkServicer, MeshServicer, TransfersServicer
+from .transfer_service import TransferService
 
 log = logging.getLogger("llmesh.coordinator")
 
@@ -47,7 +49,9 @@ class Coordinator:
             server = channels.aio_server([AuthInterceptor(Authenticator(
                 security.user_for_token, security.revoked_serials, security.record_refusal, ca.pin))])
             mesh_grpc.add_MeshServicer_to_server(MeshServicer(service), server)
-            link_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(service, security), server)
+            transfers = TransferService(service, ca.key, config.piece_size)
+            link_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(service, security, transfers), server)
+            transfer_grpc.add_TransfersServicer_to_server(TransfersServicer(transfers), server)
             security_grpc.add_BootstrapServicer_to_server(BootstrapServicer(security), server)
             security_grpc.add_AdminServicer_to_server(AdminServicer(security), server)
             _add_optional_services(server, service)
@@ -61,7 +65,9 @@ class Coordinator:
             raise
         security.link_address = _advertised(link_address, config.advertise)
         await server.start()
+        await transfers.start()
         coordinator = cls(config, service, security, server, address, link_address)
+        coordinator.transfers = transfers
         await coordinator._bootstrap_admin()
         if config.endpoint_file:
             write_endpoint(config.endpoint_file, address, link_address=link_address, ca_sha256=ca.pin)
@@ -81,6 +87,7 @@ class Coordinator:
     async def stop(self, grace: float = 2.0) -> None:
         if self.config.endpoint_file:
             remove_endpoint(self.config.endpoint_file, self.address)
+        await self.transfers.stop()
         self.service.hub.close_all()
         await self.server.stop(grace)
         self.service.close()

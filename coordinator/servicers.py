@@ -13,6 +13,8 @@ from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import mesh_pb2 as pb
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
+from llmesh.v1 import transfer_pb2 as transfer_pb
+from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
 from meshcore import __version__, wire
 from meshcore.errors import InvalidArgument, MeshError, grpc_status
 
@@ -82,9 +84,10 @@ class MeshServicer(mesh_grpc.MeshServicer):
 class AgentLinkServicer(link_grpc.AgentLinkServicer):
     """One call per connected agent, open as long as the agent runs."""
 
-    def __init__(self, service: CoordinatorService, security):
+    def __init__(self, service: CoordinatorService, security, transfers):
         self.service = service
         self.security = security
+        self.transfers = transfers
 
     async def Link(self, request_iterator, context):
         first = await context.read()
@@ -98,6 +101,7 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
         except MeshError as exc:
             await context.abort(grpc_status(exc), str(exc))
         connection.task = asyncio.current_task()
+        self.transfers.wake()  # jobs waiting for this host, or for a source it holds
         # Everything for the agent, the welcome included, goes through the one writer task.
         connection.outbox.put_nowait(link_pb.CoordinatorMessage(welcome=link_pb.Welcome(
             host_id=connection.host_id, coordinator_version=__version__)))
@@ -112,6 +116,7 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
             pass
         finally:
             self.service.agent_gone(connection)
+            self.transfers.wake()
             writer.cancel()
 
     async def _write(self, connection, context):
@@ -138,6 +143,8 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
                 await self.service.agent_inventory(connection, message.inventory)
             elif kind == "reply":
                 connection.deliver(message.reply)
+            elif kind == "job":
+                await self.transfers.on_progress(connection, message.job)
             elif kind == "renew":
                 await connection.outbox.put(link_pb.CoordinatorMessage(
                     certificate=await self._renew(connection, message.renew.csr_pem)))
@@ -145,3 +152,32 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
                 raise InvalidArgument(f"unexpected {kind} message on an open link")
         except MeshError as exc:  # one bad message must not drop the agent
             log.warning("message from %s refused: %s", connection.name, exc)
+
+
+class TransfersServicer(transfer_grpc.TransfersServicer):
+    def __init__(self, transfers):
+        self.transfers = transfers
+
+    @_translate_errors
+    async def Pull(self, request, context):
+        job = await self.transfers.pull(request.ref, request.to, getattr(request, "from"), request.dest_dir)
+        return wire.to_message(transfer_pb.Job, job)
+
+    @_translate_errors
+    async def ListJobs(self, request, context):
+        jobs = await self.transfers.jobs(request.all)
+        return transfer_pb.ListJobsResponse(jobs=[wire.to_message(transfer_pb.Job, j) for j in jobs])
+
+    @_translate_errors
+    async def GetJob(self, request, context):
+        return wire.to_message(transfer_pb.Job, await self.transfers.job(request.id))
+
+    @_translate_errors
+    async def CancelJob(self, request, context):
+        return wire.to_message(transfer_pb.Job, await self.transfers.cancel(request.id))
+
+    @_translate_errors
+    async def RemoveCopy(self, request, context):
+        paths = await self.transfers.remove_copy(request.ref, request.host, request.force)
+        return transfer_pb.RemoveCopyResponse(
+            paths=paths, message=f"deleted {len(paths)} copy(ies) of {request.ref} from {request.host}")

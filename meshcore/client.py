@@ -19,6 +19,8 @@ from llmesh.v1 import mesh_pb2 as pb
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 from llmesh.v1 import security_pb2 as security_pb
 from llmesh.v1 import security_pb2_grpc as security_grpc
+from llmesh.v1 import transfer_pb2 as transfer_pb
+from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
 
 from . import channels, tls, wire
 from .config import ClientConfig, resolve_coordinator
@@ -47,6 +49,7 @@ class MeshClient:
         self._channel = channels.client_channel(config.address, _trusted_ca(config), token=config.token)
         self._mesh = mesh_grpc.MeshStub(self._channel)
         self._admin = security_grpc.AdminStub(self._channel)
+        self._transfers = transfer_grpc.TransfersStub(self._channel)
 
     @classmethod
     def connect(cls, coordinator: str | None = None, env: Mapping[str, str] | None = None,
@@ -269,3 +272,25 @@ class MeshClient:
 
     def export_registry(self) -> dict:
         return self._json_call(self._catalog.Export, self._cpb().ExportRequest(), 600.0)
+
+    # -- transfers ------------------------------------------------------------------------
+
+    def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "") -> dict:
+        """Start moving a version to a host; returns the job (see job() to follow it)."""
+        request = transfer_pb.PullRequest(ref=ref, to=to, dest_dir=dest_dir)
+        setattr(request, "from", source)
+        return wire.to_dict(self._call(self._transfers.Pull, request))
+
+    def jobs(self, include_finished: bool = False) -> list[dict]:
+        reply = self._call(self._transfers.ListJobs, transfer_pb.ListJobsRequest(all=include_finished))
+        return [wire.to_dict(j) for j in reply.jobs]
+
+    def job(self, job_id: str) -> dict:
+        return wire.to_dict(self._call(self._transfers.GetJob, transfer_pb.GetJobRequest(id=job_id)))
+
+    def cancel_job(self, job_id: str) -> dict:
+        return wire.to_dict(self._call(self._transfers.CancelJob, transfer_pb.CancelJobRequest(id=job_id)))
+
+    def remove_copy(self, ref: str, host: str, force: bool = False) -> dict:
+        request = transfer_pb.RemoveCopyRequest(ref=ref, host=host, force=force)
+        return wire.to_dict(self._call(self._transfers.RemoveCopy, request, 300))

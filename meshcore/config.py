@@ -33,6 +33,7 @@ class CoordinatorConfig:
     credentials_file: Path | None = None  # the first admin's token, written 0600 on first start
     advertise: tuple[str, ...] = ()  # names and addresses agents use to reach us (certificate SANs)
     agent_cert_ttl_s: float = 30 * 24 * 3600
+    piece_size: int = 64 * 1024 * 1024  # transfers verify and resume in pieces of this size
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class AgentConfig:
     hash_workers: int = 2
     labels: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     join_token: str = ""           # K10<ca-sha256>::<secret>, spent on the first start
+    # Test-only faults of the Peer service (from LLMESH_TEST_CORRUPT / LLMESH_TEST_THROTTLE_BPS):
+    # "sha256:<hex>@<piece offset>*<times>" corrupts that piece's bytes on the way out.
+    fault_corrupt: str = ""
+    fault_throttle_bps: float = 0.0
 
 
 @dataclass(frozen=True)

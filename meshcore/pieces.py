@@ -11,6 +11,7 @@ multiple of the piece size.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,6 +70,12 @@ class PieceIndex:
 
     def piece_range(self, index: int) -> tuple[int, int]:
         return piece_range(index, self.size, self.piece_size)
+
+    @property
+    def index_id(self) -> str:
+        """'sha256:<hex>' of the canonical index: what a trusted record of it can name."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return format_digest(hashlib.sha256(text.encode()).hexdigest())
 
     def to_dict(self) -> dict:
         return {"size": self.size, "piece_size": self.piece_size, "digest": self.digest,

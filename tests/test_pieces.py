@@ -136,3 +136,13 @@ def test_from_dict_refuses_malformed_indexes(tmp_path, damage):
     damage(d)
     with pytest.raises(InvalidArgument):
         PieceIndex.from_dict(d)
+
+
+def test_index_id_names_the_whole_index(tmp_path):
+    path, _ = write(tmp_path, 3500)
+    index = compute_piece_index(path, 1000)
+    assert index.index_id == PieceIndex.from_dict(index.to_dict()).index_id
+    assert index.index_id.startswith("sha256:") and len(index.index_id) == 71
+    other = PieceIndex(index.size, index.piece_size, (sha(b"x"), *index.hashes[1:]), index.digest)
+    assert other.index_id != index.index_id
+    assert compute_piece_index(path, 500).index_id != index.index_id

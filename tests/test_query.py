@@ -9,7 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coordinator.registry import Registry
-from coordinator.registry.search import FIELDS, KEYED, MULTI, QueryError, compile_query, parse
+from coordinator.registry.search import COLUMNS as FIELDS
+from coordinator.registry.search import KEYED_TABLES as KEYED
+from coordinator.registry.search import SETS as MULTI
+from coordinator.registry.search import QueryError, compile_query, compile_terms, parse
 from meshcore.errors import InvalidArgument
 from meshcore.names import parse_ref
 from test_registry import found, hello
@@ -192,6 +195,11 @@ def _check(reg, query):
     assert not re.search(r"\d", compiled.where), compiled.where
     assert compiled.where.count("?") == len(compiled.params)
     assert set(re.findall(r"[A-Za-z_]+", compiled.where)) <= SQL_WORDS, compiled.where
+    for term in compile_terms(query):  # the index-driven forms too
+        if term.driver:
+            assert "'" not in term.driver and '"' not in term.driver and not re.search(r"\d", term.driver)
+            assert term.driver.count("?") == len(term.driver_params)
+            assert set(re.findall(r"[A-Za-z_]+", term.driver)) <= SQL_WORDS | {"UNION", "ALL", "versions", "models", "model_id"}, term.driver
     try:
         reg.search(NOBODY, query, limit=5)
     except InvalidArgument:
@@ -199,11 +207,11 @@ def _check(reg, query):
     assert reg.db["versions"].count == versions_before
 
 
-SQL_WORDS = {"v", "m", "c", "h", "id", "IN", "NOT", "AND", "OR", "IS", "NULL", "LIKE", "SELECT", "FROM", "WHERE",
+SQL_WORDS = {"v", "m", "c", "h", "id", "IN", "NOT", "AND", "OR", "IS", "NULL", "LIKE", "SELECT", "FROM", "WHERE", "EXISTS",
              "JOIN", "ON", "version_id", "key", "value", "num", "name", "role", "backend", "alias", "host_id",
              "copies", "hosts", "version_roles", "version_backends", "aliases", "version_datasets",
              "version_capabilities", "version_tags", "version_metrics", "version_params"} | {
-    col.split(".")[1] for col, _ in FIELDS.values()}
+    col.split(".")[1] for col, _, _ in FIELDS.values()}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

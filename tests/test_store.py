@@ -95,9 +95,14 @@ def test_empty_and_single_piece_blobs(store, tmp_path, size):
     assert tree(store.tmp_dir) == []
 
 
+def wait_until_hashed(blob, offset: int) -> None:
+    """White-box: until the whole-file hash has taken in bytes up to ``offset`` (from memory)."""
+    with blob._changed:
+        while blob._whole._hashed_to < offset:
+            blob._changed.wait(1)
+
+
 def test_a_corrupt_chunk_fails_only_its_piece(store, tmp_path):
-    # In order, so the corrupt chunk was already in the in-memory whole-file hash: it must be
-    # forgotten, or complete() would then fail.
     _, data, index = make_file(tmp_path)
     blob = store.open_partial(index.digest, index.size, index)
     results = [send_piece(blob, index, data, p, corrupt=(p == 2)) for p in range(4)]
@@ -105,6 +110,31 @@ def test_a_corrupt_chunk_fails_only_its_piece(store, tmp_path):
     assert blob.missing_pieces() == [2]
     assert blob.written(2) == 0
     assert send_piece(blob, index, data, 2)
+    assert blob.complete().read_bytes() == data
+
+
+def test_a_bad_piece_already_in_the_whole_file_hash_makes_it_start_over(store, tmp_path):
+    _, data, index = make_file(tmp_path)
+    blob = store.open_partial(index.digest, index.size, index)
+    send_piece(blob, index, data, 0)
+    start, length = index.piece_range(1)
+    blob.write(1, 0, b"\xff" + data[start + 1:start + length])
+    wait_until_hashed(blob, start + length)  # the bad bytes are in the hash now
+    assert not blob.finish_piece(1)
+    for piece in (1, 2, 3):
+        assert send_piece(blob, index, data, piece)
+    assert blob.complete().read_bytes() == data
+
+
+def test_a_bad_piece_kept_in_memory_is_forgotten(store, tmp_path):
+    # Piece 2 fails while the hash still waits for piece 0; sent again in a mutable buffer it
+    # is read back from the file, so any chunk of the bad copy left in memory would be used.
+    _, data, index = make_file(tmp_path)
+    blob = store.open_partial(index.digest, index.size, index)
+    assert not send_piece(blob, index, data, 2, corrupt=True)
+    assert send_piece(blob, index, data, 2, kind=bytearray)
+    for piece in (0, 1, 3):
+        assert send_piece(blob, index, data, piece)
     assert blob.complete().read_bytes() == data
 
 
@@ -116,6 +146,7 @@ def test_a_piece_can_go_on_from_where_it_stopped_or_restart(store, tmp_path):
     blob.write(1, 300, data[1300:2000])
     assert blob.finish_piece(1)
     blob.write(0, 0, b"x" * 500)       # a holder that went bad mid-piece...
+    wait_until_hashed(blob, 500)
     blob.write(0, 0, data[0:1000])     # ...and the piece fetched again from the start
     assert blob.finish_piece(0)
     assert blob.missing_pieces() == [2, 3]
@@ -283,6 +314,30 @@ def test_bytes_corrupted_on_disk_are_found_and_only_their_piece_fetched_again(st
     assert not store.has(index.digest)
     assert send_piece(blob, index, data, 1)
     assert blob.complete().read_bytes() == data
+
+
+def test_an_index_on_record_saves_the_second_pass(store, tmp_path, monkeypatch):
+    # Mutable buffers would make the whole-file hash read the file back: it must not run.
+    _, data, index = make_file(tmp_path)
+
+    def no_read_back(*args):
+        raise AssertionError("the whole file was hashed again")
+
+    monkeypatch.setattr(partial_mod, "_hash_range", no_read_back)
+    blob = store.open_partial(index.digest, index.size, index, index_id=index.index_id)
+    assert not send_piece(blob, index, data, 1, corrupt=True)  # pieces are still checked
+    for piece in range(index.count):
+        if piece in blob.missing_pieces():
+            assert send_piece(blob, index, data, piece, kind=bytearray)
+    assert blob.complete().read_bytes() == data
+
+
+def test_an_index_that_is_not_the_one_on_record_is_refused(store, tmp_path):
+    path, _, index = make_file(tmp_path)
+    other = compute_piece_index(path, 500)
+    with pytest.raises(InvalidArgument, match="not the one on record"):
+        store.open_partial(index.digest, index.size, index, index_id=other.index_id)
+    assert tree(store.tmp_dir) == []
 
 
 # -- resuming -----------------------------------------------------------------------------------
@@ -488,7 +543,7 @@ def test_materialize_copies_where_links_fail(store, tmp_path, monkeypatch):
     path = store.materialize("m", 1, files)
     assert (path / "a").read_bytes() == b"aaa"
     assert (path / "a").stat().st_ino != store.blob_path(files[0].digest).stat().st_ino
-    assert store.gc(blob_min_age_s=0) == (0, 0)  # its manifest still references the blob
+    assert store.gc(fresh_grace_s=0) == (0, 0)  # its manifest still references the blob
 
 
 @pytest.mark.parametrize("bad", ["../evil", "a/../../evil", "/etc/passwd", "a//b", "./a",
@@ -535,24 +590,29 @@ def test_gc_removes_orphans_and_keeps_what_is_referenced(store, tmp_path):
     used, named, orphan = held(store, tmp_path, used=b"u" * 10, named=b"n" * 20,
                                orphan=b"o" * 30)
     store.materialize("m", 1, [used])
-    assert store.gc({named.digest}, blob_min_age_s=0) == (1, 30)
+    assert store.gc({named.digest}, fresh_grace_s=0) == (1, 30)
     assert store.has(used.digest) and store.has(named.digest)
     assert not store.has(orphan.digest)
     store.remove_model("m", 1)
-    assert store.gc(blob_min_age_s=0) == (2, 30)
+    assert store.gc(fresh_grace_s=0) == (2, 30)
     assert tree(store.blobs_dir) == []
 
 
-def test_gc_leaves_young_blobs_alone_by_default(store, tmp_path):
-    (orphan,) = held(store, tmp_path, orphan=b"o")
+def test_gc_leaves_fresh_blobs_alone_until_a_version_links_them(store, tmp_path):
+    # A transfer's first files are complete before the version is materialised.
+    _, data, index = make_file(tmp_path)
+    (adopted,) = held(store, tmp_path, adopted=b"a")
+    receive(store, data, index)
     assert store.gc() == (0, 0)
-    assert store.has(orphan.digest)
+    store.materialize("m", 1, [adopted, FileEntry("w.bin", index.size, index.digest)])
+    store.remove_model("m", 1)
+    assert store.gc() == (2, index.size + 1)  # removed copies' blobs go at once
 
 
 def test_gc_keeps_blobs_that_share_an_inode_with_another_file(store, tmp_path):
     path, _, index = make_file(tmp_path)
     store.adopt(path, index.digest)
-    assert store.gc(blob_min_age_s=0) == (0, 0)
+    assert store.gc(fresh_grace_s=0) == (0, 0)
 
 
 def test_gc_removes_stale_partials_but_not_open_or_fresh_ones(store, tmp_path):

@@ -8,12 +8,13 @@ from .reports import ReportsMixin
 from .search import SearchMixin
 from .exchange import ExchangeMixin
 from .security import SecurityMixin
+from .jobs import JobsMixin
 
 SCHEMA_VERSION = schema_version()
 
 
 class Registry(HostsMixin, ModelsMixin, SecurityMixin,
-               CatalogMixin, AliasesMixin, SearchMixin, ReportsMixin, ExchangeMixin):
+               CatalogMixin, AliasesMixin, SearchMixin, ReportsMixin, ExchangeMixin, JobsMixin):
     """The coordinator's registry: one SQLite database, one class, one mixin per area."""
 
 

@@ -63,26 +63,23 @@ def _migration_3(db) -> None:
     db["versions"].create_index(["model_id", "semver"], unique=True)
     for columns in (["state"], ["kind"], ["created_at"], ["base_model"], ["status"]):
         db["versions"].create_index(columns)
-    db["version_tags"].create_index(["key", "value"])
-    db["version_roles"].create_index(["role"])
+    # Search reads these by value (covering indexes: the version id comes with the entry)
+    # and probes them by version (a WITHOUT ROWID table is one b-tree seek per probe).
+    db["version_tags"].create_index(["key", "value", "version_id"])
+    db["version_tags"].create_index(["version_id", "key", "value"])
+    db["version_roles"].create_index(["role", "version_id"])
     db["copies"].create_index(["host_id", "version_id"])
-    fk = [("version_id", "versions", "id")]
-    db["version_metrics"].create({"version_id": int, "key": str, "value": float},
-                                 pk=("version_id", "key"), foreign_keys=fk)
-    db["version_metrics"].create_index(["key", "value"])
-    db["version_params"].create({"version_id": int, "key": str, "value": str, "num": float},
-                                pk=("version_id", "key"), foreign_keys=fk)
-    db["version_params"].create_index(["key", "num"])
-    db["version_params"].create_index(["key", "value"])
-    db["version_capabilities"].create({"version_id": int, "key": str, "value": int},
-                                      pk=("version_id", "key"), foreign_keys=fk)
-    db["version_capabilities"].create_index(["key", "value"])
-    db["version_backends"].create({"version_id": int, "backend": str},
-                                  pk=("version_id", "backend"), foreign_keys=fk)
-    db["version_backends"].create_index(["backend"])
-    db["version_datasets"].create({"version_id": int, "name": str, "digest": str},
-                                  pk=("version_id", "name"), foreign_keys=fk)
-    db["version_datasets"].create_index(["name"])
+    for table, columns, indexes in (
+            ("version_metrics", "key TEXT NOT NULL, value REAL", [["key", "value"]]),
+            ("version_params", "key TEXT NOT NULL, value TEXT, num REAL", [["key", "num"], ["key", "value"]]),
+            ("version_capabilities", "key TEXT NOT NULL, value INTEGER", [["key", "value"]]),
+            ("version_backends", "backend TEXT NOT NULL", [["backend"]]),
+            ("version_datasets", "name TEXT NOT NULL, digest TEXT", [["name"]])):
+        key = "backend" if table == "version_backends" else "name" if table == "version_datasets" else "key"
+        db.execute(f"CREATE TABLE [{table}] (version_id INTEGER NOT NULL REFERENCES versions(id), {columns}, "
+                   f"PRIMARY KEY (version_id, {key})) WITHOUT ROWID")
+        for index in indexes:
+            db[table].create_index(index)
     db["lineage"].create({"child_id": int, "parent_id": int, "relation": str, "created_at": float},
                          pk=("child_id", "parent_id"),
                          foreign_keys=[("child_id", "versions", "id"), ("parent_id", "versions", "id")])
@@ -92,7 +89,7 @@ def _migration_3(db) -> None:
                          pk=("model_id", "alias"),
                          foreign_keys=[("model_id", "models", "id"), ("version_id", "versions", "id")])
     db["aliases"].create_index(["version_id"])
-    db["aliases"].create_index(["alias"])
+    db["aliases"].create_index(["alias", "version_id"])
     db["alias_history"].create({"id": int, "model_id": int, "model_name": str, "alias": str,
                                 "from_number": int, "to_number": int, "action": str, "protected": int,
                                 "actor": str, "reason": str, "ts": float}, pk="id")

@@ -373,10 +373,11 @@ class ExchangeMixin(RegistryCore):
         for t in bundle.get("tombstones") or []:
             self.db.execute("INSERT OR IGNORE INTO tombstones (digest, deleted_at, deleted_by) VALUES (?, ?, ?)",
                             [t["digest"], t.get("deleted_at"), t.get("deleted_by")])
+        columns = set(self.db["events"].columns_dict) - {"id"}
         for e in bundle.get("events") or []:
-            self.db["events"].insert({"ts": e["ts"], "actor": e.get("actor") or "", "action": e["action"],
-                                      "resource": e.get("resource") or "",
-                                      "detail_json": json.dumps(e.get("detail") or {}, sort_keys=True)})
+            row = {k: v for k, v in e.items() if k in columns}  # every column the audit log has
+            row["detail_json"] = json.dumps(e.get("detail") or {}, sort_keys=True)
+            self.db["events"].insert(row)
 
 
 def _text(value) -> str:
@@ -389,3 +390,59 @@ def _number(value):
 
 def _time(value, default: float) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+class BulkLoader:
+    """Fast inserts of many synthetic versions (bench/registry.py): one transaction,
+    executemany per table, ids assigned here, statistics refreshed at the end.
+    Records: {name, versions: [{number, digest, kind, format, size_bytes, created_at, state,
+    base_model, files, tags, metrics, params, roles, capabilities, backends, copies: [(host_id, path)]}]}."""
+
+    def __init__(self, registry: RegistryCore):
+        self.db = registry.db
+        self.next_model = (registry._one("SELECT MAX(id) AS n FROM models", [])["n"] or 0) + 1
+        self.next_version = (registry._one("SELECT MAX(id) AS n FROM versions", [])["n"] or 0) + 1
+
+    def load(self, models: list[dict]) -> None:
+        rows: dict[str, list] = {k: [] for k in ("models", "versions", "files", "tags", "metrics", "params", "roles",
+                                                 "caps", "backends", "copies")}
+        for model in models:
+            model_id, self.next_model = self.next_model, self.next_model + 1
+            rows["models"].append((model_id, model["name"], "registered", "", "", model["created_at"],
+                                   model["created_at"]))
+            for v in model["versions"]:
+                vid, self.next_version = self.next_version, self.next_version + 1
+                rows["versions"].append((vid, model_id, v["number"], v["digest"], v["kind"], v["format"], "dir",
+                                         v["size_bytes"], len(v["files"]), "{}", v.get("base_model", ""), 1, "",
+                                         "bench", v["created_at"], v["created_at"], "ready", v["state"]))
+                rows["files"] += [(vid, f["path"], f["size"], f["digest"]) for f in v["files"]]
+                rows["tags"] += [(vid, k, val) for k, val in v.get("tags", {}).items()]
+                rows["metrics"] += [(vid, k, val) for k, val in v.get("metrics", {}).items()]
+                rows["params"] += [(vid, k, *param_row(k, val)) for k, val in v.get("params", {}).items()]
+                rows["roles"] += [(vid, r) for r in v.get("roles", [])]
+                rows["caps"] += [(vid, k, int(val)) for k, val in v.get("capabilities", {}).items()]
+                rows["backends"] += [(vid, b) for b in v.get("backends", [])]
+                rows["copies"] += [(vid, host, path, "verified", v["created_at"], v["created_at"])
+                                   for host, path in v.get("copies", [])]
+        conn = self.db.conn
+        with self.db.atomic():
+            conn.executemany("INSERT INTO models (id, name, origin, display_name, description, created_at, "
+                             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows["models"])
+            conn.executemany("INSERT INTO versions (id, model_id, number, digest, kind, format, source, size_bytes, "
+                             "file_count, metadata_json, base_model, registered, notes, created_by, created_at, "
+                             "updated_at, status, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             rows["versions"])
+            conn.executemany("INSERT INTO version_files (version_id, path, size, digest) VALUES (?, ?, ?, ?)",
+                             rows["files"])
+            conn.executemany("INSERT INTO version_tags (version_id, key, value) VALUES (?, ?, ?)", rows["tags"])
+            conn.executemany("INSERT INTO version_metrics (version_id, key, value) VALUES (?, ?, ?)", rows["metrics"])
+            conn.executemany("INSERT INTO version_params (version_id, key, value, num) VALUES (?, ?, ?, ?)",
+                             rows["params"])
+            conn.executemany("INSERT INTO version_roles (version_id, role) VALUES (?, ?)", rows["roles"])
+            conn.executemany("INSERT INTO version_capabilities (version_id, key, value) VALUES (?, ?, ?)", rows["caps"])
+            conn.executemany("INSERT INTO version_backends (version_id, backend) VALUES (?, ?)", rows["backends"])
+            conn.executemany("INSERT INTO copies (version_id, host_id, path, state, verified_at, updated_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", rows["copies"])
+
+    def analyze(self) -> None:
+        self.db.execute("ANALYZE")

@@ -10,7 +10,7 @@ from meshcore.names import ModelRef, check_name
 
 from .core import RegistryCore, _chunks
 from .hosts import host_status
-from .search import flag_filters
+from .search import flag_terms
 
 
 class ModelsMixin(RegistryCore):
@@ -190,10 +190,10 @@ class ModelsMixin(RegistryCore):
                       query: str = "", sort: str = "", limit: int = 0) -> list[dict]:
         """The simple flags and the search language run on one engine (registry.search)."""
         host_id = self.host_by_name(host)["id"] if host else ""
-        filters = flag_filters(role=role, backend=backend, tags=tags, kind=kind, host_id=host_id, name=name)
-        if query or sort or limit:
-            return self.search(connected, query, sort=sort, limit=limit, filters=filters)
-        return self._versions(filters[0] or "1 = 1", filters[1], connected)
+        terms = flag_terms(role=role, backend=backend, tags=tags, kind=kind, host_id=host_id, name=name)
+        if not (terms or query or sort or limit):
+            return self._versions("1 = 1", [], connected)
+        return self.search(connected, query, sort=sort, limit=limit, filters=terms)
 
     def _versions(self, where: str, params: list, connected: frozenset[str]) -> list[dict]:
         rows = list(self.db.query(

@@ -152,7 +152,7 @@ class ReportsMixin(RegistryCore):
     def resolve_role(self, role: str, capabilities: list[str], prefer: str = "") -> tuple[int, str]:
         """003's order: the preferred model if it qualifies, then the first active version
         (by model name, newest first) with the role and every capability, else an error."""
-        where = ["v.state = 'active'", "v.status = 'ready'",
+        where = ["v.state = 'active'", "v.status != 'failed'",
                  "v.id IN (SELECT version_id FROM version_roles WHERE role = ?)"]
         params: list = [role]
         for capability in capabilities:

@@ -2,7 +2,7 @@
 
     tag.production = true AND metric.accuracy > 0.85 AND (role = 'asm' OR kind = 'lora')
 
-Grammar (keywords are case-insensitive):
+Grammar (keywords are case-insensitive; the parser is in query_parser.py):
 
     query      := or ;  or := and (OR and)* ;  and := not (AND not)* ;  not := NOT not | primary
     primary    := '(' or ')' | field test
@@ -11,7 +11,7 @@ Grammar (keywords are case-insensitive):
     value      := 'string' | "string" | number | true | false
     field      := name | name.KEY          (KEY: letters, digits, '_', '.', '-')
 
-Field names come from a whitelist (FIELDS, KEYED, MULTI); every value is a ``?``
+Field names come from a whitelist (COLUMNS, SETS, KEYED_TABLES); every value is a ``?``
 parameter; the compiler never writes a literal into SQL. Missing keys and empty
 columns are NULL, never errors: ``metric.accuracy > 0.8`` is simply false for a
 version without that metric, and so is its negation (SQL's three-valued logic).
@@ -20,272 +20,76 @@ hold sets: ``role = 'asm'`` means "has the role asm", and ``role != 'asm'`` (or
 ``NOT role = 'asm'``) means "does not have it".
 
 NOT is pushed down to the tests (De Morgan; a negated comparison becomes its inverse),
-so every test compiles to an index-friendly ``v.id IN (SELECT version_id …)`` or a
-plain column comparison, and a version missing a key never matches either way.
+so a version missing a key never matches either way. Each test compiles twice: a
+*filter* (a correlated EXISTS, or a column comparison) and, where an index can find
+its versions, a *driver* (an uncorrelated SELECT of version ids, a superset of the
+matches). The search counts each top-level term's driver up to a small cap: a
+selective term drives (``v.id IN (driver)``, then the filters), otherwise the query
+walks versions in result order through the name index and stops at the limit.
 """
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from meshcore.errors import InvalidArgument
 
+from . import query_parser
 from .core import RegistryCore
+from .query_parser import BoolOp, Not, QueryError, Test, parse
 
-# name -> (SQL column, type); text columns store '' for "not set", which counts as NULL.
-FIELDS = {
-    "name": ("m.name", "text"), "display_name": ("m.display_name", "text"), "version": ("v.number", "int"),
-    "kind": ("v.kind", "text"), "format": ("v.format", "text"), "source": ("v.source", "text"),
-    "state": ("v.state", "text"), "status": ("v.status", "text"), "semver": ("v.semver", "text"),
-    "base_model": ("v.base_model", "text"), "digest": ("v.digest", "text"),
-    "created_at": ("v.created_at", "time"), "updated_at": ("v.updated_at", "time"),
-    "size": ("v.size_bytes", "number"), "framework": ("v.framework", "text"),
-    "hardware": ("v.hardware", "text"), "code_commit": ("v.code_commit", "text"),
-    "notes": ("v.notes", "text"), "registered": ("v.registered", "bool"), "locked": ("v.locked", "bool"),
-    "cost_usd": ("v.cost_usd", "number"), "duration_s": ("v.duration_s", "number"),
+__all__ = ["QueryError", "compile_query", "compile_terms", "compile_sort", "parse", "SearchMixin"]
+
+# name -> (SQL column, type, indexed); text columns store '' for "not set", which counts as NULL.
+COLUMNS = {
+    "name": ("m.name", "text", True), "display_name": ("m.display_name", "text", False),
+    "version": ("v.number", "int", False), "kind": ("v.kind", "text", True), "format": ("v.format", "text", False),
+    "source": ("v.source", "text", False), "state": ("v.state", "text", True), "status": ("v.status", "text", True),
+    "semver": ("v.semver", "text", False), "base_model": ("v.base_model", "text", True),
+    "digest": ("v.digest", "text", True), "created_at": ("v.created_at", "time", True),
+    "updated_at": ("v.updated_at", "time", False), "size": ("v.size_bytes", "number", False),
+    "framework": ("v.framework", "text", False), "hardware": ("v.hardware", "text", False),
+    "code_commit": ("v.code_commit", "text", False), "notes": ("v.notes", "text", False),
+    "registered": ("v.registered", "bool", False), "locked": ("v.locked", "bool", False),
+    "cost_usd": ("v.cost_usd", "number", False), "duration_s": ("v.duration_s", "number", False),
 }
-# Sets of values per version: name -> (SELECT of version ids, value column, fixed condition).
-MULTI = {
-    "role": ("SELECT version_id FROM version_roles", "role", ""),
-    "host": ("SELECT c.version_id FROM copies c JOIN hosts h ON h.id = c.host_id", "h.name", ""),
-    "backend": ("SELECT version_id FROM version_backends", "backend", ""),
-    "alias": ("SELECT version_id FROM aliases", "alias", ""),
-    "dataset": ("SELECT version_id FROM version_datasets", "name", ""),
-    "capability": ("SELECT version_id FROM version_capabilities", "key", "value = ?"),  # the true ones
-    "tag": ("SELECT version_id FROM version_tags", "key", ""),
+# Sets of values per version: name -> (FROM clause, its version id column, value column, fixed condition).
+SETS = {
+    "role": ("version_roles", "version_id", "role", ""),
+    "host": ("copies c JOIN hosts h ON h.id = c.host_id", "c.version_id", "h.name", ""),
+    "backend": ("version_backends", "version_id", "backend", ""),
+    "alias": ("aliases", "version_id", "alias", ""),
+    "dataset": ("version_datasets", "version_id", "name", ""),
+    "capability": ("version_capabilities", "version_id", "key", "value = ?"),  # the true ones
+    "tag": ("version_tags", "version_id", "key", ""),
 }
 # KEY-ed values: name -> (table, type).
-KEYED = {"tag": ("version_tags", "text"), "metric": ("version_metrics", "number"),
-         "param": ("version_params", "param"), "capability": ("version_capabilities", "bool")}
+KEYED_TABLES = {"tag": ("version_tags", "text"), "metric": ("version_metrics", "number"),
+                "param": ("version_params", "param"), "capability": ("version_capabilities", "bool")}
+assert set(COLUMNS) == set(query_parser.FIELDS) and set(SETS) == set(query_parser.MULTI)
+assert set(KEYED_TABLES) == set(query_parser.KEYED)
 INVERSE = {"=": "!=", "!=": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">", "IN": "NOT IN",
            "NOT IN": "IN", "LIKE": "NOT LIKE", "NOT LIKE": "LIKE", "IS NULL": "IS NOT NULL",
            "IS NOT NULL": "IS NULL"}
 POSITIVE = {"!=": "=", "NOT IN": "IN", "NOT LIKE": "LIKE", "IS NULL": "IS NOT NULL"}
-KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "IS", "NULL", "TRUE", "FALSE"}
-MAX_QUERY = 4000
+INDEXED_OPS = {"=", "IN", "<", "<=", ">", ">="}
 MAX_LIMIT = 10000
+DRIVER_CAP = 2000  # a term matching fewer versions than this drives the search
 
 
-class QueryError(InvalidArgument):
-    def __init__(self, position: int, what: str):
-        super().__init__(f"query error at position {position}: {what}")
-        self.position = position
-
+# -- compiling ------------------------------------------------------------------------------------
 
 @dataclass
-class Token:
-    kind: str    # ident | string | number | op | ( | ) | , | kw | end
-    text: str
-    pos: int     # 1-based
-    value: Any = None
+class Term:
+    """One compiled test or combination: a filter for WHERE (v and m in scope), and
+    maybe a driver: an uncorrelated SELECT of version ids that holds every match."""
+    filter: str
+    params: list
+    driver: str | None = None
+    driver_params: list | None = None
+    exact: bool = False  # the driver's ids are exactly the matches: its filter may be dropped
 
-
-_TOKEN_RE = re.compile(r"""
-    (?P<ws>\s+) | (?P<number>-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?) |
-    (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_][A-Za-z0-9_.\-]*)?) |
-    (?P<op><=|>=|!=|<>|=|<|>) | (?P<punct>[(),])
-""", re.VERBOSE)
-
-
-def tokenize(text: str) -> list[Token]:
-    if len(text) > MAX_QUERY:
-        raise QueryError(MAX_QUERY, f"query longer than {MAX_QUERY} characters")
-    tokens, i = [], 0
-    while i < len(text):
-        ch = text[i]
-        if ch in "'\"":
-            j, out = i + 1, []
-            while True:
-                if j >= len(text):
-                    raise QueryError(i + 1, f"unterminated string starting with {ch}")
-                if text[j] == ch:
-                    if j + 1 < len(text) and text[j + 1] == ch:  # '' inside '...' is one quote
-                        out.append(ch)
-                        j += 2
-                        continue
-                    break
-                out.append(text[j])
-                j += 1
-            tokens.append(Token("string", text[i:j + 1], i + 1, "".join(out)))
-            i = j + 1
-            continue
-        match = _TOKEN_RE.match(text, i)
-        if not match:
-            raise QueryError(i + 1, f"unexpected character {ch!r}")
-        kind = match.lastgroup
-        word = match.group()
-        if kind == "number":
-            try:
-                number = float(word)
-            except ValueError:
-                raise QueryError(i + 1, f"bad number {word!r}") from None
-            if not math.isfinite(number):
-                raise QueryError(i + 1, f"number {word!r} is out of range")
-            tokens.append(Token("number", word, i + 1, int(number) if re.fullmatch(r"-?\d+", word) else number))
-        elif kind == "ident" and word.upper() in KEYWORDS:
-            tokens.append(Token("kw", word.upper(), i + 1))
-        elif kind == "op":
-            tokens.append(Token("op", "!=" if word == "<>" else word, i + 1))
-        elif kind == "punct":
-            tokens.append(Token(word, word, i + 1))
-        elif kind == "ident":
-            tokens.append(Token("ident", word, i + 1))
-        i = match.end()
-    tokens.append(Token("end", "", len(text) + 1))
-    return tokens
-
-
-# -- the tree -------------------------------------------------------------------------------------
-
-@dataclass
-class Test:
-    field: str
-    key: str | None
-    op: str
-    values: list = field(default_factory=list)
-    pos: int = 0
-
-
-@dataclass
-class BoolOp:
-    op: str            # AND | OR
-    parts: list
-
-
-@dataclass
-class Not:
-    part: Any
-
-
-class _Parser:
-    def __init__(self, text: str):
-        self.tokens = tokenize(text)
-        self.i = 0
-
-    def peek(self) -> Token:
-        return self.tokens[self.i]
-
-    def take(self) -> Token:
-        token = self.tokens[self.i]
-        self.i += 1
-        return token
-
-    def is_kw(self, word: str) -> bool:
-        token = self.peek()
-        return token.kind == "kw" and token.text == word
-
-    def parse(self):
-        if self.peek().kind == "end":
-            raise QueryError(1, "empty query")
-        node = self.parse_or()
-        token = self.peek()
-        if token.kind != "end":
-            raise QueryError(token.pos, f"expected AND, OR or the end of the query, found {_show(token)}")
-        return node
-
-    def parse_or(self):
-        parts = [self.parse_and()]
-        while self.is_kw("OR"):
-            self.take()
-            parts.append(self.parse_and())
-        return parts[0] if len(parts) == 1 else BoolOp("OR", parts)
-
-    def parse_and(self):
-        parts = [self.parse_not()]
-        while self.is_kw("AND"):
-            self.take()
-            parts.append(self.parse_not())
-        return parts[0] if len(parts) == 1 else BoolOp("AND", parts)
-
-    def parse_not(self):
-        if self.is_kw("NOT"):
-            self.take()
-            return Not(self.parse_not())
-        return self.parse_primary()
-
-    def parse_primary(self):
-        token = self.take()
-        if token.kind == "(":
-            node = self.parse_or()
-            close = self.take()
-            if close.kind != ")":
-                raise QueryError(close.pos, f"expected ')' to close the '(' at position {token.pos}, "
-                                            f"found {_show(close)}")
-            return node
-        if token.kind != "ident":
-            raise QueryError(token.pos, f"expected a field name, found {_show(token)}")
-        name, _, key = token.text.partition(".")
-        name = name.lower()
-        if key:
-            if name not in KEYED:
-                raise QueryError(token.pos, f"unknown field {token.text!r} (KEY-ed fields: "
-                                            f"{', '.join(k + '.KEY' for k in KEYED)})")
-        elif name not in FIELDS and name not in MULTI:
-            raise QueryError(token.pos, f"unknown field {token.text!r} (fields: {', '.join(sorted(FIELDS))}, "
-                                        f"{', '.join(sorted(MULTI))}, {', '.join(k + '.KEY' for k in KEYED)})")
-        return self.parse_test(name, key or None, token)
-
-    def parse_test(self, name: str, key: str | None, field_token: Token) -> Test:
-        token = self.take()
-        if token.kind == "op":
-            return Test(name, key, token.text, [self.value(token)], field_token.pos)
-        negated = False
-        if token.kind == "kw" and token.text == "NOT":
-            negated, token = True, self.take()
-            if not (token.kind == "kw" and token.text in ("IN", "LIKE")):
-                raise QueryError(token.pos, f"expected IN or LIKE after NOT, found {_show(token)}")
-        if token.kind == "kw" and token.text == "IN":
-            open_ = self.take()
-            if open_.kind != "(":
-                raise QueryError(open_.pos, f"expected '(' after IN, found {_show(open_)}")
-            values = [self.value(open_)]
-            while self.peek().kind == ",":
-                values.append(self.value(self.take()))
-            close = self.take()
-            if close.kind != ")":
-                raise QueryError(close.pos, f"expected ',' or ')' in the IN list, found {_show(close)}")
-            return Test(name, key, "NOT IN" if negated else "IN", values, field_token.pos)
-        if token.kind == "kw" and token.text == "LIKE":
-            pattern = self.value(token)
-            if not isinstance(pattern, str):
-                raise QueryError(self.tokens[self.i - 1].pos, "LIKE needs a 'string' pattern")
-            return Test(name, key, "NOT LIKE" if negated else "LIKE", [pattern], field_token.pos)
-        if token.kind == "kw" and token.text == "IS":
-            op = "IS NULL"
-            if self.is_kw("NOT"):
-                self.take()
-                op = "IS NOT NULL"
-            null = self.take()
-            if not (null.kind == "kw" and null.text == "NULL"):
-                raise QueryError(null.pos, f"expected NULL after IS{' NOT' if op != 'IS NULL' else ''}, "
-                                           f"found {_show(null)}")
-            return Test(name, key, op, [], field_token.pos)
-        raise QueryError(token.pos, f"expected a comparison (=, !=, <, <=, >, >=, IN, LIKE, IS) after "
-                                    f"{field_token.text!r}, found {_show(token)}")
-
-    def value(self, after: Token):
-        token = self.take()
-        if token.kind in ("string", "number"):
-            return token.value
-        if token.kind == "kw" and token.text in ("TRUE", "FALSE"):
-            return token.text == "TRUE"
-        if token.kind == "kw" and token.text == "NULL":
-            raise QueryError(token.pos, "compare with NULL using IS NULL or IS NOT NULL")
-        raise QueryError(token.pos, f"expected a value after {after.text!r}, found {_show(token)}")
-
-
-def _show(token: Token) -> str:
-    return "the end of the query" if token.kind == "end" else repr(token.text)
-
-
-def parse(text: str):
-    return _Parser(text or "").parse()
-
-
-# -- compiling --------------------------------------------------------------------------------------
 
 @dataclass
 class Compiled:
@@ -294,64 +98,114 @@ class Compiled:
 
 
 def compile_query(text: str) -> Compiled:
+    """The whole query as one WHERE clause of filters."""
+    return _conjunction(compile_terms(text))
+
+
+def compile_terms(text: str) -> list[Term]:
+    """The query's top-level AND terms (after NOT is pushed down), each compiled."""
+    node = _push_not(parse(text), False)
+    parts = node.parts if isinstance(node, BoolOp) and node.op == "AND" else [node]
+    return [_compile(part) for part in parts]
+
+
+def _conjunction(terms: list[Term]) -> Compiled:
     params: list = []
-    return Compiled(_compile(parse(text), False, params), params)
+    for term in terms:
+        params.extend(term.params)
+    return Compiled(" AND ".join(t.filter for t in terms) or "v.id IS NOT NULL", params)
 
 
-def _compile(node, negate: bool, params: list) -> str:
+def _push_not(node, negate: bool):
+    """Negation normal form: NOT only on tests, as their inverse comparison."""
     if isinstance(node, Not):
-        return _compile(node.part, not negate, params)
+        return _push_not(node.part, not negate)
     if isinstance(node, BoolOp):
         op = {"AND": "OR", "OR": "AND"}[node.op] if negate else node.op
-        return "(" + f" {op} ".join(_compile(p, negate, params) for p in node.parts) + ")"
-    return _compile_test(node, negate, params)
+        parts = [_push_not(p, negate) for p in node.parts]
+        flat = []
+        for part in parts:  # (a AND b) AND c -> AND(a, b, c)
+            flat.extend(part.parts if isinstance(part, BoolOp) and part.op == op else [part])
+        return BoolOp(op, flat)
+    if not negate:
+        return node
+    if node.key is None and node.field in SETS:  # a set: NOT is the complement
+        return Test(node.field, node.key, node.op, node.values, node.pos, not node.negated)
+    return Test(node.field, node.key, INVERSE[node.op], node.values, node.pos, node.negated)
 
 
-def _compile_test(test: Test, negate: bool, params: list) -> str:
-    if test.key is not None:
-        return _keyed(test, INVERSE[test.op] if negate else test.op, params)
-    if test.field in MULTI:
-        return _multi(test, negate, params)
-    return _scalar(test, INVERSE[test.op] if negate else test.op, params)
+def _compile(node) -> Term:
+    if isinstance(node, BoolOp):
+        terms = [_compile(p) for p in node.parts]
+        params = [x for t in terms for x in t.params]
+        joined = "(" + f" {node.op} ".join(t.filter for t in terms) + ")"
+        if node.op == "AND":  # any one part's driver holds every match
+            driving = next((t for t in terms if t.driver), None)
+            return Term(joined, params, driving.driver if driving else None,
+                        driving.driver_params if driving else None)
+        if all(t.driver for t in terms):  # OR: the union of the parts' drivers
+            return Term(joined, params, " UNION ALL ".join(t.driver for t in terms),
+                        [x for t in terms for x in t.driver_params], all(t.exact for t in terms))
+        return Term(joined, params)
+    if node.key is not None:
+        return _keyed(node)
+    if node.field in SETS:
+        return _set(node)
+    return _column(node)
 
 
-def _scalar(test: Test, op: str, params: list) -> str:
-    column, kind = FIELDS[test.field]
-    empty_is_null = kind == "text"
-    if op in ("IS NULL", "IS NOT NULL"):
-        if empty_is_null:
-            params.append("")
-            return f"({column} IS NULL OR {column} = ?)" if op == "IS NULL" else \
-                f"({column} IS NOT NULL AND {column} != ?)"
-        return f"{column} {op}"
-    values = [_coerce(test, kind, v) for v in test.values]
-    sql = _comparison(column, op, values, params)
-    if empty_is_null and op in ("!=", "NOT IN", "NOT LIKE", "<", "<="):
-        params.append("")
-        sql = f"({sql} AND {column} != ?)"
-    return sql
-
-
-def _multi(test: Test, negate: bool, params: list) -> str:
-    select, column, condition = MULTI[test.field]
-    if condition:
-        params.append(1)
+def _column(test: Test) -> Term:
+    column, kind, indexed = COLUMNS[test.field]
     op = test.op
+    params: list = []
     if op in ("IS NULL", "IS NOT NULL"):
-        present = (op == "IS NOT NULL") != negate
-        return f"v.id {'IN' if present else 'NOT IN'} ({select}{' WHERE ' + condition if condition else ''})"
-    positive = op not in POSITIVE
-    op = op if positive else POSITIVE[op]
-    if negate:
-        positive = not positive
+        if kind != "text":
+            return Term(f"+{column} {op}", [])
+        return Term(f"(+{column} IS NULL OR +{column} = ?)" if op == "IS NULL" else
+                    f"(+{column} IS NOT NULL AND +{column} != ?)", [""])
+    values = [_coerce(test, kind, v) for v in test.values]
+    # The unary + keeps SQLite from walking a column's index when the walk in name order is cheaper.
+    sql = _comparison(f"+{column}", op, values, params)
+    exact = True
+    if kind == "text" and op in ("!=", "NOT IN", "NOT LIKE", "<", "<="):
+        params.append("")
+        sql, exact = f"({sql} AND +{column} != ?)", False
+    if not indexed or op not in INDEXED_OPS:
+        return Term(sql, params)
+    driver_params: list = []
+    condition = _comparison(column, op, values, driver_params)
+    driver = (f"SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id WHERE {condition}"
+              if column.startswith("m.") else f"SELECT v.id FROM versions v WHERE {condition}")
+    return Term(sql, params, driver, driver_params, exact)
+
+
+def _set(test: Test) -> Term:
+    table, id_column, column, fixed = SETS[test.field]
+    head = [1] if fixed else []
+    correlated = f"SELECT {id_column} FROM {table} WHERE {id_column} = v.id"
+    if fixed:
+        correlated += f" AND {fixed}"
+    op, present = test.op, not test.negated
+    if op in ("IS NULL", "IS NOT NULL"):
+        present = present == (op == "IS NOT NULL")
+        if not present:
+            return Term(f"NOT EXISTS ({correlated})", list(head))
+        driver = f"SELECT {id_column} FROM {table}" + (f" WHERE {fixed}" if fixed else "")
+        return Term(f"EXISTS ({correlated})", list(head), driver, list(head), True)
+    if op in POSITIVE:  # != / NOT IN / NOT LIKE on a set: no value matches
+        op, present = POSITIVE[op], not present
     values = [_coerce(test, "text", v) for v in test.values]
-    inner = _comparison(column, op, values, params)
-    return (f"v.id {'IN' if positive else 'NOT IN'} "
-            f"({select} WHERE {condition + ' AND ' if condition else ''}{inner})")
+    params, driver_params = list(head), list(head)
+    condition = _comparison(column, op, values, params)
+    _comparison(column, op, values, driver_params)
+    if not present:
+        return Term(f"NOT EXISTS ({correlated} AND {condition})", params)
+    driver = f"SELECT {id_column} FROM {table} WHERE " + (f"{fixed} AND " if fixed else "") + condition
+    return Term(f"EXISTS ({correlated} AND {condition})", params, driver, driver_params, True)
 
 
-def _keyed(test: Test, op: str, params: list) -> str:
-    table, kind = KEYED[test.field]
+def _keyed(test: Test) -> Term:
+    table, kind = KEYED_TABLES[test.field]
     key = test.key
     if test.field == "metric":
         from .catalog import metric_name
@@ -359,15 +213,21 @@ def _keyed(test: Test, op: str, params: list) -> str:
             key = metric_name(key)
         except InvalidArgument:
             raise QueryError(test.pos, f"invalid metric name {key!r}") from None
-    params.append(key)
-    if op in ("IS NULL", "IS NOT NULL"):
-        return f"v.id {'NOT IN' if op == 'IS NULL' else 'IN'} (SELECT version_id FROM {table} WHERE key = ?)"
+    correlated = f"SELECT version_id FROM {table} WHERE version_id = v.id AND key = ?"
+    if test.op == "IS NULL":
+        return Term(f"NOT EXISTS ({correlated})", [key])
+    if test.op == "IS NOT NULL":
+        return Term(f"EXISTS ({correlated})", [key], f"SELECT version_id FROM {table} WHERE key = ?", [key], True)
     column = "value"
     if kind == "param":  # numbers compare with the number, anything else with the text
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in test.values)
         column, kind = ("num", "number") if numeric else ("value", "text")
     values = [_coerce(test, kind, v) for v in test.values]
-    return f"v.id IN (SELECT version_id FROM {table} WHERE key = ? AND {_comparison(column, op, values, params)})"
+    params, driver_params = [key], [key]
+    condition = _comparison(column, test.op, values, params)
+    _comparison(column, test.op, values, driver_params)
+    return Term(f"EXISTS ({correlated} AND {condition})", params,
+                f"SELECT version_id FROM {table} WHERE key = ? AND {condition}", driver_params, True)
 
 
 def _comparison(column: str, op: str, values: list, params: list) -> str:
@@ -431,18 +291,18 @@ def compile_sort(sort: str) -> tuple[str, list]:
         raise InvalidArgument(f"invalid sort {sort!r}: expected KEY, KEY:asc or KEY:desc")
     name, _, sub = key.partition(".")
     params: list = []
-    if sub and name in KEYED:
-        table, kind = KEYED[name]
+    if sub and name in KEYED_TABLES:
+        table, kind = KEYED_TABLES[name]
         if name == "metric":
             from .catalog import metric_name
             sub = metric_name(sub)
         column = "num" if kind == "param" else "value"
         expression = f"(SELECT {column} FROM {table} WHERE version_id = v.id AND key = ?)"
         params.append(sub)
-    elif not sub and name in FIELDS:
-        expression = FIELDS[name][0]
+    elif not sub and name in COLUMNS:
+        expression = COLUMNS[name][0]
     else:
-        raise InvalidArgument(f"cannot sort by {key!r}: use one of {', '.join(sorted(FIELDS))}, "
+        raise InvalidArgument(f"cannot sort by {key!r}: use one of {', '.join(sorted(COLUMNS))}, "
                               "metric.KEY, param.KEY or tag.KEY")
     order = f"{expression} IS NULL, {expression} {direction.upper()}, m.name, v.number"
     return order, params + params
@@ -450,63 +310,72 @@ def compile_sort(sort: str) -> tuple[str, list]:
 
 class SearchMixin(RegistryCore):
     def search(self, connected: frozenset[str], query: str = "", *, sort: str = "", limit: int = 0,
-               filters: tuple[str, list] | None = None) -> list[dict]:
-        """Versions matching a query (and extra compiled filters), in sort order."""
-        clauses, params = [], []
-        if query and query.strip():
-            compiled = compile_query(query)
-            clauses.append(compiled.where)
-            params.extend(compiled.params)
-        if filters and filters[0]:
-            clauses.append(filters[0])
-            params.extend(filters[1])
-        order, order_params = compile_sort(sort)
+               filters: list[Term] | None = None) -> list[dict]:
+        """Versions matching a query (and extra compiled terms), in sort order; limit 0: all."""
         if limit < 0 or limit > MAX_LIMIT:
             raise InvalidArgument(f"limit must be between 0 and {MAX_LIMIT}")
+        terms = (compile_terms(query) if query and query.strip() else []) + list(filters or [])
+        where, params = self._plan(terms)
+        order, order_params = compile_sort(sort)
         sql = ("SELECT v.id, m.name, v.number FROM versions v JOIN models m ON m.id = v.model_id "
-               f"WHERE {' AND '.join(clauses) or 'v.id IS NOT NULL'} ORDER BY {order} LIMIT ?")
-        rows = list(self.db.query(sql, params + order_params + [limit or MAX_LIMIT]))
+               f"WHERE {where} ORDER BY {order} LIMIT ?")
+        rows = list(self.db.query(sql, params + order_params + [limit or -1]))
         if not rows:
             return []
         position = {(r["name"], r["number"]): i for i, r in enumerate(rows)}
-        ids = [r["id"] for r in rows]
-        found = self._versions(f"v.id IN ({','.join('?' * len(ids))})", ids, connected)
+        found = []
+        for chunk in range(0, len(rows), 500):
+            ids = [r["id"] for r in rows[chunk:chunk + 500]]
+            found += self._versions(f"v.id IN ({','.join('?' * len(ids))})", ids, connected)
         return sorted(found, key=lambda v: position[(v["name"], v["version"])])
 
+    def _plan(self, terms: list[Term]) -> tuple[str, list]:
+        """Drive by the most selective term whose versions an index can find, if one is
+        selective enough; else filter while walking versions in result order."""
+        best, best_count = None, DRIVER_CAP
+        for term in terms:
+            if not term.driver:
+                continue
+            count = self._one(f"SELECT COUNT(*) AS n FROM ({term.driver} LIMIT ?)",
+                              term.driver_params + [DRIVER_CAP])["n"]
+            if count < best_count:
+                best, best_count = term, count
+        if best is None:
+            compiled = _conjunction(terms)
+            return compiled.where, compiled.params
+        rest = _conjunction([t for t in terms if not (t is best and best.exact)])
+        return f"v.id IN ({best.driver}) AND {rest.where}", best.driver_params + rest.params
+
     def explain(self, query: str, sort: str = "") -> list[str]:
-        """EXPLAIN QUERY PLAN of a search (for the benchmark and for tuning indexes)."""
-        compiled = compile_query(query) if query else Compiled("v.id IS NOT NULL", [])
+        """EXPLAIN QUERY PLAN of a search as it would run now (for the benchmark)."""
+        where, params = self._plan(compile_terms(query) if query else [])
         order, order_params = compile_sort(sort)
         sql = (f"EXPLAIN QUERY PLAN SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id "
-               f"WHERE {compiled.where} ORDER BY {order} LIMIT ?")
-        return [r["detail"] for r in self.db.query(sql, compiled.params + order_params + [50])]
+               f"WHERE {where} ORDER BY {order} LIMIT ?")
+        return [r["detail"] for r in self.db.query(sql, params + order_params + [50])]
 
 
-def flag_filters(role: str = "", backend: str = "", tags: list[str] | None = None, kind: str = "",
-                 host_id: str = "", name: str = "") -> tuple[str, list]:
-    """`meshctl models list` flags as a compiled filter on the same engine."""
-    clauses, params = [], []
+def flag_terms(role: str = "", backend: str = "", tags: list[str] | None = None, kind: str = "",
+               host_id: str = "", name: str = "") -> list[Term]:
+    """`meshctl models list` flags as terms on the same engine."""
+    terms = []
+
+    def add(table: str, condition: str, params: list) -> None:
+        terms.append(Term(f"EXISTS (SELECT version_id FROM {table} WHERE version_id = v.id AND {condition})",
+                          params, f"SELECT version_id FROM {table} WHERE {condition}", list(params), True))
+
     if role:
-        clauses.append("v.id IN (SELECT version_id FROM version_roles WHERE role = ?)")
-        params.append(role)
+        add("version_roles", "role = ?", [role])
     if backend:
-        clauses.append("v.id IN (SELECT version_id FROM version_backends WHERE backend = ?)")
-        params.append(backend)
+        add("version_backends", "backend = ?", [backend])
     for tag in tags or ():
         key, sep, value = tag.partition("=")
-        if sep:
-            clauses.append("v.id IN (SELECT version_id FROM version_tags WHERE key = ? AND value = ?)")
-            params.extend([key, value])
-        else:
-            clauses.append("v.id IN (SELECT version_id FROM version_tags WHERE key = ?)")
-            params.append(key)
-    if kind:
-        clauses.append("v.kind = ?")
-        params.append(kind)
+        add("version_tags", "key = ? AND value = ?" if sep else "key = ?", [key, value] if sep else [key])
     if host_id:
-        clauses.append("v.id IN (SELECT version_id FROM copies WHERE host_id = ?)")
-        params.append(host_id)
+        add("copies", "host_id = ?", [host_id])
+    if kind:
+        terms.append(Term("+v.kind = ?", [kind], "SELECT id FROM versions WHERE kind = ?", [kind], True))
     if name:
-        clauses.append("m.name = ?")
-        params.append(name)
-    return " AND ".join(clauses), params
+        terms.append(Term("m.name = ?", [name], "SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id "
+                                                "WHERE m.name = ?", [name], True))
+    return terms

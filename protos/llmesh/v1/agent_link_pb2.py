@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from llmesh.v1 import common_pb2 as llmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1allmesh/v1/agent_link.proto\x12\tllmesh.v1\x1a\x16llmesh/v1/common.proto\"\x83\x02\n\x05Hello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12#\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x14.llmesh.v1.HostFacts\x12\r\n\x05roots\x18\x04 \x03(\t\x12\x14\n\x0cpeer_address\x18\x05 \x01(\t\x12\x15\n\ragent_version\x18\x06 \x01(\t\x12\x1c\n\x14heartbeat_interval_s\x18\x07 \x01(\x01\x12,\n\x06labels\x18\x08 \x03(\x0b\x32\x1c.llmesh.v1.Hello.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\tHeartbeat\x12-\n\x08hardware\x18\x01 \x01(\x0b\x32\x1b.llmesh.v1.HardwareSnapshot\x12\x10\n\x08scanning\x18\x02 \x01(\x08\"^\n\tScanStats\x12\x14\n\x0c\x66iles_hashed\x18\x01 \x01(\x03\x12\x14\n\x0c\x62ytes_hashed\x18\x02 \x01(\x03\x12\x14\n\x0c\x66iles_cached\x18\x03 \x01(\x03\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\"\x91\x01\n\x0eInventoryBatch\x12\x0f\n\x07scan_id\x18\x01 \x01(\t\x12%\n\x06models\x18\x02 \x03(\x0b\x32\x15.llmesh.v1.FoundModel\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\x12\x10\n\x08problems\x18\x04 \x03(\t\x12#\n\x05stats\x18\x05 \x01(\x0b\x32\x14.llmesh.v1.ScanStats\"\xb1\x01\n\x0c\x43ommandReply\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nerror_code\x18\x02 \x01(\t\x12\x15\n\rerror_message\x18\x03 \x01(\t\x12&\n\x05model\x18\n \x01(\x0b\x32\x15.llmesh.v1.FoundModelH\x00\x12/\n\x08hardware\x18\x0b \x01(\x0b\x32\x1b.llmesh.v1.HardwareSnapshotH\x00\x42\t\n\x07payload\"#\n\x10RenewCertificate\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"\xec\x01\n\x0c\x41gentMessage\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.llmesh.v1.HelloH\x00\x12)\n\theartbeat\x18\x02 \x01(\x0b\x32\x14.llmesh.v1.HeartbeatH\x00\x12.\n\tinventory\x18\x03 \x01(\x0b\x32\x19.llmesh.v1.InventoryBatchH\x00\x12(\n\x05reply\x18\x04 \x01(\x0b\x32\x17.llmesh.v1.CommandReplyH\x00\x12,\n\x05renew\x18\x05 \x01(\x0b\x32\x1b.llmesh.v1.RenewCertificateH\x00\x42\x06\n\x04\x62ody\"7\n\x07Welcome\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x1b\n\x13\x63oordinator_version\x18\x02 \x01(\t\"\x1b\n\x0bInspectPath\x12\x0c\n\x04path\x18\x01 \x01(\t\"\x0f\n\rQueryHardware\"\x08\n\x06Rescan\"\x1a\n\nVerifyCopy\x12\x0c\n\x04path\x18\x01 \x01(\t\"\xd2\x01\n\x07\x43ommand\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x07inspect\x18\n \x01(\x0b\x32\x16.llmesh.v1.InspectPathH\x00\x12\x32\n\x0equery_hardware\x18\x0b \x01(\x0b\x32\x18.llmesh.v1.QueryHardwareH\x00\x12#\n\x06rescan\x18\x0c \x01(\x0b\x32\x11.llmesh.v1.RescanH\x00\x12\'\n\x06verify\x18\r \x01(\x0b\x32\x15.llmesh.v1.VerifyCopyH\x00\x42\x06\n\x04\x62ody\".\n\x0b\x43\x65rtificate\x12\x10\n\x08\x63\x65rt_pem\x18\x01 \x01(\x0c\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"\x99\x01\n\x12\x43oordinatorMessage\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.llmesh.v1.WelcomeH\x00\x12%\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x12.llmesh.v1.CommandH\x00\x12-\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0b\x32\x16.llmesh.v1.CertificateH\x00\x42\x06\n\x04\x62ody2O\n\tAgentLink\x12\x42\n\x04Link\x12\x17.llmesh.v1.AgentMessage\x1a\x1d.llmesh.v1.CoordinatorMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1allmesh/v1/agent_link.proto\x12\tllmesh.v1\x1a\x16llmesh/v1/common.proto\"\x83\x02\n\x05Hello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12#\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x14.llmesh.v1.HostFacts\x12\r\n\x05roots\x18\x04 \x03(\t\x12\x14\n\x0cpeer_address\x18\x05 \x01(\t\x12\x15\n\ragent_version\x18\x06 \x01(\t\x12\x1c\n\x14heartbeat_interval_s\x18\x07 \x01(\x01\x12,\n\x06labels\x18\x08 \x03(\x0b\x32\x1c.llmesh.v1.Hello.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\tHeartbeat\x12-\n\x08hardware\x18\x01 \x01(\x0b\x32\x1b.llmesh.v1.HardwareSnapshot\x12\x10\n\x08scanning\x18\x02 \x01(\x08\"^\n\tScanStats\x12\x14\n\x0c\x66iles_hashed\x18\x01 \x01(\x03\x12\x14\n\x0c\x62ytes_hashed\x18\x02 \x01(\x03\x12\x14\n\x0c\x66iles_cached\x18\x03 \x01(\x03\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\"\x91\x01\n\x0eInventoryBatch\x12\x0f\n\x07scan_id\x18\x01 \x01(\t\x12%\n\x06models\x18\x02 \x03(\x0b\x32\x15.llmesh.v1.FoundModel\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\x12\x10\n\x08problems\x18\x04 \x03(\t\x12#\n\x05stats\x18\x05 \x01(\x0b\x32\x14.llmesh.v1.ScanStats\"\xb1\x01\n\x0c\x43ommandReply\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nerror_code\x18\x02 \x01(\t\x12\x15\n\rerror_message\x18\x03 \x01(\t\x12&\n\x05model\x18\n \x01(\x0b\x32\x15.llmesh.v1.FoundModelH\x00\x12/\n\x08hardware\x18\x0b \x01(\x0b\x32\x1b.llmesh.v1.HardwareSnapshotH\x00\x42\t\n\x07payload\"#\n\x10RenewCertificate\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"\xbe\x01\n\x0bJobProgress\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0b\x62ytes_total\x18\x03 \x01(\x03\x12\x12\n\nbytes_done\x18\x04 \x01(\x03\x12\x14\n\x0c\x62ytes_reused\x18\x05 \x01(\x03\x12\x16\n\x0e\x62ytes_received\x18\x06 \x01(\x03\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x11\n\tcopy_path\x18\x08 \x01(\t\x12\x17\n\x0f\x64rifted_sources\x18\t \x03(\t\"\x93\x02\n\x0c\x41gentMessage\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.llmesh.v1.HelloH\x00\x12)\n\theartbeat\x18\x02 \x01(\x0b\x32\x14.llmesh.v1.HeartbeatH\x00\x12.\n\tinventory\x18\x03 \x01(\x0b\x32\x19.llmesh.v1.InventoryBatchH\x00\x12(\n\x05reply\x18\x04 \x01(\x0b\x32\x17.llmesh.v1.CommandReplyH\x00\x12,\n\x05renew\x18\x05 \x01(\x0b\x32\x1b.llmesh.v1.RenewCertificateH\x00\x12%\n\x03job\x18\x06 \x01(\x0b\x32\x16.llmesh.v1.JobProgressH\x00\x42\x06\n\x04\x62ody\"7\n\x07Welcome\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x1b\n\x13\x63oordinator_version\x18\x02 \x01(\t\"\x1b\n\x0bInspectPath\x12\x0c\n\x04path\x18\x01 \x01(\t\"\x0f\n\rQueryHardware\"\x08\n\x06Rescan\"E\n\x0eTransferSource\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x14\n\x0cpeer_address\x18\x03 \x01(\t\"\xc0\x01\n\x08Transfer\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12#\n\x05\x66iles\x18\x04 \x03(\x0b\x32\x14.llmesh.v1.FileEntry\x12*\n\x07sources\x18\x05 \x03(\x0b\x32\x19.llmesh.v1.TransferSource\x12\x0e\n\x06ticket\x18\x06 \x01(\t\x12\x12\n\npiece_size\x18\x07 \x01(\x03\x12\x10\n\x08\x64\x65st_dir\x18\x08 \x01(\t\"\x1b\n\tCancelJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1a\n\nRemoveCopy\x12\x0c\n\x04path\x18\x01 \x01(\t\"\x1a\n\nVerifyCopy\x12\x0c\n\x04path\x18\x01 \x01(\t\"\xd5\x02\n\x07\x43ommand\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x07inspect\x18\n \x01(\x0b\x32\x16.llmesh.v1.InspectPathH\x00\x12\x32\n\x0equery_hardware\x18\x0b \x01(\x0b\x32\x18.llmesh.v1.QueryHardwareH\x00\x12#\n\x06rescan\x18\x0c \x01(\x0b\x32\x11.llmesh.v1.RescanH\x00\x12\'\n\x06verify\x18\r \x01(\x0b\x32\x15.llmesh.v1.VerifyCopyH\x00\x12\'\n\x08transfer\x18\x14 \x01(\x0b\x32\x13.llmesh.v1.TransferH\x00\x12*\n\ncancel_job\x18\x15 \x01(\x0b\x32\x14.llmesh.v1.CancelJobH\x00\x12,\n\x0bremove_copy\x18\x16 \x01(\x0b\x32\x15.llmesh.v1.RemoveCopyH\x00\x42\x06\n\x04\x62ody\".\n\x0b\x43\x65rtificate\x12\x10\n\x08\x63\x65rt_pem\x18\x01 \x01(\x0c\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"\x99\x01\n\x12\x43oordinatorMessage\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.llmesh.v1.WelcomeH\x00\x12%\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x12.llmesh.v1.CommandH\x00\x12-\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0b\x32\x16.llmesh.v1.CertificateH\x00\x42\x06\n\x04\x62ody2O\n\tAgentLink\x12\x42\n\x04Link\x12\x17.llmesh.v1.AgentMessage\x1a\x1d.llmesh.v1.CoordinatorMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,24 +48,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMMANDREPLY']._serialized_end=827
   _globals['_RENEWCERTIFICATE']._serialized_start=829
   _globals['_RENEWCERTIFICATE']._serialized_end=864
-  _globals['_AGENTMESSAGE']._serialized_start=867
-  _globals['_AGENTMESSAGE']._serialized_end=1103
-  _globals['_WELCOME']._serialized_start=1105
-  _globals['_WELCOME']._serialized_end=1160
-  _globals['_INSPECTPATH']._serialized_start=1162
-  _globals['_INSPECTPATH']._serialized_end=1189
-  _globals['_QUERYHARDWARE']._serialized_start=1191
-  _globals['_QUERYHARDWARE']._serialized_end=1206
-  _globals['_RESCAN']._serialized_start=1208
-  _globals['_RESCAN']._serialized_end=1216
-  _globals['_VERIFYCOPY']._serialized_start=1218
-  _globals['_VERIFYCOPY']._serialized_end=1244
-  _globals['_COMMAND']._serialized_start=1247
-  _globals['_COMMAND']._serialized_end=1457
-  _globals['_CERTIFICATE']._serialized_start=1459
-  _globals['_CERTIFICATE']._serialized_end=1505
-  _globals['_COORDINATORMESSAGE']._serialized_start=1508
-  _globals['_COORDINATORMESSAGE']._serialized_end=1661
-  _globals['_AGENTLINK']._serialized_start=1663
-  _globals['_AGENTLINK']._serialized_end=1742
+  _globals['_JOBPROGRESS']._serialized_start=867
+  _globals['_JOBPROGRESS']._serialized_end=1057
+  _globals['_AGENTMESSAGE']._serialized_start=1060
+  _globals['_AGENTMESSAGE']._serialized_end=1335
+  _globals['_WELCOME']._serialized_start=1337
+  _globals['_WELCOME']._serialized_end=1392
+  _globals['_INSPECTPATH']._serialized_start=1394
+  _globals['_INSPECTPATH']._serialized_end=1421
+  _globals['_QUERYHARDWARE']._serialized_start=1423
+  _globals['_QUERYHARDWARE']._serialized_end=1438
+  _globals['_RESCAN']._serialized_start=1440
+  _globals['_RESCAN']._serialized_end=1448
+  _globals['_TRANSFERSOURCE']._serialized_start=1450
+  _globals['_TRANSFERSOURCE']._serialized_end=1519
+  _globals['_TRANSFER']._serialized_start=1522
+  _globals['_TRANSFER']._serialized_end=1714
+  _globals['_CANCELJOB']._serialized_start=1716
+  _globals['_CANCELJOB']._serialized_end=1743
+  _globals['_REMOVECOPY']._serialized_start=1745
+  _globals['_REMOVECOPY']._serialized_end=1771
+  _globals['_VERIFYCOPY']._serialized_start=1773
+  _globals['_VERIFYCOPY']._serialized_end=1799
+  _globals['_COMMAND']._serialized_start=1802
+  _globals['_COMMAND']._serialized_end=2143
+  _globals['_CERTIFICATE']._serialized_start=2145
+  _globals['_CERTIFICATE']._serialized_end=2191
+  _globals['_COORDINATORMESSAGE']._serialized_start=2194
+  _globals['_COORDINATORMESSAGE']._serialized_end=2347
+  _globals['_AGENTLINK']._serialized_start=2349
+  _globals['_AGENTLINK']._serialized_end=2428
 # @@protoc_insertion_point(module_scope)

@@ -39,12 +39,34 @@ class PeerStub:
                 request_serializer=llmesh_dot_v1_dot_peer__pb2.DescribeRequest.SerializeToString,
                 response_deserializer=llmesh_dot_v1_dot_peer__pb2.DescribeResponse.FromString,
                 _registered_method=True)
+        self.GetPieceIndex = channel.unary_unary(
+                '/llmesh.v1.Peer/GetPieceIndex',
+                request_serializer=llmesh_dot_v1_dot_peer__pb2.PieceIndexRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_peer__pb2.PieceIndex.FromString,
+                _registered_method=True)
+        self.ReadBlob = channel.unary_stream(
+                '/llmesh.v1.Peer/ReadBlob',
+                request_serializer=llmesh_dot_v1_dot_peer__pb2.ReadBlobRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_peer__pb2.BlobChunk.FromString,
+                _registered_method=True)
 
 
 class PeerServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Describe(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPieceIndex(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadBlob(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -57,6 +79,16 @@ def add_PeerServicer_to_server(servicer, server):
                     servicer.Describe,
                     request_deserializer=llmesh_dot_v1_dot_peer__pb2.DescribeRequest.FromString,
                     response_serializer=llmesh_dot_v1_dot_peer__pb2.DescribeResponse.SerializeToString,
+            ),
+            'GetPieceIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPieceIndex,
+                    request_deserializer=llmesh_dot_v1_dot_peer__pb2.PieceIndexRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_peer__pb2.PieceIndex.SerializeToString,
+            ),
+            'ReadBlob': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadBlob,
+                    request_deserializer=llmesh_dot_v1_dot_peer__pb2.ReadBlobRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_peer__pb2.BlobChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +118,60 @@ class Peer:
             '/llmesh.v1.Peer/Describe',
             llmesh_dot_v1_dot_peer__pb2.DescribeRequest.SerializeToString,
             llmesh_dot_v1_dot_peer__pb2.DescribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPieceIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Peer/GetPieceIndex',
+            llmesh_dot_v1_dot_peer__pb2.PieceIndexRequest.SerializeToString,
+            llmesh_dot_v1_dot_peer__pb2.PieceIndex.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadBlob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/llmesh.v1.Peer/ReadBlob',
+            llmesh_dot_v1_dot_peer__pb2.ReadBlobRequest.SerializeToString,
+            llmesh_dot_v1_dot_peer__pb2.BlobChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,153 @@
+"""`meshctl models pull|copy|rm` and `meshctl jobs …`: moving versions between hosts."""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from meshcore.errors import FailedPrecondition
+
+from . import render
+from .models import models
+
+FINISHED = ("done", "failed", "cancelled")
+
+
+def follow(mesh, job_ids: list[str], poll_s: float = 0.3) -> list[dict]:
+    """A progress bar per job (bytes, speed, ETA) until every job has finished."""
+    jobs = {job_id: mesh.job(job_id) for job_id in job_ids}
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[state]}")]
+    with Progress(*columns, console=render.console, transient=False) as progress:
+        tasks = {j: progress.add_task(f"{job['ref']} → {job['destination']}", total=job["bytes_total"] or None,
+                                      state=job["state"]) for j, job in jobs.items()}
+        while True:
+            for job_id, task in tasks.items():
+                job = jobs[job_id] = mesh.job(job_id)
+                progress.update(task, completed=job["bytes_done"], state=job["state"] + (
+                    f" ({job['error']})" if job["error"] and job["state"] != "done" else ""))
+            if all(job["state"] in FINISHED for job in jobs.values()):
+                return list(jobs.values())
+            time.sleep(poll_s)
+
+
+def _finish(job: dict, as_json: bool) -> None:
+    if as_json:
+        render.emit_json(job)
+    elif job["state"] == "done":
+        click.echo(f"{job['ref']} is on {job['destination']} at {job['copy_path']} "
+                   f"({render.size(job['bytes_received'])} moved, {render.size(job['bytes_reused'])} already there)")
+    if job["state"] in ("failed", "cancelled"):
+        raise FailedPrecondition(f"job {job['id']} {job['state']}: {job['error']}")
+
+
+@models.command("pull")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.option("--to", "to", required=True, help="The host that should get a copy.")
+@click.option("--from", "source", default="", help="Only pull from this host.")
+@click.option("--dest", "dest_dir", default="", help="Also place the files in this folder (under a root of the host).")
+@click.option("--wait/--detach", default=None, help="Follow the job (default on a terminal) or return at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (when it ends, with --wait).")
+@click.pass_obj
+def pull(obj, ref, to, source, dest_dir, wait, as_json):
+    """Copy a version to a host, agent to agent, verified and resumable."""
+    wait = sys.stdout.isatty() if wait is None else wait
+    with obj.client() as mesh:
+        job = mesh.pull(ref, to, source, dest_dir)
+        if not wait:
+            if as_json:
+                render.emit_json(job)
+            else:
+                click.echo(f"job {job['id']}: {job['ref']} → {job['destination']} ({job['state']}); "
+                           f"follow it with `meshctl jobs watch {job['id']}`")
+            return
+        if as_json:
+            while job["state"] not in FINISHED:
+                time.sleep(0.3)
+                job = mesh.job(job["id"])
+        else:
+            job = follow(mesh, [job["id"]])[0]
+    _finish(job, as_json)
+
+
+models.add_command(pull, "copy")
+
+
+@models.command("rm")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.option("--from", "host", required=True, help="The host whose copy to delete.")
+@click.option("--force", is_flag=True, help="Delete even the last verified copy in the mesh.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def rm(obj, ref, host, force, as_json):
+    """Delete a copy's files from a host (the registry entry stays while other copies exist)."""
+    with obj.client() as mesh:
+        result = mesh.remove_copy(ref, host, force)
+    if as_json:
+        render.emit_json(result)
+    else:
+        click.echo(f"{result['message']}: {', '.join(result['paths'])}")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--all", "include_finished", is_flag=True, help="Finished jobs too.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def jobs(ctx, include_finished, as_json):
+    """Transfer jobs: what is moving where."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with ctx.obj.client() as mesh:
+        rows = mesh.jobs(include_finished)
+    if as_json:
+        render.emit_json(rows)
+        return
+    if render.say_if_empty(rows, "jobs" if include_finished else "active jobs (see --all)"):
+        return
+    t = render.table("ID", "STATE", "VERSION", "TO", "FROM", "DONE", "MOVED", "ERROR")
+    for j in rows:
+        t.add_row(j["id"], j["state"], j["ref"], j["destination"], ", ".join(j["sources"]),
+                  f"{render.size(j['bytes_done'])} / {render.size(j['bytes_total'])}",
+                  render.size(j["bytes_received"]), j["error"])
+    render.print_table(t)
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show(obj, job_id, as_json):
+    """One job in full."""
+    with obj.client() as mesh:
+        job = mesh.job(job_id)
+    if as_json:
+        render.emit_json(job)
+        return
+    for key in ("id", "state", "ref", "destination", "sources", "bytes_total", "bytes_done", "bytes_reused",
+                "bytes_received", "copy_path", "error", "created_by"):
+        click.echo(f"{key:15} {job[key]}")
+
+
+@jobs.command("cancel")
+@click.argument("job_id")
+@click.pass_obj
+def cancel(obj, job_id):
+    """Stop a job; the destination keeps no half-files outside its tmp area."""
+    with obj.client() as mesh:
+        job = mesh.cancel_job(job_id)
+    click.echo(f"job {job['id']} {job['state']}")
+
+
+@jobs.command("watch")
+@click.argument("job_id", required=False)
+@click.pass_obj
+def watch(obj, job_id):
+    """Follow one job, or every active job, with progress bars."""
+    with obj.client() as mesh:
+        ids = [job_id] if job_id else [j["id"] for j in mesh.jobs()]
+        if not ids:
+            click.echo("no active jobs")
+            return
+        follow(mesh, ids)

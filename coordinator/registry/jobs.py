@@ -1,0 +1,148 @@
+"""Transfer jobs, and the copies they create and remove. Jobs live here, not in
+memory, so they survive restarts of any party."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import sqlite_utils
+
+from meshcore.errors import FailedPrecondition, NotFound
+
+from .core import MIGRATIONS, RegistryCore
+
+ACTIVE_STATES = ("queued", "running", "waiting")
+
+
+def _migration_20(db: sqlite_utils.Database) -> None:
+    db["jobs"].create({
+        "id": str, "kind": str, "state": str, "version_id": int, "dest_host_id": str, "source_host": str,
+        "dest_dir": str, "bytes_total": int, "bytes_done": int, "bytes_reused": int, "bytes_received": int,
+        "error": str, "copy_path": str, "created_by": str, "created_at": float, "updated_at": float,
+        "started_at": float, "finished_at": float, "detail_json": str,
+    }, pk="id")
+    db["jobs"].create_index(["state"])
+
+
+MIGRATIONS[20] = _migration_20
+
+
+class JobsMixin(RegistryCore):
+    def create_job(self, version_id: int, dest_host_id: str, source_host: str, dest_dir: str,
+                   bytes_total: int, created_by: str) -> str:
+        job_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        with self._tx():
+            self.db["jobs"].insert({
+                "id": job_id, "kind": "pull", "state": "queued", "version_id": version_id,
+                "dest_host_id": dest_host_id, "source_host": source_host, "dest_dir": dest_dir,
+                "bytes_total": bytes_total, "bytes_done": 0, "bytes_reused": 0, "bytes_received": 0,
+                "error": "", "copy_path": "", "created_by": created_by, "created_at": now, "updated_at": now,
+                "started_at": 0.0, "finished_at": 0.0, "detail_json": "{}"})
+            self.record_event(created_by, "job.create", job_id, {"version_id": version_id,
+                                                                 "destination": dest_host_id})
+        return job_id
+
+    def job(self, job_id: str) -> dict:
+        rows = self._jobs("j.id = ?", [job_id])
+        if not rows:
+            raise NotFound(f"unknown job {job_id!r}")
+        return rows[0]
+
+    def list_jobs(self, include_finished: bool) -> list[dict]:
+        if include_finished:
+            return self._jobs("1 = 1", [])
+        marks = ",".join("?" * len(ACTIVE_STATES))
+        return self._jobs(f"j.state IN ({marks})", list(ACTIVE_STATES))
+
+    def active_jobs(self) -> list[dict]:
+        return self.list_jobs(include_finished=False)
+
+    def _jobs(self, where: str, params: list) -> list[dict]:
+        rows = self.db.query(
+            "SELECT j.*, m.name AS model_name, v.number AS version_number, h.name AS destination "
+            "FROM jobs j JOIN versions v ON v.id = j.version_id JOIN models m ON m.id = v.model_id "
+            f"JOIN hosts h ON h.id = j.dest_host_id WHERE {where} ORDER BY j.created_at", params)
+        return [_job_row(r) for r in rows]
+
+    def update_job(self, job_id: str, **fields) -> dict:
+        fields["updated_at"] = time.time()
+        if "detail" in fields:
+            fields["detail_json"] = json.dumps(fields.pop("detail"))
+        with self._tx():
+            row = self._one("SELECT state FROM jobs WHERE id = ?", [job_id])
+            if not row:
+                raise NotFound(f"unknown job {job_id!r}")
+            if row["state"] in ("done", "failed", "cancelled") and fields.get("state") not in (None, row["state"]):
+                return self.job(job_id)  # a late report cannot reopen a finished job
+            self.db["jobs"].update(job_id, fields)
+            if fields.get("state") in ("done", "failed", "cancelled"):
+                self.record_event("", f"job.{fields['state']}", job_id, {"error": fields.get("error", "")},
+                                  "ok" if fields["state"] == "done" else fields["state"])
+        return self.job(job_id)
+
+    def interrupt_running_jobs(self) -> None:
+        """After a coordinator restart nobody is known to be working on a job."""
+        self.db.execute("UPDATE jobs SET state = 'waiting', updated_at = ? WHERE state = 'running'",
+                        [time.time()])
+
+    # -- copies for transfers -------------------------------------------------------------
+
+    def transfer_sources(self, version_id: int) -> list[dict]:
+        """Hosts with a verified copy (never a drifted or missing one)."""
+        return list(self.db.query(
+            "SELECT h.id AS host_id, h.name AS host, h.peer_address, c.path FROM copies c "
+            "JOIN hosts h ON h.id = c.host_id WHERE c.version_id = ? AND c.state = 'verified' "
+            "ORDER BY h.name", [version_id]))
+
+    def version_files(self, version_id: int) -> list[dict]:
+        return [dict(r) for r in self.db.query(
+            "SELECT path, size, digest FROM version_files WHERE version_id = ? ORDER BY path", [version_id])]
+
+    def version_ref(self, version_id: int) -> str:
+        return self._ref(version_id)
+
+    def add_transferred_copy(self, version_id: int, host_id: str, path: str) -> None:
+        with self._tx():
+            self._upsert_copy(version_id, host_id, path, time.time())
+
+    def mark_drifted(self, version_id: int, host_names: list[str]) -> None:
+        for name in host_names:
+            self.db.execute(
+                "UPDATE copies SET state = 'drifted', updated_at = ? WHERE version_id = ? AND host_id = "
+                "(SELECT id FROM hosts WHERE name = ?)", [time.time(), version_id, name])
+            self.record_event("", "copy.drifted", f"{self._ref(version_id)}@{name}", result="drifted")
+
+    def copies_on(self, version_id: int, host_id: str) -> list[dict]:
+        return list(self.db.query("SELECT id, path, state FROM copies WHERE version_id = ? AND host_id = ?",
+                                  [version_id, host_id]))
+
+    def remove_copies(self, version_id: int, host_id: str, force: bool) -> list[str]:
+        """Forget a host's copies of a version, refusing to lose the last verified one."""
+        with self._tx():
+            mine = self.copies_on(version_id, host_id)
+            if not mine:
+                raise NotFound(f"{self._ref(version_id)} has no copy on that host")
+            others = self._one("SELECT COUNT(*) AS n FROM copies WHERE version_id = ? AND host_id != ? "
+                               "AND state = 'verified'", [version_id, host_id])["n"]
+            if not others and not force and any(c["state"] == "verified" for c in mine):
+                raise FailedPrecondition(f"that is the last verified copy of {self._ref(version_id)} in the mesh; "
+                                         "pass --force to delete it anyway")
+            self.db.execute("DELETE FROM copies WHERE version_id = ? AND host_id = ?", [version_id, host_id])
+            self.record_event("", "copy.remove", self._ref(version_id), {"host_id": host_id,
+                                                                         "paths": [c["path"] for c in mine]})
+        return [c["path"] for c in mine]
+
+
+def _job_row(r: dict) -> dict:
+    return {
+        "id": r["id"], "kind": r["kind"], "state": r["state"], "ref": f"{r['model_name']}:{r['version_number']}",
+        "destination": r["destination"], "sources": json.loads(r["detail_json"] or "{}").get("sources", []),
+        "bytes_total": r["bytes_total"], "bytes_done": r["bytes_done"], "bytes_reused": r["bytes_reused"],
+        "bytes_received": r["bytes_received"], "error": r["error"], "copy_path": r["copy_path"],
+        "created_at": r["created_at"], "updated_at": r["updated_at"], "started_at": r["started_at"],
+        "finished_at": r["finished_at"], "created_by": r["created_by"],
+        "version_id": r["version_id"], "dest_host_id": r["dest_host_id"], "source_host": r["source_host"],
+        "dest_dir": r["dest_dir"],
+    }
