@@ -318,7 +318,7 @@ class PartialBlob:
                 if target.exists():  # adopted meanwhile: same bytes, keep the one in place
                     self.path.unlink(missing_ok=True)
                 else:
-                    self.path.chmod(0o444)  # model dirs link it: editing one must not be easy
+                    make_read_only(self.path)
                     os.replace(self.path, target)
                     fsync_dir(self.store.blobs_dir)
                 self.store._mark_fresh(self.digest)
@@ -567,6 +567,13 @@ def digest_hex(digest: str) -> str:
     if not is_digest(digest):
         raise InvalidArgument(f"invalid digest {digest!r}: expected 'sha256:' and 64 hex digits")
     return digest[len(PREFIX):]
+
+
+def make_read_only(path: Path) -> None:
+    """Blobs are shared by every model directory that links them: editing one through a model
+    directory must not be easy. Not on Windows, where read-only files cannot be deleted."""
+    if os.name != "nt":
+        path.chmod(0o444)
 
 
 def read_json(path: Path):

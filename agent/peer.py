@@ -7,6 +7,8 @@ digest in this agent's blob store or in what its last scan found under its roots
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -17,7 +19,8 @@ from cryptography import x509
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
 from meshcore import __version__, tickets, tls
 from meshcore.errors import FailedPrecondition, InvalidArgument, MeshError, NotFound, PermissionDenied, grpc_status
-from meshcore.pieces import PIECE_SIZE, compute_piece_index
+from meshcore.config import write_json
+from meshcore.pieces import PIECE_SIZE, PieceIndex, compute_piece_index
 
 log = logging.getLogger("llmesh.agent.peer")
 
@@ -41,7 +44,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         self.locate = locate  # digest -> native path of a local file holding it
         self.faults = faults
         self._corruptions_left = faults.corrupt_times
-        self._index_cache: dict[tuple, object] = {}
+        self.index_dir = runtime.config.home / "piece-indexes"
 
     async def Describe(self, request, context):
         return peer_pb2.DescribeResponse(
@@ -105,12 +108,20 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         return tls.load_cert(self.runtime.identity.ca_pem).public_key()
 
     def _piece_index(self, path: str, piece_size: int):
+        """Hashing a big file for its pieces takes a while: keep the result on disk, valid
+        while the file is the same (device, inode, size, mtime)."""
         st = os.stat(path)
-        key = (path, st.st_size, st.st_mtime_ns, st.st_ino, piece_size)
-        index = self._index_cache.get(key)
-        if index is None:
-            index = compute_piece_index(path, piece_size)
-            self._index_cache[key] = index
+        stamp = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, piece_size]
+        key = hashlib.sha256(f"{path}\0{stamp}".encode()).hexdigest()[:32]
+        cached = self.index_dir / f"{key}.json"
+        try:
+            data = json.loads(cached.read_text())
+            if data["stamp"] == stamp:
+                return PieceIndex.from_dict(data["index"])
+        except (OSError, ValueError, KeyError, MeshError):
+            pass
+        index = compute_piece_index(path, piece_size)
+        write_json(cached, {"stamp": stamp, "index": index.to_dict()})
         return index
 
     def _maybe_corrupt(self, request, offset: int, data: bytes) -> bytes:

@@ -30,8 +30,8 @@ from meshcore.hashing import PREFIX, hash_file, is_digest
 from meshcore.names import check_name
 from meshcore.pieces import READ_SIZE, PieceIndex
 
-from .partial import (DigestMismatch, PartialBlob, digest_hex, fsync_dir, os_error, read_json,
-                      short, write_json_durably)
+from .partial import (DigestMismatch, PartialBlob, digest_hex, fsync_dir, make_read_only,
+                      os_error, read_json, short, write_json_durably)
 
 __all__ = ["BlobStore", "DigestMismatch", "PartialBlob", "human_size"]
 
@@ -157,7 +157,7 @@ class BlobStore:
         tmp = self.tmp_dir / f"{target.name}.adopt-{uuid.uuid4().hex[:8]}"
         try:
             _copy_durably(src, tmp)
-            tmp.chmod(0o444)
+            make_read_only(tmp)
             os.replace(tmp, target)
         except OSError as e:
             tmp.unlink(missing_ok=True)

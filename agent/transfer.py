@@ -127,8 +127,9 @@ class TransferJob:
             raise SourcesUnavailable("no online host holds a verified copy")
         queue: deque = deque()
         try:
+            # Piece indexes of all files are asked for at once: a source may have to hash to answer.
+            await asyncio.gather(*(self._open(f, sources) for f in files))
             for f in files:
-                await self._open(f, sources)
                 for piece in f.partial.missing_pieces():
                     queue.append((f, piece))
                 f.pieces_left = len(f.partial.missing_pieces())
@@ -213,12 +214,19 @@ class TransferJob:
             ticket=self.spec.ticket, digest=f.entry.digest, offset=offset, length=length), timeout=3600)
         position = 0
         loop = asyncio.get_running_loop()
-        async for chunk in call:
-            if chunk.offset != offset + position or position + len(chunk.data) > length:
-                return False
-            await loop.run_in_executor(self._pool, f.partial.write, piece, position, chunk.data)
-            position += len(chunk.data)
-            self.bytes_received += len(chunk.data)
+        writing = None  # one write in flight while the next chunk arrives
+        try:
+            async for chunk in call:
+                if chunk.offset != offset + position or position + len(chunk.data) > length:
+                    return False
+                if writing is not None:
+                    await writing
+                writing = loop.run_in_executor(self._pool, f.partial.write, piece, position, chunk.data)
+                position += len(chunk.data)
+                self.bytes_received += len(chunk.data)
+        finally:
+            if writing is not None:
+                await writing
         if position != length:
             return False
         return await loop.run_in_executor(self._pool, f.partial.finish_piece, piece)

@@ -14,21 +14,48 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 
+# How to read each field of a message type, worked out once per type: to_dict runs for
+# every version in every listing, and asking the descriptor each time cost more than the copy.
+_MAP, _REPEATED, _OPTIONAL, _JSON, _MESSAGE, _SCALAR = range(6)
+_READ_PLANS: dict[str, list] = {}
+
+
+def _read_plan(descriptor) -> list:
+    plan = _READ_PLANS.get(descriptor.full_name)
+    if plan is None:
+        plan = []
+        for fd in descriptor.fields:
+            if _is_map(fd):
+                kind, nested = _MAP, fd.message_type.fields_by_name["value"].message_type is not None
+            elif _is_repeated(fd):
+                kind, nested = _REPEATED, fd.message_type is not None
+            elif fd.has_presence and fd.message_type is None:
+                kind, nested = _OPTIONAL, False
+            elif fd.name.endswith("_json"):
+                kind, nested = _JSON, False
+            else:
+                kind, nested = (_MESSAGE, True) if fd.message_type is not None else (_SCALAR, False)
+            plan.append((fd.name, fd.name[:-5] if kind == _JSON else fd.name, kind, nested))
+        _READ_PLANS[descriptor.full_name] = plan
+    return plan
+
+
 def to_dict(message: Message) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for fd in message.DESCRIPTOR.fields:
-        value = getattr(message, fd.name)
-        if _is_map(fd):
-            value_fd = fd.message_type.fields_by_name["value"]
-            out[fd.name] = {k: _scalar_or_message(value_fd, v) for k, v in value.items()}
-        elif _is_repeated(fd):
-            out[fd.name] = [_scalar_or_message(fd, v) for v in value]
-        elif fd.has_presence and not message.HasField(fd.name) and fd.message_type is None:
-            out[fd.name] = None
-        elif fd.name.endswith("_json"):
-            out[fd.name[:-5]] = json.loads(value) if value else {}
+    for name, key, kind, nested in _read_plan(message.DESCRIPTOR):
+        value = getattr(message, name)
+        if kind == _SCALAR:
+            out[key] = value
+        elif kind == _MAP:
+            out[key] = {k: to_dict(v) for k, v in value.items()} if nested else dict(value)
+        elif kind == _REPEATED:
+            out[key] = [to_dict(v) for v in value] if nested else list(value)
+        elif kind == _OPTIONAL:
+            out[key] = value if message.HasField(name) else None
+        elif kind == _JSON:
+            out[key] = json.loads(value) if value else {}
         else:
-            out[fd.name] = _scalar_or_message(fd, value)
+            out[key] = to_dict(value)
     return out
 
 
@@ -39,34 +66,59 @@ def to_message(cls: type[Message], data: dict[str, Any] | None) -> Message:
     return message
 
 
+_WRITE_PLANS: dict[str, dict] = {}
+
+
+def _write_plan(descriptor) -> dict:
+    """dict key -> (field name, kind, nested) for every key a dict may use for this type."""
+    plan = _WRITE_PLANS.get(descriptor.full_name)
+    if plan is None:
+        plan = {}
+        for fd in descriptor.fields:
+            if _is_map(fd):
+                kind, nested = _MAP, fd.message_type.fields_by_name["value"].message_type is not None
+            elif _is_repeated(fd):
+                kind, nested = _REPEATED, fd.message_type is not None
+            elif fd.message_type is not None:
+                kind, nested = _MESSAGE, True
+            else:
+                kind, nested = _SCALAR, False
+            plan[fd.name] = (fd.name, kind, nested)
+            if fd.name.endswith("_json"):
+                plan.setdefault(fd.name[:-5], (fd.name, _JSON, False))
+        _WRITE_PLANS[descriptor.full_name] = plan
+    return plan
+
+
 def fill(message: Message, data: dict[str, Any]) -> Message:
-    fields = message.DESCRIPTOR.fields_by_name
+    plan = _write_plan(message.DESCRIPTOR)
     for key, value in data.items():
         if value is None:
             continue
-        fd = fields.get(key) or fields.get(key + "_json")
-        if fd is None:
+        entry = plan.get(key)
+        if entry is None:
             continue
-        if fd.name.endswith("_json") and not isinstance(value, str):
-            setattr(message, fd.name, json.dumps(value, sort_keys=True))
-        elif _is_map(fd):
-            target = getattr(message, fd.name)
+        name, kind, nested = entry
+        if name.endswith("_json") and not isinstance(value, str):
+            setattr(message, name, json.dumps(value, sort_keys=True))
+        elif kind == _MAP:
+            target = getattr(message, name)
             for k, v in value.items():
-                if fd.message_type.fields_by_name["value"].message_type is not None:
+                if nested:
                     fill(target[k], v)
                 else:
                     target[k] = v
-        elif _is_repeated(fd):
-            target = getattr(message, fd.name)
-            for item in value:
-                if fd.message_type is not None:
+        elif kind == _REPEATED:
+            if nested:
+                target = getattr(message, name)
+                for item in value:
                     fill(target.add(), item)
-                else:
-                    target.append(item)
-        elif fd.message_type is not None:
-            fill(getattr(message, fd.name), value)
+            else:
+                getattr(message, name).extend(value)
+        elif kind == _MESSAGE:
+            fill(getattr(message, name), value)
         else:
-            setattr(message, fd.name, value)
+            setattr(message, name, value)
     return message
 
 

@@ -163,8 +163,8 @@ def param_row(key: str, value: Any) -> tuple[str, float | None]:
 
 def param_value(text: str, number: float | None) -> Any:
     if number is not None:
-        try:
-            return json.loads(text)
+        try:  # the number as it was given: 4 stays an int, 2e-4 a float
+            return int(text) if text.lstrip("-").isdigit() else float(text)
         except ValueError:
             return number
     if text in ("true", "false"):
@@ -438,31 +438,43 @@ class CatalogMixin(RegistryCore):
         ids = [r["id"] for r in rows]
         found: dict[str, dict[int, Any]] = {k: {} for k in (
             "metrics", "params", "capabilities", "aliases", "parents", "datasets", "backends")}
-        for chunk in _chunks(ids, 500):
+        for chunk in _chunks(ids, 200):
             marks = ",".join("?" * len(chunk))
-            for r in self.db.query(f"SELECT version_id, key, value FROM version_metrics "
-                                   f"WHERE version_id IN ({marks}) ORDER BY key", chunk):
-                found["metrics"].setdefault(r["version_id"], {})[r["key"]] = r["value"]
-            for r in self.db.query(f"SELECT version_id, key, value, num FROM version_params "
-                                   f"WHERE version_id IN ({marks}) ORDER BY key", chunk):
-                found["params"].setdefault(r["version_id"], {})[r["key"]] = param_value(r["value"], r["num"])
-            for r in self.db.query(f"SELECT version_id, key, value FROM version_capabilities "
-                                   f"WHERE version_id IN ({marks}) ORDER BY key", chunk):
-                found["capabilities"].setdefault(r["version_id"], {})[r["key"]] = bool(r["value"])
-            for r in self.db.query(f"SELECT version_id, alias FROM aliases WHERE version_id IN ({marks}) "
-                                   "ORDER BY alias", chunk):
-                found["aliases"].setdefault(r["version_id"], []).append(r["alias"])
+            # one round trip for the small per-version tables (listings read this for every row)
+            for kind, vid, key, value, num in self.db.conn.execute(
+                    f"SELECT 'metrics', version_id, key, value, NULL FROM version_metrics WHERE version_id IN ({marks}) "
+                    f"UNION ALL SELECT 'params', version_id, key, value, num FROM version_params "
+                    f"WHERE version_id IN ({marks}) "
+                    f"UNION ALL SELECT 'capabilities', version_id, key, value, NULL FROM version_capabilities "
+                    f"WHERE version_id IN ({marks}) "
+                    f"UNION ALL SELECT 'aliases', version_id, alias, NULL, NULL FROM aliases WHERE version_id IN ({marks}) "
+                    f"UNION ALL SELECT 'datasets', version_id, name, digest, NULL FROM version_datasets "
+                    f"WHERE version_id IN ({marks}) "
+                    f"UNION ALL SELECT 'backends', version_id, backend, NULL, NULL FROM version_backends "
+                    f"WHERE version_id IN ({marks})", chunk * 6):
+                if kind == "metrics":
+                    found["metrics"].setdefault(vid, {})[key] = value
+                elif kind == "params":
+                    found["params"].setdefault(vid, {})[key] = param_value(value, num)
+                elif kind == "capabilities":
+                    found["capabilities"].setdefault(vid, {})[key] = bool(value)
+                elif kind == "datasets":
+                    found["datasets"].setdefault(vid, []).append({"name": key, "digest": value})
+                else:
+                    found[kind].setdefault(vid, []).append(key)
             for r in self.db.query(
                     "SELECT l.child_id, l.relation, m.name, v.number FROM lineage l JOIN versions v ON v.id = l.parent_id "
                     f"JOIN models m ON m.id = v.model_id WHERE l.child_id IN ({marks}) ORDER BY m.name, v.number", chunk):
                 found["parents"].setdefault(r["child_id"], []).append(
                     {"name": r["name"], "version": r["number"], "relation": r["relation"]})
-            for r in self.db.query(f"SELECT version_id, name, digest FROM version_datasets "
-                                   f"WHERE version_id IN ({marks}) ORDER BY name", chunk):
-                found["datasets"].setdefault(r["version_id"], []).append({"name": r["name"], "digest": r["digest"]})
-            for r in self.db.query(f"SELECT version_id, backend FROM version_backends "
-                                   f"WHERE version_id IN ({marks}) ORDER BY backend", chunk):
-                found["backends"].setdefault(r["version_id"], []).append(r["backend"])
+        for kind in ("metrics", "params", "capabilities"):  # key order, as before
+            for vid, values in found[kind].items():
+                found[kind][vid] = dict(sorted(values.items()))
+        for vid, values in found["datasets"].items():
+            values.sort(key=lambda d: d["name"])
+        for kind in ("aliases", "backends"):
+            for values in found[kind].values():
+                values.sort()
         for version, row in zip(versions, rows):
             vid = row["id"]
             version.update({

@@ -3,6 +3,7 @@ role resolution, summaries, events; and version locks with drift (verify)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from meshcore.errors import FailedPrecondition, NotFound
@@ -123,7 +124,8 @@ class ReportsMixin(RegistryCore):
     def compare(self, name: str, a: str, b: str) -> dict:
         versions = []
         for text in (a, b):
-            text = text if any(ch in text for ch in ":@") else f"{name}:{text}"
+            if not any(ch in text for ch in ":@"):  # "2", "v2", "latest", or an alias such as prod
+                text = f"{name}:{text}" if re.fullmatch(r"v?\d+|latest", text) else f"{name}@{text}"
             versions.append(self.version_by_id(self.resolve(parse_ref(text)), frozenset()))
         va, vb = versions
         rows = []
@@ -131,7 +133,7 @@ class ReportsMixin(RegistryCore):
         def add(section, key, x, y):
             delta = None
             if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y)):
-                delta = y - x
+                delta = round(y - x, 12)  # 0.87 - 0.85 is 0.02, not 0.020000000000000018
             rows.append({"section": section, "key": key, "a": x, "b": y, "delta": delta,
                          "same": x == y})
 
@@ -281,9 +283,3 @@ class ReportsMixin(RegistryCore):
                 self.record_event(actor, "model.drift", plan["ref"],
                                   {"copies": [f"{r['host']}:{r['path']}" for r in report["drifted"]]})
         return report
-
-    def source_copies(self, version_id: int) -> list[dict]:
-        """Copies a transfer may read from: verified ones only (never drifted or missing)."""
-        return [dict(r) for r in self.db.query(
-            "SELECT c.host_id, h.name AS host, c.path FROM copies c JOIN hosts h ON h.id = c.host_id "
-            "WHERE c.version_id = ? AND c.state = 'verified' ORDER BY h.name", [version_id])]
