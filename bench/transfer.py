@@ -136,8 +136,7 @@ def main() -> None:
 
         job = json.loads(mesh.meshctl("models", "pull", "big-model", "--to", "dest", "--detach", "--json").stdout)
         wait_for(lambda: mesh.json("jobs", "show", job["id"])["bytes_done"] >= size // 4, 600, "a quarter")
-        source = next(p for p in mesh.procs if "source" in " ".join(p.args))
-        source.kill()
+        mesh.agent("source").kill()
         wait_for(lambda: mesh.json("jobs", "show", job["id"])["state"] == "waiting", 120, "the job to wait")
         mesh.start_agent("source", [source_root])
         done = wait_for(lambda: (j := mesh.json("jobs", "show", job["id"]))["state"] == "done" and j, 1800,

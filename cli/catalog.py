@@ -96,7 +96,7 @@ def _state_command(name: str, state: str, summary: str):
         if as_json:
             render.emit_json(v)
             return
-        _version_line(f"{name}d" if not name.endswith("e") else f"{name}d", v)
+        _version_line(f"{name}d", v)  # deprecated, archived, restored
     command.__name__ = name
     return command
 
@@ -222,7 +222,8 @@ def tree_lines(nodes, prefix: str = ""):
                              node["relation"], "@" + ",@".join(node["aliases"]) if node["aliases"] else "") if n]
         notes += [f"{p['relation']} of {p['name']}:{p['version']}" for p in node["external_parents"]]
         notes += [f"-> {d['name']}:{d['version']} ({d['relation']})" for d in node["derived"]]
-        yield f"{prefix}{'└── ' if last else '├── '}v{node['version']}" + (f" ({'; '.join(notes)})" if notes else "")
+        branch = "└── " if last else "├── "
+        yield f"{prefix}{branch}v{node['version']}" + (f" ({'; '.join(notes)})" if notes else "")
         yield from tree_lines(node["children"], prefix + ("    " if last else "│   "))
 
 
@@ -245,7 +246,8 @@ def lineage(obj, ref, as_json):
                    + (f" commit {a['code_commit']}" if a["code_commit"] else ""))
     click.echo("data lineage:")
     for version, sources in result["data_lineage"].items():
-        click.echo(f"  {version}: {', '.join(d['name'] + ('@' + d['digest'] if d['digest'] else '') for d in sources) or '-'}")
+        names = ", ".join(d["name"] + ("@" + d["digest"] if d["digest"] else "") for d in sources)
+        click.echo(f"  {version}: {names or '-'}")
     if result["children"]:
         click.echo("children: " + ", ".join(f"{c['name']}:{c['version']} ({c['relation']})" for c in result["children"]))
 

@@ -13,7 +13,7 @@ import time
 
 from llmesh.v1 import agent_link_pb2 as link_pb
 from meshcore import tickets, wire
-from meshcore.errors import FailedPrecondition, InvalidArgument, MeshError, NotFound
+from meshcore.errors import FailedPrecondition, InvalidArgument, MeshError, NotFound, Unavailable
 from meshcore.names import parse_ref
 from meshcore.pieces import PIECE_SIZE
 
@@ -62,6 +62,12 @@ class TransferService:
         if not holders:
             where = f" on {source}" if source else ""
             raise FailedPrecondition(f"no verified copy of {ref_text}{where} to pull from")
+        connected = self.core.hub.connected_ids()
+        if dest["id"] not in connected:
+            raise Unavailable(f"host {to!r} is offline")
+        if not any(h["host_id"] in connected for h in holders):
+            raise Unavailable(f"no host holding {ref_text} is online ({', '.join(h['host'] for h in holders)} "
+                              "hold verified copies)")
         total = sum({f["digest"]: f["size"] for f in files}.values())
         job_id = await self.core._db(registry.create_job, version_id, dest["id"], source, dest_dir, total,
                                      caller().name)

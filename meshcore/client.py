@@ -71,11 +71,13 @@ class MeshClient:
             return method(request, timeout=timeout or self.config.timeout_s)
         except grpc.RpcError as exc:
             error = from_rpc_error(exc)
-            if isinstance(error, Unavailable):
-                if "ssl" in str(error).lower() or "handshake" in str(error).lower():
-                    raise Unavailable(f"TLS handshake with the coordinator at {self.config.address} failed: "
-                                      "is it the coordinator your credentials are for, and is this name "
-                                      "among its --advertise names?") from None
+            text = str(error).lower()
+            if isinstance(error, Unavailable) and ("ssl" in text or "handshake" in text):
+                raise Unavailable(f"TLS handshake with the coordinator at {self.config.address} failed: "
+                                  "is it the coordinator your credentials are for, and is this name "
+                                  "among its --advertise names?") from None
+            if isinstance(error, Unavailable) and ("failed to connect" in text or "socket closed" in text
+                                                   or "connection refused" in text):
                 raise Unavailable(f"coordinator at {self.config.address} (from {self.config.source}) "
                                   "is not reachable; is it running?") from None
             raise error from None

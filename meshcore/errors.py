@@ -86,8 +86,6 @@ def from_rpc_error(exc) -> MeshError:
     code = exc.code() if callable(getattr(exc, "code", None)) else None
     details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
     details = details or (code.name.lower() if code else "unknown error")
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return Unavailable(f"coordinator unreachable: {details}")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"timed out: {details}")
     name = code.name if code is not None else "INTERNAL"

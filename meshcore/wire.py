@@ -75,14 +75,15 @@ def _write_plan(descriptor) -> dict:
     if plan is None:
         plan = {}
         for fd in descriptor.fields:
+            # nested: the message type of the field's values (None for scalars)
             if _is_map(fd):
-                kind, nested = _MAP, fd.message_type.fields_by_name["value"].message_type is not None
+                kind, nested = _MAP, fd.message_type.fields_by_name["value"].message_type
             elif _is_repeated(fd):
-                kind, nested = _REPEATED, fd.message_type is not None
+                kind, nested = _REPEATED, fd.message_type
             elif fd.message_type is not None:
-                kind, nested = _MESSAGE, True
+                kind, nested = _MESSAGE, fd.message_type
             else:
-                kind, nested = _SCALAR, False
+                kind, nested = _SCALAR, None
             plan[fd.name] = (fd.name, kind, nested)
             if fd.name.endswith("_json"):
                 plan.setdefault(fd.name[:-5], (fd.name, _JSON, False))
@@ -120,10 +121,6 @@ def fill(message: Message, data: dict[str, Any]) -> Message:
         else:
             setattr(message, name, value)
     return message
-
-
-def _scalar_or_message(fd: FieldDescriptor, value):
-    return to_dict(value) if fd.message_type is not None else value
 
 
 def _is_repeated(fd: FieldDescriptor) -> bool:

@@ -61,10 +61,12 @@ def main() -> None:
     endpoint = base / "home" / "coordinator.json"
     wait_until(endpoint.exists, what="meshctl up")
     address = json.loads(endpoint.read_text())["address"]
+    # A second machine joins with a one-time token (it pins the mesh CA); mutual TLS from then on.
+    token = meshctl("token", "create", "--ttl", "10m", env=env).stdout.strip()
     mac_env = dict(env, LLMESH_HOME=str(base / "mac-home"))
     mac = subprocess.Popen([sys.executable, "-m", "cli", "agent", "run", "--coordinator", address, "--name", "mac",
-                            "--root", str(mac_root), "--listen", "127.0.0.1:0", "--heartbeat", "1"],
-                           cwd=REPO, env=mac_env, stdout=logs, stderr=logs)
+                            "--root", str(mac_root), "--listen", "127.0.0.1:0", "--heartbeat", "1",
+                            "--token", token], cwd=REPO, env=mac_env, stdout=logs, stderr=logs)
     try:
         def ready():
             result = subprocess.run([sys.executable, "-m", "cli", "models", "list", "--json"], cwd=REPO,
@@ -80,6 +82,10 @@ def main() -> None:
                 "--name", "oracle-farore", "--role", "general", "--tag", "production",
                 "--notes", "first adapter trained on the Windows box", env=env)
         meshctl("models", "info", "oracle-farore", env=env)
+        meshctl("models", "pull", "oracle-farore", "--to", "mac", "--wait", env=env)
+        meshctl("models", "info", "oracle-farore", env=env)
+        meshctl("jobs", "--all", env=env)
+        meshctl("audit", "--limit", "8", env=env)
         meshctl("models", "info", "nope:3", env=env, check=False)
         print("\ndemo finished: every command above ran against real processes on loopback")
     finally:

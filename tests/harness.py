@@ -149,6 +149,10 @@ class Mesh:
         return wait_for(lambda: (rows := self.json(*args)) and predicate(rows) and rows,
                         timeout, what, interval=0.3, logs=self.logs())
 
+    def agent(self, name: str) -> Proc:
+        """The most recently started agent process of that name."""
+        return [p for p in self.procs if "--name" in p.args and p.args[p.args.index("--name") + 1] == name][-1]
+
     def logs(self) -> list[Path]:
         return [p.log for p in self.procs]
 

@@ -188,7 +188,8 @@ def test_lineage_tree_adapters_and_cycles(cat):
     assert q8["parents"] == [{"name": "llama-ft", "version": 3, "relation": "quantized"}]
     tree = cat.meshctl("models", "tree", "llama-ft").stdout.splitlines()
     assert tree[0] == "llama-ft version tree:"
-    assert tree[1].startswith("└── v1") and tree[2].startswith("    └── v2") and tree[3].startswith("        └── v3")
+    assert tree[1].startswith("└── v1") and tree[2].startswith("    └── v2")
+    assert tree[3].startswith("        └── v3")
     assert "-> llama-q8:1 (quantized)" in tree[3]
     lineage = cat.json("models", "lineage", "llama-q8:1")
     assert [(a["name"], a["version"], a["depth"]) for a in lineage["ancestors"]] == [

@@ -199,7 +199,8 @@ def _check(reg, query):
         if term.driver:
             assert "'" not in term.driver and '"' not in term.driver and not re.search(r"\d", term.driver)
             assert term.driver.count("?") == len(term.driver_params)
-            assert set(re.findall(r"[A-Za-z_]+", term.driver)) <= SQL_WORDS | {"UNION", "ALL", "versions", "models", "model_id"}, term.driver
+            words = SQL_WORDS | {"UNION", "ALL", "versions", "models", "model_id"}
+            assert set(re.findall(r"[A-Za-z_]+", term.driver)) <= words, term.driver
     try:
         reg.search(NOBODY, query, limit=5)
     except InvalidArgument:

@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from coordinator.registry import SCHEMA_VERSION, Registry
+from coordinator.registry import MIGRATIONS, SCHEMA_VERSION, Registry
 from meshcore.errors import AlreadyExists, InvalidArgument, NotFound
 from meshcore.hashing import format_digest, manifest_digest
 from meshcore.names import parse_ref
@@ -47,7 +47,7 @@ def test_schema_is_migrated_once_and_survives_reopen(tmp_path):
     r = Registry(tmp_path / "r.db")
     assert r.schema_version() == SCHEMA_VERSION
     assert [h["name"] for h in r.list_hosts(NOBODY)] == ["x"]
-    assert len(list(r.db.query("SELECT * FROM schema_migrations"))) == SCHEMA_VERSION
+    assert {m["version"] for m in r.db.query("SELECT * FROM schema_migrations")} == set(MIGRATIONS)
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -145,3 +145,12 @@ def test_status_needs_an_open_link_and_recent_heartbeat(reg):
     assert status == {"a": "online", "b": "offline"}
     status = {h["name"]: h["status"] for h in reg.list_hosts(frozenset({"id-a"}), now=now + 3.5)}
     assert status["a"] == "offline"  # three 1-second intervals without a beat
+
+
+def test_the_audit_log_is_append_only(reg):
+    reg.record_event("someone", "model.register", "x:1")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        reg.db.execute("UPDATE events SET actor = 'nobody'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        reg.db.execute("DELETE FROM events")
+    assert [e["actor"] for e in reg.audit(actor="someone")] == ["someone"]

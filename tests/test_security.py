@@ -126,7 +126,8 @@ def test_roles_decide_what_each_person_may_do(secured):
                       (("models", "delete", "tiny-llama"), viewer),
                       (("user", "add", "eve", "--role", "admin"), developer),
                       (("hosts", "remove", "trainer"), developer),
-                      (("token", "create"), developer)]:
+                      (("token", "create"), developer),
+                      (("models", "pull", "tiny-llama", "--to", "trainer"), developer)]:
         result = secured.meshctl(*args, check=False, env=env)
         assert result.returncode == 1 and result.stderr.startswith("error: "), (args, result.stderr)
         assert "needs" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -88,8 +88,7 @@ def test_killing_the_source_mid_transfer_resumes_from_verified_pieces(pair):
     start_both(pair, trainer_env={"LLMESH_TEST_THROTTLE_BPS": str(6 * MIB)})
     job = json.loads(pair.meshctl("models", "pull", "big", "--to", "mac", "--detach", "--json").stdout)
     wait_for(lambda: pair.json("jobs", "show", job["id"])["bytes_done"] >= 6 * MIB, 30, "some progress")
-    trainer = next(p for p in pair.procs if "trainer" in " ".join(p.args))
-    trainer.kill()
+    pair.agent("trainer").kill()
     wait_for(lambda: pair.json("jobs", "show", job["id"])["state"] == "waiting", 30, "the job to wait",
              logs=pair.logs())
     pair.start_agent("trainer", [pair.trainer_root])  # back, unthrottled, on a new peer port
@@ -147,3 +146,21 @@ def test_pull_errors_are_one_clear_line(pair):
         result = pair.meshctl(*args, check=False)
         assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_dest_places_the_files_in_a_folder_of_a_root_too(pair):
+    start_both(pair)
+    (pair.mac_root / "incoming").mkdir()
+    job = pull(pair, "llama-ft", "--dest", str(pair.mac_root / "incoming"))
+    placed = Path(job["copy_path"])
+    assert placed.parent == pair.mac_root / "incoming" and (placed / "config.json").exists()
+    outside = pull(pair, "big", "--dest", "/tmp", check=False)
+    assert outside.returncode == 1 and "not under any model root" in outside.stderr
+
+
+def test_pulling_to_an_offline_host_says_so(pair):
+    start_both(pair)
+    pair.agent("mac").stop()
+    pair.wait_host("mac", "offline")
+    result = pair.meshctl("models", "pull", "big", "--to", "mac", check=False)
+    assert result.returncode == 1 and "host 'mac' is offline" in result.stderr

@@ -437,7 +437,7 @@ class CatalogMixin(RegistryCore):
     def _add_catalog_fields(self, versions: list[dict], rows: list[dict]) -> None:
         ids = [r["id"] for r in rows]
         found: dict[str, dict[int, Any]] = {k: {} for k in (
-            "metrics", "params", "capabilities", "aliases", "parents", "datasets", "backends")}
+            "tags", "roles", "metrics", "params", "capabilities", "aliases", "parents", "datasets", "backends")}
         for chunk in _chunks(ids, 200):
             marks = ",".join("?" * len(chunk))
             # one round trip for the small per-version tables (listings read this for every row)
@@ -451,13 +451,18 @@ class CatalogMixin(RegistryCore):
                     f"UNION ALL SELECT 'datasets', version_id, name, digest, NULL FROM version_datasets "
                     f"WHERE version_id IN ({marks}) "
                     f"UNION ALL SELECT 'backends', version_id, backend, NULL, NULL FROM version_backends "
-                    f"WHERE version_id IN ({marks})", chunk * 6):
+                    f"WHERE version_id IN ({marks}) "
+                    f"UNION ALL SELECT 'tags', version_id, key, value, NULL FROM version_tags WHERE version_id IN ({marks}) "
+                    f"UNION ALL SELECT 'roles', version_id, role, NULL, NULL FROM version_roles "
+                    f"WHERE version_id IN ({marks})", chunk * 8):
                 if kind == "metrics":
                     found["metrics"].setdefault(vid, {})[key] = value
                 elif kind == "params":
                     found["params"].setdefault(vid, {})[key] = param_value(value, num)
                 elif kind == "capabilities":
                     found["capabilities"].setdefault(vid, {})[key] = bool(value)
+                elif kind == "tags":
+                    found["tags"].setdefault(vid, {})[key] = value
                 elif kind == "datasets":
                     found["datasets"].setdefault(vid, []).append({"name": key, "digest": value})
                 else:
@@ -467,12 +472,12 @@ class CatalogMixin(RegistryCore):
                     f"JOIN models m ON m.id = v.model_id WHERE l.child_id IN ({marks}) ORDER BY m.name, v.number", chunk):
                 found["parents"].setdefault(r["child_id"], []).append(
                     {"name": r["name"], "version": r["number"], "relation": r["relation"]})
-        for kind in ("metrics", "params", "capabilities"):  # key order, as before
+        for kind in ("tags", "metrics", "params", "capabilities"):  # key order, as before
             for vid, values in found[kind].items():
                 found[kind][vid] = dict(sorted(values.items()))
         for vid, values in found["datasets"].items():
             values.sort(key=lambda d: d["name"])
-        for kind in ("aliases", "backends"):
+        for kind in ("roles", "aliases", "backends"):
             for values in found[kind].values():
                 values.sort()
         for version, row in zip(versions, rows):
@@ -484,6 +489,7 @@ class CatalogMixin(RegistryCore):
                 "cost_usd": row["cost_usd"], "code_commit": row["code_commit"],
                 "extra": json.loads(row["extra_json"] or "{}"), "created_by": row["created_by"],
                 "description": row.get("description") or "",
+                "tags": found["tags"].get(vid, {}), "roles": found["roles"].get(vid, []),
                 "metrics": found["metrics"].get(vid, {}), "params": found["params"].get(vid, {}),
                 "capabilities": found["capabilities"].get(vid, {}), "aliases": found["aliases"].get(vid, []),
                 "parents": found["parents"].get(vid, []), "datasets": found["datasets"].get(vid, []),

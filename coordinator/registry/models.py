@@ -202,22 +202,20 @@ class ModelsMixin(RegistryCore):
         if not rows:
             return []
         ids = [r["id"] for r in rows]
-        copies, tags, roles = self._children(ids, connected)
+        copies = self._copies(ids, connected)
         versions = [{
             "name": r["model_name"], "version": r["number"], "digest": r["digest"], "kind": r["kind"],
             "format": r["format"], "source": r["source"], "size_bytes": r["size_bytes"],
             "file_count": r["file_count"], "metadata": json.loads(r["metadata_json"] or "{}"),
             "base_model": r["base_model"], "registered": bool(r["registered"]), "notes": r["notes"],
             "display_name": r["display_name"], "created_at": r["created_at"], "updated_at": r["updated_at"],
-            "copies": copies.get(r["id"], []), "tags": tags.get(r["id"], {}), "roles": roles.get(r["id"], []),
+            "copies": copies.get(r["id"], []),
         } for r in rows]
-        self._add_catalog_fields(versions, rows)
+        self._add_catalog_fields(versions, rows)  # tags, roles and the catalog's facts
         return versions
 
-    def _children(self, ids: list[int], connected: frozenset[str]):
+    def _copies(self, ids: list[int], connected: frozenset[str]) -> dict[int, list]:
         copies: dict[int, list] = {}
-        tags: dict[int, dict] = {}
-        roles: dict[int, list] = {}
         now = time.time()
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
@@ -231,14 +229,8 @@ class ModelsMixin(RegistryCore):
                     "host_status": host_status({"id": r["host_id"], "last_seen": r["last_seen"],
                                                 "heartbeat_interval_s": r["heartbeat_interval_s"]},
                                                connected, now)})
-            for r in self.db.query(
-                    f"SELECT version_id, key, value FROM version_tags WHERE version_id IN ({marks})", chunk):
-                tags.setdefault(r["version_id"], {})[r["key"]] = r["value"]
-            for r in self.db.query(
-                    f"SELECT version_id, role FROM version_roles WHERE version_id IN ({marks}) ORDER BY role",
-                    chunk):
-                roles.setdefault(r["version_id"], []).append(r["role"])
-        return copies, tags, roles
+        return copies
+
 
     # -- deletion -------------------------------------------------------------------------
 

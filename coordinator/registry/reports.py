@@ -222,8 +222,8 @@ class ReportsMixin(RegistryCore):
         """Events after an id, oldest first; with after_id 0, the newest ``limit`` of them."""
         where, params = ["id > ?"], [after_id]
         if resource:
-            where.append("(resource = ? OR resource LIKE ?)")
-            params += [resource, resource + ":%"]
+            where.append("(resource = ? OR substr(resource, 1, ?) = ?)")  # NAME also matches NAME:VER
+            params += [resource, len(resource) + 1, resource + ":"]
         order = "ASC" if after_id else "DESC"
         rows = [_decode(r) for r in self.db.query(
             f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?", params + [limit])]
@@ -243,7 +243,7 @@ class ReportsMixin(RegistryCore):
             raise FailedPrecondition(f"{self._ref(version_id)} has no copies on any host to verify")
         self.db.execute("UPDATE versions SET status = 'verifying' WHERE id = ?", [version_id])
         return {"version_id": version_id, "ref": self._ref(version_id), "digest": row["digest"],
-                "locked": bool(row["locked"]), "copies": copies}
+                "locked": bool(row["locked"]), "copies": copies, "status": row["status"]}
 
     def apply_verification(self, plan: dict, results: list[dict], lock: bool = False, unlock: bool = False,
                            actor: str = "", now: float | None = None) -> dict:
@@ -261,7 +261,7 @@ class ReportsMixin(RegistryCore):
                     # a drifted copy stays listed but is never a transfer source (state != verified)
                     self.db.execute("UPDATE copies SET state = ?, updated_at = ? WHERE id = ?",
                                     [r["outcome"], now, r["copy_id"]])
-            status = "ready" if ok or not bad else "failed"
+            status = "ready" if ok else "failed" if bad else plan["status"]  # no answer: as it was
             updates = {"status": status}
             if ok:
                 updates["last_verified"] = now
