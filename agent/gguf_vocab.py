@@ -74,7 +74,7 @@ def read_vocab(model_dir: Path, config: dict, arch: str) -> Vocab:
     to_id = {t: i for i, t in enumerate(tokens)}
     return Vocab(
         model="llama" if byte_fallback else "gpt2",
-        pre=_pre_tokenizer(arch, to_id, byte_fallback),
+        pre=_pre_tokenizer(arch, to_id, byte_fallback, tokenizer.get("pre_tokenizer") or {}),
         tokens=tokens, token_types=types,
         # SentencePiece-style BPE merges by score; tokens made by earlier merges have lower ids.
         scores=[-float(i) for i in range(size)] if byte_fallback else None,
@@ -143,7 +143,7 @@ def _token_list(by_id: dict, added: list, size: int, byte_fallback: bool):
     return tokens, types
 
 
-def _pre_tokenizer(arch: str, to_id: dict, byte_fallback: bool) -> str:
+def _pre_tokenizer(arch: str, to_id: dict, byte_fallback: bool, pre: dict) -> str:
     # llama.cpp names the regex split rules; convert_hf_to_gguf tells them apart by hashing a
     # sample tokenization, which needs `tokenizers`. The families llmesh converts are these.
     if byte_fallback:
@@ -152,6 +152,8 @@ def _pre_tokenizer(arch: str, to_id: dict, byte_fallback: bool) -> str:
         return "qwen2"
     if "<|begin_of_text|>" in to_id:
         return "llama-bpe"
+    if pre.get("type") == "ByteLevel" and pre.get("use_regex", True):
+        return "gpt-2"  # a bare byte-level pre-tokenizer splits with GPT-2's own regex
     return "default"
 
 

@@ -7,8 +7,9 @@
 Deploying uploads each file as a blob (`HEAD /api/blobs/:digest` first: blobs Ollama already
 holds are skipped; `POST /api/blobs/:digest` streams the file, and Ollama checks the digest),
 then `POST /api/create` names the model from those digests with `files`, `adapters`, `template`,
-`system` and `parameters`. The equivalent Modelfile is written next to the model, so a person
-can run `ollama create NAME -f Modelfile` by hand and get the same model.
+`system` and `parameters`. The equivalent Modelfile is written next to the model as
+`<name>.Modelfile`, so a person can run `ollama create NAME -f NAME.Modelfile` by hand and get
+the same model.
 """
 from __future__ import annotations
 
@@ -195,7 +196,7 @@ def deploy_to_ollama(client: OllamaClient, gguf_path, digest: str | None, served
         client.push_blob(path, blob)
         uploaded.append(blob)
     modelfile = write_modelfile(Path(modelfile_path) if modelfile_path else
-                                model[0].parent / "Modelfile", model[0],
+                                model[0].parent / modelfile_name(served_name), model[0],
                                 adapter=adapters[0][0] if adapters else None,
                                 template=template, parameters=parameters, system=system)
     statuses = client.create(served_name, {model[0].name: model[1]},
@@ -204,6 +205,13 @@ def deploy_to_ollama(client: OllamaClient, gguf_path, digest: str | None, served
                              progress=progress)
     return {"model": served_name, "uploaded": uploaded, "skipped": skipped,
             "modelfile": str(modelfile), "statuses": statuses}
+
+
+def modelfile_name(served_name: str) -> str:
+    """`<name>.Modelfile`: one per served name, since one GGUF can be deployed several times
+    (e.g. with different adapters) and each deployment keeps its own recipe."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in served_name)
+    return f"{safe}.Modelfile"
 
 
 def _blob_source(path, digest: str | None) -> tuple[Path, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import random
 import uuid
@@ -22,6 +23,7 @@ from . import hardware
 from .credentials import AgentCredentials, renewal_due
 from .hash_cache import HashCache
 from .identity import load_or_create_identity
+from .deployments import Deployments
 from .holdings import Holdings
 from .inventory import Scanner, ScanResult
 from .peer import FaultHooks, PeerServicer
@@ -55,6 +57,7 @@ class AgentRuntime:
         self.scanner = Scanner(roots, self.cache, hash_workers=config.hash_workers)
         self.holdings = Holdings(self.store, roots, self.cache)
         self.jobs = JobRunner(self, self._report_job)
+        self.deployments = Deployments(self, self._report_job)
         self.inventory: ScanResult | None = None
         self.scanning = False
         self.peer_address = ""
@@ -86,6 +89,7 @@ class AgentRuntime:
             self.scanner.cancel()
             scans.cancel()
             await self.jobs.stop()
+            await self.deployments.shutdown()  # no orphan servers
             await asyncio.gather(scans, return_exceptions=True)
             if self._peer_server is not None:
                 await self._peer_server.stop(1.0)
@@ -251,6 +255,14 @@ class AgentRuntime:
                 self.jobs.start(command.transfer)
             elif kind == "cancel_job":
                 self.jobs.cancel(command.cancel_job.job_id)
+            elif kind == "convert":
+                self.deployments.start_conversion(command.convert)
+            elif kind == "start_serving":
+                reply.json = json.dumps(await asyncio.to_thread(self.deployments.start, command.start_serving))
+            elif kind == "stop_serving":
+                reply.json = json.dumps(await asyncio.to_thread(self.deployments.stop, command.stop_serving))
+            elif kind == "chat_test":
+                reply.json = json.dumps(await asyncio.to_thread(self.deployments.chat, command.chat_test))
             elif kind == "remove_copy":
                 await asyncio.to_thread(self.holdings.remove_copy, command.remove_copy.path)
                 self._scan_requested.set()

@@ -348,7 +348,7 @@ def resolve(obj, role, capabilities, prefer, as_json):
 @models.command("search")
 @click.argument("query")
 @click.option("--sort", default="", metavar="KEY[:desc]", help="name, version, created_at, metric.KEY, …")
-@click.option("--limit", type=int, default=50, show_default=True, help="At most this many results (0: all).")
+@click.option("--limit", type=int, default=20, show_default=True, help="At most this many results (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def search(obj, query, sort, limit, as_json):

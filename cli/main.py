@@ -51,11 +51,11 @@ def cli(ctx, coordinator, timeout):
 
 
 def _register_commands() -> None:
-    from . import admin, hosts, models, serve, transfer
+    from . import admin, hosts, models, serve, serving, transfer
 
     for command in (serve.up, serve.coordinator, serve.agent, hosts.hosts, hosts.gpus, hosts.rescan,
                     models.models, admin.token, admin.user, admin.audit, admin.login, admin.whoami,
-                    transfer.jobs):
+                    transfer.jobs, serving.deployments):
         cli.add_command(command)
     from . import catalog  # adds the catalog's subcommands to `models`; `events` and `registry`
     cli.add_command(catalog.events)

@@ -82,7 +82,12 @@ agent_options = [
     click.option("--rescan-interval", type=float, default=60.0, show_default=True,
                  help="Seconds between background rescans of the roots."),
     click.option("--hash-workers", type=int, default=2, show_default=True, help="Threads hashing files."),
-    click.option("--label", "labels", multiple=True, metavar="KEY[=VALUE]", help="A host label (repeatable)."),
+    click.option("--label", "labels", multiple=True, metavar="KEY[=VALUE]",
+                 help="A host label (repeatable); `halext` marks a halext serving node."),
+    click.option("--ollama-url", default="http://127.0.0.1:11434", show_default=True,
+                 help="This host's Ollama daemon, for the ollama backend."),
+    click.option("--llama-server", "llama_server", default="", metavar="PATH",
+                 help="A llama-server binary to serve with (default: llama-cpp-python's server)."),
     click.option("--log-level", default="info", show_default=True,
                  type=click.Choice(["debug", "info", "warning", "error"])),
 ]
@@ -102,7 +107,8 @@ def with_options(options):
 @click.option("--name", default=None, help="This host's name in the mesh (default: the hostname).")
 @with_options(agent_options)
 @click.pass_obj
-def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, labels, log_level):
+def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, labels, ollama_url, llama_server,
+       log_level):
     """Start the embedded default: a coordinator and a local agent, on loopback.
 
     Data lives under LLMESH_HOME (default ~/.local/share/llmesh); every other meshctl
@@ -125,7 +131,8 @@ def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, label
         agent = AgentRuntime(AgentConfig(
             home=home / "agent", name=name, coordinator=coord.address, roots=roots,
             heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval,
-            hash_workers=hash_workers, labels=_labels(labels)))
+            hash_workers=hash_workers, labels=_labels(labels), ollama_url=ollama_url,
+            llama_server_binary=llama_server))
         task = asyncio.create_task(agent.run())
         click.echo(f"llmesh is up: coordinator {coord.address}, agent {name!r}, "
                    f"roots {', '.join(roots)}; data in {home}. Ctrl-C stops it.", err=True)
@@ -228,7 +235,7 @@ def agent():
 @with_options(agent_options)
 @click.pass_obj
 def run(obj, coordinator_address, token, name, listen, advertise, home, reconnect_max, roots, heartbeat,
-        rescan_interval, hash_workers, labels, log_level):
+        rescan_interval, hash_workers, labels, ollama_url, llama_server, log_level):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from agent.runtime import AgentRuntime
 
@@ -241,7 +248,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         coordinator=check_address(coordinator_address), roots=_roots(roots),
         listen=check_address(listen), advertise=check_address(advertise) if advertise else "",
         heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
-        labels=_labels(labels), join_token=token,
+        labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server,
         # Test-only fault hooks of the Peer service (see agent.peer.FaultHooks).
         fault_corrupt=obj.env.get("LLMESH_TEST_CORRUPT", ""),
         fault_throttle_bps=float(obj.env.get("LLMESH_TEST_THROTTLE_BPS") or 0))

@@ -41,6 +41,9 @@ class CatalogService:
     async def register(self, request: dict, actor: str) -> tuple[dict, bool, str]:
         spec = _spec(request)
         if not request.get("path"):
+            if spec.get("state") not in ("draft", "training"):
+                raise InvalidArgument("give a PATH to register, or --state draft|training (with --name) for a "
+                                      "version whose weights come later")
             if not request.get("name"):
                 raise InvalidArgument("a version without a PATH needs --name")
             version_id = await self._db(self.registry.create_draft, request["name"], spec, actor)

@@ -7,6 +7,7 @@ import logging
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 from llmesh.v1 import security_pb2_grpc as security_grpc
+from llmesh.v1 import serving_pb2_grpc as serving_grpc
 from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
 from meshcore import channels
 from meshcore.config import CoordinatorConfig, remove_endpoint, write_credentials, write_endpoint
@@ -17,7 +18,8 @@ from .registry import Registry
 from .security_service import SecurityService
 from .security_servicers import AdminServicer, BootstrapServicer
 from .service import CoordinatorService
-from .servicers import AgentLinkServicer, MeshServicer, TransfersServicer
+from .servicers import AgentLinkServicer, MeshServicer, ServingServicer, TransfersServicer
+from .serving_service import ServingService
 from .transfer_service import TransferService
 
 log = logging.getLogger("llmesh.coordinator")
@@ -52,6 +54,8 @@ class Coordinator:
             transfers = TransferService(service, ca.key, config.piece_size)
             link_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(service, security, transfers), server)
             transfer_grpc.add_TransfersServicer_to_server(TransfersServicer(transfers), server)
+            transfers.serving = ServingService(service, transfers)
+            serving_grpc.add_ServingServicer_to_server(ServingServicer(transfers.serving), server)
             security_grpc.add_BootstrapServicer_to_server(BootstrapServicer(security), server)
             security_grpc.add_AdminServicer_to_server(AdminServicer(security), server)
             _add_optional_services(server, service)

@@ -13,6 +13,8 @@ from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import mesh_pb2 as pb
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
+from llmesh.v1 import serving_pb2 as serving_pb
+from llmesh.v1 import serving_pb2_grpc as serving_grpc
 from llmesh.v1 import transfer_pb2 as transfer_pb
 from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
 from meshcore import __version__, wire
@@ -88,6 +90,7 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
         self.service = service
         self.security = security
         self.transfers = transfers
+        self._tasks: set[asyncio.Task] = set()
 
     async def Link(self, request_iterator, context):
         first = await context.read()
@@ -126,6 +129,14 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
                 return
             await context.write(message)
 
+    async def _job_progress(self, connection, progress) -> None:
+        try:
+            await self.transfers.on_progress(connection, progress)
+        except MeshError as exc:
+            log.warning("job report from %s refused: %s", connection.name, exc)
+        except Exception:
+            log.exception("job report from %s failed", connection.name)
+
     async def _renew(self, connection, csr_pem: bytes) -> link_pb.Certificate:
         try:
             return link_pb.Certificate(cert_pem=await self.security.renew(connection.host_id, csr_pem))
@@ -144,7 +155,11 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
             elif kind == "reply":
                 connection.deliver(message.reply)
             elif kind == "job":
-                await self.transfers.on_progress(connection, message.job)
+                # Its own task: finishing a job may ask this same agent something, and the
+                # answer arrives through this very loop.
+                task = asyncio.create_task(self._job_progress(connection, message.job))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             elif kind == "renew":
                 await connection.outbox.put(link_pb.CoordinatorMessage(
                     certificate=await self._renew(connection, message.renew.csr_pem)))
@@ -181,3 +196,42 @@ class TransfersServicer(transfer_grpc.TransfersServicer):
         paths = await self.transfers.remove_copy(request.ref, request.host, request.force)
         return transfer_pb.RemoveCopyResponse(
             paths=paths, message=f"deleted {len(paths)} copy(ies) of {request.ref} from {request.host}")
+
+
+class ServingServicer(serving_grpc.ServingServicer):
+    def __init__(self, serving):
+        self.serving = serving
+
+    @_translate_errors
+    async def Convert(self, request, context):
+        job = await self.serving.convert(request.ref, request.format, request.quant, request.on)
+        return wire.to_message(transfer_pb.Job, job)
+
+    @_translate_errors
+    async def Deploy(self, request, context):
+        deployment = await self.serving.deploy(request.ref, request.backend, request.on, request.served_name,
+                                               request.port, request.adapter, request.quant)
+        return wire.to_message(serving_pb.Deployment, deployment)
+
+    @_translate_errors
+    async def Undeploy(self, request, context):
+        return wire.to_message(serving_pb.Deployment, await self.serving.undeploy(request.ref, request.on))
+
+    @_translate_errors
+    async def ListDeployments(self, request, context):
+        rows = await self.serving.deployments(request.all)
+        return serving_pb.ListDeploymentsResponse(deployments=[wire.to_message(serving_pb.Deployment, d) for d in rows])
+
+    @_translate_errors
+    async def RollbackDeployment(self, request, context):
+        return wire.to_message(serving_pb.Deployment, await self.serving.rollback(request.name, request.on))
+
+    @_translate_errors
+    async def TestModel(self, request, context):
+        result = await self.serving.test(request.ref, request.on, request.prompt, request.max_tokens)
+        return wire.to_message(serving_pb.TestResult, result)
+
+    @_translate_errors
+    async def RequestModel(self, request, context):
+        deployment = await self.serving.request_model(request.ref, request.role, request.backend, request.port)
+        return wire.to_message(serving_pb.Deployment, deployment)

@@ -33,6 +33,7 @@ class TransferService:
         self.ca_key = ca_key
         self.piece_size = piece_size
         self._dispatcher: asyncio.Task | None = None
+        self.serving = None  # the ServingService, which follows conversion jobs
         self._wake = asyncio.Event()
 
     async def start(self) -> None:
@@ -118,6 +119,9 @@ class TransferService:
             return
         if job["dest_host_id"] != connection.host_id:
             raise InvalidArgument(f"job {progress.job_id} does not run on {connection.name}")
+        if job["kind"] == "convert":
+            await self.serving.on_convert_progress(connection, job, progress)
+            return
         fields = {"state": progress.state, "bytes_done": progress.bytes_done,
                   "bytes_reused": progress.bytes_reused, "bytes_received": progress.bytes_received,
                   "error": progress.error}
@@ -153,6 +157,8 @@ class TransferService:
     async def _dispatch(self) -> None:
         connected = self.core.hub.connected_ids()
         for job in await self.core._db(self.core.registry.active_jobs):
+            if job["kind"] != "pull":
+                continue  # conversions report back by themselves
             if job["state"] == "running" and job["dest_host_id"] in connected:
                 continue
             if job["dest_host_id"] not in connected:

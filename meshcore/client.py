@@ -19,6 +19,8 @@ from llmesh.v1 import mesh_pb2 as pb
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 from llmesh.v1 import security_pb2 as security_pb
 from llmesh.v1 import security_pb2_grpc as security_grpc
+from llmesh.v1 import serving_pb2 as serving_pb
+from llmesh.v1 import serving_pb2_grpc as serving_grpc
 from llmesh.v1 import transfer_pb2 as transfer_pb
 from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
 
@@ -50,6 +52,7 @@ class MeshClient:
         self._mesh = mesh_grpc.MeshStub(self._channel)
         self._admin = security_grpc.AdminStub(self._channel)
         self._transfers = transfer_grpc.TransfersStub(self._channel)
+        self._serving = serving_grpc.ServingStub(self._channel)
 
     @classmethod
     def connect(cls, coordinator: str | None = None, env: Mapping[str, str] | None = None,
@@ -296,3 +299,32 @@ class MeshClient:
     def remove_copy(self, ref: str, host: str, force: bool = False) -> dict:
         request = transfer_pb.RemoveCopyRequest(ref=ref, host=host, force=force)
         return wire.to_dict(self._call(self._transfers.RemoveCopy, request, 300))
+
+    # -- conversion and serving -----------------------------------------------------------
+
+    def convert(self, ref: str, fmt: str = "gguf", quant: str = "", on: str = "") -> dict:
+        """Start converting a version where it is; returns the job (its copy_path names the result)."""
+        request = serving_pb.ConvertRequest(ref=ref, format=fmt, quant=quant, on=on)
+        return wire.to_dict(self._call(self._serving.Convert, request, 3600))
+
+    def deploy(self, ref: str, backend: str, on: str, served_name: str = "", port: int = 0, adapter: str = "",
+               quant: str = "") -> dict:
+        """Serve a version on a host, converting and pulling it first when needed."""
+        request = serving_pb.DeployRequest(ref=ref, backend=backend, on=on, served_name=served_name, port=port,
+                                           adapter=adapter, quant=quant)
+        return wire.to_dict(self._call(self._serving.Deploy, request, 7200))
+
+    def undeploy(self, ref: str, on: str = "") -> dict:
+        return wire.to_dict(self._call(self._serving.Undeploy, serving_pb.UndeployRequest(ref=ref, on=on), 120))
+
+    def deployments(self, include_stopped: bool = False) -> list[dict]:
+        reply = self._call(self._serving.ListDeployments, serving_pb.ListDeploymentsRequest(all=include_stopped))
+        return [wire.to_dict(d) for d in reply.deployments]
+
+    def rollback_deployment(self, name: str, on: str) -> dict:
+        request = serving_pb.RollbackDeploymentRequest(name=name, on=on)
+        return wire.to_dict(self._call(self._serving.RollbackDeployment, request, 7200))
+
+    def test_model(self, ref: str, on: str = "", prompt: str = "", max_tokens: int = 32) -> dict:
+        request = serving_pb.TestModelRequest(ref=ref, on=on, prompt=prompt, max_tokens=max_tokens)
+        return wire.to_dict(self._call(self._serving.TestModel, request, 600))

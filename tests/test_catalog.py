@@ -132,6 +132,7 @@ def test_draft_versions_get_their_weights_later(cat):
     assert "has no weights yet" in fails(cat, "models", "state", "future:1", "active")
     assert "has no verified weights" in fails(cat, "models", "alias", "set", "future:1", "staging")
     assert "needs --name" in fails(cat, "models", "register", "--state", "draft")
+    assert "give a PATH to register" in fails(cat, "models", "register", "--name", "future")
     filled = register(cat, new_model(cat, "future-model", 41), "future")
     v = filled["version"]
     assert "draft future:1" in filled["message"]

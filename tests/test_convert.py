@@ -6,6 +6,8 @@ llama.cpp itself (llama-cpp-python) loads the results and generates tokens.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +17,37 @@ import gguf
 from gguf import GGMLQuantizationType as QT
 
 from agent import convert
-from agent.convert import (SUPPORTED_QUANTS, convert_lora_to_gguf, convert_model, convert_to_gguf,
-                           quantize)
+from agent.convert import SUPPORTED_QUANTS, convert_model, convert_to_gguf, quantize
+from agent.convert_lora import convert_lora_to_gguf
 from agent.safetensors_source import open_checkpoint
 from factories import make_hf_model, make_peft_adapter
 from meshcore.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from tokenizers_for_tests import MERGES, make_runnable_llama
 
-llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed "
-                                "(pip install 'llmesh[test]')")
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed "
+                    "(pip install 'llmesh[test]')")
+
+# Runs in a child process: a crash inside llama.cpp fails one test instead of the whole run.
+_LLAMA_CHILD = """
+import json, sys, llama_cpp
+path, lora, prompt, max_tokens = sys.argv[1], sys.argv[2] or None, sys.argv[3], int(sys.argv[4])
+llm = llama_cpp.Llama(model_path=path, lora_path=lora, n_ctx=128, seed=1, verbose=False)
+out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=0.0,
+                            logit_bias={2: -100.0})   # random weights: keep EOS away
+print(json.dumps({"n_vocab": llm.n_vocab(), "text": out["choices"][0]["text"],
+                  "finish_reason": out["choices"][0]["finish_reason"],
+                  "tokenized": llm.tokenize(prompt.encode(), add_bos=False),
+                  "bos_first": llm.tokenize(prompt.encode(), add_bos=True)[0]}))
+llm.close()
+"""
+
+
+def run_llama(model: Path | str, prompt: str = "the", max_tokens: int = 4, lora=None) -> dict:
+    """Load `model` in real llama.cpp and generate; what it reports, as a dict."""
+    proc = subprocess.run([sys.executable, "-c", _LLAMA_CHILD, str(model), str(lora or ""),
+                           prompt, str(max_tokens)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"llama.cpp failed ({proc.returncode}): {proc.stderr[-800:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def hf_to_llama_cpp_rows(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -156,9 +180,9 @@ def test_mistral_and_qwen2_convert_and_load(arch, gguf_arch, tmp_path):
             # qwen2 uses NEOX rope in llama.cpp: its rows are written as they are.
             want = source_tensors(model)[_hf_name(name)].astype(np.float32)
         np.testing.assert_array_equal(values[name], want, err_msg=name)
-    llm = llama_cpp.Llama(model_path=meta["path"], n_ctx=64, verbose=False)
-    assert llm.n_vocab() == len(field(reader, "tokenizer.ggml.tokens"))
-    llm.close()
+    ran = run_llama(meta["path"])
+    assert ran["n_vocab"] == len(field(reader, "tokenizer.ggml.tokens"))
+    assert ran["finish_reason"] == "length" and ran["text"]
 
 
 def _hf_name(gguf_name: str) -> str:
@@ -225,19 +249,17 @@ def test_other_llama_cpp_quantizations(wide_f16, tmp_path, quant, qtype):
     assert qtype in set(types.values())
 
 
-def test_llama_cpp_loads_the_conversion_and_generates(tiny, tiny_f16):
-    llm = llama_cpp.Llama(model_path=str(tiny_f16), n_ctx=128, seed=1, verbose=False)
-    try:
-        vocab = json.loads((tiny / "tokenizer.json").read_text())["model"]["vocab"]
-        # llama.cpp's BPE applies the merges: " the" is one token, not four bytes.
-        assert llm.tokenize(b" the", add_bos=False) == [vocab["\u0120the"]]
-        assert llm.tokenize(b"the", add_bos=True)[0] == 1
-        out = llm.create_completion("the", max_tokens=8, temperature=0.0,
-                                    logit_bias={2: -100.0})
-        assert out["usage"]["completion_tokens"] == 8
-        assert isinstance(out["choices"][0]["text"], str)
-    finally:
-        llm.close()
+def test_llama_cpp_loads_the_conversion_and_generates(tiny, tiny_f16, tmp_path):
+    vocab = json.loads((tiny / "tokenizer.json").read_text())["model"]["vocab"]
+    ran = run_llama(tiny_f16, prompt="in the", max_tokens=8)
+    # llama.cpp's BPE applies the merges by rank: "t h" first, then "th e"; "Ġ th" is no
+    # merge, so " the" stays two tokens, as Hugging Face's tokenizer splits it too.
+    assert ran["tokenized"] == [vocab["in"], vocab["\u0120"], vocab["the"]]
+    assert ran["bos_first"] == 1
+    # It ran to max_tokens (EOS is biased away) and decoded some text.
+    assert ran["finish_reason"] == "length" and ran["text"]
+    q4 = quantize(tiny_f16, tmp_path / "tiny.Q4_K_M.gguf", "Q4_K_M")["path"]
+    assert run_llama(q4)["finish_reason"] == "length"
 
 
 def test_convert_model_quantizes_in_one_call(tmp_path):
@@ -247,10 +269,8 @@ def test_convert_model_quantizes_in_one_call(tmp_path):
                          progress=lambda stage, done, total: stages.add(stage))
     assert meta["file_type"] == "Q4_K_M" and stages == {"convert", "quantize"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "m.Q4_K_M.gguf"]
-    llm = llama_cpp.Llama(model_path=meta["path"], n_ctx=64, verbose=False)
-    out = llm.create_completion("the", max_tokens=4, temperature=0.0, logit_bias={2: -100.0})
-    assert out["usage"]["completion_tokens"] == 4
-    llm.close()
+    ran = run_llama(meta["path"])
+    assert ran["finish_reason"] == "length" and ran["text"]
 
 
 # -- LoRA adapters -------------------------------------------------------------------------------
@@ -277,10 +297,8 @@ def test_peft_lora_converts_to_a_gguf_lora_llama_cpp_loads(tiny, tiny_f16, tmp_p
     np.testing.assert_allclose(values["blk.1.attn_output.weight.lora_b"],
                                src["base_model.model.model.layers.1.self_attn.o_proj"
                                    ".lora_B.weight"], rtol=1e-3, atol=1e-6)
-    llm = llama_cpp.Llama(model_path=str(tiny_f16), lora_path=str(out), n_ctx=64, verbose=False)
-    result = llm.create_completion("the", max_tokens=4, temperature=0.0, logit_bias={2: -100.0})
-    assert result["usage"]["completion_tokens"] == 4
-    llm.close()
+    adapted = run_llama(tiny_f16, max_tokens=8, lora=out)   # llama.cpp checks the shapes
+    assert adapted["finish_reason"] == "length" and adapted["text"]
 
 
 def test_lora_base_config_found_from_adapter_config(tiny, tmp_path):

@@ -232,3 +232,12 @@ def test_well_formed_queries_only_fail_on_types(reg, query):
             return
         raise AssertionError(f"grammar refused a well-formed query: {query!r}: {exc}")
     _check(reg, query)
+
+
+def test_selective_terms_drive_the_search_through_an_index(reg):
+    """A term that few versions match is looked up in its index first; the rest are probes."""
+    for query, index in [("role = 'asm' AND metric.accuracy > 0.5", "idx_version_roles_role_version_id"),
+                         ("metric.accuracy > 0.89 AND kind != 'gguf'", "idx_version_metrics_key_value"),
+                         ("tag.stage = '2' OR alias = 'prod'", "idx_version_tags_key_value_version_id")]:
+        plan = " | ".join(reg.explain(query))
+        assert index in plan and "SCAN v" not in plan, plan

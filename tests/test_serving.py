@@ -13,7 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.convert import convert_lora_to_gguf, convert_to_gguf
+from agent.convert import convert_to_gguf
+from agent.convert_lora import convert_lora_to_gguf
 from agent.ollama import OllamaClient, OllamaError, deploy_to_ollama
 from agent.serving import LlamaServer, chat_test, check_port_free
 from factories import OLLAMA_PARAMS, OLLAMA_TEMPLATE, make_peft_adapter
@@ -161,7 +162,9 @@ def test_ollama_deploy_uploads_each_blob_once_and_writes_a_modelfile(tiny_gguf, 
         assert [m["name"] for m in client.list_models()] == ["tiny-ft:latest"]
 
     modelfile = Path(first["modelfile"]).read_text()
-    assert Path(first["modelfile"]) == tiny_gguf.parent / "Modelfile"
+    assert Path(first["modelfile"]) == tiny_gguf.parent / "tiny-ft.Modelfile"
+    assert Path(second["modelfile"]).read_text().splitlines()[:2] == [
+        "FROM ./tiny.F16.gguf", f'TEMPLATE """{OLLAMA_TEMPLATE}"""']
     assert modelfile.splitlines()[:2] == ["FROM ./tiny.F16.gguf", f"ADAPTER {lora}"]
     assert f'TEMPLATE """{OLLAMA_TEMPLATE}"""' in modelfile
     assert 'SYSTEM """Be brief."""' in modelfile

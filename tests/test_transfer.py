@@ -4,7 +4,6 @@ Pieces are 1 MiB here (coordinator --piece-size) so that small models have many.
 import filecmp
 import json
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest

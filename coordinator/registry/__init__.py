@@ -9,12 +9,14 @@ from .search import SearchMixin
 from .exchange import ExchangeMixin
 from .security import SecurityMixin
 from .jobs import JobsMixin
+from .deployments import DeploymentsMixin
 
 SCHEMA_VERSION = schema_version()
 
 
 class Registry(HostsMixin, ModelsMixin, SecurityMixin,
-               CatalogMixin, AliasesMixin, SearchMixin, ReportsMixin, ExchangeMixin, JobsMixin):
+               CatalogMixin, AliasesMixin, SearchMixin, ReportsMixin, ExchangeMixin, JobsMixin,
+               DeploymentsMixin):
     """The coordinator's registry: one SQLite database, one class, one mixin per area."""
 
 

@@ -69,18 +69,20 @@ class InventoryBatch(_message.Message):
     def __init__(self, scan_id: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_common_pb2.FoundModel, _Mapping]]] = ..., complete: _Optional[bool] = ..., problems: _Optional[_Iterable[str]] = ..., stats: _Optional[_Union[ScanStats, _Mapping]] = ...) -> None: ...
 
 class CommandReply(_message.Message):
-    __slots__ = ("request_id", "error_code", "error_message", "model", "hardware")
+    __slots__ = ("request_id", "error_code", "error_message", "model", "hardware", "json")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     HARDWARE_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     error_code: str
     error_message: str
     model: _common_pb2.FoundModel
     hardware: _common_pb2.HardwareSnapshot
-    def __init__(self, request_id: _Optional[str] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.FoundModel, _Mapping]] = ..., hardware: _Optional[_Union[_common_pb2.HardwareSnapshot, _Mapping]] = ...) -> None: ...
+    json: str
+    def __init__(self, request_id: _Optional[str] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.FoundModel, _Mapping]] = ..., hardware: _Optional[_Union[_common_pb2.HardwareSnapshot, _Mapping]] = ..., json: _Optional[str] = ...) -> None: ...
 
 class RenewCertificate(_message.Message):
     __slots__ = ("csr_pem",)
@@ -184,6 +186,64 @@ class CancelJob(_message.Message):
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
+class ConvertModel(_message.Message):
+    __slots__ = ("job_id", "source_path", "kind", "quant", "out_name")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_PATH_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    QUANT_FIELD_NUMBER: _ClassVar[int]
+    OUT_NAME_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    source_path: str
+    kind: str
+    quant: str
+    out_name: str
+    def __init__(self, job_id: _Optional[str] = ..., source_path: _Optional[str] = ..., kind: _Optional[str] = ..., quant: _Optional[str] = ..., out_name: _Optional[str] = ...) -> None: ...
+
+class StartServing(_message.Message):
+    __slots__ = ("deployment_id", "backend", "gguf_path", "served_name", "port", "adapter_path", "digest", "chat_template")
+    DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    GGUF_PATH_FIELD_NUMBER: _ClassVar[int]
+    SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_PATH_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CHAT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    deployment_id: str
+    backend: str
+    gguf_path: str
+    served_name: str
+    port: int
+    adapter_path: str
+    digest: str
+    chat_template: str
+    def __init__(self, deployment_id: _Optional[str] = ..., backend: _Optional[str] = ..., gguf_path: _Optional[str] = ..., served_name: _Optional[str] = ..., port: _Optional[int] = ..., adapter_path: _Optional[str] = ..., digest: _Optional[str] = ..., chat_template: _Optional[str] = ...) -> None: ...
+
+class StopServing(_message.Message):
+    __slots__ = ("deployment_id", "backend", "served_name")
+    DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
+    deployment_id: str
+    backend: str
+    served_name: str
+    def __init__(self, deployment_id: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ...) -> None: ...
+
+class ChatTest(_message.Message):
+    __slots__ = ("endpoint", "prompt", "max_tokens", "backend", "served_name")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    prompt: str
+    max_tokens: int
+    backend: str
+    served_name: str
+    def __init__(self, endpoint: _Optional[str] = ..., prompt: _Optional[str] = ..., max_tokens: _Optional[int] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ...) -> None: ...
+
 class RemoveCopy(_message.Message):
     __slots__ = ("path",)
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -197,7 +257,7 @@ class VerifyCopy(_message.Message):
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy")
+    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSPECT_FIELD_NUMBER: _ClassVar[int]
     QUERY_HARDWARE_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +266,10 @@ class Command(_message.Message):
     TRANSFER_FIELD_NUMBER: _ClassVar[int]
     CANCEL_JOB_FIELD_NUMBER: _ClassVar[int]
     REMOVE_COPY_FIELD_NUMBER: _ClassVar[int]
+    CONVERT_FIELD_NUMBER: _ClassVar[int]
+    START_SERVING_FIELD_NUMBER: _ClassVar[int]
+    STOP_SERVING_FIELD_NUMBER: _ClassVar[int]
+    CHAT_TEST_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     inspect: InspectPath
     query_hardware: QueryHardware
@@ -214,7 +278,11 @@ class Command(_message.Message):
     transfer: Transfer
     cancel_job: CancelJob
     remove_copy: RemoveCopy
-    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ...) -> None: ...
+    convert: ConvertModel
+    start_serving: StartServing
+    stop_serving: StopServing
+    chat_test: ChatTest
+    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ...) -> None: ...
 
 class Certificate(_message.Message):
     __slots__ = ("cert_pem", "error")

@@ -1,0 +1,116 @@
+"""Deployments: which version serves where, through which backend, and what served before."""
+from __future__ import annotations
+
+import json
+import time
+
+import sqlite_utils
+
+from meshcore.errors import NotFound
+
+from .core import MIGRATIONS, RegistryCore
+
+
+def _migration_21(db: sqlite_utils.Database) -> None:
+    db["deployments"].create({
+        "id": str, "version_id": int, "host_id": str, "backend": str, "served_name": str, "endpoint": str,
+        "port": int, "state": str, "adapter_version_id": int, "created_by": str, "created_at": float,
+        "stopped_at": float, "error": str, "restarts": int,
+    }, pk="id")
+    db["deployments"].create_index(["host_id", "state"])
+    db["jobs"].add_column("kind_detail_json", str)
+
+
+MIGRATIONS[21] = _migration_21
+
+
+class DeploymentsMixin(RegistryCore):
+    def add_deployment(self, deployment_id: str, version_id: int, host_id: str, backend: str, served_name: str,
+                       endpoint: str, port: int, adapter_version_id: int | None, actor: str) -> str:
+        with self._tx():
+            self.db["deployments"].insert({
+                "id": deployment_id, "version_id": version_id, "host_id": host_id, "backend": backend,
+                "served_name": served_name, "endpoint": endpoint, "port": port, "state": "running",
+                "adapter_version_id": adapter_version_id, "created_by": actor, "created_at": time.time(),
+                "stopped_at": 0.0, "error": "", "restarts": 0})
+            self.record_event(actor, "model.deploy", self._ref(version_id),
+                              {"backend": backend, "endpoint": endpoint, "deployment": deployment_id})
+        return deployment_id
+
+    def stop_deployment(self, deployment_id: str, actor: str, state: str = "stopped", error: str = "") -> None:
+        with self._tx():
+            self.db["deployments"].update(deployment_id, {"state": state, "stopped_at": time.time(),
+                                                          "error": error})
+            row = self.db["deployments"].get(deployment_id)
+            self.record_event(actor, "model.undeploy", self._ref(row["version_id"]), {"deployment": deployment_id})
+
+    def deployment(self, deployment_id: str) -> dict:
+        rows = self._deployments("d.id = ?", [deployment_id])
+        if not rows:
+            raise NotFound(f"unknown deployment {deployment_id!r}")
+        return rows[0]
+
+    def deployments(self, include_stopped: bool = False) -> list[dict]:
+        return self._deployments("1 = 1" if include_stopped else "d.state = 'running'", [])
+
+    def running_deployments(self, version_id: int | None = None, host_id: str | None = None,
+                            model_name: str | None = None) -> list[dict]:
+        where, params = ["d.state = 'running'"], []
+        if version_id is not None:
+            where.append("d.version_id = ?")
+            params.append(version_id)
+        if host_id is not None:
+            where.append("d.host_id = ?")
+            params.append(host_id)
+        if model_name is not None:
+            where.append("m.name = ?")
+            params.append(model_name)
+        return self._deployments(" AND ".join(where), params)
+
+    def previous_deployment(self, model_name: str, host_id: str, before: float) -> dict | None:
+        """The last deployment of this model on this host that ended before ``before``."""
+        rows = self._deployments("m.name = ? AND d.host_id = ? AND d.state = 'stopped' AND d.created_at < ? "
+                                 "ORDER BY d.created_at DESC LIMIT 1", [model_name, host_id, before])
+        return rows[0] if rows else None
+
+    def ports_in_use(self, host_id: str) -> set[int]:
+        return {r["port"] for r in self.db.query(
+            "SELECT port FROM deployments WHERE host_id = ? AND state = 'running'", [host_id])}
+
+    def _deployments(self, where: str, params: list) -> list[dict]:
+        order = "" if "ORDER BY" in where else " ORDER BY d.created_at"
+        rows = self.db.query(
+            "SELECT d.*, m.name AS model_name, v.number, h.name AS host, am.name AS adapter_name, "
+            "av.number AS adapter_number FROM deployments d JOIN versions v ON v.id = d.version_id "
+            "JOIN models m ON m.id = v.model_id JOIN hosts h ON h.id = d.host_id "
+            "LEFT JOIN versions av ON av.id = d.adapter_version_id LEFT JOIN models am ON am.id = av.model_id "
+            f"WHERE {where}{order}", params)
+        return [{
+            "id": r["id"], "ref": f"{r['model_name']}:{r['number']}", "host": r["host"], "host_id": r["host_id"],
+            "backend": r["backend"], "served_name": r["served_name"], "endpoint": r["endpoint"], "port": r["port"],
+            "state": r["state"], "adapter": f"{r['adapter_name']}:{r['adapter_number']}" if r["adapter_name"] else "",
+            "created_at": r["created_at"], "stopped_at": r["stopped_at"], "error": r["error"],
+            "restarts": r["restarts"], "version_id": r["version_id"], "model_name": r["model_name"],
+        } for r in rows]
+
+    # -- conversions ----------------------------------------------------------------------
+
+    def converted_from(self, source_version_id: int, quant: str) -> int | None:
+        """A version already made from this source with this quantization."""
+        row = self._one(
+            "SELECT l.child_id FROM lineage l JOIN version_params p ON p.version_id = l.child_id "
+            "WHERE l.parent_id = ? AND l.relation IN ('quantized', 'convert') AND p.key = 'quantization' "
+            "AND p.value = ? LIMIT 1", [source_version_id, quant])
+        return row["child_id"] if row else None
+
+    def create_job_of_kind(self, kind: str, version_id: int, host_id: str, detail: dict, actor: str) -> str:
+        job_id = self.create_job(version_id, host_id, "", "", 0, actor)
+        self.db.execute("UPDATE jobs SET kind = ?, kind_detail_json = ? WHERE id = ?",
+                        [kind, json.dumps(detail), job_id])
+        return job_id
+
+    def job_detail(self, job_id: str) -> dict:
+        row = self._one("SELECT kind, kind_detail_json FROM jobs WHERE id = ?", [job_id])
+        if not row:
+            raise NotFound(f"unknown job {job_id!r}")
+        return {"kind": row["kind"], **json.loads(row["kind_detail_json"] or "{}")}
