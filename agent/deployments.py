@@ -120,10 +120,14 @@ class Deployments:
     def chat(self, command: link_pb.ChatTest) -> dict:
         from .serving import chat_test
 
-        if command.backend == "ollama":
-            url = command.endpoint.rstrip("/")
-            return chat_test(url, command.prompt, command.max_tokens or 32, model=command.served_name)
-        return chat_test(command.endpoint, command.prompt, command.max_tokens or 32, model=command.served_name)
+        extra = {"temperature": 0.0}  # a test should answer the same way every time
+        server = self.servers.get(command.deployment_id)
+        if command.ignore_eos and server is not None:
+            eos = _eos_token_id(server.spec.gguf_path)
+            if eos is not None:
+                extra["logit_bias"] = {str(eos): -100.0}
+        return chat_test(command.endpoint.rstrip("/"), command.prompt, command.max_tokens or 32,
+                         model=command.served_name, **extra)
 
     async def shutdown(self) -> None:
         for task in self._jobs.values():
@@ -131,6 +135,13 @@ class Deployments:
         servers, self.servers = list(self.servers.values()), {}
         for server in servers:
             await asyncio.to_thread(server.stop)
+
+
+def _eos_token_id(gguf_path) -> int | None:
+    import gguf
+
+    field = gguf.GGUFReader(str(gguf_path)).fields.get("tokenizer.ggml.eos_token_id")
+    return int(field.parts[field.data[0]][0]) if field is not None else None
 
 
 def _free_port() -> int:

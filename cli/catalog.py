@@ -188,10 +188,21 @@ def alias_history(obj, name, alias_name, as_json):
 @click.option("--alias", "alias_name", default="prod", show_default=True, help="The alias to move back.")
 @click.option("--reason", default="", help="Why (kept in the history).")
 @click.option("--deprecate", is_flag=True, help="Also deprecate the version rolled back from.")
+@click.option("--on", "on", default="", help="Instead: serve again on this host what served before.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def rollback(obj, name, alias_name, reason, deprecate, as_json):
-    """Move an alias back to the version it pointed to before."""
+def rollback(obj, name, alias_name, reason, deprecate, on, as_json):
+    """Move an alias back to the version it pointed to before; with --on HOST, redeploy the
+    version that served NAME on that host before the current one."""
+    if on:
+        with obj.client() as mesh:
+            deployment = mesh.rollback_deployment(name, on)
+        if as_json:
+            render.emit_json(deployment)
+        else:
+            click.echo(f"{deployment['ref']} serves {deployment['served_name']!r} on {on} again "
+                       f"at {deployment['endpoint']}")
+        return
     with obj.client() as mesh:
         change = mesh.rollback(name, alias_name, reason, deprecate)
     render.emit_json(change) if as_json else click.echo("rolled back " + _change_line(change))

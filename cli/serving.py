@@ -81,12 +81,13 @@ def undeploy(obj, ref, on):
 @click.option("--on", default="", help="The host whose deployment to test.")
 @click.option("--prompt", default="", help="The prompt to send.")
 @click.option("--max-tokens", type=int, default=32, show_default=True)
+@click.option("--ignore-eos", is_flag=True, help="Generate all --max-tokens (a fair tokens/s figure).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def test(obj, ref, on, prompt, max_tokens, as_json):
+def test(obj, ref, on, prompt, max_tokens, ignore_eos, as_json):
     """Send a prompt to the deployed endpoint; records time to first token, tokens/s, pass/fail."""
     with obj.client() as mesh:
-        r = mesh.test_model(ref, on, prompt, max_tokens)
+        r = mesh.test_model(ref, on, prompt, max_tokens, ignore_eos)
     if as_json:
         render.emit_json(r)
         return

@@ -33,6 +33,11 @@ def _translate_errors(method):
             return await method(self, request, context)
         except MeshError as exc:
             await context.abort(grpc_status(exc), str(exc))
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:  # a bug: logged in full here, one line for the caller
+            log.exception("%s failed", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__}: {exc}")
     return wrapper
 
 
@@ -228,7 +233,8 @@ class ServingServicer(serving_grpc.ServingServicer):
 
     @_translate_errors
     async def TestModel(self, request, context):
-        result = await self.serving.test(request.ref, request.on, request.prompt, request.max_tokens)
+        result = await self.serving.test(request.ref, request.on, request.prompt, request.max_tokens,
+                                         request.ignore_eos)
         return wire.to_message(serving_pb.TestResult, result)
 
     @_translate_errors

@@ -143,10 +143,10 @@ class ServingService:
             adapter_path = await self._gguf_path_on(adapter_id, adapter_ref, host)
         if port and port in await self._db(self.registry.ports_in_use, host["id"]):
             raise FailedPrecondition(f"port {port} on {on} is already used by another deployment")
-        model_name = gguf_ref.rsplit(":", 1)[0]
-        served = served_name or model_name.replace("/", "-")
-        replaced = await self._db(self.registry.running_deployments, None, host["id"], model_name)
-        for old in replaced:  # one served version of a model per host: the new one replaces it
+        requested = await self._db(self.registry.version_by_id, version_id, self.core.hub.connected_ids())
+        served = served_name or requested["name"].replace("/", "-")
+        replaced = await self._db(self.registry.running_deployments, None, host["id"], served)
+        for old in replaced:  # one version per served name per host: the new one replaces it
             await self._stop(old)
         serve_backend = "llamacpp" if backend == "halext" else backend
         version = await self._db(self.registry.version_by_id, gguf_id, self.core.hub.connected_ids())
@@ -230,19 +230,22 @@ class ServingService:
         await self._db(self.registry.stop_deployment, deployment["id"], caller().name)
 
     async def rollback(self, name: str, on: str) -> dict:
+        """Serve again what served under this name on this host before the current one."""
+        name = name.replace("/", "-")
         host = await self._db(self.registry.host_by_name, on)
         running = await self._db(self.registry.running_deployments, None, host["id"], name)
         before = running[-1]["created_at"] if running else time.time()
         previous = await self._db(self.registry.previous_deployment, name, host["id"], before)
         if previous is None:
-            raise FailedPrecondition(f"{name} has no earlier deployment on {on} to roll back to")
+            raise FailedPrecondition(f"nothing served as {name!r} on {on} before; no rollback possible")
         return await self.deploy(previous["ref"], previous["backend"], on, previous["served_name"], previous["port"],
                                  previous["adapter"])
 
     async def deployments(self, include_stopped: bool) -> list[dict]:
         return await self._db(self.registry.deployments, include_stopped)
 
-    async def test(self, ref_text: str, on: str = "", prompt: str = "", max_tokens: int = 32) -> dict:
+    async def test(self, ref_text: str, on: str = "", prompt: str = "", max_tokens: int = 32,
+                   ignore_eos: bool = False) -> dict:
         version_id = await self._db(self.registry.resolve, parse_ref(ref_text))
         host_id = (await self._db(self.registry.host_by_name, on))["id"] if on else None
         running = await self._db(self.registry.running_deployments, version_id, host_id)
@@ -255,13 +258,18 @@ class ServingService:
         prompt = prompt or "Write one short sentence about llamas."
         result = await self._ask({"id": deployment["host_id"], "name": deployment["host"]}, link_pb.Command(
             chat_test=link_pb.ChatTest(endpoint=deployment["endpoint"], prompt=prompt, max_tokens=max_tokens or 32,
-                                       backend=deployment["backend"], served_name=deployment["served_name"])), 300)
-        metrics = {"ttft_ms": round(result["ttft_s"] * 1000, 3), "tokens_per_second": result["tokens_per_s"],
-                   "test_passed": 1.0 if result["passed"] else 0.0}
+                                       backend=deployment["backend"], served_name=deployment["served_name"],
+                                       ignore_eos=ignore_eos, deployment_id=deployment["id"])), 300)
+        metrics = {"test_passed": 1.0 if result["passed"] else 0.0}
+        if result.get("ttft_s") is not None:
+            metrics["ttft_ms"] = round(result["ttft_s"] * 1000, 3)
+        if result.get("tokens_per_s") is not None:
+            metrics["tokens_per_second"] = result["tokens_per_s"]
         await self._db(self.registry.score, parse_ref(deployment["ref"]), metrics, (), caller().name)
         return {"ref": deployment["ref"], "host": deployment["host"], "endpoint": deployment["endpoint"],
-                "prompt": prompt, "text": result["text"], "ttft_s": result["ttft_s"],
-                "tokens_per_s": result["tokens_per_s"], "tokens": result["tokens"], "passed": result["passed"]}
+                "prompt": prompt, "text": result.get("text") or "", "ttft_s": result.get("ttft_s") or 0.0,
+                "tokens_per_s": result.get("tokens_per_s") or 0.0, "tokens": result.get("tokens") or 0,
+                "passed": bool(result.get("passed"))}
 
     async def request_model(self, ref_text: str, role: str, backend: str, port: int) -> dict:
         """A halext node asks for a model for itself, by name, alias or role."""

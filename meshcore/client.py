@@ -79,8 +79,8 @@ class MeshClient:
                 raise Unavailable(f"TLS handshake with the coordinator at {self.config.address} failed: "
                                   "is it the coordinator your credentials are for, and is this name "
                                   "among its --advertise names?") from None
-            if isinstance(error, Unavailable) and ("failed to connect" in text or "socket closed" in text
-                                                   or "connection refused" in text):
+            if isinstance(error, Unavailable) and ("failed to connect to all addresses" in text
+                                                   or text.endswith("socket closed")):
                 raise Unavailable(f"coordinator at {self.config.address} (from {self.config.source}) "
                                   "is not reachable; is it running?") from None
             raise error from None
@@ -325,6 +325,8 @@ class MeshClient:
         request = serving_pb.RollbackDeploymentRequest(name=name, on=on)
         return wire.to_dict(self._call(self._serving.RollbackDeployment, request, 7200))
 
-    def test_model(self, ref: str, on: str = "", prompt: str = "", max_tokens: int = 32) -> dict:
-        request = serving_pb.TestModelRequest(ref=ref, on=on, prompt=prompt, max_tokens=max_tokens)
+    def test_model(self, ref: str, on: str = "", prompt: str = "", max_tokens: int = 32,
+                   ignore_eos: bool = False) -> dict:
+        request = serving_pb.TestModelRequest(ref=ref, on=on, prompt=prompt, max_tokens=max_tokens,
+                                              ignore_eos=ignore_eos)
         return wire.to_dict(self._call(self._serving.TestModel, request, 600))

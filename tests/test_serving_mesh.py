@@ -49,12 +49,14 @@ def test_convert_on_the_holder_registers_a_linked_version_and_reuses_it(serving)
 
 
 def test_deploy_serves_tests_restarts_rolls_back_and_undeploys(serving):
+    # F16/F32 here: this machine's llama.cpp build repacks Q8_0/K-quant weights for AMX, which
+    # breaks on a 64-wide toy model; real models are unaffected (quantizing is tested on its own).
     first = json.loads(serving.meshctl("models", "deploy", "tiny-llama", "llamacpp", "--on", "node",
-                                       "--quant", "Q4_K_M", "--json", timeout=900).stdout)
+                                       "--quant", "F16", "--json", timeout=900).stdout)
     assert first["state"] == "running" and first["host"] == "node" and first["endpoint"].startswith("http://")
-    result = json.loads(serving.meshctl("models", "test", first["ref"], "--on", "node", "--json",
+    result = json.loads(serving.meshctl("models", "test", first["ref"], "--on", "node", "--ignore-eos", "--json",
                                         timeout=300).stdout)
-    assert result["passed"] and result["tokens"] > 0 and result["ttft_s"] > 0
+    assert result["passed"] and result["tokens"] > 0 and result["ttft_s"] > 0, result
     info = serving.json("models", "info", first["ref"])
     assert "tokens_per_second" in json.dumps(info["metrics"] if "metrics" in info else info)
 
@@ -64,17 +66,20 @@ def test_deploy_serves_tests_restarts_rolls_back_and_undeploys(serving):
     os.kill(server_pids[0], signal.SIGKILL)  # the supervisor must bring it back
     wait_for(lambda: _llama_server_pids(first["port"]) and _llama_server_pids(first["port"]) != server_pids,
              120, "the server restarted", logs=serving.logs())
-    again = json.loads(serving.meshctl("models", "test", first["ref"], "--on", "node", "--json", timeout=300).stdout)
-    assert again["passed"]
+    def answers_again():  # the new process has to load the model before it answers
+        result = serving.meshctl("models", "test", first["ref"], "--on", "node", "--ignore-eos", "--json",
+                                 check=False, timeout=300)
+        return result.returncode == 0 and json.loads(result.stdout)["passed"]
+    wait_for(answers_again, 120, "the restarted server to answer", interval=1.0)
 
     second = json.loads(serving.meshctl("models", "deploy", "tiny-llama", "llamacpp", "--on", "node",
-                                        "--quant", "Q8_0", "--json", timeout=900).stdout)
+                                        "--quant", "F32", "--json", timeout=900).stdout)
     assert second["ref"] != first["ref"]
     assert [d["ref"] for d in serving.json("deployments")] == [second["ref"]]
-    name = first["ref"].rsplit(":", 1)[0]
-    if name == second["ref"].rsplit(":", 1)[0]:
-        rolled = json.loads(serving.meshctl("models", "rollback", name, "--on", "node", "--json", timeout=900).stdout)
-        assert rolled["ref"] == first["ref"]
+    assert first["served_name"] == second["served_name"] == "tiny-llama"
+    rolled = json.loads(serving.meshctl("models", "rollback", "tiny-llama", "--on", "node", "--json",
+                                        timeout=900).stdout)
+    assert rolled["ref"] == first["ref"] and [d["ref"] for d in serving.json("deployments")] == [first["ref"]]
     serving.meshctl("models", "undeploy", serving.json("deployments")[0]["ref"], "--on", "node")
     assert serving.json("deployments") == []
     wait_for(lambda: not _llama_server_pids(first["port"]) and not _llama_server_pids(second["port"]), 30,

@@ -54,7 +54,7 @@ class DeploymentsMixin(RegistryCore):
         return self._deployments("1 = 1" if include_stopped else "d.state = 'running'", [])
 
     def running_deployments(self, version_id: int | None = None, host_id: str | None = None,
-                            model_name: str | None = None) -> list[dict]:
+                            served_name: str | None = None) -> list[dict]:
         where, params = ["d.state = 'running'"], []
         if version_id is not None:
             where.append("d.version_id = ?")
@@ -62,15 +62,15 @@ class DeploymentsMixin(RegistryCore):
         if host_id is not None:
             where.append("d.host_id = ?")
             params.append(host_id)
-        if model_name is not None:
-            where.append("m.name = ?")
-            params.append(model_name)
+        if served_name is not None:
+            where.append("d.served_name = ?")
+            params.append(served_name)
         return self._deployments(" AND ".join(where), params)
 
-    def previous_deployment(self, model_name: str, host_id: str, before: float) -> dict | None:
-        """The last deployment of this model on this host that ended before ``before``."""
-        rows = self._deployments("m.name = ? AND d.host_id = ? AND d.state = 'stopped' AND d.created_at < ? "
-                                 "ORDER BY d.created_at DESC LIMIT 1", [model_name, host_id, before])
+    def previous_deployment(self, served_name: str, host_id: str, before: float) -> dict | None:
+        """The last deployment under this served name on this host made before ``before``."""
+        rows = self._deployments("d.served_name = ? AND d.host_id = ? AND d.state = 'stopped' AND d.created_at < ? "
+                                 "ORDER BY d.created_at DESC LIMIT 1", [served_name, host_id, before])
         return rows[0] if rows else None
 
     def ports_in_use(self, host_id: str) -> set[int]:

@@ -231,18 +231,22 @@ class StopServing(_message.Message):
     def __init__(self, deployment_id: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ...) -> None: ...
 
 class ChatTest(_message.Message):
-    __slots__ = ("endpoint", "prompt", "max_tokens", "backend", "served_name")
+    __slots__ = ("endpoint", "prompt", "max_tokens", "backend", "served_name", "ignore_eos", "deployment_id")
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
+    IGNORE_EOS_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     prompt: str
     max_tokens: int
     backend: str
     served_name: str
-    def __init__(self, endpoint: _Optional[str] = ..., prompt: _Optional[str] = ..., max_tokens: _Optional[int] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ...) -> None: ...
+    ignore_eos: bool
+    deployment_id: str
+    def __init__(self, endpoint: _Optional[str] = ..., prompt: _Optional[str] = ..., max_tokens: _Optional[int] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., ignore_eos: _Optional[bool] = ..., deployment_id: _Optional[str] = ...) -> None: ...
 
 class RemoveCopy(_message.Message):
     __slots__ = ("path",)

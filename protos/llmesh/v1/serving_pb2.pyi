@@ -96,16 +96,18 @@ class RollbackDeploymentRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., on: _Optional[str] = ...) -> None: ...
 
 class TestModelRequest(_message.Message):
-    __slots__ = ("ref", "on", "prompt", "max_tokens")
+    __slots__ = ("ref", "on", "prompt", "max_tokens", "ignore_eos")
     REF_FIELD_NUMBER: _ClassVar[int]
     ON_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    IGNORE_EOS_FIELD_NUMBER: _ClassVar[int]
     ref: str
     on: str
     prompt: str
     max_tokens: int
-    def __init__(self, ref: _Optional[str] = ..., on: _Optional[str] = ..., prompt: _Optional[str] = ..., max_tokens: _Optional[int] = ...) -> None: ...
+    ignore_eos: bool
+    def __init__(self, ref: _Optional[str] = ..., on: _Optional[str] = ..., prompt: _Optional[str] = ..., max_tokens: _Optional[int] = ..., ignore_eos: _Optional[bool] = ...) -> None: ...
 
 class TestResult(_message.Message):
     __slots__ = ("ref", "host", "endpoint", "prompt", "text", "ttft_s", "tokens_per_s", "tokens", "passed")
