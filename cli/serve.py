@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import socket
@@ -285,3 +286,26 @@ def join(obj, coordinator_address, token, name, home):
     identity = AgentCredentials(home).join(check_address(coordinator_address), token, agent_id, name)
     click.echo(f"joined the mesh at {coordinator_address} as {name} (agent {agent_id}); certificate valid "
                f"until {identity.cert().not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+
+
+@agent.command("request")
+@click.argument("ref", metavar="NAME[:VERSION]|NAME@ALIAS", required=False, default="")
+@click.option("--role", default="", help="Ask for whatever model serves this role instead.")
+@click.option("--backend", type=click.Choice(["llamacpp", "halext"]), default="halext", show_default=True)
+@click.option("--port", type=int, default=0, help="Serve on this port (default: a free one).")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The agent's state; default LLMESH_HOME/agent.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def request(obj, ref, role, backend, port, home, as_json):
+    """On a halext node: ask the coordinator to serve a model here (by name, alias or role),
+    speaking as this host's agent (its mesh certificate)."""
+    from agent.credentials import AgentCredentials
+    from meshcore.node_client import request_model
+
+    credentials = AgentCredentials((home or home_from_env(obj.env) / "agent").resolve())
+    deployment = request_model(credentials, ref, role, backend, port, obj.timeout)
+    if as_json:
+        click.echo(json.dumps(deployment, indent=2, sort_keys=True))
+    else:
+        click.echo(f"{deployment['ref']} is served here by {deployment['backend']} at {deployment['endpoint']}")

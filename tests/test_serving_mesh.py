@@ -125,3 +125,15 @@ def _llama_server_pids(port: int) -> list[int]:
         if b"llama_cpp.server" in b" ".join(cmdline) and str(port).encode() in cmdline:
             pids.append(int(entry))
     return sorted(pids)
+
+
+def test_a_halext_node_asks_for_a_model_by_role(serving):
+    serving.meshctl("models", "edit", "tiny-llama", "--role", "chat")
+    env = {"LLMESH_HOME": str(serving.base / "agent-node")}
+    result = serving.meshctl("agent", "request", "--role", "chat", "--json", env=env, timeout=900)
+    deployment = json.loads(result.stdout)
+    assert deployment["host"] == "node" and deployment["backend"] == "halext"
+    assert deployment["ref"].startswith("tiny-llama") and deployment["state"] == "running"
+    refused = serving.meshctl("agent", "request", "tiny-llama", env={"LLMESH_HOME": str(serving.base / "nowhere")},
+                              check=False)
+    assert refused.returncode == 1 and "has not joined" in refused.stderr
