@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 
@@ -10,7 +9,7 @@ from meshcore.errors import FailedPrecondition
 
 from . import render
 from .models import models
-from .transfer import FINISHED, follow
+from .transfer import wait_for_job
 
 QUANT_HELP = "F16 (default), BF16, F32, Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K, …"
 
@@ -29,12 +28,7 @@ def convert(obj, ref, fmt, quant, on, wait, as_json):
     with obj.client() as mesh:
         job = mesh.convert(ref, fmt, quant, on)
         if wait:
-            if as_json:
-                while job["state"] not in FINISHED:
-                    time.sleep(0.3)
-                    job = mesh.job(job["id"])
-            else:
-                job = follow(mesh, [job["id"]])[0]
+            job = wait_for_job(mesh, job, quietly=as_json)
     if as_json:
         render.emit_json(job)
     elif job["state"] == "done":

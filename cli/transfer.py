@@ -63,13 +63,18 @@ def pull(obj, ref, to, source, dest_dir, wait, as_json):
                 click.echo(f"job {job['id']}: {job['ref']} → {job['destination']} ({job['state']}); "
                            f"follow it with `meshctl jobs watch {job['id']}`")
             return
-        if as_json:
-            while job["state"] not in FINISHED:
-                time.sleep(0.3)
-                job = mesh.job(job["id"])
-        else:
-            job = follow(mesh, [job["id"]])[0]
+        job = wait_for_job(mesh, job, quietly=as_json)
     _finish(job, as_json)
+
+
+def wait_for_job(mesh, job: dict, quietly: bool) -> dict:
+    """Until the job ends: silently (for --json), or with a progress bar."""
+    if not quietly:
+        return follow(mesh, [job["id"]])[0]
+    while job["state"] not in FINISHED:
+        time.sleep(0.3)
+        job = mesh.job(job["id"])
+    return job
 
 
 models.add_command(pull, "copy")
