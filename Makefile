@@ -9,9 +9,20 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# llama.cpp (through llama-cpp-python) is built from source once per machine into a
+# wheelhouse. Portable flags, and no AMX: on VMs whose kernel does not enable AMX tile
+# state, llama.cpp's AMX kernels fault on the first quantized inference.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+WHEELHOUSE := $(HOME)/.cache/llmesh/wheels/$(shell echo '$(LLAMA_CPP_VERSION) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1 || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+		$(PY) -m pip wheel -q --no-deps --no-cache-dir -w $(WHEELHOUSE) 'llama-cpp-python==$(LLAMA_CPP_VERSION)'
+	$(PY) -m pip install -q $(WHEELHOUSE)/llama_cpp_python-*.whl
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 

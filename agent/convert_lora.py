@@ -22,7 +22,8 @@ from .convert import (ModelInfo, Progress, _load_config, _native_type, _natural_
 from .safetensors_source import TensorRef, open_checkpoint
 
 
-_LORA_RE = re.compile(r"^(?:base_model\.model\.)?(model\.layers\.\d+\..+)\.lora_([AB])(?:\.\w+)?\.weight$")
+_LORA_RE = re.compile(
+    r"^(?:base_model\.model\.)?(model\.layers\.\d+\..+)\.lora_([AB])(?:\.\w+)?\.weight$")
 
 
 def convert_lora_to_gguf(adapter_dir, out_path, base_config=None, *, out_type: str = "F16",
@@ -91,7 +92,8 @@ def _lora_planned(name: str, ref: TensorRef, info: ModelInfo, qtype: QT) -> _Pla
     which = match.group(2).lower()
     item = _Planned(f"{base_name}.lora_{which}", ref, _tensor_type(qtype, ref.shape))
     # W = B @ A: permuting W's rows for llama.cpp's rope is permuting B's rows.
-    if which == "b" and info.permute_qk and base_name.endswith((".attn_q.weight", ".attn_k.weight")):
+    qk = base_name.endswith((".attn_q.weight", ".attn_k.weight"))
+    if which == "b" and info.permute_qk and qk:
         heads = info.n_head if ".attn_q." in base_name else info.n_head_kv
         item.rows = rope_permutation(ref.shape[0], heads)
     return item

@@ -12,6 +12,7 @@ stop() terminates the group, so no process outlives its deployment.
 """
 from __future__ import annotations
 
+import atexit
 import http.client
 import importlib.util
 import json
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -111,6 +113,7 @@ class LlamaServer:
         check_can_serve(spec)
         self.spec, self.restarts = spec, 0
         self._stopping.clear()
+        _LIVE.add(self)
         self._launch_and_wait()
         self._supervisor = threading.Thread(target=self._supervise, daemon=True,
                                             name=f"llama-server:{spec.port}")
@@ -147,6 +150,7 @@ class LlamaServer:
         """Stop supervising and terminate the server's whole process group (SIGTERM, then
         SIGKILL after `timeout_s`)."""
         self._stopping.set()
+        _LIVE.discard(self)
         with self._lock:
             proc, self._proc = self._proc, None
         if proc is not None:
@@ -238,6 +242,17 @@ class LlamaServer:
                 backoff = min(backoff * 2, self.max_backoff_s)
 
 
+# Servers still running when the interpreter exits normally are stopped with it. (An agent
+# killed with SIGKILL cannot clean up; its servers keep serving until stopped by pid.)
+_LIVE: "weakref.WeakSet[LlamaServer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_servers() -> None:
+    for server in list(_LIVE):
+        server.stop(timeout_s=5.0)
+
+
 def _terminate_group(proc: subprocess.Popen, timeout_s: float) -> None:
     for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
         try:
@@ -274,7 +289,7 @@ def _answers(url: str) -> bool:
         conn.close()
 
 
-# -- checks before starting --------------------------------------------------------------------
+# -- checks before starting -----------------------------------------------------------------------
 
 def check_can_serve(spec: ServerSpec) -> None:
     """Everything that would make a start fail, as one clear error, before any process starts."""
@@ -347,10 +362,10 @@ def check_memory(gguf_path: Path, n_ctx: int) -> None:
                                 f"{available / 2**30:.1f} GiB available")
 
 
-# -- testing an endpoint ---------------------------------------------------------------------------
+# -- testing an endpoint --------------------------------------------------------------------------
 
-def chat_test(url: str, prompt: str = "Say hello.", max_tokens: int = 32, *, model: str | None = None,
-              timeout_s: float = 120.0, **request_fields) -> dict:
+def chat_test(url: str, prompt: str = "Say hello.", max_tokens: int = 32, *,
+              model: str | None = None, timeout_s: float = 120.0, **request_fields) -> dict:
     """Send one chat prompt with stream=true to an OpenAI-compatible endpoint; measure it.
 
     Returns {text, ttft_s, tokens_per_s, tokens, total_s, passed}: ttft_s is the time from

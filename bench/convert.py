@@ -78,6 +78,8 @@ def run(work: Path, args: argparse.Namespace) -> None:
     for i in range(args.repeats):
         copies.append(timed(lambda: read_and_write(sources, copy_out)))
         copy_out.unlink()
+        # Like the copy's, the previous output's unlink stays outside the timing.
+        gguf_out.unlink(missing_ok=True)
         converts.append(timed(lambda: convert_to_gguf(model, gguf_out, out_type="F16")))
         print(f"  run {i + 1}: read+write {copies[-1]:.2f}s  convert {converts[-1]:.2f}s")
     t_copy, t_convert = statistics.median(copies), statistics.median(converts)

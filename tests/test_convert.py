@@ -157,6 +157,13 @@ def test_f16_gguf_metadata_is_what_llama_cpp_needs(tiny, tiny_f16):
     assert field(reader, "tokenizer.chat_template") == template
 
 
+def test_fast_metadata_packing_writes_the_same_bytes_as_gguf(tiny, tiny_f16, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setattr(convert, "_GGUFWriter", gguf.GGUFWriter)
+    plain = convert_to_gguf(tiny, tmp_path / "plain.gguf")["path"]
+    assert Path(plain).read_bytes() == tiny_f16.read_bytes()
+
+
 def test_sharded_checkpoint_converts_to_the_same_tensors(tiny_f16, tmp_path):
     sharded = make_runnable_llama(tmp_path / "sharded", shards=3)
     assert len(list(sharded.glob("*.safetensors"))) == 3
@@ -304,6 +311,8 @@ def test_peft_lora_converts_to_a_gguf_lora_llama_cpp_loads(tiny, tiny_f16, tmp_p
 def test_lora_base_config_found_from_adapter_config(tiny, tmp_path):
     adapter = make_peft_adapter(tmp_path / "adapter", base=str(tiny), target_modules=("o_proj",))
     assert convert_lora_to_gguf(adapter, tmp_path / "a.gguf")["architecture"] == "llama"
+    # agent.convert re-exports it: the agent's conversion jobs call it from there.
+    assert convert.convert_lora_to_gguf(adapter, tmp_path / "a2.gguf")["tensor_count"] == 4
     hub_adapter = make_peft_adapter(tmp_path / "hub", base="meta-llama/Llama-3.2-1B")
     with pytest.raises(FailedPrecondition, match="base model's config.json is needed"):
         convert_lora_to_gguf(hub_adapter, tmp_path / "b.gguf")
@@ -356,7 +365,7 @@ def test_corrupt_safetensors_fails_cleanly(tmp_path, damage):
 def test_failure_while_writing_leaves_no_file(tiny, tmp_path, monkeypatch):
     calls = []
 
-    def failing(fout, item):
+    def failing(fout, item, buf):
         calls.append(item.name)
         if len(calls) == 3:
             raise OSError("disk went away")

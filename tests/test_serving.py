@@ -54,6 +54,7 @@ def gone(pid: int) -> bool:
 def test_deploy_test_restart_and_undeploy(tiny_gguf, tmp_path):
     server = LlamaServer(tmp_path / "logs")
     port = free_port()
+    restarted = None
     try:
         endpoint = server.start(tiny_gguf, port=port, served_name="tiny", n_ctx=128, threads=2)
         assert endpoint.url == f"http://127.0.0.1:{port}" and endpoint.pid == server.pid
@@ -70,7 +71,7 @@ def test_deploy_test_restart_and_undeploy(tiny_gguf, tmp_path):
         assert again["passed"], again
     finally:
         server.stop()
-    assert server.pid is None and gone(restarted.pid)
+    assert server.pid is None and gone(endpoint.pid) and gone(restarted.pid)
     check_port_free("127.0.0.1", port)  # nothing is listening any more
     assert "--- start" in server.log_path.read_text()
 
@@ -99,6 +100,15 @@ def test_not_enough_memory_is_refused(tiny_gguf, tmp_path):
     server = LlamaServer(tmp_path)
     with pytest.raises(ResourceExhausted, match="^not enough memory: serving tiny.F16.gguf"):
         server.start(tiny_gguf, port=free_port(), served_name="tiny", n_ctx=2**31)
+    assert server.pid is None
+
+
+def test_unreadable_gguf_is_refused_before_starting(tmp_path):
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_bytes(b"GGUF" + b"\xff" * 64)
+    server = LlamaServer(tmp_path)
+    with pytest.raises(FailedPrecondition, match="bogus.gguf is not a readable GGUF file"):
+        server.start(bogus, port=free_port(), served_name="bogus", n_ctx=128)
     assert server.pid is None
 
 

@@ -49,10 +49,8 @@ def test_convert_on_the_holder_registers_a_linked_version_and_reuses_it(serving)
 
 
 def test_deploy_serves_tests_restarts_rolls_back_and_undeploys(serving):
-    # F16/F32 here: this machine's llama.cpp build repacks Q8_0/K-quant weights for AMX, which
-    # breaks on a 64-wide toy model; real models are unaffected (quantizing is tested on its own).
     first = json.loads(serving.meshctl("models", "deploy", "tiny-llama", "llamacpp", "--on", "node",
-                                       "--quant", "F16", "--json", timeout=900).stdout)
+                                       "--quant", "Q4_K_M", "--json", timeout=900).stdout)
     assert first["state"] == "running" and first["host"] == "node" and first["endpoint"].startswith("http://")
     result = json.loads(serving.meshctl("models", "test", first["ref"], "--on", "node", "--ignore-eos", "--json",
                                         timeout=300).stdout)
@@ -73,7 +71,7 @@ def test_deploy_serves_tests_restarts_rolls_back_and_undeploys(serving):
     wait_for(answers_again, 120, "the restarted server to answer", interval=1.0)
 
     second = json.loads(serving.meshctl("models", "deploy", "tiny-llama", "llamacpp", "--on", "node",
-                                        "--quant", "F32", "--json", timeout=900).stdout)
+                                        "--quant", "Q8_0", "--json", timeout=900).stdout)
     assert second["ref"] != first["ref"]
     assert [d["ref"] for d in serving.json("deployments")] == [second["ref"]]
     assert first["served_name"] == second["served_name"] == "tiny-llama"
