@@ -84,7 +84,7 @@ def test_a_corrupted_piece_is_fetched_again_alone(pair):
 
 
 def test_killing_the_source_mid_transfer_resumes_from_verified_pieces(pair):
-    start_both(pair, trainer_env={"LLMESH_TEST_THROTTLE_BPS": str(3 * MIB)})
+    start_both(pair, trainer_env={"LLMESH_TEST_THROTTLE_BPS": str(MIB)})
     job = json.loads(pair.meshctl("models", "pull", "big", "--to", "mac", "--detach", "--json").stdout)
     wait_for(lambda: pair.json("jobs", "show", job["id"])["bytes_done"] >= 6 * MIB, 60, "some progress")
     pair.agent("trainer").kill()
@@ -104,7 +104,7 @@ def store_of(mesh, host):
 
 
 def test_cancel_and_a_too_small_disk_leave_nothing_behind(pair):
-    start_both(pair, trainer_env={"LLMESH_TEST_THROTTLE_BPS": str(2 * MIB)})
+    start_both(pair, trainer_env={"LLMESH_TEST_THROTTLE_BPS": str(MIB)})
     job = json.loads(pair.meshctl("models", "pull", "big", "--to", "mac", "--detach", "--json").stdout)
     wait_for(lambda: pair.json("jobs", "show", job["id"])["bytes_done"] >= 2 * MIB, 60, "some progress")
     pair.meshctl("jobs", "cancel", job["id"])
