@@ -6,7 +6,7 @@ import itertools
 import logging
 
 from llmesh.v1 import agent_link_pb2 as pb
-from meshcore.errors import DeadlineExceeded, MeshError, Unavailable, error_for_code
+from meshcore.errors import DeadlineExceeded, Unavailable, error_for_code
 
 log = logging.getLogger("llmesh.coordinator.links")
 
@@ -97,6 +97,3 @@ class LinkHub:
             connection.close()
         self._links.clear()
 
-
-def reply_error(request_id: str, error: MeshError) -> pb.CommandReply:
-    return pb.CommandReply(request_id=request_id, error_code=error.code, error_message=str(error))

@@ -137,9 +137,6 @@ class TransferService:
         if progress.state == "waiting":
             self.wake()
 
-    def agent_gone(self, host_id: str) -> None:
-        self.wake()
-
     # -- dispatching ------------------------------------------------------------------------
 
     async def _dispatch_forever(self) -> None:
