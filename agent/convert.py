@@ -29,6 +29,7 @@ from gguf import GGMLQuantizationType as QT
 from gguf import LlamaFileType as FT
 
 from meshcore.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from meshcore.names import GGUF_QUANTS, LLAMA_CPP_QUANTS, check_quant
 
 from .gguf_vocab import read_vocab
 from .safetensors_source import DTYPES, TensorRef, open_checkpoint
@@ -45,9 +46,7 @@ ARCHITECTURES = {
 NATIVE_TYPES = {"F32": (QT.F32, FT.ALL_F32), "F16": (QT.F16, FT.MOSTLY_F16),
                 "BF16": (QT.BF16, FT.MOSTLY_BF16), "Q8_0": (QT.Q8_0, FT.MOSTLY_Q8_0)}
 # llama.cpp ftypes that need no importance matrix; names as llama_cpp.LLAMA_FTYPE_MOSTLY_<name>.
-LLAMA_CPP_QUANTS = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L",
-                    "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS")
-SUPPORTED_QUANTS = tuple(dict.fromkeys(("F32", "F16", "BF16") + LLAMA_CPP_QUANTS))
+SUPPORTED_QUANTS = GGUF_QUANTS
 # Bits per weight, for the free-space estimate of a quantized file.
 _BITS = {"Q4_0": 4.5, "Q4_1": 5.0, "Q5_0": 5.5, "Q5_1": 6.0, "Q8_0": 8.5, "Q2_K": 3.4,
          "Q3_K_S": 3.5, "Q3_K_M": 3.9, "Q3_K_L": 4.3, "Q4_K_S": 4.6, "Q4_K_M": 4.9,
@@ -405,11 +404,7 @@ def convert_lora_to_gguf(adapter_dir, out_path, base_config=None, **options) -> 
 
 
 def normalize_quant(quant: str) -> str:
-    name = str(quant).strip().upper()
-    if name not in SUPPORTED_QUANTS:
-        raise InvalidArgument(f"unknown quantization {quant!r}: llmesh supports "
-                              + ", ".join(SUPPORTED_QUANTS))
-    return name
+    return check_quant(quant)
 
 
 def _native_type(out_type: str) -> tuple[QT, FT]:

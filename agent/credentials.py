@@ -37,12 +37,15 @@ class AgentCredentials:
         except (OSError, ValueError, KeyError) as exc:
             raise FailedPrecondition(f"{self.home / LINK_FILE} is unreadable ({exc}); join the mesh again") from None
 
+    def save_link_address(self, link_address: str) -> None:
+        write_json(self.home / LINK_FILE, {"link_address": link_address}, mode=0o600)
+
     def save(self, key_pem: bytes, cert_pem: bytes, ca_pem: bytes | None = None, link_address: str = "") -> tls.Identity:
         """Write the new identity; the certificate last, so a crash never pairs a new cert with an old key."""
         if ca_pem is not None:
             tls.write_private(self.home / CA_FILE, ca_pem)
         if link_address:
-            write_json(self.home / LINK_FILE, {"link_address": link_address}, mode=0o600)
+            self.save_link_address(link_address)
         tls.write_private(self.home / KEY_FILE, key_pem)
         tls.write_private(self.home / CERT_FILE, cert_pem)
         return self.load()

@@ -138,10 +138,10 @@ class Deployments:
 
 
 def _eos_token_id(gguf_path) -> int | None:
-    import gguf
+    from .detect import read_gguf_header  # skips the vocabulary arrays: fast on real models
 
-    field = gguf.GGUFReader(str(gguf_path)).fields.get("tokenizer.ggml.eos_token_id")
-    return int(field.parts[field.data[0]][0]) if field is not None else None
+    value = read_gguf_header(str(gguf_path)).fields.get("tokenizer.ggml.eos_token_id")
+    return int(value) if value is not None else None
 
 
 def _free_port() -> int:

@@ -157,7 +157,7 @@ async def _provision_local_agent(coord, agent_home: Path) -> None:
     credentials = AgentCredentials(agent_home)
     identity = credentials.load()
     if identity is not None and coord.ca.issued_this(identity.cert()) and not renewal_due(identity):
-        credentials.save(identity.key_pem, identity.cert_pem, link_address=coord.link_address)
+        credentials.save_link_address(coord.link_address)
         return
     agent_id = load_or_create_identity(agent_home)["id"]
     key_pem, csr_pem = credentials.new_request(agent_id)

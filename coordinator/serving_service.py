@@ -17,15 +17,13 @@ import uuid
 from llmesh.v1 import agent_link_pb2 as link_pb
 from meshcore import wire
 from meshcore.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from meshcore.names import parse_ref, sanitize_name
+from meshcore.names import check_quant, parse_ref, sanitize_name
 
 from .auth import caller
 from .service import CoordinatorService
 
 log = logging.getLogger("llmesh.coordinator.serving")
 
-GGUF_QUANTS = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_S", "Q3_K_M",
-               "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS")
 LOSSLESS = ("F32", "F16", "BF16")
 BACKENDS = ("llamacpp", "ollama", "halext")
 DEFAULT_DEPLOY_QUANT = "Q4_K_M"
@@ -50,7 +48,7 @@ class ServingService:
     async def convert(self, ref_text: str, fmt: str = "gguf", quant: str = "", on: str = "") -> dict:
         if (fmt or "gguf").lower() != "gguf":
             raise InvalidArgument(f"unknown format {fmt!r}: llmesh converts to gguf")
-        quant = _quant(quant or "F16")
+        quant = check_quant(quant or "F16")
         version_id = await self._db(self.registry.resolve, parse_ref(ref_text))
         version = await self._db(self.registry.version_by_id, version_id, self.core.hub.connected_ids())
         if version["format"] == "gguf":
@@ -167,7 +165,7 @@ class ServingService:
         ref = f"{version['name']}:{version['version']}"
         if version["format"] == "gguf":
             return ref, version_id
-        quant = _quant(quant or DEFAULT_DEPLOY_QUANT)
+        quant = check_quant(quant or DEFAULT_DEPLOY_QUANT)
         existing = await self._db(self.registry.converted_from, version_id, quant)
         if existing is None:
             job = await self.convert(ref, "gguf", quant, "" if on == "auto" else on)
@@ -291,10 +289,4 @@ class ServingService:
         reply = await self.core.hub.get(host["id"], host["name"]).request(command, timeout)
         return json.loads(reply.json) if reply.WhichOneof("payload") == "json" else {}
 
-
-def _quant(quant: str) -> str:
-    name = quant.strip().upper()
-    if name not in GGUF_QUANTS:
-        raise InvalidArgument(f"unknown quantization {quant!r}: choose one of {', '.join(GGUF_QUANTS)}")
-    return name
 

@@ -167,11 +167,11 @@ class TransferService:
 
     async def _send(self, job: dict, connected: frozenset[str]) -> None:
         registry = self.core.registry
-        holders = [s for s in await self.core._db(registry.transfer_sources, job["version_id"])
+        verified = await self.core._db(registry.transfer_sources, job["version_id"])
+        holders = [s for s in verified
                    if s["host_id"] in connected and s["host_id"] != job["dest_host_id"] and s["peer_address"]
                    and (not job["source_host"] or s["host"] == job["source_host"])]
-        dest_holds = any(s["host_id"] == job["dest_host_id"]
-                         for s in await self.core._db(registry.transfer_sources, job["version_id"]))
+        dest_holds = any(s["host_id"] == job["dest_host_id"] for s in verified)
         if not holders and not dest_holds:
             if job["state"] == "queued" or job["error"] != "waiting for an online source":
                 await self.core._db(registry.update_job, job["id"], state="waiting",

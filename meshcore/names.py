@@ -88,3 +88,17 @@ def parse_ref(text: str) -> ModelRef:
                 f"invalid version {version!r} in {text!r}: expected a number like 3 or v3")
         return ModelRef(name, int(match.group(1)))
     return ModelRef(check_name(text))
+
+
+# GGUF types llmesh converts to: written directly (F32, F16, BF16, Q8_0) or through
+# llama.cpp's quantizer. The coordinator checks requests against this list, the agent converts.
+LLAMA_CPP_QUANTS = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L",
+                    "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS")
+GGUF_QUANTS = tuple(dict.fromkeys(("F32", "F16", "BF16") + LLAMA_CPP_QUANTS))
+
+
+def check_quant(quant: str) -> str:
+    name = str(quant).strip().upper()
+    if name not in GGUF_QUANTS:
+        raise InvalidArgument(f"unknown quantization {quant!r}: llmesh supports " + ", ".join(GGUF_QUANTS))
+    return name

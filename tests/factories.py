@@ -130,12 +130,15 @@ def _bytes_to_unicode() -> dict[int, str]:
     return mapping
 
 
-def write_tokenizer(out: Path) -> None:
-    """A byte-level BPE tokenizer.json (256 byte tokens + 3 specials) and tokenizer_config."""
+def write_tokenizer(out: Path, merges=(), add_bos_token: bool | None = None) -> int:
+    """A byte-level BPE tokenizer.json (3 specials + 256 byte tokens + one token per merge)
+    and tokenizer_config.json; returns the vocabulary size."""
     specials = ["<unk>", "<s>", "</s>"]
     vocab = {tok: i for i, tok in enumerate(specials)}
     for ch in _bytes_to_unicode().values():
         vocab[ch] = len(vocab)
+    for left, right in merges:
+        vocab[left + right] = len(vocab)
     tokenizer = {
         "version": "1.0", "truncation": None, "padding": None,
         "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False,
@@ -149,13 +152,17 @@ def write_tokenizer(out: Path) -> None:
                     "use_regex": True},
         "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>",
                   "continuing_subword_prefix": None, "end_of_word_suffix": None,
-                  "fuse_unk": False, "byte_fallback": False, "vocab": vocab, "merges": []},
+                  "fuse_unk": False, "byte_fallback": False, "vocab": vocab,
+                  "merges": [f"{a} {b}" for a, b in merges]},
     }
     _write_json(out / "tokenizer.json", tokenizer)
-    _write_json(out / "tokenizer_config.json", {
-        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-        "model_max_length": 2048, "tokenizer_class": "PreTrainedTokenizerFast",
-        "chat_template": CHAT_TEMPLATE})
+    config = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+              "model_max_length": 2048, "tokenizer_class": "PreTrainedTokenizerFast",
+              "chat_template": CHAT_TEMPLATE}
+    if add_bos_token is not None:
+        config["add_bos_token"] = add_bos_token
+    _write_json(out / "tokenizer_config.json", config)
+    return len(vocab)
 
 
 # -- PEFT adapters ------------------------------------------------------------------------------

@@ -7,10 +7,9 @@ and returns the vocabulary size, so a test makes the model with a matching `voca
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from factories import CHAT_TEMPLATE, _bytes_to_unicode
+from factories import write_tokenizer
 
 SPECIALS = ["<unk>", "<s>", "</s>"]
 # Pairs in the byte-level alphabet ("Ġ" is the space byte); each merge adds one token.
@@ -23,38 +22,11 @@ def llama_cpp_vocab_size() -> int:
 
 
 def write_bpe_tokenizer(out) -> int:
-    """Write tokenizer.json + tokenizer_config.json (with CHAT_TEMPLATE) into `out`.
+    """Write tokenizer.json (with MERGES) + tokenizer_config.json (with CHAT_TEMPLATE) into `out`.
 
     Returns the vocabulary size; pass it as `vocab=` to `factories.make_hf_model`.
     """
-    out = Path(out)
-    vocab = {tok: i for i, tok in enumerate(SPECIALS)}
-    for ch in _bytes_to_unicode().values():
-        vocab[ch] = len(vocab)
-    for left, right in MERGES:
-        vocab[left + right] = len(vocab)
-    tokenizer = {
-        "version": "1.0", "truncation": None, "padding": None,
-        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False,
-                          "rstrip": False, "normalized": False, "special": True}
-                         for i, t in enumerate(SPECIALS)],
-        "normalizer": None,
-        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
-                          "use_regex": True},
-        "post_processor": None,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
-                    "use_regex": True},
-        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>",
-                  "continuing_subword_prefix": None, "end_of_word_suffix": None,
-                  "fuse_unk": False, "byte_fallback": False, "vocab": vocab,
-                  "merges": [f"{a} {b}" for a, b in MERGES]},
-    }
-    (out / "tokenizer.json").write_text(json.dumps(tokenizer, indent=2) + "\n", encoding="utf-8")
-    (out / "tokenizer_config.json").write_text(json.dumps({
-        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": True,
-        "model_max_length": 2048, "tokenizer_class": "PreTrainedTokenizerFast",
-        "chat_template": CHAT_TEMPLATE}, indent=2) + "\n", encoding="utf-8")
-    return len(vocab)
+    return write_tokenizer(Path(out), MERGES, add_bos_token=True)
 
 
 def make_runnable_llama(dir, *, arch="llama", layers=2, hidden=64, seed=0, shards=1) -> Path:
