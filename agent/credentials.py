@@ -11,10 +11,10 @@ from pathlib import Path
 
 import grpc
 
+from llmesh.common import channels, tls
+from llmesh.common.config import write_json
+from llmesh.common.errors import FailedPrecondition, from_rpc_error
 from llmesh.v1 import security_pb2, security_pb2_grpc
-from meshcore import channels, tls
-from meshcore.config import write_json
-from meshcore.errors import FailedPrecondition, from_rpc_error
 
 KEY_FILE, CERT_FILE, CA_FILE, LINK_FILE = "agent.key", "agent.pem", "ca.pem", "link.json"
 RENEW_WHEN_LEFT = 1 / 3  # renew once two thirds of a certificate's life have passed

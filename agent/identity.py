@@ -7,7 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
-from meshcore.errors import FailedPrecondition
+from llmesh.common.errors import FailedPrecondition
 
 IDENTITY_FILE = "agent.json"
 

@@ -11,24 +11,23 @@ import uuid
 
 import grpc
 
+from llmesh import __version__
+from llmesh.agent import hardware
+from llmesh.agent.credentials import AgentCredentials, renewal_due
+from llmesh.agent.identity import load_or_create_identity
+from llmesh.agent.inventory.hash_cache import HashCache
+from llmesh.agent.inventory.holdings import Holdings
+from llmesh.agent.inventory.scanner import Scanner, ScanResult
+from llmesh.agent.serving.deployments import Deployments
+from llmesh.agent.store.blobs import BlobStore
+from llmesh.agent.transfer.peer import FaultHooks, PeerServicer
+from llmesh.agent.transfer.pull import JobRunner
+from llmesh.common import channels, wire
+from llmesh.common.config import AgentConfig
+from llmesh.common.errors import Internal, MeshError, from_rpc_error
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
-from llmesh.v1 import common_pb2
-from llmesh.v1 import peer_pb2_grpc
-from meshcore import __version__, channels, wire
-from meshcore.config import AgentConfig
-from meshcore.errors import Internal, MeshError, from_rpc_error
-
-from . import hardware
-from .credentials import AgentCredentials, renewal_due
-from .hash_cache import HashCache
-from .identity import load_or_create_identity
-from .deployments import Deployments
-from .holdings import Holdings
-from .inventory import Scanner, ScanResult
-from .peer import FaultHooks, PeerServicer
-from .store import BlobStore
-from .transfer import JobRunner
+from llmesh.v1 import common_pb2, peer_pb2_grpc
 
 log = logging.getLogger("llmesh.agent")
 

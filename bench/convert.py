@@ -25,8 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from agent.convert import convert_to_gguf, quantize  # noqa: E402
 from factories import make_hf_model  # noqa: E402
+
+from llmesh.agent.convert.model import convert_to_gguf, quantize  # noqa: E402
 
 CHUNK = 64 * 1024 * 1024
 GB = 1e9

@@ -24,9 +24,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from agent.hash_cache import HashCache  # noqa: E402
-from agent.inventory import Scanner  # noqa: E402
 from factories import llama_config, write_big_file  # noqa: E402
+
+from llmesh.agent.inventory.hash_cache import HashCache  # noqa: E402
+from llmesh.agent.inventory.scanner import Scanner  # noqa: E402
 
 FILES_PER_MODEL = 25
 RESCAN_FILES_PER_MODEL = 100

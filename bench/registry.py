@@ -25,10 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from coordinator.registry import Registry  # noqa: E402
-from coordinator.registry.exchange import BulkLoader  # noqa: E402
-from meshcore.client import MeshClient  # noqa: E402
-from meshcore.names import parse_ref  # noqa: E402
+from llmesh.common.names import parse_ref  # noqa: E402
+from llmesh.coordinator.registry import Registry  # noqa: E402
+from llmesh.coordinator.registry.exchange import BulkLoader  # noqa: E402
+from llmesh.sdk.client import MeshClient  # noqa: E402
 
 SEARCHES = {
     "issue example": "tag.production = true AND metric.accuracy > 0.85 AND (role = 'asm' OR kind = 'lora')",
@@ -99,7 +99,7 @@ def start_coordinator(home: Path, data_dir: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMESH_")}
     env.update(LLMESH_HOME=str(home), PYTHONUNBUFFERED="1")
     log = open(home / "coordinator.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "coordinator", "serve", "--listen", "127.0.0.1:0",
+    proc = subprocess.Popen([sys.executable, "-m", "llmesh.cli", "coordinator", "serve", "--listen", "127.0.0.1:0",
                              "--data-dir", str(data_dir), "--log-level", "warning"], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

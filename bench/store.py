@@ -35,9 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from agent.store import BlobStore  # noqa: E402
 from factories import write_big_file  # noqa: E402
-from meshcore.pieces import PIECE_SIZE, PieceIndex, compute_piece_index  # noqa: E402
+
+from llmesh.agent.store.blobs import BlobStore  # noqa: E402
+from llmesh.common.pieces import PIECE_SIZE, PieceIndex, compute_piece_index  # noqa: E402
 
 GIB = 1024 ** 3
 MiB = 1024 ** 2

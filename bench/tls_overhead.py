@@ -1,5 +1,5 @@
 """What mutual TLS costs on loopback: the same bulk stream and the same small-RPC loop,
-over the mesh's TLS channels (meshcore.channels, mesh certificates) and over plaintext.
+over the mesh's TLS channels (llmesh.common.channels, mesh certificates) and over plaintext.
 
     python bench/tls_overhead.py [--mib 1024] [--calls 3000] [--repeats 5]
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import grpc  # noqa: E402
 from cryptography import x509  # noqa: E402
 
-from meshcore import channels, tls  # noqa: E402
+from llmesh.common import channels, tls  # noqa: E402
 
 CHUNK = 1024 * 1024
 SERVICE = "llmesh.bench.Echo"

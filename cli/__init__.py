@@ -1,1 +1,1 @@
-"""meshctl: the command line over meshcore.client (thin: no logic of its own)."""
+"""meshctl: the command line over llmesh.sdk.client (thin: no logic of its own)."""

@@ -1,3 +1,3 @@
-from .main import main
+from llmesh.cli.main import main
 
 main()

@@ -5,12 +5,11 @@ import time
 
 import click
 
-from meshcore import tls
-from meshcore.client import USER_TOKEN_PREFIX, MeshClient
-from meshcore.config import ClientConfig, check_address, home_from_env, write_credentials
-from meshcore.errors import InvalidArgument
-
-from . import render
+from llmesh.cli import render
+from llmesh.common import tls
+from llmesh.common.config import ClientConfig, check_address, home_from_env, write_credentials
+from llmesh.common.errors import InvalidArgument
+from llmesh.sdk.client import USER_TOKEN_PREFIX, MeshClient
 
 ROLES = ["viewer", "developer", "operator", "admin"]
 

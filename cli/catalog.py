@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from meshcore.errors import InvalidArgument
+from llmesh.cli import render
+from llmesh.cli.catalog_options import catalog_facts, catalog_options, parse_numbers
+from llmesh.cli.models import models, parse_tags
+from llmesh.common.errors import InvalidArgument
 
-from . import render
-from .catalog_options import catalog_facts, catalog_options, parse_numbers
-from .models import models, parse_tags
 
 def _ref(v: dict) -> str:
     return f"{v['name']}:{v['version']}"

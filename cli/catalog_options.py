@@ -6,7 +6,7 @@ import re
 
 import click
 
-from meshcore.errors import InvalidArgument
+from llmesh.common.errors import InvalidArgument
 
 # -- option parsing (shared with `models register`) -------------------------------------------
 

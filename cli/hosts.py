@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from . import render
-from .render import ago, size, status
+from llmesh.cli import render
+from llmesh.cli.render import ago, size, status
 
 
 @click.group(invoke_without_command=True)

@@ -1,6 +1,6 @@
 """meshctl's entry point: the root group, shared options, and error handling.
 
-Expected failures (meshcore.errors.MeshError) print one line, ``error: …``, and
+Expected failures (llmesh.common.errors.MeshError) print one line, ``error: …``, and
 exit 1; usage mistakes exit 2 (click's convention); Ctrl-C exits 130.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from meshcore.client import MeshClient
-from meshcore.errors import MeshError
+from llmesh.common.errors import MeshError
+from llmesh.sdk.client import MeshClient
 
 
 class MeshGroup(click.Group):
@@ -51,13 +51,13 @@ def cli(ctx, coordinator, timeout):
 
 
 def _register_commands() -> None:
-    from . import admin, hosts, models, serve, serving, transfer
+    from llmesh.cli import admin, hosts, models, serve, serving, transfer
 
     for command in (serve.up, serve.coordinator, serve.agent, hosts.hosts, hosts.gpus, hosts.rescan,
                     models.models, admin.token, admin.user, admin.audit, admin.login, admin.whoami,
                     transfer.jobs, serving.deployments):
         cli.add_command(command)
-    from . import catalog  # adds the catalog's subcommands to `models`; `events` and `registry`
+    from llmesh.cli import catalog  # adds the catalog's subcommands to `models`; `events` and `registry`
     cli.add_command(catalog.events)
     cli.add_command(catalog.registry)
 

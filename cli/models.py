@@ -5,11 +5,10 @@ import click
 from rich.panel import Panel
 from rich.table import Table
 
-from meshcore.errors import InvalidArgument
-
-from . import catalog_options as catalog
-from . import render
-from .render import size, status
+from llmesh.cli import catalog_options as catalog
+from llmesh.cli import render
+from llmesh.cli.render import size, status
+from llmesh.common.errors import InvalidArgument
 
 
 @click.group()

@@ -10,10 +10,17 @@ from pathlib import Path
 
 import click
 
-from meshcore.config import (CREDENTIALS_FILE, DEFAULT_HEARTBEAT_S, ENDPOINT_FILE, AgentConfig,
-                             CoordinatorConfig, check_address, home_from_env)
-from meshcore.errors import InvalidArgument
-from meshcore.names import check_host_name, sanitize_name
+from llmesh.common.config import (
+    CREDENTIALS_FILE,
+    DEFAULT_HEARTBEAT_S,
+    ENDPOINT_FILE,
+    AgentConfig,
+    CoordinatorConfig,
+    check_address,
+    home_from_env,
+)
+from llmesh.common.errors import InvalidArgument
+from llmesh.common.names import check_host_name, sanitize_name
 
 
 def _logging(level: str) -> None:
@@ -114,8 +121,8 @@ def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, label
 
     Data lives under LLMESH_HOME (default ~/.local/share/llmesh); every other meshctl
     command run with the same LLMESH_HOME finds this coordinator. Ctrl-C stops it."""
-    from agent.runtime import AgentRuntime
-    from coordinator.server import Coordinator
+    from llmesh.agent.runtime import AgentRuntime
+    from llmesh.coordinator.server import Coordinator
 
     _logging(log_level)
     home = home_from_env(obj.env)
@@ -151,8 +158,8 @@ def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, label
 async def _provision_local_agent(coord, agent_home: Path) -> None:
     """`meshctl up` needs no join token: the coordinator in this process signs the
     local agent's certificate directly, and it still speaks mutual TLS."""
-    from agent.credentials import AgentCredentials, renewal_due
-    from agent.identity import load_or_create_identity
+    from llmesh.agent.credentials import AgentCredentials, renewal_due
+    from llmesh.agent.identity import load_or_create_identity
 
     credentials = AgentCredentials(agent_home)
     identity = credentials.load()
@@ -192,7 +199,7 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, data_
 
     The first start creates the mesh CA and an admin whose credentials are written,
     0600, to LLMESH_HOME/credentials.json."""
-    from coordinator.server import Coordinator
+    from llmesh.coordinator.server import Coordinator
 
     _logging(log_level)
     home = home_from_env(obj.env)
@@ -238,7 +245,7 @@ def agent():
 def run(obj, coordinator_address, token, name, listen, advertise, home, reconnect_max, roots, heartbeat,
         rescan_interval, hash_workers, labels, ollama_url, llama_server, log_level):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
-    from agent.runtime import AgentRuntime
+    from llmesh.agent.runtime import AgentRuntime
 
     _logging(log_level)
     if not roots:
@@ -277,8 +284,8 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
 @click.pass_obj
 def join(obj, coordinator_address, token, name, home):
     """Join a mesh: trade a join token for this agent's certificate, then exit."""
-    from agent.credentials import AgentCredentials
-    from agent.identity import load_or_create_identity
+    from llmesh.agent.credentials import AgentCredentials
+    from llmesh.agent.identity import load_or_create_identity
 
     home = (home or home_from_env(obj.env) / "agent").resolve()
     name = check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-"))
@@ -300,8 +307,8 @@ def join(obj, coordinator_address, token, name, home):
 def request(obj, ref, role, backend, port, home, as_json):
     """On a halext node: ask the coordinator to serve a model here (by name, alias or role),
     speaking as this host's agent (its mesh certificate)."""
-    from agent.credentials import AgentCredentials
-    from meshcore.node_client import request_model
+    from llmesh.agent.credentials import AgentCredentials
+    from llmesh.sdk.node_client import request_model
 
     credentials = AgentCredentials((home or home_from_env(obj.env) / "agent").resolve())
     deployment = request_model(credentials, ref, role, backend, port, obj.timeout)

@@ -5,11 +5,10 @@ import sys
 
 import click
 
-from meshcore.errors import FailedPrecondition
-
-from . import render
-from .models import models
-from .transfer import wait_for_job
+from llmesh.cli import render
+from llmesh.cli.models import models
+from llmesh.cli.transfer import wait_for_job
+from llmesh.common.errors import FailedPrecondition
 
 QUANT_HELP = "F16 (default), BF16, F32, Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K, …"
 

@@ -7,10 +7,9 @@ import time
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from meshcore.errors import FailedPrecondition
-
-from . import render
-from .models import models
+from llmesh.cli import render
+from llmesh.cli.models import models
+from llmesh.common.errors import FailedPrecondition
 
 FINISHED = ("done", "failed", "cancelled")
 

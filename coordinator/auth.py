@@ -17,8 +17,8 @@ from typing import Awaitable, Callable
 import grpc
 from cryptography import x509
 
-from meshcore import tls
-from meshcore.errors import Internal, MeshError, PermissionDenied, Unauthenticated, grpc_status
+from llmesh.common import tls
+from llmesh.common.errors import Internal, MeshError, PermissionDenied, Unauthenticated, grpc_status
 
 log = logging.getLogger("llmesh.coordinator.auth")
 

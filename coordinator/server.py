@@ -4,23 +4,25 @@ from __future__ import annotations
 import getpass
 import logging
 
+from llmesh.common import channels
+from llmesh.common.config import CoordinatorConfig, remove_endpoint, write_credentials, write_endpoint
+from llmesh.coordinator.auth import Authenticator, AuthInterceptor
+from llmesh.coordinator.core import CoordinatorService
+from llmesh.coordinator.link.servicer import AgentLinkServicer
+from llmesh.coordinator.mesh.servicer import MeshServicer
+from llmesh.coordinator.registry import Registry
+from llmesh.coordinator.security.ca import MeshCA
+from llmesh.coordinator.security.service import SecurityService
+from llmesh.coordinator.security.servicer import AdminServicer, BootstrapServicer
+from llmesh.coordinator.serving.service import ServingService
+from llmesh.coordinator.serving.servicer import ServingServicer
+from llmesh.coordinator.transfer.service import TransferService
+from llmesh.coordinator.transfer.servicer import TransfersServicer
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 from llmesh.v1 import security_pb2_grpc as security_grpc
 from llmesh.v1 import serving_pb2_grpc as serving_grpc
 from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
-from meshcore import channels
-from meshcore.config import CoordinatorConfig, remove_endpoint, write_credentials, write_endpoint
-
-from .auth import Authenticator, AuthInterceptor
-from .ca import MeshCA
-from .registry import Registry
-from .security_service import SecurityService
-from .security_servicers import AdminServicer, BootstrapServicer
-from .service import CoordinatorService
-from .servicers import AgentLinkServicer, MeshServicer, ServingServicer, TransfersServicer
-from .serving_service import ServingService
-from .transfer_service import TransferService
 
 log = logging.getLogger("llmesh.coordinator")
 
@@ -100,7 +102,7 @@ class Coordinator:
 def _add_optional_services(server, service) -> None:
     """Services that other parts of llmesh add (the catalog) when present."""
     try:
-        from .catalog_servicer import add_to_server
+        from llmesh.coordinator.catalog.servicer import add_to_server
     except ImportError:
         return
     add_to_server(server, service)

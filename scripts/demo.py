@@ -23,7 +23,7 @@ from factories import make_gguf, make_hf_model, make_trainer_output  # noqa: E40
 
 def meshctl(*args, env, check=True):
     print(f"\n$ meshctl {' '.join(args)}", flush=True)
-    result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env, text=True,
+    result = subprocess.run([sys.executable, "-m", "llmesh.cli", *args], cwd=REPO, env=env, text=True,
                             capture_output=True)
     print(result.stdout, end="")
     if result.stderr.strip():
@@ -56,7 +56,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMESH_")}
     env.update(LLMESH_HOME=str(base / "home"), PYTHONUNBUFFERED="1")
     logs = open(base / "processes.log", "wb")
-    up = subprocess.Popen([sys.executable, "-m", "cli", "up", "--name", "trainer", "--root", str(trainer_root),
+    up = subprocess.Popen([sys.executable, "-m", "llmesh.cli", "up", "--name", "trainer", "--root", str(trainer_root),
                            "--heartbeat", "1"], cwd=REPO, env=env, stdout=logs, stderr=logs)
     endpoint = base / "home" / "coordinator.json"
     wait_until(endpoint.exists, what="meshctl up")
@@ -64,12 +64,12 @@ def main() -> None:
     # A second machine joins with a one-time token (it pins the mesh CA); mutual TLS from then on.
     token = meshctl("token", "create", "--ttl", "10m", env=env).stdout.strip()
     mac_env = dict(env, LLMESH_HOME=str(base / "mac-home"))
-    mac = subprocess.Popen([sys.executable, "-m", "cli", "agent", "run", "--coordinator", address, "--name", "mac",
+    mac = subprocess.Popen([sys.executable, "-m", "llmesh.cli", "agent", "run", "--coordinator", address, "--name", "mac",
                             "--root", str(mac_root), "--listen", "127.0.0.1:0", "--heartbeat", "1",
                             "--token", token], cwd=REPO, env=mac_env, stdout=logs, stderr=logs)
     try:
         def ready():
-            result = subprocess.run([sys.executable, "-m", "cli", "models", "list", "--json"], cwd=REPO,
+            result = subprocess.run([sys.executable, "-m", "llmesh.cli", "models", "list", "--json"], cwd=REPO,
                                     env=env, capture_output=True, text=True)
             rows = json.loads(result.stdout)
             return len(rows) >= 3 and any(len(v["copies"]) == 2 for v in rows)

@@ -1,6 +1,6 @@
 """Real llmesh processes on loopback for tests: a coordinator, agents, and meshctl.
 
-Every process is `python -m cli …` exactly as a user would run meshctl, with its own
+Every process is `python -m llmesh.cli …` exactly as a user would run meshctl, with its own
 LLMESH_HOME; logs go to files that are printed when a wait times out.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Proc:
         self.args = args
         self.log = log
         self._log_file = open(log, "ab")
-        self.popen = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=REPO, env=env,
+        self.popen = subprocess.Popen([sys.executable, "-m", "llmesh.cli", *args], cwd=REPO, env=env,
                                       stdout=self._log_file, stderr=subprocess.STDOUT,
                                       start_new_session=True)
 
@@ -127,7 +127,7 @@ class Mesh:
                 timeout: float = 60) -> subprocess.CompletedProcess:
         # The coordinator's home holds its endpoint file and the first admin's credentials.
         full_env = self.env(self.base / "coord-home", env)
-        result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=full_env,
+        result = subprocess.run([sys.executable, "-m", "llmesh.cli", *args], cwd=REPO, env=full_env,
                                 capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"meshctl {' '.join(args)} exited {result.returncode}:\n"

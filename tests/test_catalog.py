@@ -8,9 +8,16 @@ import sys
 import time
 
 import pytest
-
-from factories import (BATCH_SIZE, GRAD_ACCUM, LEARNING_RATE, SEQ_LEN, make_gguf, make_hf_model,
-                       make_peft_adapter, make_trainer_output)
+from factories import (
+    BATCH_SIZE,
+    GRAD_ACCUM,
+    LEARNING_RATE,
+    SEQ_LEN,
+    make_gguf,
+    make_hf_model,
+    make_peft_adapter,
+    make_trainer_output,
+)
 from harness import REPO, Mesh, version_of, wait_for
 
 
@@ -315,7 +322,7 @@ def test_summary_of_one_model_and_events_follow(cat):
     assert "best accuracy: 0.87 (v2)" in cat.meshctl("models", "summary", "llama-ft").stdout
     assert "unknown model 'nope'" in fails(cat, "models", "summary", "nope")
     env = cat.env(cat.base / "coord-home")
-    follower = subprocess.Popen([sys.executable, "-m", "cli", "events", "--follow", "--json", "--limit", "1"],
+    follower = subprocess.Popen([sys.executable, "-m", "llmesh.cli", "events", "--follow", "--json", "--limit", "1"],
                                 cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = json.loads(follower.stdout.readline())  # the newest past event
@@ -332,8 +339,8 @@ def test_summary_of_one_model_and_events_follow(cat):
 
 
 def test_sdk_training_helpers_register_at_train_end(cat):
-    from meshcore.client import MeshClient
-    from meshcore.training import LlmeshCallback
+    from llmesh.sdk.client import MeshClient
+    from llmesh.sdk.training import LlmeshCallback
 
     out = cat.root / "hf-run"
 

@@ -10,19 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gguf
 import numpy as np
 import pytest
-
-import gguf
-from gguf import GGMLQuantizationType as QT
-
-from agent import convert
-from agent.convert import SUPPORTED_QUANTS, convert_model, convert_to_gguf, quantize
-from agent.convert_lora import convert_lora_to_gguf
-from agent.safetensors_source import open_checkpoint
 from factories import make_hf_model, make_peft_adapter
-from meshcore.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from gguf import GGMLQuantizationType as QT
 from tokenizers_for_tests import MERGES, make_runnable_llama
+
+from llmesh.agent.convert import model as convert
+from llmesh.agent.convert.checkpoint import open_checkpoint
+from llmesh.agent.convert.lora import convert_lora_to_gguf
+from llmesh.agent.convert.model import SUPPORTED_QUANTS, convert_model, convert_to_gguf, quantize
+from llmesh.common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed "
                     "(pip install 'llmesh[test]')")

@@ -5,9 +5,8 @@ import signal
 import subprocess
 import sys
 
-import pytest
-
 import nvml_fake
+import pytest
 from factories import make_hf_model
 from harness import REPO, Proc, version_of, wait_for
 
@@ -61,7 +60,7 @@ def test_up_runs_coordinator_and_agent_and_meshctl_finds_it(tmp_path):
     up = Proc(["up", "--name", "laptop", "--root", str(root), "--heartbeat", "0.5"], env, tmp_path / "up.log")
     try:
         def meshctl(*args):
-            result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env,
+            result = subprocess.run([sys.executable, "-m", "llmesh.cli", *args], cwd=REPO, env=env,
                                     capture_output=True, text=True, timeout=60)
             assert result.returncode == 0, result.stderr
             return json.loads(result.stdout)

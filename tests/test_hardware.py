@@ -19,12 +19,12 @@ import time
 from collections import namedtuple
 from pathlib import Path
 
+import nvml_fake
 import psutil
 import pynvml
 import pytest
 
-import nvml_fake
-from agent import hardware
+from llmesh.agent import hardware
 
 REPO = Path(__file__).resolve().parent.parent
 needs_cc = pytest.mark.skipif(nvml_fake.find_c_compiler() is None,

@@ -4,7 +4,6 @@ import copy
 import json
 
 import pytest
-
 from factories import make_hf_model, make_peft_adapter
 from harness import Mesh, version_of
 from test_catalog import fails

@@ -9,16 +9,16 @@ import threading
 import time
 from pathlib import Path
 
+import factories as fx
 import pytest
 
-import agent.hash_cache as hash_cache
-import factories as fx
-from agent.detect import read_gguf_header
-from agent.hash_cache import HashCache
-from agent.inventory import FileEntry, FoundModel, ScanCancelled, Scanner
-from meshcore.errors import InvalidArgument, NotFound
-from meshcore.hashing import manifest_digest
-from meshcore.names import is_valid_name
+import llmesh.agent.inventory.hash_cache as hash_cache
+from llmesh.agent.inventory.hash_cache import HashCache
+from llmesh.agent.inventory.layouts import read_gguf_header
+from llmesh.agent.inventory.scanner import FileEntry, FoundModel, ScanCancelled, Scanner
+from llmesh.common.errors import InvalidArgument, NotFound
+from llmesh.common.hashing import manifest_digest
+from llmesh.common.names import is_valid_name
 
 
 @pytest.fixture

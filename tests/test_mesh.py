@@ -5,8 +5,7 @@ import json
 import shutil
 import signal
 
-from factories import (make_gguf, make_hf_cache, make_hf_model, make_ollama_store, make_peft_adapter,
-                       make_trainer_output)
+from factories import make_gguf, make_hf_cache, make_hf_model, make_ollama_store, make_peft_adapter, make_trainer_output
 from harness import free_port, version_of, wait_for
 
 

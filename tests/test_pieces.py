@@ -1,4 +1,4 @@
-"""Piece math and piece indexes (meshcore.pieces), against plain hashlib on real files."""
+"""Piece math and piece indexes (llmesh.common.pieces), against plain hashlib on real files."""
 from __future__ import annotations
 
 import hashlib
@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from meshcore import pieces
-from meshcore.errors import InvalidArgument
-from meshcore.pieces import PIECE_SIZE, PieceIndex, compute_piece_index, piece_count, piece_range
+from llmesh.common import pieces
+from llmesh.common.errors import InvalidArgument
+from llmesh.common.pieces import PIECE_SIZE, PieceIndex, compute_piece_index, piece_count, piece_range
 
 
 def sha(data: bytes) -> str:

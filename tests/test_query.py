@@ -7,15 +7,15 @@ import string
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from coordinator.registry import Registry
-from coordinator.registry.search import COLUMNS as FIELDS
-from coordinator.registry.search import KEYED_TABLES as KEYED
-from coordinator.registry.search import SETS as MULTI
-from coordinator.registry.search import QueryError, compile_query, compile_terms, parse
-from meshcore.errors import InvalidArgument
-from meshcore.names import parse_ref
 from test_registry import found, hello
+
+from llmesh.common.errors import InvalidArgument
+from llmesh.common.names import parse_ref
+from llmesh.coordinator.registry import Registry
+from llmesh.coordinator.registry.search import COLUMNS as FIELDS
+from llmesh.coordinator.registry.search import KEYED_TABLES as KEYED
+from llmesh.coordinator.registry.search import SETS as MULTI
+from llmesh.coordinator.registry.search import QueryError, compile_query, compile_terms, parse
 
 NOBODY = frozenset()
 

@@ -3,10 +3,10 @@ import sqlite3
 
 import pytest
 
-from coordinator.registry import MIGRATIONS, SCHEMA_VERSION, Registry
-from meshcore.errors import AlreadyExists, InvalidArgument, NotFound
-from meshcore.hashing import format_digest, manifest_digest
-from meshcore.names import parse_ref
+from llmesh.common.errors import AlreadyExists, InvalidArgument, NotFound
+from llmesh.common.hashing import format_digest, manifest_digest
+from llmesh.common.names import parse_ref
+from llmesh.coordinator.registry import MIGRATIONS, SCHEMA_VERSION, Registry
 
 
 class F:  # a manifest entry

@@ -7,12 +7,12 @@ import time
 import grpc
 import pytest
 from cryptography import x509
-
 from factories import make_hf_model
 from harness import wait_for
+
+from llmesh.common import tickets, tls
+from llmesh.common.tls import Identity
 from llmesh.v1 import agent_link_pb2, agent_link_pb2_grpc, mesh_pb2, mesh_pb2_grpc
-from meshcore import tickets, tls
-from meshcore.tls import Identity
 
 
 @pytest.fixture

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import psutil
 import pytest
-
-from agent.convert import convert_to_gguf
-from agent.convert_lora import convert_lora_to_gguf
-from agent.ollama import OllamaClient, OllamaError, deploy_to_ollama
-from agent.serving import LlamaServer, chat_test, check_port_free
 from factories import OLLAMA_PARAMS, OLLAMA_TEMPLATE, make_peft_adapter
-from meshcore.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable
-from meshcore.hashing import hash_file
 from ollama_standin import CANNED_RESPONSE, OllamaStandIn
 from tokenizers_for_tests import make_runnable_llama
+
+from llmesh.agent.convert.lora import convert_lora_to_gguf
+from llmesh.agent.convert.model import convert_to_gguf
+from llmesh.agent.serving.llamacpp import LlamaServer, chat_test, check_port_free
+from llmesh.agent.serving.ollama import OllamaClient, OllamaError, deploy_to_ollama
+from llmesh.common.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable
+from llmesh.common.hashing import hash_file
 
 pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed "
                     "(pip install 'llmesh[test]')")

@@ -9,7 +9,6 @@ import os
 import signal
 
 import pytest
-
 from harness import version_of, wait_for
 from ollama_standin import OllamaStandIn
 from tokenizers_for_tests import make_runnable_llama

@@ -13,12 +13,18 @@ from pathlib import Path
 
 import pytest
 
-import agent.partial as partial_mod
-from agent.inventory import FileEntry
-from agent.store import BlobStore, DigestMismatch, human_size
-from meshcore.errors import (AlreadyExists, FailedPrecondition, Internal, InvalidArgument,
-                             NotFound, ResourceExhausted)
-from meshcore.pieces import PieceIndex, compute_piece_index
+import llmesh.agent.store.partial as partial_mod
+from llmesh.agent.inventory.scanner import FileEntry
+from llmesh.agent.store.blobs import BlobStore, DigestMismatch, human_size
+from llmesh.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+)
+from llmesh.common.pieces import PieceIndex, compute_piece_index
 
 PIECE = 1000
 CHUNK = 256  # several chunks per piece, the last one short

@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from factories import make_hf_model, write_big_file
 from harness import version_of, wait_for
 

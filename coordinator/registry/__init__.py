@@ -1,15 +1,15 @@
 """The registry (all SQL of llmesh lives in this package): see core.py."""
-from .core import MIGRATIONS, schema_version
-from .hosts import HostsMixin, host_status
-from .models import ModelsMixin
-from .aliases import AliasesMixin
-from .catalog import CatalogMixin
-from .reports import ReportsMixin
-from .search import SearchMixin
-from .exchange import ExchangeMixin
-from .security import SecurityMixin
-from .jobs import JobsMixin
-from .deployments import DeploymentsMixin
+from llmesh.coordinator.registry.aliases import AliasesMixin
+from llmesh.coordinator.registry.catalog import CatalogMixin
+from llmesh.coordinator.registry.core import MIGRATIONS, schema_version
+from llmesh.coordinator.registry.deployments import DeploymentsMixin
+from llmesh.coordinator.registry.exchange import ExchangeMixin
+from llmesh.coordinator.registry.hosts import HostsMixin, host_status
+from llmesh.coordinator.registry.jobs import JobsMixin
+from llmesh.coordinator.registry.models import ModelsMixin
+from llmesh.coordinator.registry.reports import ReportsMixin
+from llmesh.coordinator.registry.search import SearchMixin
+from llmesh.coordinator.registry.security import SecurityMixin
 
 SCHEMA_VERSION = schema_version()
 

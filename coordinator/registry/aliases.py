@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 import time
 
-from meshcore.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from meshcore.names import ModelRef
-
-from .core import RegistryCore
+from llmesh.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from llmesh.common.names import ModelRef
+from llmesh.coordinator.registry.core import RegistryCore
 
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 ALWAYS_PROTECTED = frozenset({"prod", "production"})

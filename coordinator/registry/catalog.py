@@ -20,10 +20,9 @@ import time
 import uuid
 from typing import Any, Iterable
 
-from meshcore.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from meshcore.names import ModelRef, check_name, parse_ref
-
-from .core import MIGRATIONS, RegistryCore, _chunks
+from llmesh.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from llmesh.common.names import ModelRef, check_name, parse_ref
+from llmesh.coordinator.registry.core import MIGRATIONS, RegistryCore, _chunks
 
 STATES = ("draft", "training", "active", "deprecated", "archived")
 # Which lifecycle moves a user may make. Leaving draft/training needs weights (status ready).

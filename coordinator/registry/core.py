@@ -16,9 +16,8 @@ from typing import Callable
 
 import sqlite_utils
 
-from meshcore.errors import InvalidArgument
-
-from ..auth import SYSTEM, current_caller
+from llmesh.common.errors import InvalidArgument
+from llmesh.coordinator.auth import SYSTEM, current_caller
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:

@@ -6,9 +6,8 @@ import time
 
 import sqlite_utils
 
-from meshcore.errors import NotFound
-
-from .core import MIGRATIONS, RegistryCore
+from llmesh.common.errors import NotFound
+from llmesh.coordinator.registry.core import MIGRATIONS, RegistryCore
 
 
 def _migration_21(db: sqlite_utils.Database) -> None:

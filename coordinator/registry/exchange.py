@@ -16,12 +16,20 @@ import json
 import re
 import time
 
-from meshcore.errors import MeshError
-from meshcore.names import check_name
-
-from .catalog import RELATIONS, STATES, STATUSES, check_key, check_semver, metric_name, metric_value, param_row, \
-    param_value
-from .core import RegistryCore, _decode
+from llmesh.common.errors import MeshError
+from llmesh.common.names import check_name
+from llmesh.coordinator.registry.catalog import (
+    RELATIONS,
+    STATES,
+    STATUSES,
+    check_key,
+    check_semver,
+    metric_name,
+    metric_value,
+    param_row,
+    param_value,
+)
+from llmesh.coordinator.registry.core import RegistryCore, _decode
 
 FORMAT = "llmesh-registry"
 VERSION_FIELDS = ("number", "digest", "kind", "format", "source", "size_bytes", "file_count", "base_model",

@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 import time
 
-from meshcore.config import OFFLINE_AFTER_BEATS
-from meshcore.errors import AlreadyExists, NotFound
-
-from .core import RegistryCore
+from llmesh.common.config import OFFLINE_AFTER_BEATS
+from llmesh.common.errors import AlreadyExists, NotFound
+from llmesh.coordinator.registry.core import RegistryCore
 
 
 class HostsMixin(RegistryCore):

@@ -8,9 +8,8 @@ import uuid
 
 import sqlite_utils
 
-from meshcore.errors import FailedPrecondition, NotFound
-
-from .core import MIGRATIONS, RegistryCore
+from llmesh.common.errors import FailedPrecondition, NotFound
+from llmesh.coordinator.registry.core import MIGRATIONS, RegistryCore
 
 ACTIVE_STATES = ("queued", "running", "waiting")
 

@@ -5,12 +5,11 @@ import json
 import time
 from typing import Any, Iterable
 
-from meshcore.errors import NotFound
-from meshcore.names import ModelRef, check_name
-
-from .core import RegistryCore, _chunks
-from .hosts import host_status
-from .search import flag_terms
+from llmesh.common.errors import NotFound
+from llmesh.common.names import ModelRef, check_name
+from llmesh.coordinator.registry.core import RegistryCore, _chunks
+from llmesh.coordinator.registry.hosts import host_status
+from llmesh.coordinator.registry.search import flag_terms
 
 
 class ModelsMixin(RegistryCore):

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshcore.errors import InvalidArgument
+from llmesh.common.errors import InvalidArgument
 
 MAX_QUERY = 4000
 KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "IS", "NULL", "TRUE", "FALSE"}

@@ -6,10 +6,9 @@ import json
 import re
 import time
 
-from meshcore.errors import FailedPrecondition, NotFound
-from meshcore.names import ModelRef, parse_ref
-
-from .core import RegistryCore, _decode
+from llmesh.common.errors import FailedPrecondition, NotFound
+from llmesh.common.names import ModelRef, parse_ref
+from llmesh.coordinator.registry.core import RegistryCore, _decode
 
 # For "best" in summaries: these are better when lower.
 LOWER_IS_BETTER = {"perplexity", "latency_ms", "memory_mb", "loss", "final_loss", "eval_loss"}

@@ -33,11 +33,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from meshcore.errors import InvalidArgument
-
-from . import query_parser
-from .core import RegistryCore
-from .query_parser import BoolOp, Not, QueryError, Test, parse
+from llmesh.common.errors import InvalidArgument
+from llmesh.coordinator.registry import query_parser
+from llmesh.coordinator.registry.core import RegistryCore
+from llmesh.coordinator.registry.query_parser import BoolOp, Not, QueryError, Test, parse
 
 __all__ = ["QueryError", "compile_query", "compile_terms", "compile_sort", "parse", "SearchMixin"]
 
@@ -208,7 +207,7 @@ def _keyed(test: Test) -> Term:
     table, kind = KEYED_TABLES[test.field]
     key = test.key
     if test.field == "metric":
-        from .catalog import metric_name
+        from llmesh.coordinator.registry.catalog import metric_name
         try:
             key = metric_name(key)
         except InvalidArgument:
@@ -294,7 +293,7 @@ def compile_sort(sort: str) -> tuple[str, list]:
     if sub and name in KEYED_TABLES:
         table, kind = KEYED_TABLES[name]
         if name == "metric":
-            from .catalog import metric_name
+            from llmesh.coordinator.registry.catalog import metric_name
             sub = metric_name(sub)
         column = "num" if kind == "param" else "value"
         expression = f"(SELECT {column} FROM {table} WHERE version_id = v.id AND key = ?)"

@@ -6,9 +6,8 @@ import time
 
 import sqlite_utils
 
-from meshcore.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated
-
-from .core import MIGRATIONS, RegistryCore
+from llmesh.common.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated
+from llmesh.coordinator.registry.core import MIGRATIONS, RegistryCore
 
 
 def _migration_2(db: sqlite_utils.Database) -> None:

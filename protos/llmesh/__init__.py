@@ -1,1 +1,3 @@
-"""Generated protobuf and gRPC stubs of the llmesh API (from protos/llmesh/v1/*.proto)."""
+"""llmesh: track, move, convert and serve LLMs across a small fleet of machines."""
+
+__version__ = "0.1.0"

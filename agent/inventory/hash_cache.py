@@ -1,0 +1,295 @@
+"""A persistent cache of file digests, so a rescan of unchanged files costs only `stat`, and
+`digest_files`, which serves a scan's files from it and hashes the misses on worker threads.
+
+Rows are keyed by (st_dev, st_ino, st_size, st_mtime_ns): a file rewritten in place gets a new
+mtime, a file replaced by rename gets a new inode, so a stale digest is never served. Every row is
+loaded into a dict when the cache opens; lookups never touch SQLite. Writes are batched.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from llmesh.common.hashing import hash_file
+
+log = logging.getLogger("llmesh.agent")
+
+COMMIT_EVERY_ROWS = 500
+COMMIT_EVERY_SECONDS = 2.0
+SCHEMA_VERSION = 1
+
+Key = tuple[int, int, int, int]
+
+
+def stat_key(st: os.stat_result) -> Key:
+    return (_int64(st.st_dev), _int64(st.st_ino), st.st_size, st.st_mtime_ns)
+
+
+def _int64(value: int) -> int:
+    # SQLite integers are signed 64-bit; some file systems hand out larger inode numbers.
+    return (value + 2**63) % 2**64 - 2**63
+
+
+class HashCache:
+    """Thread-safe map from a file's stat identity to its 'sha256:<hex>' digest."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._pending: list[tuple[int, int, int, int, str, str]] = []
+        self._last_commit = time.monotonic()
+        self._db = self._open()
+        self._digests: dict[Key, str] = self._load_all()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def get(self, st: os.stat_result) -> str | None:
+        return self._digests.get(stat_key(st))
+
+    def put(self, st: os.stat_result, digest: str, path: str | os.PathLike) -> None:
+        key = stat_key(st)
+        with self._lock:
+            self._digests[key] = digest
+            self._pending.append((*key, digest, str(path)))
+            if (len(self._pending) >= COMMIT_EVERY_ROWS
+                    or time.monotonic() - self._last_commit >= COMMIT_EVERY_SECONDS):
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Write every pending row now (the scanner calls this at the end of a scan)."""
+        with self._lock:
+            self._flush_locked()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is None:
+                return
+            self._flush_locked()
+            self._db.close()
+            self._db = None
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def __enter__(self) -> "HashCache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError:
+            # The cache only saves work: a damaged file is set aside and rebuilt, never fatal.
+            if self.path != ":memory:" and os.path.exists(self.path):
+                os.replace(self.path, self.path + ".corrupt")
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                db.execute("DROP TABLE IF EXISTS file_digests")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS file_digests ("
+                " dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,"
+                " mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL, path TEXT NOT NULL,"
+                " PRIMARY KEY (dev, ino, size, mtime_ns)) WITHOUT ROWID")
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("SELECT count(*) FROM file_digests").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _load_all(self) -> dict[Key, str]:
+        rows = self._db.execute("SELECT dev, ino, size, mtime_ns, digest FROM file_digests")
+        return {(dev, ino, size, mtime): digest for dev, ino, size, mtime, digest in rows}
+
+    def _flush_locked(self) -> None:
+        self._last_commit = time.monotonic()
+        if not self._pending or self._db is None:
+            return
+        rows, self._pending = self._pending, []
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO file_digests (dev, ino, size, mtime_ns, digest, path)"
+                " VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as e:
+            # The digests stay cached in memory; only the next process will hash them again.
+            log.warning("hash cache %s: could not save %d digests: %s", self.path, len(rows), e)
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+
+
+# -- hashing the files a scan found -------------------------------------------------------------
+
+def describe_os_error(e: OSError) -> str:
+    """What went wrong with a file, in words that follow its name."""
+    if isinstance(e, FileNotFoundError):
+        return "vanished during the scan"
+    if isinstance(e, PermissionError):
+        return "is unreadable: permission denied"
+    return f"cannot be read: {e.strerror or e}"
+
+
+class HashFailed(Exception):
+    """A file that could not be hashed; ``str()`` says why, to follow the file's name."""
+
+
+@dataclass
+class DigestRun:
+    digests: dict[Key, str] = field(default_factory=dict)
+    failures: dict[Key, str] = field(default_factory=dict)
+    files_hashed: int = 0
+    bytes_hashed: int = 0
+    files_cached: int = 0
+
+
+def digest_files(cache: HashCache, files: Iterable[tuple[str, os.stat_result]], *,
+                 workers: int = 2, progress: Callable[[int, int, int, int], None] | None = None,
+                 check_stop: Callable[[], None] | None = None,
+                 poll_s: float = 0.25) -> DigestRun:
+    """The digest of every distinct file (by stat key): from the cache, else hashed.
+
+    Misses are hashed largest first on ``workers`` threads. ``progress(files_done, files_total,
+    bytes_done, bytes_total)`` runs on the calling thread at most every ``poll_s``;
+    ``check_stop()`` may raise to stop (it is also called by the workers after every chunk).
+    """
+    run, jobs = DigestRun(), {}
+    for path, st in files:
+        key = stat_key(st)
+        if key in run.digests or key in jobs:
+            continue
+        cached = cache.get(st)
+        if cached is None:
+            jobs[key] = (path, st)
+        else:
+            run.digests[key] = cached
+            run.files_cached += 1
+    if jobs:
+        _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s)
+    cache.flush()
+    return run
+
+
+def _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s) -> None:
+    order = sorted(jobs.items(), key=lambda kv: -kv[1][1].st_size)
+    total_bytes = sum(st.st_size for _, (_, st) in order)
+    hashed, lock = [0], threading.Lock()
+
+    def on_bytes(n: int) -> None:
+        if check_stop is not None:
+            check_stop()
+        with lock:
+            hashed[0] += n
+
+    pool = _HashPool(order, lambda path, st: hash_and_cache(cache, path, st, on_bytes), workers)
+    last_report = 0.0
+    try:
+        if progress is not None:
+            progress(0, len(order), 0, total_bytes)
+        for key, digest, error in pool.results(poll_s):
+            if check_stop is not None:
+                check_stop()
+            if key is not None:
+                _collect(run, key, digest, error, jobs[key][1].st_size)
+            done = run.files_hashed + len(run.failures)
+            if progress is not None and (time.monotonic() - last_report >= poll_s
+                                         or done == len(order)):
+                last_report = time.monotonic()
+                progress(done, len(order), hashed[0], total_bytes)
+    finally:
+        pool.stop()
+
+
+def _collect(run: DigestRun, key: Key, digest, error, size: int) -> None:
+    if isinstance(error, BaseException):
+        raise error  # a stop request from a worker, or a bug: never swallowed
+    if error is not None:
+        run.failures[key] = error
+        return
+    run.digests[key] = digest
+    run.files_hashed += 1
+    run.bytes_hashed += size
+
+
+def hash_and_cache(cache: HashCache, path: str, st: os.stat_result, progress=None) -> str:
+    """Hash ``path`` (``st`` taken before) and cache the digest unless the file changed."""
+    try:
+        size, digest = hash_file(path, progress=progress)
+        after = os.stat(path)
+    except OSError as e:
+        raise HashFailed(describe_os_error(e)) from None
+    if size != st.st_size or stat_key(after) != stat_key(st):
+        # Never cache (or report) a digest of bytes that were moving under us.
+        raise HashFailed("changed while being hashed; it will be hashed on the next scan")
+    cache.put(st, digest, path)
+    return digest
+
+
+class _HashPool:
+    """Worker threads that pull (key, (path, st)) jobs in order and queue (key, digest, error).
+
+    A plain queue instead of concurrent.futures.wait(): waiting on a set of 10,000 futures
+    costs O(n) per wake-up.
+    """
+
+    def __init__(self, jobs: list, hash_one, workers: int):
+        self._jobs, self._lock = iter(jobs), threading.Lock()
+        self._total = len(jobs)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stopped = threading.Event()
+        self._hash_one = hash_one
+        self._threads = [threading.Thread(target=self._work, name="llmesh-hash", daemon=True)
+                         for _ in range(max(1, min(workers, len(jobs))))]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while not self._stopped.is_set():
+            with self._lock:
+                job = next(self._jobs, None)
+            if job is None:
+                return
+            key, (path, st) = job
+            try:
+                self._queue.put((key, self._hash_one(path, st), None))
+            except HashFailed as e:
+                self._queue.put((key, None, str(e)))
+            except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+                self._queue.put((key, None, e))
+                return
+
+    def results(self, timeout: float):
+        """Yield each result, and (None, None, None) every ``timeout`` s while waiting."""
+        received = 0
+        while received < self._total:
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                yield None, None, None
+                continue
+            received += 1
+            yield item
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for thread in self._threads:
+            thread.join()

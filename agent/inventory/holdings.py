@@ -1,0 +1,99 @@
+"""What bytes this agent holds, by digest: its blob store, plus every file its last
+scan found under its roots. Transfers reuse them, the Peer service serves them."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from llmesh.agent.inventory.hash_cache import HashCache
+from llmesh.agent.inventory.scanner import ScanResult
+from llmesh.agent.store.blobs import BlobStore
+from llmesh.common.errors import FailedPrecondition, InvalidArgument, NotFound
+
+log = logging.getLogger("llmesh.agent.holdings")
+
+
+class Holdings:
+    def __init__(self, store: BlobStore, roots: list[str], cache: HashCache):
+        self.store = store
+        self.roots = [os.path.realpath(r) for r in roots]
+        self.cache = cache
+        self._by_digest: dict[str, tuple[str, int]] = {}
+
+    def update(self, result: ScanResult) -> None:
+        """Index the files of a finished scan by digest."""
+        index = {}
+        for model in result.models:
+            for f in model.files:
+                path = _file_path(model, f.path, f.digest)
+                if path:
+                    index.setdefault(f.digest, (path, f.size))
+        self._by_digest = index
+
+    def local_file(self, digest: str) -> str | None:
+        """A file under the roots with these bytes, if it is still there unchanged in size."""
+        found = self._by_digest.get(digest)
+        if found is None:
+            return None
+        path, size = found
+        try:
+            return path if os.stat(path).st_size == size else None
+        except OSError:
+            return None
+
+    def locate(self, digest: str) -> str | None:
+        if self.store.has(digest):
+            return str(self.store.blob_path(digest))
+        return self.local_file(digest)
+
+    def remember_digests(self, model_dir: str, files) -> None:
+        """Files a transfer just verified need no hashing by the next scan."""
+        for f in files:
+            path = Path(model_dir) / f.path
+            try:
+                self.cache.put(os.stat(path), f.digest, path)
+            except OSError:
+                pass
+
+    def check_under_roots(self, path: Path) -> Path:
+        real = os.path.realpath(path)
+        if not any(real == root or real.startswith(root + os.sep) for root in self.roots):
+            raise InvalidArgument(f"{path} is not under any model root of this host ({', '.join(self.roots)})")
+        return Path(real)
+
+    def remove_copy(self, path: str) -> None:
+        """Delete a copy's files: a store directory (its blobs are then collected), or a
+        model folder or file under a root."""
+        real = os.path.realpath(path)
+        store_models = os.path.realpath(self.store.models_dir)
+        if real.startswith(store_models + os.sep):
+            name_and_version = Path(real).relative_to(store_models)
+            name, version = "/".join(name_and_version.parts[:-1]), name_and_version.parts[-1]
+            if not version.startswith("v") or not version[1:].isdigit():
+                raise InvalidArgument(f"{path} is not a model directory of the store")
+            self.store.remove_model(name, int(version[1:]))
+            self.store.gc()
+            return
+        self.check_under_roots(Path(path))
+        if real in self.roots:
+            raise FailedPrecondition(f"refusing to delete the model root {path} itself")
+        if not os.path.exists(real):
+            raise NotFound(f"{path} does not exist on this host")
+        if os.path.isdir(real):
+            shutil.rmtree(real)
+        else:
+            os.unlink(real)
+        log.info("deleted the copy at %s", path)
+
+
+def _file_path(model, relative: str, digest: str) -> str | None:
+    if model.source == "ollama":  # layers live in the store's blobs/, named by digest
+        parts = Path(model.path).parts
+        if "manifests" not in parts:
+            return None
+        return str(Path(*parts[:parts.index("manifests")]) / "blobs" / digest.replace(":", "-"))
+    if os.path.isfile(model.path):
+        return model.path
+    return os.path.join(model.path, *relative.split("/"))

@@ -1,0 +1,1 @@
+"""Agent-to-agent transfers: the destination's pull, and the Peer service other agents read from."""

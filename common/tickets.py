@@ -1,0 +1,77 @@
+"""Transfer tickets: what lets one agent read blobs from another.
+
+The coordinator signs a ticket with the mesh CA key for one job: the destination
+agent, the digests it may read, an expiry. A source agent verifies it with the CA
+certificate it already holds, and serves only those digests, only to that agent
+(checked against the mutual-TLS certificate of the caller). Requests name digests,
+never paths.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from llmesh.common.errors import PermissionDenied
+from llmesh.common.hashing import is_digest
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Ticket:
+    job: str
+    destination: str          # agent id allowed to read
+    digests: frozenset[str]
+    expires_at: float
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def issue_ticket(ca_key, job: str, destination: str, digests, ttl_s: float = 3600.0,
+                 now: float | None = None) -> str:
+    digests = sorted(set(digests))
+    if not all(is_digest(d) for d in digests):
+        raise ValueError("a ticket names sha256 digests only")
+    payload = json.dumps({"v": VERSION, "job": job, "dst": destination, "digests": digests,
+                          "exp": round((now or time.time()) + ttl_s, 3)}, sort_keys=True,
+                         separators=(",", ":")).encode()
+    signature = ca_key.sign(payload, ec.ECDSA(hashes.SHA256()))
+    return f"{_b64(payload)}.{_b64(signature)}"
+
+
+def verify_ticket(token: str, ca_public_key, *, caller_agent_id: str, digest: str,
+                  now: float | None = None) -> Ticket:
+    """Refuse (PermissionDenied, one line) anything but an untampered, unexpired ticket
+    issued to this caller for this digest."""
+    try:
+        payload_b64, signature_b64 = token.split(".")
+        payload, signature = _unb64(payload_b64), _unb64(signature_b64)
+    except (ValueError, AttributeError):
+        raise PermissionDenied("malformed transfer ticket") from None
+    try:
+        ca_public_key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise PermissionDenied("transfer ticket signature does not verify (tampered, or another mesh's)") from None
+    data = json.loads(payload)
+    ticket = Ticket(data["job"], data["dst"], frozenset(data["digests"]), float(data["exp"]))
+    if data.get("v") != VERSION:
+        raise PermissionDenied(f"unsupported transfer ticket version {data.get('v')!r}")
+    if ticket.expires_at <= (now or time.time()):
+        raise PermissionDenied(f"transfer ticket for job {ticket.job} has expired")
+    if ticket.destination != caller_agent_id:
+        raise PermissionDenied(f"transfer ticket for job {ticket.job} was issued to another host")
+    if digest not in ticket.digests:
+        raise PermissionDenied(f"transfer ticket for job {ticket.job} does not allow {digest[:19]}…")
+    return ticket

@@ -1,0 +1,1 @@
+"""The Catalog API: semver, lifecycle, aliases, lineage, metrics, search, import and export."""

@@ -1,0 +1,1 @@
+"""The Mesh API: hosts, GPUs, models and registration."""

@@ -1,0 +1,59 @@
+"""gRPC servicers for joining and administration: translation only."""
+from __future__ import annotations
+
+from llmesh.common import wire
+from llmesh.coordinator.auth import caller
+from llmesh.coordinator.rpc import translate_errors
+from llmesh.coordinator.security.service import SecurityService
+from llmesh.v1 import security_pb2 as pb
+from llmesh.v1 import security_pb2_grpc as security_grpc
+
+
+class BootstrapServicer(security_grpc.BootstrapServicer):
+    def __init__(self, security: SecurityService):
+        self.security = security
+
+    @translate_errors
+    async def Join(self, request, context):
+        cert, link_address = await self.security.join(request.token, request.agent_id, request.name,
+                                                      request.csr_pem)
+        return pb.JoinResponse(cert_pem=cert, ca_pem=self.security.ca.pem, link_address=link_address)
+
+
+class AdminServicer(security_grpc.AdminServicer):
+    def __init__(self, security: SecurityService):
+        self.security = security
+
+    @translate_errors
+    async def WhoAmI(self, request, context):
+        who = caller(context)
+        return pb.WhoAmIResponse(name=who.name, role=who.role)
+
+    @translate_errors
+    async def CreateJoinToken(self, request, context):
+        token, expires_at = await self.security.create_join_token(request.role or "agent", request.ttl_s or 3600)
+        return pb.CreateJoinTokenResponse(token=token, expires_at=expires_at)
+
+    @translate_errors
+    async def AddUser(self, request, context):
+        user, token = await self.security.add_user(request.name, request.role)
+        return pb.AddUserResponse(user=wire.to_message(pb.User, user), token=token)
+
+    @translate_errors
+    async def ListUsers(self, request, context):
+        users = await self.security.list_users()
+        return pb.ListUsersResponse(users=[wire.to_message(pb.User, u) for u in users])
+
+    @translate_errors
+    async def RemoveUser(self, request, context):
+        await self.security.remove_user(request.name)
+        return pb.RemoveUserResponse()
+
+    @translate_errors
+    async def RemoveHost(self, request, context):
+        return pb.RemoveHostResponse(agent_id=await self.security.remove_host(request.name))
+
+    @translate_errors
+    async def ListAudit(self, request, context):
+        events = await self.security.audit(request.since, request.actor, request.limit)
+        return pb.ListAuditResponse(events=[wire.to_message(pb.AuditEvent, e) for e in events])

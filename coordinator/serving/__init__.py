@@ -1,0 +1,1 @@
+"""The Serving API: conversion jobs, deployments, tests, halext requests."""

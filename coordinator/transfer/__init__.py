@@ -1,0 +1,1 @@
+"""The Transfers API: pull jobs planned here, bytes moved agent to agent."""

@@ -1,0 +1,2 @@
+"""The Python SDK: a typed client of the coordinator (``MeshClient``), what a node's own
+agent identity may ask (halext nodes), and the training-run callback."""

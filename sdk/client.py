@@ -1,0 +1,331 @@
+"""The typed client library for the coordinator's Mesh API (the Python SDK).
+
+meshctl is a thin layer over this. Results are plain dicts with the API's field
+names (see protos/llmesh/v1/mesh.proto); every failure is a llmesh.common.errors.MeshError.
+
+    from llmesh.sdk.client import MeshClient
+    with MeshClient.connect() as mesh:          # finds `meshctl up` through LLMESH_HOME
+        for version in mesh.models(kind="lora"):
+            print(version["name"], version["version"], version["copies"])
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Mapping
+
+import grpc
+
+from llmesh.common import channels, tls, wire
+from llmesh.common.config import ClientConfig, resolve_coordinator
+from llmesh.common.errors import Unauthenticated, Unavailable, from_rpc_error
+from llmesh.v1 import mesh_pb2 as pb
+from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
+from llmesh.v1 import security_pb2 as security_pb
+from llmesh.v1 import security_pb2_grpc as security_grpc
+from llmesh.v1 import serving_pb2 as serving_pb
+from llmesh.v1 import serving_pb2_grpc as serving_grpc
+from llmesh.v1 import transfer_pb2 as transfer_pb
+from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
+
+USER_TOKEN_PREFIX = "L10"
+
+
+def _trusted_ca(config: ClientConfig) -> bytes:
+    """The CA we trust for this coordinator: from the credentials file, or fetched and
+    checked against the pin inside the token."""
+    if config.ca_pem and (not config.token or _pin(config.token) == tls.fingerprint(tls.load_cert(config.ca_pem))):
+        return config.ca_pem
+    if not config.token:
+        raise Unauthenticated("no API token: set LLMESH_TOKEN, or run `meshctl login HOST:PORT --token TOKEN`")
+    return tls.fetch_ca(config.address, _pin(config.token), config.timeout_s)
+
+
+def _pin(token: str) -> str:
+    return tls.parse_token(token, USER_TOKEN_PREFIX)[0]
+
+
+class MeshClient:
+    def __init__(self, config: ClientConfig):
+        self.config = config
+        self._channel = channels.client_channel(config.address, _trusted_ca(config), token=config.token)
+        self._mesh = mesh_grpc.MeshStub(self._channel)
+        self._admin = security_grpc.AdminStub(self._channel)
+        self._transfers = transfer_grpc.TransfersStub(self._channel)
+        self._serving = serving_grpc.ServingStub(self._channel)
+
+    @classmethod
+    def connect(cls, coordinator: str | None = None, env: Mapping[str, str] | None = None,
+                timeout_s: float = 30.0) -> "MeshClient":
+        """--coordinator / LLMESH_COORDINATOR / the endpoint file in LLMESH_HOME, in that order."""
+        return cls(resolve_coordinator(coordinator, os.environ if env is None else env, timeout_s))
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "MeshClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, method, request, timeout: float | None = None):
+        try:
+            return method(request, timeout=timeout or self.config.timeout_s)
+        except grpc.RpcError as exc:
+            error = from_rpc_error(exc)
+            text = str(error).lower()
+            if isinstance(error, Unavailable) and ("ssl" in text or "handshake" in text):
+                raise Unavailable(f"TLS handshake with the coordinator at {self.config.address} failed: "
+                                  "is it the coordinator your credentials are for, and is this name "
+                                  "among its --advertise names?") from None
+            if isinstance(error, Unavailable) and ("failed to connect to all addresses" in text
+                                                   or text.endswith("socket closed")):
+                raise Unavailable(f"coordinator at {self.config.address} (from {self.config.source}) "
+                                  "is not reachable; is it running?") from None
+            raise error from None
+
+    # -- hosts ----------------------------------------------------------------------------
+
+    def hosts(self) -> list[dict]:
+        return [wire.to_dict(h) for h in self._call(self._mesh.ListHosts, pb.ListHostsRequest()).hosts]
+
+    def gpus(self, host: str = "") -> list[dict]:
+        reply = self._call(self._mesh.ListGpus, pb.ListGpusRequest(host=host))
+        return [wire.to_dict(h) for h in reply.hosts]
+
+    def rescan(self, host: str = "") -> list[str]:
+        return list(self._call(self._mesh.Rescan, pb.RescanRequest(host=host)).hosts)
+
+    # -- models ---------------------------------------------------------------------------
+
+    def models(self, host: str = "", kind: str = "", name: str = "") -> list[dict]:
+        reply = self._call(self._mesh.ListModels, pb.ListModelsRequest(host=host, kind=kind, name=name))
+        return [wire.to_dict(v) for v in reply.versions]
+
+    def model(self, ref: str) -> dict:
+        return wire.to_dict(self._call(self._mesh.GetModel, pb.GetModelRequest(ref=ref)))
+
+    def register(self, path: str, host: str, *, name: str = "", base_model: str = "",
+                 roles: Iterable[str] = (), tags: Mapping[str, str] | None = None, notes: str = "",
+                 display_name: str = "", timeout_s: float = 900.0) -> dict:
+        """Name and annotate the model at PATH (native to HOST). Hashing happens on the
+        agent, so the default timeout is long. Returns {version, created, message}."""
+        request = pb.RegisterModelRequest(host=host, path=path, name=name, base_model=base_model,
+                                          roles=list(roles), tags=dict(tags or {}), notes=notes,
+                                          display_name=display_name)
+        return wire.to_dict(self._call(self._mesh.RegisterModel, request, timeout_s))
+
+    def delete(self, ref: str) -> dict:
+        return wire.to_dict(self._call(self._mesh.DeleteModel, pb.DeleteModelRequest(ref=ref)))
+
+    # -- people, tokens, hosts, audit -----------------------------------------------------
+
+    def whoami(self) -> dict:
+        return wire.to_dict(self._call(self._admin.WhoAmI, security_pb.WhoAmIRequest()))
+
+    def create_join_token(self, role: str = "agent", ttl_s: float = 3600.0) -> dict:
+        return wire.to_dict(self._call(self._admin.CreateJoinToken,
+                                       security_pb.CreateJoinTokenRequest(role=role, ttl_s=ttl_s)))
+
+    def add_user(self, name: str, role: str) -> dict:
+        """Returns {user, token}; the token is shown once (the coordinator keeps its hash)."""
+        return wire.to_dict(self._call(self._admin.AddUser, security_pb.AddUserRequest(name=name, role=role)))
+
+    def users(self) -> list[dict]:
+        return [wire.to_dict(u) for u in self._call(self._admin.ListUsers, security_pb.ListUsersRequest()).users]
+
+    def remove_user(self, name: str) -> None:
+        self._call(self._admin.RemoveUser, security_pb.RemoveUserRequest(name=name))
+
+    def remove_host(self, name: str) -> dict:
+        return wire.to_dict(self._call(self._admin.RemoveHost, security_pb.RemoveHostRequest(name=name)))
+
+    def audit(self, since: float = 0.0, actor: str = "", limit: int = 1000) -> list[dict]:
+        reply = self._call(self._admin.ListAudit, security_pb.ListAuditRequest(since=since, actor=actor, limit=limit))
+        return [wire.to_dict(e) for e in reply.events]
+
+    # -- the catalog (versions, lifecycle, aliases, lineage, metrics, search, …) -----------
+    # Results are dicts with the API's field names (protos/llmesh/v1/catalog.proto).
+
+    @property
+    def _catalog(self):
+        stub = self.__dict__.get("_catalog_stub")
+        if stub is None:
+            from llmesh.v1 import catalog_pb2_grpc
+            stub = self.__dict__["_catalog_stub"] = catalog_pb2_grpc.CatalogStub(self._channel)
+        return stub
+
+    @staticmethod
+    def _cpb():
+        from llmesh.v1 import catalog_pb2
+        return catalog_pb2
+
+    def _json_call(self, method, request, timeout: float | None = None):
+        import json
+        return json.loads(self._call(method, request, timeout).result_json or "null")
+
+    def list_models(self, *, host: str = "", kind: str = "", name: str = "", role: str = "", backend: str = "",
+                    tags: Iterable[str] = (), query: str = "") -> list[dict]:
+        """`models()` with the simple filters of `meshctl models list` and a search query."""
+        request = pb.ListModelsRequest(host=host, kind=kind, name=name, role=role, backend=backend,
+                                       tags=list(tags), query=query)
+        return [wire.to_dict(v) for v in self._call(self._mesh.ListModels, request).versions]
+
+    def register_version(self, path: str = "", host: str = "", *, name: str = "", timeout_s: float = 900.0,
+                         **facts) -> dict:
+        """Register weights at PATH on HOST (or, with no PATH, a draft/training version) with
+        the catalog's facts: semver, state, roles, tags, capabilities, parents, relation,
+        datasets [{name, digest}], framework, hardware, duration_s, cost_usd, code_commit,
+        params {k: v}, metrics {k: float}, backends, base_model, notes, description, training."""
+        request = wire.to_message(self._cpb().CatalogRegisterRequest, {"host": host, "path": path, "name": name,
+                                                                      **facts})
+        return wire.to_dict(self._call(self._catalog.Register, request, timeout_s))
+
+    def versions(self, name: str) -> list[dict]:
+        return [wire.to_dict(v) for v in self._call(self._catalog.Versions,
+                                                    self._cpb().NameRequest(name=name)).versions]
+
+    def edit(self, ref: str, **changes) -> dict:
+        """changes: semver, add_roles, remove_roles, capabilities {k: bool}, remove_capabilities, tags,
+        remove_tags, notes, parents, relation, datasets, framework, hardware, duration_s, cost_usd,
+        code_commit, add_backends, remove_backends, base_model, description, display_name, params."""
+        request = wire.to_message(self._cpb().EditRequest, {"ref": ref, **changes})
+        return wire.to_dict(self._call(self._catalog.Edit, request))
+
+    def set_state(self, ref: str, state: str, reason: str = "") -> dict:
+        request = self._cpb().SetStateRequest(ref=ref, state=state, reason=reason)
+        return wire.to_dict(self._call(self._catalog.SetState, request))
+
+    def deprecate(self, ref: str, reason: str = "") -> dict:
+        return self.set_state(ref, "deprecated", reason)
+
+    def archive(self, ref: str, reason: str = "") -> dict:
+        return self.set_state(ref, "archived", reason)
+
+    def restore(self, ref: str, reason: str = "") -> dict:
+        return self.set_state(ref, "active", reason)
+
+    def set_alias(self, ref: str, alias: str, reason: str = "", protect: bool = False) -> dict:
+        request = self._cpb().AliasRequest(ref=ref, alias=alias, reason=reason, protect=protect)
+        return wire.to_dict(self._call(self._catalog.SetAlias, request))
+
+    def remove_alias(self, name: str, alias: str, reason: str = "") -> dict:
+        request = self._cpb().AliasRequest(ref=name, alias=alias, reason=reason)
+        return wire.to_dict(self._call(self._catalog.RemoveAlias, request))
+
+    def alias_history(self, name: str, alias: str = "") -> list[dict]:
+        reply = self._call(self._catalog.AliasHistory, self._cpb().AliasHistoryRequest(name=name, alias=alias))
+        return [wire.to_dict(c) for c in reply.changes]
+
+    def rollback(self, name: str, alias: str = "prod", reason: str = "", deprecate: bool = False) -> dict:
+        request = self._cpb().RollbackRequest(name=name, alias=alias, reason=reason, deprecate=deprecate)
+        return wire.to_dict(self._call(self._catalog.Rollback, request))
+
+    def tree(self, name: str) -> dict:
+        return self._json_call(self._catalog.Tree, self._cpb().NameRequest(name=name))
+
+    def lineage(self, ref: str) -> dict:
+        return self._json_call(self._catalog.Lineage, self._cpb().RefRequest(ref=ref))
+
+    def adapters(self, base: str) -> list[dict]:
+        return [wire.to_dict(v) for v in self._call(self._catalog.Adapters,
+                                                    self._cpb().AdaptersRequest(base=base)).versions]
+
+    def score(self, ref: str, metrics: Mapping[str, float], remove: Iterable[str] = ()) -> dict:
+        request = self._cpb().ScoreRequest(ref=ref, metrics=dict(metrics), remove=list(remove))
+        return wire.to_dict(self._call(self._catalog.Score, request))
+
+    def compare(self, name: str, a: str, b: str) -> dict:
+        return self._json_call(self._catalog.Compare, self._cpb().CompareRequest(name=name, a=a, b=b))
+
+    def resolve(self, role: str, capabilities: Iterable[str] = (), prefer: str = "") -> dict:
+        """{version, reason}: the first active version with the role and capabilities."""
+        request = self._cpb().ResolveRequest(role=role, capabilities=list(capabilities), prefer=prefer)
+        return wire.to_dict(self._call(self._catalog.Resolve, request))
+
+    def search(self, query: str, sort: str = "", limit: int = 0) -> list[dict]:
+        request = self._cpb().SearchRequest(query=query, sort=sort, limit=limit)
+        return [wire.to_dict(v) for v in self._call(self._catalog.Search, request).versions]
+
+    def verify(self, ref: str, lock: bool = False, unlock: bool = False, timeout_s: float = 900.0) -> dict:
+        request = self._cpb().VerifyRequest(ref=ref, lock=lock, unlock=unlock)
+        return self._json_call(self._catalog.Verify, request, timeout_s)
+
+    def summary(self, name: str = "") -> dict:
+        return self._json_call(self._catalog.Summary, self._cpb().NameRequest(name=name))
+
+    def events(self, after_id: int = 0, limit: int = 100, follow: bool = False, resource: str = ""):
+        """Registry events, oldest first; with follow, keeps yielding new ones as they happen."""
+        request = self._cpb().EventsRequest(after_id=after_id, limit=limit, follow=follow, resource=resource)
+        stream = self._catalog.Events(request, timeout=None if follow else self.config.timeout_s)
+        try:
+            for event in stream:
+                yield wire.to_dict(event)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.CANCELLED:
+                return
+            raise from_rpc_error(exc) from None
+        finally:
+            stream.cancel()
+
+    def import_registry(self, content: bytes, file_name: str = "", fmt: str = "auto",
+                        dry_run: bool = False) -> dict:
+        """Import a registry file (llmesh export, hafs, afs registry/lineage, imageworks); returns the report."""
+        request = self._cpb().ImportRequest(file_name=file_name, content=content, format=fmt, dry_run=dry_run)
+        return self._json_call(self._catalog.Import, request, 600.0)
+
+    def export_registry(self) -> dict:
+        return self._json_call(self._catalog.Export, self._cpb().ExportRequest(), 600.0)
+
+    # -- transfers ------------------------------------------------------------------------
+
+    def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "") -> dict:
+        """Start moving a version to a host; returns the job (see job() to follow it)."""
+        request = transfer_pb.PullRequest(ref=ref, to=to, dest_dir=dest_dir)
+        setattr(request, "from", source)
+        return wire.to_dict(self._call(self._transfers.Pull, request))
+
+    def jobs(self, include_finished: bool = False) -> list[dict]:
+        reply = self._call(self._transfers.ListJobs, transfer_pb.ListJobsRequest(all=include_finished))
+        return [wire.to_dict(j) for j in reply.jobs]
+
+    def job(self, job_id: str) -> dict:
+        return wire.to_dict(self._call(self._transfers.GetJob, transfer_pb.GetJobRequest(id=job_id)))
+
+    def cancel_job(self, job_id: str) -> dict:
+        return wire.to_dict(self._call(self._transfers.CancelJob, transfer_pb.CancelJobRequest(id=job_id)))
+
+    def remove_copy(self, ref: str, host: str, force: bool = False) -> dict:
+        request = transfer_pb.RemoveCopyRequest(ref=ref, host=host, force=force)
+        return wire.to_dict(self._call(self._transfers.RemoveCopy, request, 300))
+
+    # -- conversion and serving -----------------------------------------------------------
+
+    def convert(self, ref: str, fmt: str = "gguf", quant: str = "", on: str = "") -> dict:
+        """Start converting a version where it is; returns the job (its copy_path names the result)."""
+        request = serving_pb.ConvertRequest(ref=ref, format=fmt, quant=quant, on=on)
+        return wire.to_dict(self._call(self._serving.Convert, request, 3600))
+
+    def deploy(self, ref: str, backend: str, on: str, served_name: str = "", port: int = 0, adapter: str = "",
+               quant: str = "") -> dict:
+        """Serve a version on a host, converting and pulling it first when needed."""
+        request = serving_pb.DeployRequest(ref=ref, backend=backend, on=on, served_name=served_name, port=port,
+                                           adapter=adapter, quant=quant)
+        return wire.to_dict(self._call(self._serving.Deploy, request, 7200))
+
+    def undeploy(self, ref: str, on: str = "") -> dict:
+        return wire.to_dict(self._call(self._serving.Undeploy, serving_pb.UndeployRequest(ref=ref, on=on), 120))
+
+    def deployments(self, include_stopped: bool = False) -> list[dict]:
+        reply = self._call(self._serving.ListDeployments, serving_pb.ListDeploymentsRequest(all=include_stopped))
+        return [wire.to_dict(d) for d in reply.deployments]
+
+    def rollback_deployment(self, name: str, on: str) -> dict:
+        request = serving_pb.RollbackDeploymentRequest(name=name, on=on)
+        return wire.to_dict(self._call(self._serving.RollbackDeployment, request, 7200))
+
+    def test_model(self, ref: str, on: str = "", prompt: str = "", max_tokens: int = 32,
+                   ignore_eos: bool = False) -> dict:
+        request = serving_pb.TestModelRequest(ref=ref, on=on, prompt=prompt, max_tokens=max_tokens,
+                                              ignore_eos=ignore_eos)
+        return wire.to_dict(self._call(self._serving.TestModel, request, 600))
