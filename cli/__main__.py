@@ -1,3 +1,5 @@
+"""`python -m llmesh.cli` is meshctl."""
 from llmesh.cli.main import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -39,11 +39,13 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition", interval
 
 
 class Proc:
-    def __init__(self, args: list[str], env: dict, log: Path):
+    def __init__(self, args: list[str], env: dict, log: Path, command: list[str] | None = None,
+                 cwd: Path = REPO):
         self.args = args
         self.log = log
         self._log_file = open(log, "ab")
-        self.popen = subprocess.Popen([sys.executable, "-m", "llmesh.cli", *args], cwd=REPO, env=env,
+        command = command or [sys.executable, "-m", "llmesh.cli"]
+        self.popen = subprocess.Popen([*command, *args], cwd=cwd, env=env,
                                       stdout=self._log_file, stderr=subprocess.STDOUT,
                                       start_new_session=True)
 
