@@ -1,10 +1,10 @@
-"""Who may call what: one interceptor checks every RPC, unary and streaming alike.
+"""Who is calling, and may they: one interceptor checks every RPC, unary and streaming alike.
 
 People present an API token (``authorization: Bearer L10<ca-sha256>::<secret>``)
 bound to a role; agents present their mesh certificate (mutual TLS on the link
-port). The interceptor finds the caller, checks the method's least role, records
-refusals in the audit log, and leaves the caller in a context variable for the
-servicers (``caller(context)``) and for the audit rows the registry writes.
+port). The interceptor finds the caller, checks the method's least role (the table
+in policy.py), records refusals in the audit log, and leaves the caller in a context
+variable for the servicers (``caller(context)``) and for the audit rows the registry writes.
 """
 from __future__ import annotations
 
@@ -19,13 +19,12 @@ from cryptography import x509
 
 from llmesh.common import tls
 from llmesh.common.errors import Internal, MeshError, PermissionDenied, Unauthenticated, grpc_status
+from llmesh.coordinator.policy import AGENT, METHOD_POLICY, PUBLIC, ROLES
 
 log = logging.getLogger("llmesh.coordinator.auth")
 
-ROLES = ("viewer", "developer", "operator", "admin")
 USER_TOKEN_PREFIX = "L10"
 JOIN_TOKEN_PREFIX = "K10"
-PUBLIC, AGENT = "public", "agent"
 
 
 @dataclass(frozen=True)
@@ -49,45 +48,6 @@ def caller(context=None) -> Caller:
     if found is None:
         raise Internal("no authenticated caller for this call")
     return found
-
-
-# The least role for each method. A method missing here is refused: new RPCs must be
-# given a policy on purpose.
-METHOD_POLICY: dict[str, str] = {
-    "/llmesh.v1.Bootstrap/Join": PUBLIC,
-    "/llmesh.v1.AgentLink/Link": AGENT,
-    "/llmesh.v1.Mesh/ListHosts": "viewer",
-    "/llmesh.v1.Mesh/ListGpus": "viewer",
-    "/llmesh.v1.Mesh/ListModels": "viewer",
-    "/llmesh.v1.Mesh/GetModel": "viewer",
-    "/llmesh.v1.Mesh/RegisterModel": "developer",
-    "/llmesh.v1.Mesh/DeleteModel": "developer",
-    "/llmesh.v1.Mesh/Rescan": "developer",
-    "/llmesh.v1.Transfers/Pull": "operator",
-    "/llmesh.v1.Transfers/ListJobs": "viewer",
-    "/llmesh.v1.Transfers/GetJob": "viewer",
-    "/llmesh.v1.Transfers/CancelJob": "operator",
-    "/llmesh.v1.Transfers/RemoveCopy": "operator",
-    "/llmesh.v1.Serving/Convert": "operator",
-    "/llmesh.v1.Serving/Deploy": "operator",
-    "/llmesh.v1.Serving/Undeploy": "operator",
-    "/llmesh.v1.Serving/ListDeployments": "viewer",
-    "/llmesh.v1.Serving/RollbackDeployment": "operator",
-    "/llmesh.v1.Serving/TestModel": "developer",
-    "/llmesh.v1.Serving/RequestModel": AGENT,
-    "/llmesh.v1.Admin/WhoAmI": "viewer",
-    "/llmesh.v1.Admin/CreateJoinToken": "admin",
-    "/llmesh.v1.Admin/AddUser": "admin",
-    "/llmesh.v1.Admin/ListUsers": "admin",
-    "/llmesh.v1.Admin/RemoveUser": "admin",
-    "/llmesh.v1.Admin/RemoveHost": "admin",
-    "/llmesh.v1.Admin/ListAudit": "admin",
-}
-
-
-def add_service_policy(service: str, least_roles: dict[str, str]) -> None:
-    for method, role in least_roles.items():
-        METHOD_POLICY[f"/llmesh.v1.{service}/{method}"] = role
 
 
 @dataclass

@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 
@@ -13,10 +15,13 @@ from .auth import caller
 
 log = logging.getLogger("llmesh.coordinator.rpc")
 
+Method = TypeVar("Method", bound=Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]])
 
-def translate_errors(method):
+
+def translate_errors(method: Method) -> Method:
+    """Wrap a unary servicer method: a MeshError aborts the call with its status; a bug is logged."""
     @functools.wraps(method)
-    async def wrapper(self, request, context):
+    async def wrapper(self, request, context: grpc.aio.ServicerContext):
         try:
             return await method(self, request, context)
         except MeshError as exc:
@@ -26,9 +31,9 @@ def translate_errors(method):
         except Exception as exc:  # a bug: logged in full here, one line for the caller
             log.exception("%s failed", method.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__}: {exc}")
-    return wrapper
+    return wrapper  # type: ignore[return-value]
 
 
-def actor(context) -> str:
+def actor(context: grpc.aio.ServicerContext) -> str:
     """The name of whoever made this call (a person, or ``agent:<id>``)."""
     return caller(context).name

@@ -1,4 +1,18 @@
-"""Start and stop a coordinator: CA, registry, servicers, its two TLS ports."""
+"""Start and stop a coordinator: CA, registry, services and servicers, its two TLS ports.
+
+Every object is built here, by its constructor, in dependency order:
+
+    Core (registry, writer thread, link hub)
+     ├─ SecurityService ─── AuthInterceptor (who may call what: policy.py)
+     ├─ MeshService
+     ├─ TransferService
+     ├─ ServingService(mesh, transfers)
+     ├─ CatalogService
+     └─ LinkService(security, transfers, serving)
+
+Serving uses transfers (pulls, job rows); transfers never call serving: agents' reports on
+conversion jobs reach serving through the link service, which routes each job by its kind.
+"""
 from __future__ import annotations
 
 import getpass
@@ -7,8 +21,12 @@ import logging
 from llmesh.common import channels
 from llmesh.common.config import CoordinatorConfig, remove_endpoint, write_credentials, write_endpoint
 from llmesh.coordinator.auth import Authenticator, AuthInterceptor
-from llmesh.coordinator.core import CoordinatorService
+from llmesh.coordinator.catalog.service import CatalogService
+from llmesh.coordinator.catalog.servicer import CatalogServicer
+from llmesh.coordinator.core import Core
+from llmesh.coordinator.link.service import LinkService
 from llmesh.coordinator.link.servicer import AgentLinkServicer
+from llmesh.coordinator.mesh.service import MeshService
 from llmesh.coordinator.mesh.servicer import MeshServicer
 from llmesh.coordinator.registry import Registry
 from llmesh.coordinator.security.ca import MeshCA
@@ -19,6 +37,7 @@ from llmesh.coordinator.serving.servicer import ServingServicer
 from llmesh.coordinator.transfer.service import TransferService
 from llmesh.coordinator.transfer.servicer import TransfersServicer
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
+from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 from llmesh.v1 import security_pb2_grpc as security_grpc
 from llmesh.v1 import serving_pb2_grpc as serving_grpc
@@ -30,10 +49,12 @@ log = logging.getLogger("llmesh.coordinator")
 class Coordinator:
     """A running coordinator. ``await Coordinator.start(config)``, then ``await stop()``."""
 
-    def __init__(self, config, service, security, server, address, link_address):
+    def __init__(self, config: CoordinatorConfig, core: Core, security: SecurityService, transfers: TransferService,
+                 server, address: str, link_address: str):
         self.config = config
-        self.service = service
+        self.core = core
         self.security = security
+        self.transfers = transfers
         self.server = server
         self.address = address
         self.link_address = link_address
@@ -46,34 +67,39 @@ class Coordinator:
     async def start(cls, config: CoordinatorConfig) -> "Coordinator":
         config.data_dir.mkdir(parents=True, exist_ok=True)
         ca = MeshCA(config.data_dir / "ca")
-        service = CoordinatorService(Registry(config.data_dir / "registry.db"))
-        security = SecurityService(service, ca, config.agent_cert_ttl_s)
+        core = Core(Registry(config.data_dir / "registry.db"))
+        security = SecurityService(core, ca, config.agent_cert_ttl_s)
         try:
             await security.load()
             server = channels.aio_server([AuthInterceptor(Authenticator(
                 security.user_for_token, security.revoked_serials, security.record_refusal, ca.pin))])
-            mesh_grpc.add_MeshServicer_to_server(MeshServicer(service), server)
-            transfers = TransferService(service, ca.key, config.piece_size)
-            link_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(service, security, transfers), server)
-            transfer_grpc.add_TransfersServicer_to_server(TransfersServicer(transfers), server)
-            transfers.serving = ServingService(service, transfers)
-            serving_grpc.add_ServingServicer_to_server(ServingServicer(transfers.serving), server)
-            security_grpc.add_BootstrapServicer_to_server(BootstrapServicer(security), server)
-            security_grpc.add_AdminServicer_to_server(AdminServicer(security), server)
-            _add_optional_services(server, service)
+            # Bound before the servicers are added: Join answers with the link port's address.
             link_listen = config.link_listen or _next_port(config.listen)
             identity = ca.server_identity(list(config.advertise),
                                           [a.rpartition(":")[0] for a in (config.listen, link_listen)])
             address = channels.bind(server, config.listen, identity, require_client_cert=False)
             link_address = channels.bind(server, link_listen, identity, require_client_cert=True)
+
+            mesh = MeshService(core)
+            transfers = TransferService(core, ca.key, config.piece_size)
+            serving = ServingService(core, mesh, transfers)
+            links = LinkService(core, security, transfers, serving)
+            catalog = CatalogService(core)
+
+            security_grpc.add_BootstrapServicer_to_server(
+                BootstrapServicer(security, _advertised(link_address, config.advertise)), server)
+            security_grpc.add_AdminServicer_to_server(AdminServicer(security), server)
+            link_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(links), server)
+            mesh_grpc.add_MeshServicer_to_server(MeshServicer(mesh), server)
+            catalog_grpc.add_CatalogServicer_to_server(CatalogServicer(catalog), server)
+            transfer_grpc.add_TransfersServicer_to_server(TransfersServicer(transfers), server)
+            serving_grpc.add_ServingServicer_to_server(ServingServicer(serving), server)
         except Exception:
-            service.close()
+            core.close()
             raise
-        security.link_address = _advertised(link_address, config.advertise)
         await server.start()
         await transfers.start()
-        coordinator = cls(config, service, security, server, address, link_address)
-        coordinator.transfers = transfers
+        coordinator = cls(config, core, security, transfers, server, address, link_address)
         await coordinator._bootstrap_admin()
         if config.endpoint_file:
             write_endpoint(config.endpoint_file, address, link_address=link_address, ca_sha256=ca.pin)
@@ -94,18 +120,9 @@ class Coordinator:
         if self.config.endpoint_file:
             remove_endpoint(self.config.endpoint_file, self.address)
         await self.transfers.stop()
-        self.service.hub.close_all()
+        self.core.hub.close_all()
         await self.server.stop(grace)
-        self.service.close()
-
-
-def _add_optional_services(server, service) -> None:
-    """Services that other parts of llmesh add (the catalog) when present."""
-    try:
-        from llmesh.coordinator.catalog.servicer import add_to_server
-    except ImportError:
-        return
-    add_to_server(server, service)
+        self.core.close()
 
 
 def _next_port(listen: str) -> str:

@@ -5,7 +5,7 @@ names (see protos/llmesh/v1/mesh.proto); every failure is a llmesh.common.errors
 
     from llmesh.sdk.client import MeshClient
     with MeshClient.connect() as mesh:          # finds `meshctl up` through LLMESH_HOME
-        for version in mesh.models(kind="lora"):
+        for version in mesh.list_models(kind="lora"):
             print(version["name"], version["version"], version["copies"])
 """
 from __future__ import annotations
@@ -98,22 +98,8 @@ class MeshClient:
 
     # -- models ---------------------------------------------------------------------------
 
-    def models(self, host: str = "", kind: str = "", name: str = "") -> list[dict]:
-        reply = self._call(self._mesh.ListModels, pb.ListModelsRequest(host=host, kind=kind, name=name))
-        return [wire.to_dict(v) for v in reply.versions]
-
     def model(self, ref: str) -> dict:
         return wire.to_dict(self._call(self._mesh.GetModel, pb.GetModelRequest(ref=ref)))
-
-    def register(self, path: str, host: str, *, name: str = "", base_model: str = "",
-                 roles: Iterable[str] = (), tags: Mapping[str, str] | None = None, notes: str = "",
-                 display_name: str = "", timeout_s: float = 900.0) -> dict:
-        """Name and annotate the model at PATH (native to HOST). Hashing happens on the
-        agent, so the default timeout is long. Returns {version, created, message}."""
-        request = pb.RegisterModelRequest(host=host, path=path, name=name, base_model=base_model,
-                                          roles=list(roles), tags=dict(tags or {}), notes=notes,
-                                          display_name=display_name)
-        return wire.to_dict(self._call(self._mesh.RegisterModel, request, timeout_s))
 
     def delete(self, ref: str) -> dict:
         return wire.to_dict(self._call(self._mesh.DeleteModel, pb.DeleteModelRequest(ref=ref)))
@@ -166,7 +152,7 @@ class MeshClient:
 
     def list_models(self, *, host: str = "", kind: str = "", name: str = "", role: str = "", backend: str = "",
                     tags: Iterable[str] = (), query: str = "") -> list[dict]:
-        """`models()` with the simple filters of `meshctl models list` and a search query."""
+        """The versions in the registry, filtered as `meshctl models list` does, and by a search query."""
         request = pb.ListModelsRequest(host=host, kind=kind, name=name, role=role, backend=backend,
                                        tags=list(tags), query=query)
         return [wire.to_dict(v) for v in self._call(self._mesh.ListModels, request).versions]
@@ -176,7 +162,8 @@ class MeshClient:
         """Register weights at PATH on HOST (or, with no PATH, a draft/training version) with
         the catalog's facts: semver, state, roles, tags, capabilities, parents, relation,
         datasets [{name, digest}], framework, hardware, duration_s, cost_usd, code_commit,
-        params {k: v}, metrics {k: float}, backends, base_model, notes, description, training."""
+        params {k: v}, metrics {k: float}, backends, base_model, notes, description, training.
+        Hashing happens on the agent, so the default timeout is long. Returns {version, created, message}."""
         request = wire.to_message(self._cpb().CatalogRegisterRequest, {"host": host, "path": path, "name": name,
                                                                       **facts})
         return wire.to_dict(self._call(self._catalog.Register, request, timeout_s))

@@ -1,4 +1,4 @@
-"""The Catalog servicer: protobuf <-> dicts, nothing else (see catalog_service)."""
+"""The Catalog servicer: protobuf <-> dicts, nothing else (see service.py)."""
 from __future__ import annotations
 
 import json
@@ -11,17 +11,6 @@ from llmesh.coordinator.rpc import translate_errors
 from llmesh.v1 import catalog_pb2 as pb
 from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
 from llmesh.v1 import mesh_pb2
-
-# The least role of each Catalog method: viewer reads; developer registers, annotates
-# and scores and moves lifecycle; operator also moves aliases, rolls back and verifies; admin manages
-# protected aliases (checked in the registry, since it depends on the alias).
-CATALOG_MIN_ROLES = {
-    "Register": "developer", "Versions": "viewer", "Edit": "developer", "SetState": "developer",
-    "SetAlias": "operator", "RemoveAlias": "operator", "AliasHistory": "viewer", "Rollback": "operator",
-    "Tree": "viewer", "Lineage": "viewer", "Adapters": "viewer", "Score": "developer", "Compare": "viewer",
-    "Resolve": "viewer", "Search": "viewer", "Verify": "operator", "Summary": "viewer", "Events": "viewer",
-    "Import": "admin", "Export": "admin",
-}
 
 
 def _caller(context) -> auth.Caller:
@@ -140,11 +129,3 @@ class CatalogServicer(catalog_grpc.CatalogServicer):
     @translate_errors
     async def Export(self, request, context):
         return _json(await self.service.export())
-
-
-def add_to_server(server, service) -> None:
-    """Wire the catalog into a coordinator's server (called from coordinator.server)."""
-    add_policy = getattr(auth, "add_service_policy", None)
-    if add_policy is not None:
-        add_policy("Catalog", CATALOG_MIN_ROLES)
-    catalog_grpc.add_CatalogServicer_to_server(CatalogServicer(CatalogService(service)), server)

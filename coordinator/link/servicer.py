@@ -1,9 +1,13 @@
-"""The AgentLink servicer: one call per connected agent; messages go to the core, the transfer
-service and the security service."""
+"""The AgentLink servicer: one call per connected agent, open as long as the agent runs.
+
+It reads the agent's messages and hands each to the link service; everything for the agent
+(the welcome, commands, certificates) goes out through the connection's one writer task.
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import grpc
 
@@ -14,34 +18,26 @@ from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 
 from ..auth import caller
-from ..core import CoordinatorService
+from .hub import AgentConnection
+from .service import LinkService
 
 log = logging.getLogger("llmesh.coordinator.link")
 
 
 class AgentLinkServicer(link_grpc.AgentLinkServicer):
-    """One call per connected agent, open as long as the agent runs."""
+    def __init__(self, links: LinkService):
+        self.links = links
 
-    def __init__(self, service: CoordinatorService, security, transfers):
-        self.service = service
-        self.security = security
-        self.transfers = transfers
-        self._tasks: set[asyncio.Task] = set()
-
-    async def Link(self, request_iterator, context):
+    async def Link(self, request_iterator: AsyncIterator[link_pb.AgentMessage],
+                   context: grpc.aio.ServicerContext) -> None:
         first = await context.read()
         if first is grpc.aio.EOF or first.WhichOneof("body") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message on a link must be hello")
-        if caller(context).name != f"agent:{first.hello.agent_id}":
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                "an agent may only speak for the id in its own certificate")
         try:
-            connection = await self.service.agent_hello(wire.to_dict(first.hello))
+            connection = await self.links.connect(caller(context).name, wire.to_dict(first.hello))
         except MeshError as exc:
             await context.abort(grpc_status(exc), str(exc))
-        connection.task = asyncio.current_task()
-        self.transfers.wake()  # jobs waiting for this host, or for a source it holds
-        # Everything for the agent, the welcome included, goes through the one writer task.
+        connection.task = asyncio.current_task()  # closing the link ends this call
         connection.outbox.put_nowait(link_pb.CoordinatorMessage(welcome=link_pb.Welcome(
             host_id=connection.host_id, coordinator_version=__version__)))
         writer = asyncio.create_task(self._write(connection, context))
@@ -54,48 +50,30 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
         finally:
-            self.service.agent_gone(connection)
-            self.transfers.wake()
+            self.links.disconnect(connection)
             writer.cancel()
 
-    async def _write(self, connection, context):
+    async def _write(self, connection: AgentConnection, context: grpc.aio.ServicerContext) -> None:
         while True:
             message = await connection.outbox.get()
             if message is None:
                 return
             await context.write(message)
 
-    async def _job_progress(self, connection, progress) -> None:
-        try:
-            await self.transfers.on_progress(connection, progress)
-        except MeshError as exc:
-            log.warning("job report from %s refused: %s", connection.name, exc)
-        except Exception:
-            log.exception("job report from %s failed", connection.name)
-
-    async def _renew(self, connection, csr_pem: bytes) -> link_pb.Certificate:
-        try:
-            return link_pb.Certificate(cert_pem=await self.security.renew(connection.host_id, csr_pem))
-        except MeshError as exc:
-            return link_pb.Certificate(error=str(exc))
-
-    async def _dispatch(self, connection, message):
+    async def _dispatch(self, connection: AgentConnection, message: link_pb.AgentMessage) -> None:
         kind = message.WhichOneof("body")
         try:
             if kind == "heartbeat":
-                await self.service.agent_heartbeat(
-                    connection, wire.to_dict(message.heartbeat.hardware), message.heartbeat.scanning)
+                await self.links.heartbeat(connection, wire.to_dict(message.heartbeat.hardware),
+                                           message.heartbeat.scanning)
             elif kind == "inventory":
-                await self.service.agent_seen(connection)
-                await self.service.agent_inventory(connection, message.inventory)
+                batch = message.inventory
+                await self.links.inventory(connection, batch.scan_id, [wire.to_dict(m) for m in batch.models],
+                                           list(batch.problems), batch.complete)
             elif kind == "reply":
                 connection.deliver(message.reply)
             elif kind == "job":
-                # Its own task: finishing a job may ask this same agent something, and the
-                # answer arrives through this very loop.
-                task = asyncio.create_task(self._job_progress(connection, message.job))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self.links.job_report(connection, message.job)
             elif kind == "renew":
                 await connection.outbox.put(link_pb.CoordinatorMessage(
                     certificate=await self._renew(connection, message.renew.csr_pem)))
@@ -103,3 +81,9 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
                 raise InvalidArgument(f"unexpected {kind} message on an open link")
         except MeshError as exc:  # one bad message must not drop the agent
             log.warning("message from %s refused: %s", connection.name, exc)
+
+    async def _renew(self, connection: AgentConnection, csr_pem: bytes) -> link_pb.Certificate:
+        try:
+            return link_pb.Certificate(cert_pem=await self.links.renew(connection, csr_pem))
+        except MeshError as exc:
+            return link_pb.Certificate(error=str(exc))

@@ -1,1 +1,1 @@
-"""The Mesh API: hosts, GPUs, models and registration."""
+"""The Mesh API: hosts, GPUs, and the models the agents found."""

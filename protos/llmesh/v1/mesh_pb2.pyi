@@ -231,33 +231,6 @@ class GetModelRequest(_message.Message):
     ref: str
     def __init__(self, ref: _Optional[str] = ...) -> None: ...
 
-class RegisterModelRequest(_message.Message):
-    __slots__ = ("host", "path", "name", "base_model", "roles", "tags", "notes", "display_name")
-    class TagsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-    HOST_FIELD_NUMBER: _ClassVar[int]
-    PATH_FIELD_NUMBER: _ClassVar[int]
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
-    ROLES_FIELD_NUMBER: _ClassVar[int]
-    TAGS_FIELD_NUMBER: _ClassVar[int]
-    NOTES_FIELD_NUMBER: _ClassVar[int]
-    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
-    host: str
-    path: str
-    name: str
-    base_model: str
-    roles: _containers.RepeatedScalarFieldContainer[str]
-    tags: _containers.ScalarMap[str, str]
-    notes: str
-    display_name: str
-    def __init__(self, host: _Optional[str] = ..., path: _Optional[str] = ..., name: _Optional[str] = ..., base_model: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., notes: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
-
 class RegisterModelResponse(_message.Message):
     __slots__ = ("version", "created", "message")
     VERSION_FIELD_NUMBER: _ClassVar[int]

@@ -54,11 +54,6 @@ class MeshStub:
                 request_serializer=llmesh_dot_v1_dot_mesh__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=llmesh_dot_v1_dot_mesh__pb2.ModelVersion.FromString,
                 _registered_method=True)
-        self.RegisterModel = channel.unary_unary(
-                '/llmesh.v1.Mesh/RegisterModel',
-                request_serializer=llmesh_dot_v1_dot_mesh__pb2.RegisterModelRequest.SerializeToString,
-                response_deserializer=llmesh_dot_v1_dot_mesh__pb2.RegisterModelResponse.FromString,
-                _registered_method=True)
         self.DeleteModel = channel.unary_unary(
                 '/llmesh.v1.Mesh/DeleteModel',
                 request_serializer=llmesh_dot_v1_dot_mesh__pb2.DeleteModelRequest.SerializeToString,
@@ -98,12 +93,6 @@ class MeshServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def RegisterModel(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def DeleteModel(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -138,11 +127,6 @@ def add_MeshServicer_to_server(servicer, server):
                     servicer.GetModel,
                     request_deserializer=llmesh_dot_v1_dot_mesh__pb2.GetModelRequest.FromString,
                     response_serializer=llmesh_dot_v1_dot_mesh__pb2.ModelVersion.SerializeToString,
-            ),
-            'RegisterModel': grpc.unary_unary_rpc_method_handler(
-                    servicer.RegisterModel,
-                    request_deserializer=llmesh_dot_v1_dot_mesh__pb2.RegisterModelRequest.FromString,
-                    response_serializer=llmesh_dot_v1_dot_mesh__pb2.RegisterModelResponse.SerializeToString,
             ),
             'DeleteModel': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteModel,
@@ -263,33 +247,6 @@ class Mesh:
             '/llmesh.v1.Mesh/GetModel',
             llmesh_dot_v1_dot_mesh__pb2.GetModelRequest.SerializeToString,
             llmesh_dot_v1_dot_mesh__pb2.ModelVersion.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def RegisterModel(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/llmesh.v1.Mesh/RegisterModel',
-            llmesh_dot_v1_dot_mesh__pb2.RegisterModelRequest.SerializeToString,
-            llmesh_dot_v1_dot_mesh__pb2.RegisterModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

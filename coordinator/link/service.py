@@ -1,0 +1,91 @@
+"""What an agent's link does: hello, heartbeats, inventories, job reports, renewals, goodbye.
+
+Agents report on both kinds of job (pulls and conversions) over their link. The link routes
+each report to the service that owns that kind, so the transfer service never needs the
+serving service: serving depends on transfers, never the other way round.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from llmesh.common.errors import InvalidArgument, MeshError, PermissionDenied
+from llmesh.common.names import check_host_name
+from llmesh.coordinator.core import Core
+from llmesh.coordinator.link.hub import AgentConnection
+from llmesh.coordinator.security.service import SecurityService
+from llmesh.coordinator.serving.service import ServingService
+from llmesh.coordinator.transfer.service import TransferService
+from llmesh.v1 import agent_link_pb2 as link_pb
+
+log = logging.getLogger("llmesh.coordinator.link")
+
+
+class LinkService:
+    def __init__(self, core: Core, security: SecurityService, transfers: TransferService, serving: ServingService):
+        self.core = core
+        self.registry = core.registry
+        self.security = security
+        self.transfers = transfers
+        self.serving = serving
+        self._reports: set[asyncio.Task] = set()  # job reports in progress (kept so they are not collected)
+
+    async def connect(self, caller_name: str, hello: dict) -> AgentConnection:
+        """An agent says hello: record it and open its link in the hub."""
+        if caller_name != f"agent:{hello.get('agent_id', '')}":
+            raise PermissionDenied("an agent may only speak for the id in its own certificate")
+        if not hello.get("agent_id"):
+            raise InvalidArgument("agent hello without an agent id")
+        check_host_name(hello.get("name", ""))
+        row = await self.core.run(self.registry.host_hello, hello)
+        connection = AgentConnection(row["id"], row["name"])
+        self.core.hub.attach(connection)
+        log.info("agent %s (%s) connected", row["name"], row["id"])
+        self.transfers.wake()  # jobs waiting for this host, or for a source it holds
+        return connection
+
+    def disconnect(self, connection: AgentConnection) -> None:
+        self.core.hub.detach(connection)
+        log.info("agent %s disconnected", connection.name)
+        self.transfers.wake()
+
+    async def heartbeat(self, connection: AgentConnection, hardware: dict, scanning: bool) -> None:
+        await self.core.run(self.registry.host_heartbeat, connection.host_id, hardware, scanning)
+
+    async def inventory(self, connection: AgentConnection, scan_id: str, models: list[dict], problems: list[str],
+                        complete: bool) -> None:
+        """One batch of a scan; a complete scan also tells the registry what is gone."""
+        await self.core.run(self.registry.host_seen, connection.host_id)
+        if scan_id != connection.scan_id:
+            connection.scan_id, connection.scan_paths = scan_id, set()
+        connection.scan_paths.update(m["path"] for m in models)
+        seen = set(connection.scan_paths) if complete else None
+        result = await self.core.run(self.registry.apply_inventory, connection.host_id, models, problems, seen)
+        if complete:
+            connection.scan_id, connection.scan_paths = "", set()
+            log.info("inventory from %s: %d models, %d new copies, %d missing, %d problems",
+                     connection.name, len(seen), result["new_copies"], result["missing"], len(problems))
+
+    def job_report(self, connection: AgentConnection, progress: link_pb.JobProgress) -> None:
+        """Handled in its own task: finishing a job may ask this same agent something, and the
+        answer arrives through the link's read loop, which must not wait for it."""
+        task = asyncio.create_task(self._job_report(connection, progress))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _job_report(self, connection: AgentConnection, progress: link_pb.JobProgress) -> None:
+        try:
+            job = await self.transfers.reported_job(connection, progress.job_id)
+            if job is None:
+                return
+            if job["kind"] == "convert":
+                await self.serving.on_convert_progress(connection, job, progress)
+            else:
+                await self.transfers.on_pull_progress(connection, job, progress)
+        except MeshError as exc:
+            log.warning("job report from %s refused: %s", connection.name, exc)
+        except Exception:
+            log.exception("job report from %s failed", connection.name)
+
+    async def renew(self, connection: AgentConnection, csr_pem: bytes) -> bytes:
+        return await self.security.renew(connection.host_id, csr_pem)

@@ -1,0 +1,73 @@
+"""The Mesh API's domain: hosts, their GPUs, the models the agents found, rescans."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from llmesh.common import wire
+from llmesh.common.errors import MeshError
+from llmesh.common.names import parse_ref
+from llmesh.coordinator.core import Core
+from llmesh.v1 import agent_link_pb2 as link_pb
+
+log = logging.getLogger("llmesh.coordinator.mesh")
+
+GPU_QUERY_TIMEOUT_S = 3.0
+
+
+class MeshService:
+    def __init__(self, core: Core):
+        self.core = core
+        self.registry = core.registry
+
+    # -- hosts and GPUs -------------------------------------------------------------------
+
+    async def list_hosts(self) -> list[dict]:
+        return await self.core.run(self.registry.list_hosts, self.core.hub.connected_ids())
+
+    async def list_gpus(self, host: str = "") -> list[dict]:
+        if host:
+            await self.core.run(self.registry.host_by_name, host)  # NotFound for an unknown name
+        hosts = [h for h in await self.list_hosts() if not host or h["name"] == host]
+        return await asyncio.gather(*(self._host_gpus(h) for h in hosts))
+
+    async def _host_gpus(self, host: dict) -> dict:
+        """Ask the agent for live readings; fall back to its last heartbeat."""
+        hardware, live = host["hardware"], False
+        if host["status"] == "online":
+            try:
+                connection = self.core.hub.get(host["id"], host["name"])
+                reply = await connection.request(
+                    link_pb.Command(query_hardware=link_pb.QueryHardware()), GPU_QUERY_TIMEOUT_S)
+                hardware, live = wire.to_dict(reply.hardware), True
+            except MeshError as exc:
+                log.warning("live GPU query to %s failed: %s", host["name"], exc)
+        return {"host": host["name"], "status": host["status"], "live": live,
+                "gpus": hardware.get("gpus", []), "gpu_error": hardware.get("gpu_error", "")}
+
+    async def rescan(self, host: str = "") -> list[str]:
+        hosts = [h for h in await self.list_hosts() if not host or h["name"] == host]
+        if host and not hosts:
+            await self.core.run(self.registry.host_by_name, host)
+        asked = []
+        for h in hosts:
+            if h["status"] != "online":
+                continue
+            connection = self.core.hub.get(h["id"], h["name"])
+            await connection.request(link_pb.Command(rescan=link_pb.Rescan()), GPU_QUERY_TIMEOUT_S)
+            asked.append(h["name"])
+        return asked
+
+    # -- models ---------------------------------------------------------------------------
+
+    async def list_models(self, host: str = "", kind: str = "", name: str = "", **filters) -> list[dict]:
+        """filters: role, backend, tags, query (the catalog's search engine)."""
+        return await self.core.run(self.registry.list_versions, self.core.hub.connected_ids(),
+                                   host=host, kind=kind, name=name, **filters)
+
+    async def get_model(self, ref_text: str) -> dict:
+        ref = parse_ref(ref_text)
+        return await self.core.run(self.registry.get_version, ref, self.core.hub.connected_ids())
+
+    async def delete_model(self, ref_text: str, actor: str = "") -> list[str]:
+        return await self.core.run(self.registry.delete, parse_ref(ref_text), actor)
