@@ -18,7 +18,6 @@ from cryptography import x509
 
 from llmesh import __version__
 from llmesh.common import tickets, tls
-from llmesh.common.config import write_json
 from llmesh.common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -27,7 +26,9 @@ from llmesh.common.errors import (
     PermissionDenied,
     grpc_status,
 )
+from llmesh.common.files import atomic_write
 from llmesh.common.pieces import PIECE_SIZE, PieceIndex, compute_piece_index
+from llmesh.common.units import short_digest
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
 
 log = logging.getLogger("llmesh.agent.peer")
@@ -64,7 +65,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
             path = self._authorised_path(request.ticket, request.digest, context)
             index = await asyncio.to_thread(self._piece_index, path, request.piece_size or PIECE_SIZE)
             if index.digest != request.digest:
-                raise FailedPrecondition(f"this host's copy of {request.digest[:19]}… has drifted "
+                raise FailedPrecondition(f"this host's copy of {short_digest(request.digest)}… has drifted "
                                          "(its bytes no longer match the digest)")
         except MeshError as exc:
             await context.abort(grpc_status(exc), str(exc))
@@ -109,7 +110,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         tickets.verify_ticket(ticket, self._ca_key(), caller_agent_id=caller, digest=digest)
         path = self.locate(digest)
         if path is None:
-            raise NotFound(f"this host holds no file with digest {digest[:19]}…")
+            raise NotFound(f"this host holds no file with digest {short_digest(digest)}…")
         return path
 
     def _ca_key(self):
@@ -129,7 +130,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         except (OSError, ValueError, KeyError, MeshError):
             pass
         index = compute_piece_index(path, piece_size)
-        write_json(cached, {"stamp": stamp, "index": index.to_dict()})
+        atomic_write(cached, json.dumps({"stamp": stamp, "index": index.to_dict()}))
         return index
 
     def _maybe_corrupt(self, request, offset: int, data: bytes) -> bytes:
@@ -137,7 +138,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         if (self._corruptions_left > 0 and request.digest == f.corrupt_digest
                 and offset == request.offset == f.corrupt_offset):
             self._corruptions_left -= 1
-            log.warning("test fault hook: corrupting the piece at %d of %s", offset, request.digest[:19])
+            log.warning("test fault hook: corrupting the piece at %d of %s", offset, short_digest(request.digest))
             return bytes([data[0] ^ 0xFF]) + data[1:]
         return data
 
