@@ -138,7 +138,7 @@ class Deployments:
 
 
 def _eos_token_id(gguf_path) -> int | None:
-    from llmesh.agent.inventory.layouts import read_gguf_header  # skips the vocabulary arrays: fast on real models
+    from llmesh.agent.inventory.gguf_header import read_gguf_header  # skips the vocabulary arrays: fast on real models
 
     value = read_gguf_header(str(gguf_path)).fields.get("tokenizer.ggml.eos_token_id")
     return int(value) if value is not None else None
