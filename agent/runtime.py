@@ -13,6 +13,7 @@ import grpc
 
 from llmesh import __version__
 from llmesh.agent import hardware
+from llmesh.agent.convert.jobs import ConversionJobs
 from llmesh.agent.credentials import AgentCredentials, renewal_due
 from llmesh.agent.identity import load_or_create_identity
 from llmesh.agent.inventory.hash_cache import HashCache
@@ -56,7 +57,11 @@ class AgentRuntime:
         self.scanner = Scanner(roots, self.cache, hash_workers=config.hash_workers)
         self.holdings = Holdings(self.store, roots, self.cache)
         self.jobs = JobRunner(self, self._report_job)
-        self.deployments = Deployments(self, self._report_job)
+        self.conversions = ConversionJobs(self.holdings.check_under_roots, self.store.models_dir / "converted",
+                                          self._report_job)
+        self.deployments = Deployments(self.holdings.check_under_roots, config.home / "serving",
+                                       ollama_url=config.ollama_url,
+                                       llama_server_binary=config.llama_server_binary)
         self.inventory: ScanResult | None = None
         self.scanning = False
         self.peer_address = ""
@@ -88,6 +93,7 @@ class AgentRuntime:
             self.scanner.cancel()
             scans.cancel()
             await self.jobs.stop()
+            self.conversions.cancel_all()
             await self.deployments.shutdown()  # no orphan servers
             await asyncio.gather(scans, return_exceptions=True)
             if self._peer_server is not None:
@@ -255,7 +261,7 @@ class AgentRuntime:
             elif kind == "cancel_job":
                 self.jobs.cancel(command.cancel_job.job_id)
             elif kind == "convert":
-                self.deployments.start_conversion(command.convert)
+                self.conversions.start(command.convert)
             elif kind == "start_serving":
                 reply.json = json.dumps(await asyncio.to_thread(self.deployments.start, command.start_serving))
             elif kind == "stop_serving":
