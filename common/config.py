@@ -52,10 +52,6 @@ class AgentConfig:
     join_token: str = ""           # K10<ca-sha256>::<secret>, spent on the first start
     ollama_url: str = "http://127.0.0.1:11434"  # the Ollama daemon on this host, for the ollama backend
     llama_server_binary: str = ""  # a llama-server binary; default: llama-cpp-python's server
-    # Test-only faults of the Peer service (from LLMESH_TEST_CORRUPT / LLMESH_TEST_THROTTLE_BPS):
-    # "sha256:<hex>@<piece offset>*<times>" corrupts that piece's bytes on the way out.
-    fault_corrupt: str = ""
-    fault_throttle_bps: float = 0.0
 
 
 @dataclass(frozen=True)
