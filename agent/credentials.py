@@ -12,8 +12,8 @@ from pathlib import Path
 import grpc
 
 from llmesh.common import channels, tls
-from llmesh.common.config import write_json
 from llmesh.common.errors import FailedPrecondition, from_rpc_error
+from llmesh.common.files import atomic_write
 from llmesh.v1 import security_pb2, security_pb2_grpc
 
 KEY_FILE, CERT_FILE, CA_FILE, LINK_FILE = "agent.key", "agent.pem", "ca.pem", "link.json"
@@ -38,7 +38,7 @@ class AgentCredentials:
             raise FailedPrecondition(f"{self.home / LINK_FILE} is unreadable ({exc}); join the mesh again") from None
 
     def save_link_address(self, link_address: str) -> None:
-        write_json(self.home / LINK_FILE, {"link_address": link_address}, mode=0o600)
+        atomic_write(self.home / LINK_FILE, json.dumps({"link_address": link_address}), mode=0o600)
 
     def save(self, key_pem: bytes, cert_pem: bytes, ca_pem: bytes | None = None, link_address: str = "") -> tls.Identity:
         """Write the new identity; the certificate last, so a crash never pairs a new cert with an old key."""

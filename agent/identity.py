@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from pathlib import Path
 
 from llmesh.common.errors import FailedPrecondition
+from llmesh.common.files import atomic_write
 
 IDENTITY_FILE = "agent.json"
 
@@ -24,8 +24,5 @@ def load_or_create_identity(home: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise FailedPrecondition(f"{path} is unreadable ({exc}); move it away to give this agent a new id")
     identity = {"id": uuid.uuid4().hex, "created_at": time.time()}
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(identity))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(identity))
     return identity

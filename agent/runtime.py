@@ -1,5 +1,8 @@
 """The agent process: one link to the coordinator, heartbeats, background scans,
-commands, and the Peer service other agents dial."""
+commands, and the Peer service other agents dial.
+
+AgentRuntime builds the agent's parts and hands each the narrow things it uses (the store, the
+holdings, a path check, a directory, a report callback), never itself."""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +16,7 @@ import grpc
 
 from llmesh import __version__
 from llmesh.agent import hardware
+from llmesh.agent.convert.jobs import ConversionJobs
 from llmesh.agent.credentials import AgentCredentials, renewal_due
 from llmesh.agent.identity import load_or_create_identity
 from llmesh.agent.inventory.hash_cache import HashCache
@@ -20,7 +24,8 @@ from llmesh.agent.inventory.holdings import Holdings
 from llmesh.agent.inventory.scanner import Scanner, ScanResult
 from llmesh.agent.serving.deployments import Deployments
 from llmesh.agent.store.blobs import BlobStore
-from llmesh.agent.transfer.peer import FaultHooks, PeerServicer
+from llmesh.agent.testing import PeerFaults
+from llmesh.agent.transfer.peer import PeerServicer
 from llmesh.agent.transfer.pull import JobRunner
 from llmesh.common import channels, wire
 from llmesh.common.config import AgentConfig
@@ -42,9 +47,11 @@ class AgentRefused(MeshError):
 
 
 class AgentRuntime:
-    def __init__(self, config: AgentConfig, reconnect_max_s: float = 30.0):
+    def __init__(self, config: AgentConfig, reconnect_max_s: float = 30.0,
+                 faults: PeerFaults | None = None):
         self.config = config
         self.reconnect_max_s = reconnect_max_s
+        self.faults = faults  # the test harness's (llmesh.agent.testing); None in production
         config.home.mkdir(parents=True, exist_ok=True)
         self.agent_record = load_or_create_identity(config.home)  # the stable id
         self.facts = hardware.host_facts()
@@ -55,8 +62,12 @@ class AgentRuntime:
         roots = list(config.roots) + [str(self.store.models_dir)]
         self.scanner = Scanner(roots, self.cache, hash_workers=config.hash_workers)
         self.holdings = Holdings(self.store, roots, self.cache)
-        self.jobs = JobRunner(self, self._report_job)
-        self.deployments = Deployments(self, self._report_job)
+        self.jobs = JobRunner(self.store, self.holdings, lambda: self.identity, self._report_job)
+        self.conversions = ConversionJobs(self.holdings.check_under_roots, self.store.models_dir / "converted",
+                                          self._report_job)
+        self.deployments = Deployments(self.holdings.check_under_roots, config.home / "serving",
+                                       ollama_url=config.ollama_url,
+                                       llama_server_binary=config.llama_server_binary)
         self.inventory: ScanResult | None = None
         self.scanning = False
         self.peer_address = ""
@@ -88,6 +99,7 @@ class AgentRuntime:
             self.scanner.cancel()
             scans.cancel()
             await self.jobs.stop()
+            self.conversions.cancel_all()
             await self.deployments.shutdown()  # no orphan servers
             await asyncio.gather(scans, return_exceptions=True)
             if self._peer_server is not None:
@@ -113,8 +125,12 @@ class AgentRuntime:
 
     async def _start_peer_server(self) -> None:
         server = channels.aio_server()
-        peer_pb2_grpc.add_PeerServicer_to_server(
-            PeerServicer(self, self.holdings.locate, _fault_hooks(self.config)), server)
+        if self.faults is not None:
+            log.warning("test fault hooks are active: %s", self.faults.describe())
+        peer_pb2_grpc.add_PeerServicer_to_server(PeerServicer(
+            agent_id=self.agent_id, name=self.config.name, platform=self.facts.platform,
+            ca_pem=lambda: self.identity.ca_pem, index_dir=self.config.home / "piece-indexes",
+            locate=self.holdings.locate, faults=self.faults), server)
         bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)
         await server.start()
         self._peer_server = server
@@ -255,7 +271,7 @@ class AgentRuntime:
             elif kind == "cancel_job":
                 self.jobs.cancel(command.cancel_job.job_id)
             elif kind == "convert":
-                self.deployments.start_conversion(command.convert)
+                self.conversions.start(command.convert)
             elif kind == "start_serving":
                 reply.json = json.dumps(await asyncio.to_thread(self.deployments.start, command.start_serving))
             elif kind == "stop_serving":
@@ -320,14 +336,3 @@ class AgentRuntime:
             outbox.put_nowait(link_pb.AgentMessage(inventory=link_pb.InventoryBatch(
                 scan_id=scan_id, models=batch, complete=last,
                 problems=result.problems if last else [], stats=stats if last else None)))
-
-
-def _fault_hooks(config: AgentConfig) -> FaultHooks:
-    if not config.fault_corrupt and not config.fault_throttle_bps:
-        return FaultHooks()
-    digest, offset, times = "", -1, 0
-    if config.fault_corrupt:
-        digest, _, rest = config.fault_corrupt.partition("@")
-        offset_text, _, times_text = rest.partition("*")
-        offset, times = int(offset_text), int(times_text or 1)
-    return FaultHooks(digest, offset, times, config.fault_throttle_bps)

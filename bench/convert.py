@@ -27,7 +27,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from factories import make_hf_model  # noqa: E402
 
-from llmesh.agent.convert.model import convert_to_gguf, quantize  # noqa: E402
+from llmesh.agent.convert.model import convert_to_gguf  # noqa: E402
+from llmesh.agent.convert.quantize import quantize  # noqa: E402
 
 CHUNK = 64 * 1024 * 1024
 GB = 1e9

@@ -9,6 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from llmesh.common.units import human_size
+
 # Piped output is for grep and scripts: do not wrap tables at 80 columns there.
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -18,14 +20,7 @@ def emit_json(data) -> None:
 
 
 def size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+    return "-" if n is None else human_size(n)
 
 
 def ago(ts: float | None) -> str:

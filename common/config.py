@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 from llmesh.common.errors import FailedPrecondition, InvalidArgument
+from llmesh.common.files import atomic_write
 
 DEFAULT_HOME = "~/.local/share/llmesh"
 ENDPOINT_FILE = "coordinator.json"
@@ -51,10 +52,6 @@ class AgentConfig:
     join_token: str = ""           # K10<ca-sha256>::<secret>, spent on the first start
     ollama_url: str = "http://127.0.0.1:11434"  # the Ollama daemon on this host, for the ollama backend
     llama_server_binary: str = ""  # a llama-server binary; default: llama-cpp-python's server
-    # Test-only faults of the Peer service (from LLMESH_TEST_CORRUPT / LLMESH_TEST_THROTTLE_BPS):
-    # "sha256:<hex>@<piece offset>*<times>" corrupts that piece's bytes on the way out.
-    fault_corrupt: str = ""
-    fault_throttle_bps: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,16 +65,7 @@ class ClientConfig:
 
 def write_endpoint(path: Path, address: str, **extra) -> None:
     """Record where the coordinator listens (atomically: no half-written file)."""
-    write_json(path, {"address": address, "pid": os.getpid(), **extra})
-
-
-def write_json(path: Path, data: dict, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps({"address": address, "pid": os.getpid(), **extra}, indent=2))
 
 
 def remove_endpoint(path: Path, address: str) -> None:
@@ -91,7 +79,8 @@ def remove_endpoint(path: Path, address: str) -> None:
 def write_credentials(home: Path, address: str, token: str, ca_pem: bytes) -> Path:
     """meshctl's credentials for one coordinator, readable by the owner alone."""
     path = home / CREDENTIALS_FILE
-    write_json(path, {"address": address, "token": token, "ca_pem": ca_pem.decode()}, mode=0o600)
+    atomic_write(path, json.dumps({"address": address, "token": token, "ca_pem": ca_pem.decode()}, indent=2),
+                 mode=0o600)
     return path
 
 

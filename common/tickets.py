@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from llmesh.common.errors import PermissionDenied
 from llmesh.common.hashing import is_digest
+from llmesh.common.units import short_digest
 
 VERSION = 1
 
@@ -73,5 +74,5 @@ def verify_ticket(token: str, ca_public_key, *, caller_agent_id: str, digest: st
     if ticket.destination != caller_agent_id:
         raise PermissionDenied(f"transfer ticket for job {ticket.job} was issued to another host")
     if digest not in ticket.digests:
-        raise PermissionDenied(f"transfer ticket for job {ticket.job} does not allow {digest[:19]}…")
+        raise PermissionDenied(f"transfer ticket for job {ticket.job} does not allow {short_digest(digest)}…")
     return ticket

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
-import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Unavailable
+from llmesh.common.files import atomic_write
 
 AGENT_URI_PREFIX = "llmesh://agent/"
 _ENCODING_DER = getattr(ssl, "ENCODING_DER", None) or __import__("_ssl").ENCODING_DER
@@ -57,14 +57,7 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a secret 0600, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, data, mode=0o600)
 
 
 def _now() -> datetime.datetime:

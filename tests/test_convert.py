@@ -17,10 +17,13 @@ from factories import make_hf_model, make_peft_adapter
 from gguf import GGMLQuantizationType as QT
 from tokenizers_for_tests import MERGES, make_runnable_llama
 
+from llmesh.agent.convert import gguf_writer
+from llmesh.agent.convert import lora as convert_lora
 from llmesh.agent.convert import model as convert
 from llmesh.agent.convert.checkpoint import open_checkpoint
 from llmesh.agent.convert.lora import convert_lora_to_gguf
-from llmesh.agent.convert.model import SUPPORTED_QUANTS, convert_model, convert_to_gguf, quantize
+from llmesh.agent.convert.model import SUPPORTED_QUANTS, convert_model, convert_to_gguf
+from llmesh.agent.convert.quantize import quantize
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed "
@@ -158,7 +161,7 @@ def test_f16_gguf_metadata_is_what_llama_cpp_needs(tiny, tiny_f16):
 
 def test_fast_metadata_packing_writes_the_same_bytes_as_gguf(tiny, tiny_f16, tmp_path,
                                                             monkeypatch):
-    monkeypatch.setattr(convert, "_GGUFWriter", gguf.GGUFWriter)
+    monkeypatch.setattr(gguf_writer, "PackedGGUFWriter", gguf.GGUFWriter)
     plain = convert_to_gguf(tiny, tmp_path / "plain.gguf")["path"]
     assert Path(plain).read_bytes() == tiny_f16.read_bytes()
 
@@ -310,8 +313,8 @@ def test_peft_lora_converts_to_a_gguf_lora_llama_cpp_loads(tiny, tiny_f16, tmp_p
 def test_lora_base_config_found_from_adapter_config(tiny, tmp_path):
     adapter = make_peft_adapter(tmp_path / "adapter", base=str(tiny), target_modules=("o_proj",))
     assert convert_lora_to_gguf(adapter, tmp_path / "a.gguf")["architecture"] == "llama"
-    # agent.convert re-exports it: the agent's conversion jobs call it from there.
-    assert convert.convert_lora_to_gguf(adapter, tmp_path / "a2.gguf")["tensor_count"] == 4
+    # The agent's conversion jobs call it through the module (agent.convert.jobs).
+    assert convert_lora.convert_lora_to_gguf(adapter, tmp_path / "a2.gguf")["tensor_count"] == 4
     hub_adapter = make_peft_adapter(tmp_path / "hub", base="meta-llama/Llama-3.2-1B")
     with pytest.raises(FailedPrecondition, match="base model's config.json is needed"):
         convert_lora_to_gguf(hub_adapter, tmp_path / "b.gguf")
@@ -370,7 +373,7 @@ def test_failure_while_writing_leaves_no_file(tiny, tmp_path, monkeypatch):
             raise OSError("disk went away")
         fout.write(b"\0" * item.nbytes)
 
-    monkeypatch.setattr(convert, "_write_tensor", failing)
+    monkeypatch.setattr(gguf_writer, "write_tensor", failing)
     with pytest.raises(OSError):
         convert_to_gguf(tiny, tmp_path / "out.gguf")
     assert len(calls) == 3 and no_outputs(tmp_path) == []
@@ -380,7 +383,7 @@ def test_not_enough_disk_space_is_refused_before_writing(tiny, tmp_path, monkeyp
     class Usage:
         total, used, free = 10**9, 10**9 - 1000, 1000
 
-    monkeypatch.setattr(convert.shutil, "disk_usage", lambda path: Usage)
+    monkeypatch.setattr(gguf_writer.shutil, "disk_usage", lambda path: Usage)
     with pytest.raises(ResourceExhausted, match="not enough disk space for out.gguf"):
         convert_to_gguf(tiny, tmp_path / "out.gguf")
     assert no_outputs(tmp_path) == []

@@ -15,7 +15,7 @@ import pytest
 
 import llmesh.agent.store.partial as partial_mod
 from llmesh.agent.inventory.scanner import FileEntry
-from llmesh.agent.store.blobs import BlobStore, DigestMismatch, human_size
+from llmesh.agent.store.blobs import BlobStore, DigestMismatch
 from llmesh.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -25,6 +25,7 @@ from llmesh.common.errors import (
     ResourceExhausted,
 )
 from llmesh.common.pieces import PieceIndex, compute_piece_index
+from llmesh.common.units import human_size
 
 PIECE = 1000
 CHUNK = 256  # several chunks per piece, the last one short
@@ -329,7 +330,7 @@ def test_an_index_on_record_saves_the_second_pass(store, tmp_path, monkeypatch):
     def no_read_back(*args):
         raise AssertionError("the whole file was hashed again")
 
-    monkeypatch.setattr(partial_mod, "_hash_range", no_read_back)
+    monkeypatch.setattr(partial_mod, "hash_range", no_read_back)
     blob = store.open_partial(index.digest, index.size, index, index_id=index.index_id)
     assert not send_piece(blob, index, data, 1, corrupt=True)  # pieces are still checked
     for piece in range(index.count):

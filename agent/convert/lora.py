@@ -15,19 +15,15 @@ import gguf
 from gguf import GGMLQuantizationType as QT
 
 from llmesh.agent.convert.checkpoint import TensorRef, open_checkpoint
-from llmesh.agent.convert.model import (
-    ModelInfo,
+from llmesh.agent.convert.gguf_writer import (
+    PlannedTensor,
     Progress,
-    _load_config,
-    _native_type,
-    _natural_order,
-    _Planned,
-    _tensor_type,
-    _write_gguf,
-    gguf_tensor_name,
-    read_model_info,
-    rope_permutation,
+    native_type,
+    natural_order,
+    tensor_type,
+    write_gguf,
 )
+from llmesh.agent.convert.model import ModelInfo, gguf_tensor_name, load_config, read_model_info, rope_permutation
 from llmesh.common.errors import FailedPrecondition, InvalidArgument
 
 _LORA_RE = re.compile(
@@ -45,13 +41,13 @@ def convert_lora_to_gguf(adapter_dir, out_path, base_config=None, *, out_type: s
     (their B matrices are permuted like the base's q/k rows).
     """
     adapter_dir, out = Path(adapter_dir), Path(out_path)
-    qtype, _ = _native_type(out_type)
+    qtype, _ = native_type(out_type)
     adapter = _read_adapter_config(adapter_dir)
     info = read_model_info(base_config if base_config is not None
                            else _base_config_path(adapter_dir, adapter))
     tensors = open_checkpoint(adapter_dir, prefix="adapter_model")
     planned = [_lora_planned(name, ref, info, qtype) for name, ref in
-               sorted(tensors.items(), key=lambda kv: _natural_order(kv[0]))]
+               sorted(tensors.items(), key=lambda kv: natural_order(kv[0]))]
     alpha = float(adapter.get("lora_alpha") or adapter.get("r") or 1)
 
     def setup(writer: gguf.GGUFWriter) -> None:
@@ -64,7 +60,7 @@ def convert_lora_to_gguf(adapter_dir, out_path, base_config=None, *, out_type: s
                               Path(adapter["base_model_name_or_path"]).name)
             writer.add_uint32("general.base_model.count", 1)
 
-    size = _write_gguf(out, setup, planned, info.arch, 2**16, progress, "convert")
+    size = write_gguf(out, setup, planned, info.arch, 2**16, progress, "convert")
     return {"architecture": info.arch, "type": "adapter", "adapter_type": "lora",
             "lora_alpha": alpha, "rank": int(adapter.get("r") or 0), "path": str(out),
             "size": size, "tensor_count": len(planned)}
@@ -74,7 +70,7 @@ def _read_adapter_config(adapter_dir: Path) -> dict:
     config_file = adapter_dir / "adapter_config.json"
     if not config_file.is_file():
         raise FailedPrecondition(f"no adapter_config.json in {adapter_dir}: not a PEFT adapter")
-    adapter = _load_config(config_file)
+    adapter = load_config(config_file)
     if str(adapter.get("peft_type", "LORA")).upper() != "LORA" or adapter.get("use_dora"):
         raise InvalidArgument(f"{adapter_dir} is a {adapter.get('peft_type')} adapter"
                               f"{' with DoRA' if adapter.get('use_dora') else ''}: "
@@ -91,14 +87,14 @@ def _base_config_path(adapter_dir: Path, adapter: dict) -> Path:
                              f"(base {base!r} is not a local directory): pass base_config")
 
 
-def _lora_planned(name: str, ref: TensorRef, info: ModelInfo, qtype: QT) -> _Planned:
+def _lora_planned(name: str, ref: TensorRef, info: ModelInfo, qtype: QT) -> PlannedTensor:
     match = _LORA_RE.match(name)
     if not match:
         raise FailedPrecondition(f"cannot convert adapter tensor {name!r} (only lora_A/lora_B "
                                  "of attention and MLP projections are supported)")
     base_name = gguf_tensor_name(match.group(1) + ".weight")
     which = match.group(2).lower()
-    item = _Planned(f"{base_name}.lora_{which}", ref, _tensor_type(qtype, ref.shape))
+    item = PlannedTensor(f"{base_name}.lora_{which}", ref, tensor_type(qtype, ref.shape))
     # W = B @ A: permuting W's rows for llama.cpp's rope is permuting B's rows.
     qk = base_name.endswith((".attn_q.weight", ".attn_k.weight"))
     if which == "b" and info.permute_qk and qk:

@@ -1,2 +1,2 @@
-"""Serving on this agent: supervised llama.cpp servers, Ollama through its HTTP API, and the
-deployment commands the coordinator sends."""
+"""Serving on this agent: a generic process supervisor, llama.cpp servers run by it, Ollama
+through its HTTP API, and the deployment commands the coordinator sends."""

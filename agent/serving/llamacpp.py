@@ -1,4 +1,5 @@
-"""Serving a GGUF with llama.cpp on this host: a supervised server process, and a test client.
+"""Serving a GGUF with llama.cpp on this host: a server process (kept running by supervisor.py),
+the checks before starting one, and a test client.
 
     server = LlamaServer(log_dir)
     endpoint = server.start("model.gguf", port=8080, served_name="tiny")   # waits until it answers
@@ -6,43 +7,32 @@
     server.stop()                                                             # whole process group
 
 The server is llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) or a
-`llama-server` binary when one is configured. It runs in its own process group with its output
-in a log file; a supervisor thread restarts it (with backoff) when it dies unexpectedly, and
-stop() terminates the group, so no process outlives its deployment.
+`llama-server` binary when one is configured. A Supervisor runs it in its own process group
+with its output in a log file, restarts it (with backoff) when it dies unexpectedly, and stop()
+terminates the group, so no process outlives its deployment.
 """
 from __future__ import annotations
 
-import atexit
 import http.client
 import importlib.util
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
 
-from llmesh.common.errors import (
-    DeadlineExceeded,
-    FailedPrecondition,
-    InvalidArgument,
-    ResourceExhausted,
-    Unavailable,
-)
+from llmesh.agent.serving.supervisor import Supervisor
+from llmesh.common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, Unavailable
 
 # Modules llama-cpp-python's server imports; without them `-m llama_cpp.server` fails at start.
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings",
                   "starlette_context")
 RUNTIME_OVERHEAD = 256 * 1024 * 1024   # compute buffers, the Python server, the allocator
-LOG_TAIL_BYTES = 2000
 
 
 @dataclass(frozen=True)
@@ -86,21 +76,14 @@ class ServerSpec:
 
 
 class LlamaServer:
-    """One supervised llama.cpp server process (one deployment)."""
+    """One llama.cpp server process (one deployment), kept running by a Supervisor."""
 
     def __init__(self, log_dir, *, ready_timeout_s: float = 120.0, max_backoff_s: float = 30.0):
         self.log_dir = Path(log_dir)
         self.ready_timeout_s = ready_timeout_s
         self.max_backoff_s = max_backoff_s
-        self.restarts = 0
         self.spec: ServerSpec | None = None
-        self._proc: subprocess.Popen | None = None
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._supervisor: threading.Thread | None = None
-        self._restarted = threading.Condition(self._lock)
-
-    # -- public ---------------------------------------------------------------------------------
+        self._supervisor: Supervisor | None = None
 
     def start(self, gguf_path, *, host: str = "127.0.0.1", port: int, served_name: str,
               n_ctx: int = 2048, lora_path=None, binary: str | None = None,
@@ -110,30 +93,32 @@ class LlamaServer:
         Raises FailedPrecondition (file or backend missing, port in use, server died at start),
         ResourceExhausted (not enough memory), DeadlineExceeded (not ready in time).
         """
-        if self._proc is not None:
+        if self.pid is not None:
             raise FailedPrecondition("this server is already running; stop it first")
         spec = ServerSpec(Path(gguf_path), host, int(port), served_name, int(n_ctx),
                           Path(lora_path) if lora_path else None, binary, threads,
                           list(extra_args))
         check_can_serve(spec)
-        self.spec, self.restarts = spec, 0
-        self._stopping.clear()
-        _LIVE.add(self)
-        self._launch_and_wait()
-        self._supervisor = threading.Thread(target=self._supervise, daemon=True,
-                                            name=f"llama-server:{spec.port}")
+        self.spec = spec
+        self._supervisor = Supervisor(spec.command(), self.log_path, lambda: _answers(spec.url),
+                                      name="the llama.cpp server", address=spec.url,
+                                      ready_timeout_s=self.ready_timeout_s,
+                                      max_backoff_s=self.max_backoff_s)
         self._supervisor.start()
         return self.endpoint
 
     @property
     def endpoint(self) -> Endpoint:
-        assert self.spec is not None and self._proc is not None
-        return Endpoint(self.spec.url, self._proc.pid, self.spec.served_name)
+        assert self.spec is not None and self.pid is not None
+        return Endpoint(self.spec.url, self.pid, self.spec.served_name)
 
     @property
     def pid(self) -> int | None:
-        proc = self._proc
-        return proc.pid if proc is not None else None
+        return self._supervisor.pid if self._supervisor is not None else None
+
+    @property
+    def restarts(self) -> int:
+        return self._supervisor.restarts if self._supervisor is not None else 0
 
     @property
     def log_path(self) -> Path:
@@ -142,144 +127,16 @@ class LlamaServer:
 
     def wait_for_restart(self, old_pid: int, timeout_s: float = 120.0) -> Endpoint:
         """Block until the supervisor has a new, answering process in place of `old_pid`."""
-        deadline = time.monotonic() + timeout_s
-        with self._restarted:
-            while self._proc is None or self._proc.pid == old_pid or not self._ready:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._stopping.is_set():
-                    raise DeadlineExceeded(f"the server was not restarted within {timeout_s:.0f}s")
-                self._restarted.wait(min(left, 0.5))
-            return self.endpoint
+        if self._supervisor is None:
+            raise FailedPrecondition("this server was never started")
+        self._supervisor.wait_for_restart(old_pid, timeout_s)
+        return self.endpoint
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop supervising and terminate the server's whole process group (SIGTERM, then
         SIGKILL after `timeout_s`)."""
-        self._stopping.set()
-        _LIVE.discard(self)
-        with self._lock:
-            proc, self._proc = self._proc, None
-        if proc is not None:
-            _terminate_group(proc, timeout_s)
-        if self._supervisor is not None and self._supervisor is not threading.current_thread():
-            self._supervisor.join(timeout_s)
-        self._supervisor = None
-
-    # -- internals ------------------------------------------------------------------------------
-
-    _ready = False
-
-    def _launch_and_wait(self) -> None:
-        spec = self.spec
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- start {time.strftime('%Y-%m-%dT%H:%M:%S')}: "
-                      f"{' '.join(spec.command())}\n".encode())
-            log.flush()
-            # Its own session (and so process group): stop() can kill everything it spawned.
-            proc = subprocess.Popen(spec.command(), stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        with self._lock:
-            self._proc, self._ready = proc, False
-        try:
-            self._wait_ready(proc)
-        except BaseException:
-            with self._lock:
-                if self._proc is proc:
-                    self._proc = None
-            _terminate_group(proc, 5.0)
-            raise
-        with self._restarted:
-            self._ready = True
-            self._restarted.notify_all()
-
-    def _wait_ready(self, proc: subprocess.Popen) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise FailedPrecondition(f"the llama.cpp server exited with code "
-                                         f"{proc.returncode} while starting: {self._log_tail()}")
-            if self._stopping.is_set():
-                raise Unavailable("stopped while starting")
-            if _answers(self.spec.url):
-                return
-            time.sleep(0.2)
-        raise DeadlineExceeded(f"the llama.cpp server did not answer on {self.spec.url} within "
-                               f"{self.ready_timeout_s:.0f}s: {self._log_tail()}")
-
-    def _log_tail(self) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - LOG_TAIL_BYTES))
-                lines = f.read().decode(errors="replace").strip().splitlines()
-        except OSError:
-            return "(no log)"
-        interesting = [ln for ln in lines if ln.strip() and not ln.startswith("---")]
-        return " | ".join(interesting[-3:]) or "(empty log)"
-
-    def _supervise(self) -> None:
-        backoff, started = 0.5, time.monotonic()
-        while not self._stopping.is_set():
-            proc = self._proc
-            if proc is not None:
-                try:
-                    proc.wait(timeout=0.5)
-                except subprocess.TimeoutExpired:
-                    continue
-                if self._stopping.is_set():
-                    return
-                # It died on its own: kill anything left in its group, then start it again.
-                _terminate_group(proc, 2.0)
-                with self._lock:
-                    if self._proc is proc:
-                        self._proc, self._ready = None, False
-                # A server that stayed up a while earns a fresh backoff; a crash loop does not.
-                ran_well = time.monotonic() - started > 60
-                backoff = 0.5 if ran_well else min(backoff * 2, self.max_backoff_s)
-            if self._stopping.wait(backoff):
-                return
-            started = time.monotonic()
-            try:
-                self._launch_and_wait()
-                self.restarts += 1
-            except Exception:
-                # E.g. the port was taken meanwhile: the next round waits longer and tries again.
-                backoff = min(backoff * 2, self.max_backoff_s)
-
-
-# Servers still running when the interpreter exits normally are stopped with it. (An agent
-# killed with SIGKILL cannot clean up; its servers keep serving until stopped by pid.)
-_LIVE: "weakref.WeakSet[LlamaServer]" = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_all_servers() -> None:
-    for server in list(_LIVE):
-        server.stop(timeout_s=5.0)
-
-
-def _terminate_group(proc: subprocess.Popen, timeout_s: float) -> None:
-    for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=wait)
-            # The leader is gone; children in its group may not be.
-            if sig == signal.SIGTERM and _group_alive(proc.pid):
-                continue
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
+        if self._supervisor is not None:
+            self._supervisor.stop(timeout_s)
 
 
 def _answers(url: str) -> bool:

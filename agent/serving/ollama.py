@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError, NotFound, Unavailable
+from llmesh.common.files import atomic_write
 from llmesh.common.hashing import hash_file, is_digest
 
 DEFAULT_URL = "http://127.0.0.1:11434"
@@ -258,7 +258,5 @@ def _parameter_value(value) -> str:
 
 def write_modelfile(path: Path, model: Path, **fields) -> Path:
     text = modelfile_text(model, relative_to=path.parent, **fields)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text)
     return path

@@ -6,15 +6,16 @@
     root/models/<name>/v<N>/...      ordinary model directories made of hard links to blobs
     root/models/<name>/.v<N>.manifest.json   the files of that directory, for gc and idempotence
 
-Unverified bytes never enter blobs/: a PartialBlob (agent/partial.py) checks every piece
-against its piece index as it lands and the whole file against its digest before an fsync and
-an atomic rename.
+Unverified bytes never enter blobs/: a PartialBlob (partial.py) checks every piece against its
+piece index as it lands and the whole file against its digest before an fsync, then hands it to
+``publish`` for an atomic rename.
 
 Concurrency: one lock per digest (and per model directory) serialises the steps that create,
 link or delete a blob; writes to different pieces of one PartialBlob run in parallel.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -24,23 +25,25 @@ import uuid
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterable, Protocol
 
-from llmesh.agent.store.partial import (
+from llmesh.agent.store.blob_io import (
     DigestMismatch,
-    PartialBlob,
+    allocated,
+    copy_durably,
     digest_hex,
-    fsync_dir,
     make_read_only,
     os_error,
     read_json,
-    short,
-    write_json_durably,
 )
+from llmesh.agent.store.partial import PartialBlob
 from llmesh.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from llmesh.common.files import atomic_write, fsync_dir
 from llmesh.common.hashing import PREFIX, hash_file, is_digest
 from llmesh.common.names import check_name
-from llmesh.common.pieces import READ_SIZE, PieceIndex
+from llmesh.common.pieces import PieceIndex
+from llmesh.common.units import human_size
+from llmesh.common.units import short_digest as short
 
-__all__ = ["BlobStore", "DigestMismatch", "PartialBlob", "human_size"]
+__all__ = ["BlobStore", "DigestMismatch", "PartialBlob"]
 
 log = logging.getLogger("llmesh.agent")
 
@@ -60,15 +63,6 @@ class FileLike(Protocol):
     path: str      # relative, '/' separators
     size: int
     digest: str
-
-
-def human_size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            break
-        value /= 1024
-    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
 
 
 class _KeyedLocks:
@@ -95,7 +89,7 @@ class BlobStore:
             d.mkdir(parents=True, exist_ok=True)
         self._lock = _KeyedLocks()
         self._guard = threading.Lock()
-        self._open: dict[str, PartialBlob] = {}
+        self._receiving: set[str] = set()  # digests with an open PartialBlob
         self._building: set[str] = set()
         self._fresh: dict[str, float] = {}  # digest -> when it entered blobs/, until linked
         # gc and materialize exclude each other: gc must not judge a blob unreferenced while
@@ -122,7 +116,7 @@ class BlobStore:
             if self.has(digest):
                 continue
             try:
-                needed += max(0, size - _allocated(self.partial_path(digest).stat()))
+                needed += max(0, size - allocated(self.partial_path(digest).stat()))
             except FileNotFoundError:
                 needed += size
         return needed
@@ -163,7 +157,7 @@ class BlobStore:
     def _copy_in(self, src: Path, target: Path) -> None:
         tmp = self.tmp_dir / f"{target.name}.adopt-{uuid.uuid4().hex[:8]}"
         try:
-            _copy_durably(src, tmp)
+            copy_durably(src, tmp)
             make_read_only(tmp)
             os.replace(tmp, target)
         except OSError as e:
@@ -193,20 +187,37 @@ class BlobStore:
             if self.has(digest):
                 raise AlreadyExists(f"blob {short(digest)} is already in the store")
             with self._guard:
-                if digest in self._open:
+                if digest in self._receiving:
                     raise FailedPrecondition(f"blob {short(digest)} is already being received")
-            blob = PartialBlob(self, digest, piece_index,
-                               trusted_index=index_id is not None)
+            blob = PartialBlob(digest, piece_index, self.partial_path(digest), publish=self.publish,
+                               release=self._end_receiving, trusted_index=index_id is not None)
             with self._guard:
-                self._open[digest] = blob
+                self._receiving.add(digest)
             return blob
 
     def partial_path(self, digest: str) -> Path:
         return self.tmp_dir / (BLOB_PREFIX + digest_hex(digest) + PARTIAL_SUFFIX)
 
-    def _forget(self, digest: str) -> None:
+    def publish(self, digest: str, verified: Path) -> Path:
+        """Move a file whose bytes are known to be ``digest`` (checked and fsynced by the
+        caller, e.g. a PartialBlob) into blobs/ by rename; returns the blob's path."""
+        target = self.blob_path(digest)
+        with self._lock(digest):
+            try:
+                if target.exists():  # adopted meanwhile: same bytes, keep the one in place
+                    verified.unlink(missing_ok=True)
+                else:
+                    make_read_only(verified)
+                    os.replace(verified, target)
+                    fsync_dir(self.blobs_dir)
+                self._mark_fresh(digest)
+            except OSError as e:
+                raise os_error(e, f"moving {verified} into the store") from None
+        return target
+
+    def _end_receiving(self, digest: str) -> None:
         with self._guard:
-            self._open.pop(digest, None)
+            self._receiving.discard(digest)
 
     def _mark_fresh(self, digest: str) -> None:
         with self._guard:
@@ -255,7 +266,7 @@ class BlobStore:
             final.parent.mkdir(parents=True, exist_ok=True)
             # The manifest goes first: a crash before the rename leaves a manifest without
             # a directory, which the next materialize rebuilds.
-            write_json_durably(_manifest_path(final), manifest)
+            atomic_write(_manifest_path(final), json.dumps(manifest, sort_keys=True))
             if final.exists():
                 self._discard_dir(final)
             os.rename(build, final)
@@ -276,7 +287,7 @@ class BlobStore:
                 raise NotFound(f"blob {short(digest)} vanished from the store") from None
             except OSError:
                 # No hard links here (FAT, some network shares, link limit): a durable copy.
-                _copy_durably(self.blob_path(digest), dest)
+                copy_durably(self.blob_path(digest), dest)
 
     def remove_model(self, name: str, version: int) -> bool:
         """Delete a materialised copy; its blobs stay until gc. False if there was none."""
@@ -359,7 +370,7 @@ class BlobStore:
         for entry in os.scandir(self.tmp_dir):
             digest = _digest_of_blob_name(entry.name.split(".", 1)[0])
             with self._guard:
-                in_use = digest in self._open
+                in_use = digest in self._receiving
             try:
                 st = entry.stat()
             except FileNotFoundError:
@@ -367,7 +378,7 @@ class BlobStore:
             if in_use or now - st.st_mtime < max_age_s:
                 continue
             Path(entry.path).unlink(missing_ok=True)
-            removed, freed = removed + 1, freed + _allocated(st)
+            removed, freed = removed + 1, freed + allocated(st)
         return removed, freed
 
     def _gc_build_dirs(self, now: float) -> tuple[int, int]:
@@ -459,20 +470,6 @@ def _prune_empty_parents(path: Path, stop: Path) -> None:
         path = path.parent
 
 
-def _copy_durably(src: Path, dest: Path) -> None:
-    with open(src, "rb") as fin, open(dest, "wb") as fout:
-        shutil.copyfileobj(fin, fout, READ_SIZE)
-        fout.flush()
-        os.fsync(fout.fileno())
-
-
 def _fsync_tree_dirs(root: Path) -> None:
     for dirpath, _, _ in os.walk(root):
         fsync_dir(Path(dirpath))
-
-
-def _allocated(st: os.stat_result) -> int:
-    blocks = getattr(st, "st_blocks", None)
-    return blocks * 512 if blocks is not None else st.st_size
-
-

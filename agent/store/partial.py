@@ -3,27 +3,28 @@
 A PartialBlob writes a blob's pieces into ``tmp/sha256-<hex>.partial`` (preallocated to the
 full size), checks each piece against its piece index as it lands, keeps ``.state`` (the pieces
 verified and durable) so a restarted agent resumes from them, and at the end checks the whole
-file against its digest, fsyncs it and renames it atomically into ``blobs/``. Unverified bytes
-never leave tmp/. Also the small durable-file helpers the store shares with it.
+file against its digest, fsyncs it and hands it to the store, which renames it atomically into
+``blobs/``. Unverified bytes never leave tmp/.
+
+A PartialBlob knows nothing of the store beyond two callables it is given: ``publish`` (move a
+verified, fsynced file into blobs/) and ``release`` (this digest is no longer being received).
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
 import os
 import threading
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Callable
 
-from llmesh.common.errors import FailedPrecondition, Internal, InvalidArgument, MeshError, ResourceExhausted
-from llmesh.common.hashing import PREFIX, format_digest, is_digest
-from llmesh.common.pieces import READ_SIZE, PieceIndex
-
-if TYPE_CHECKING:
-    from llmesh.agent.store.blobs import BlobStore
+from llmesh.agent.store.blob_io import DigestMismatch, hash_range, os_error, preallocate, pwrite, read_json
+from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError
+from llmesh.common.files import atomic_write
+from llmesh.common.hashing import format_digest
+from llmesh.common.pieces import PieceIndex
+from llmesh.common.units import short_digest as short
 
 log = logging.getLogger("llmesh.agent")
 
@@ -32,43 +33,7 @@ STATE_VERSION = 1
 # In-memory chunks the whole-file hasher may hold before it falls back to reading the file.
 WHOLE_HASH_MEMORY = 256 * 1024 * 1024
 
-
-class DigestMismatch(FailedPrecondition):
-    """A received file failed its whole-file check.
-
-    ``bad_pieces`` lists the pieces found corrupt on disk; they are missing again and only they
-    need fetching. Empty means every piece matches the index but the index does not match the
-    digest: the partial was discarded and the file must come from another holder.
-    """
-
-    def __init__(self, message: str, bad_pieces: list[int]):
-        super().__init__(message)
-        self.bad_pieces = bad_pieces
-
-
-def short(digest: str) -> str:
-    return digest[:len(PREFIX) + 12]
-
-
-def os_error(e: OSError, doing: str) -> MeshError:
-    """One MeshError for a failed disk operation: a full disk is not a bug, EIO may be."""
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ResourceExhausted(f"disk full while {doing}: {e.strerror or e}")
-    return Internal(f"I/O error while {doing}: {e.strerror or e}")
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or link in ``path`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # Windows: directory entries are durable with the file system's journal
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+Publish = Callable[[str, Path], Path]   # (digest, verified file) -> the blob's path in blobs/
 
 
 # -- receiving one blob -------------------------------------------------------------------------
@@ -99,12 +64,13 @@ class PartialBlob:
     writes in progress on other threads (a cancelled job's streams), later writes are refused.
     """
 
-    def __init__(self, store: BlobStore, digest: str, index: PieceIndex, *,
-                 trusted_index: bool = False):
-        self.store, self.digest, self.index = store, digest, index
+    def __init__(self, digest: str, index: PieceIndex, path: Path, *, publish: Publish,
+                 release: Callable[[str], None], trusted_index: bool = False):
+        self.digest, self.index = digest, index
         self.trusted_index = trusted_index
         self.size = index.size
-        self.path = store.partial_path(digest)
+        self.path = path
+        self._publish_blob, self._release = publish, release
         self.state_path = self.path.with_suffix(STATE_SUFFIX)
         self._changed = threading.Condition()
         self._pieces: dict[int, _Piece] = {}
@@ -128,7 +94,7 @@ class PartialBlob:
                 resumed = set()
                 self.state_path.unlink(missing_ok=True)
                 os.ftruncate(self._fd, 0)
-                _preallocate(self._fd, self.size)
+                preallocate(self._fd, self.size)
         except OSError as e:
             if self._fd >= 0:
                 os.close(self._fd)
@@ -148,9 +114,9 @@ class PartialBlob:
 
     def _write_state(self, durable: set[int]) -> None:
         bits = sum(1 << i for i in durable)
-        write_json_durably(self.state_path, {
+        atomic_write(self.state_path, json.dumps({
             "version": STATE_VERSION, "digest": self.digest, "index": self.index.index_id,
-            "verified": format(bits, "x")})
+            "verified": format(bits, "x")}, sort_keys=True))
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -216,7 +182,7 @@ class PartialBlob:
     def _pwrite_all(self, view: memoryview, offset: int) -> None:
         try:
             while view:
-                n = _pwrite(self._fd, view, offset)
+                n = pwrite(self._fd, view, offset)
                 view, offset = view[n:], offset + n
         except OSError as e:
             raise os_error(e, f"receiving {short(self.digest)} into {self.path}") from None
@@ -296,7 +262,7 @@ class PartialBlob:
         bad = []
         for piece in range(self.index.count):
             start, length = self.index.piece_range(piece)
-            if _hash_range(self._fd, start, length) != self.index.hashes[piece]:
+            if hash_range(self._fd, start, length) != self.index.hashes[piece]:
                 bad.append(piece)
         with self._changed:
             self._verified.difference_update(bad)
@@ -309,21 +275,10 @@ class PartialBlob:
         return bad
 
     def _publish(self) -> Path:
-        target = self.store.blob_path(self.digest)
         os.close(self._fd)
         self._fd = -1
-        with self.store._lock(self.digest):
-            try:
-                if target.exists():  # adopted meanwhile: same bytes, keep the one in place
-                    self.path.unlink(missing_ok=True)
-                else:
-                    make_read_only(self.path)
-                    os.replace(self.path, target)
-                    fsync_dir(self.store.blobs_dir)
-                self.store._mark_fresh(self.digest)
-            except OSError as e:
-                raise os_error(e, f"moving {self.path} into the store") from None
-            self.state_path.unlink(missing_ok=True)
+        target = self._publish_blob(self.digest, self.path)
+        self.state_path.unlink(missing_ok=True)
         self._end()
         return target
 
@@ -351,7 +306,7 @@ class PartialBlob:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        self.store._forget(self.digest)
+        self._release(self.digest)
 
     def _discard_files(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -432,7 +387,7 @@ class _WholeHasher:
                     n = view.nbytes
                 else:  # a length to read back from the file
                     n = view
-                    _hash_range(self.blob._fd, offset, n, h)
+                    hash_range(self.blob._fd, offset, n, h)
                 with self.blob._changed:
                     if generation == self._generation:
                         self._hashed_to = offset + n
@@ -560,89 +515,6 @@ class _Committer:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def digest_hex(digest: str) -> str:
-    if not is_digest(digest):
-        raise InvalidArgument(f"invalid digest {digest!r}: expected 'sha256:' and 64 hex digits")
-    return digest[len(PREFIX):]
-
-
-def make_read_only(path: Path) -> None:
-    """Blobs are shared by every model directory that links them: editing one through a model
-    directory must not be easy. Not on Windows, where read-only files cannot be deleted."""
-    if os.name != "nt":
-        path.chmod(0o444)
-
-
-def read_json(path: Path):
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def write_json_durably(path: Path, data) -> None:
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def _preallocate(fd: int, size: int) -> None:
-    """Reserve the blob's blocks now, so a full disk shows up before the first byte."""
-    if size == 0:
-        return
-    if hasattr(os, "posix_fallocate"):
-        try:
-            os.posix_fallocate(fd, 0, size)
-            return
-        except OSError as e:
-            if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                raise
-    os.ftruncate(fd, size)
-
-
-def _hash_range(fd: int, start: int, length: int, into=None) -> str:
-    """sha256 of ``length`` bytes of ``fd`` from ``start`` (updating ``into`` if given)."""
-    h = into if into is not None else hashlib.sha256()
-    buf = bytearray(min(READ_SIZE, max(length, 1)))
-    end = start + length
-    while start < end:
-        view = memoryview(buf)[:min(len(buf), end - start)]
-        n = os.preadv(fd, [view], start) if hasattr(os, "preadv") else _pread_into(fd, view,
-                                                                                    start)
-        if n <= 0:
-            raise OSError(errno.EIO, "file shorter than expected")
-        h.update(view[:n])
-        start += n
-    return format_digest(h.hexdigest())
-
-
-# Windows has no pwrite/pread: seek and transfer under one lock (writes serialise there).
-_SEEK_LOCK = threading.Lock()
-
-
-def _pwrite(fd: int, view: memoryview, offset: int) -> int:
-    if hasattr(os, "pwrite"):
-        return os.pwrite(fd, view, offset)
-    with _SEEK_LOCK:
-        os.lseek(fd, offset, os.SEEK_SET)
-        return os.write(fd, view)
-
-
-def _pread_into(fd: int, view: memoryview, offset: int) -> int:
-    if hasattr(os, "pread"):
-        data = os.pread(fd, len(view), offset)
-    else:
-        with _SEEK_LOCK:
-            os.lseek(fd, offset, os.SEEK_SET)
-            data = os.read(fd, len(view))
-    view[:len(data)] = data
-    return len(data)
 
 
 def _list(items: list[int], limit: int = 8) -> str:

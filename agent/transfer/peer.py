@@ -11,14 +11,14 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from cryptography import x509
 
 from llmesh import __version__
+from llmesh.agent.testing import PeerFaults
 from llmesh.common import tickets, tls
-from llmesh.common.config import write_json
 from llmesh.common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -27,7 +27,9 @@ from llmesh.common.errors import (
     PermissionDenied,
     grpc_status,
 )
+from llmesh.common.files import atomic_write
 from llmesh.common.pieces import PIECE_SIZE, PieceIndex, compute_piece_index
+from llmesh.common.units import short_digest
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
 
 log = logging.getLogger("llmesh.agent.peer")
@@ -35,36 +37,25 @@ log = logging.getLogger("llmesh.agent.peer")
 CHUNK = 1024 * 1024  # ~1 MiB per message
 
 
-@dataclass(frozen=True)
-class FaultHooks:
-    """Test-only faults on the source side (set from LLMESH_TEST_* variables by meshctl):
-    corrupt the bytes of one piece a number of times, or slow every stream down."""
-
-    corrupt_digest: str = ""
-    corrupt_offset: int = -1  # the start of the piece to corrupt
-    corrupt_times: int = 0
-    throttle_bytes_per_s: float = 0.0
-
-
 class PeerServicer(peer_pb2_grpc.PeerServicer):
-    def __init__(self, runtime, locate: Callable[[str], str | None], faults: FaultHooks = FaultHooks()):
-        self.runtime = runtime
-        self.locate = locate  # digest -> native path of a local file holding it
-        self.faults = faults
-        self._corruptions_left = faults.corrupt_times
-        self.index_dir = runtime.config.home / "piece-indexes"
+    def __init__(self, *, agent_id: str, name: str, platform: str, ca_pem: Callable[[], bytes],
+                 index_dir: Path, locate: Callable[[str], str | None], faults: PeerFaults | None = None):
+        self.agent_id, self.name, self.platform = agent_id, name, platform  # what Describe says
+        self.ca_pem = ca_pem      # the mesh CA, which signs tickets
+        self.index_dir = index_dir  # piece indexes computed here, kept across restarts
+        self.locate = locate      # digest -> native path of a local file holding it
+        self.faults = faults      # test harness only (llmesh.agent.testing); None in production
 
     async def Describe(self, request, context):
-        return peer_pb2.DescribeResponse(
-            agent_id=self.runtime.agent_id, name=self.runtime.config.name,
-            agent_version=__version__, platform=self.runtime.facts.platform)
+        return peer_pb2.DescribeResponse(agent_id=self.agent_id, name=self.name,
+                                         agent_version=__version__, platform=self.platform)
 
     async def GetPieceIndex(self, request, context):
         try:
             path = self._authorised_path(request.ticket, request.digest, context)
             index = await asyncio.to_thread(self._piece_index, path, request.piece_size or PIECE_SIZE)
             if index.digest != request.digest:
-                raise FailedPrecondition(f"this host's copy of {request.digest[:19]}… has drifted "
+                raise FailedPrecondition(f"this host's copy of {short_digest(request.digest)}… has drifted "
                                          "(its bytes no longer match the digest)")
         except MeshError as exc:
             await context.abort(grpc_status(exc), str(exc))
@@ -99,9 +90,11 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
             if next_offset < end:
                 pending = asyncio.ensure_future(
                     asyncio.to_thread(os.pread, fd, min(CHUNK, end - next_offset), next_offset))
-            yield peer_pb2.BlobChunk(offset=offset, data=self._maybe_corrupt(request, offset, data))
-            if self.faults.throttle_bytes_per_s:
-                await asyncio.sleep(len(data) / self.faults.throttle_bytes_per_s)
+            if self.faults is not None:
+                data = self._with_faults(request, offset, data)
+            yield peer_pb2.BlobChunk(offset=offset, data=data)
+            if self.faults is not None and self.faults.delay_s(len(data)):
+                await asyncio.sleep(self.faults.delay_s(len(data)))
             offset = next_offset
 
     def _authorised_path(self, ticket: str, digest: str, context) -> str:
@@ -109,11 +102,11 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         tickets.verify_ticket(ticket, self._ca_key(), caller_agent_id=caller, digest=digest)
         path = self.locate(digest)
         if path is None:
-            raise NotFound(f"this host holds no file with digest {digest[:19]}…")
+            raise NotFound(f"this host holds no file with digest {short_digest(digest)}…")
         return path
 
     def _ca_key(self):
-        return tls.load_cert(self.runtime.identity.ca_pem).public_key()
+        return tls.load_cert(self.ca_pem()).public_key()
 
     def _piece_index(self, path: str, piece_size: int):
         """Hashing a big file for its pieces takes a while: keep the result on disk, valid
@@ -129,17 +122,14 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         except (OSError, ValueError, KeyError, MeshError):
             pass
         index = compute_piece_index(path, piece_size)
-        write_json(cached, {"stamp": stamp, "index": index.to_dict()})
+        atomic_write(cached, json.dumps({"stamp": stamp, "index": index.to_dict()}))
         return index
 
-    def _maybe_corrupt(self, request, offset: int, data: bytes) -> bytes:
-        f = self.faults
-        if (self._corruptions_left > 0 and request.digest == f.corrupt_digest
-                and offset == request.offset == f.corrupt_offset):
-            self._corruptions_left -= 1
-            log.warning("test fault hook: corrupting the piece at %d of %s", offset, request.digest[:19])
-            return bytes([data[0] ^ 0xFF]) + data[1:]
-        return data
+    def _with_faults(self, request, offset: int, data: bytes) -> bytes:
+        sent = self.faults.corrupt(request.digest, request.offset, offset, data)
+        if sent is not data:
+            log.warning("test fault hook: corrupting the piece at %d of %s", offset, short_digest(request.digest))
+        return sent
 
 
 def _caller_agent_id(context) -> str:

@@ -17,10 +17,13 @@ import shutil
 import time
 from collections import deque
 from pathlib import Path
+from typing import Callable
 
 import grpc
 
-from llmesh.common import channels
+from llmesh.agent.inventory.holdings import Holdings
+from llmesh.agent.store.blobs import BlobStore
+from llmesh.common import channels, tls
 from llmesh.common.errors import FailedPrecondition, MeshError, Unavailable
 from llmesh.common.pieces import PieceIndex
 from llmesh.v1 import agent_link_pb2 as link_pb
@@ -57,11 +60,16 @@ class _File:
         self.pieces_left = 0
 
 
+Report = Callable[[link_pb.JobProgress], None]
+
+
 class TransferJob:
-    def __init__(self, runtime, spec: link_pb.Transfer, report, received_before: int = 0):
-        self.runtime = runtime
+    def __init__(self, store: BlobStore, holdings: Holdings, identity: Callable[[], tls.Identity],
+                 spec: link_pb.Transfer, report: Report, received_before: int = 0):
+        self.store, self.holdings = store, holdings
+        self.identity = identity  # this agent's current certificate (renewals replace it)
         self.spec = spec
-        self.report = report  # JobProgress -> None
+        self.report = report
         self.bytes_total = sum(f.size for f in _unique(spec.files))
         self.bytes_done = self.bytes_reused = 0
         self.bytes_received = received_before  # earlier runs of this job count: re-sent bytes show
@@ -94,7 +102,7 @@ class TransferJob:
             self._pool.shutdown(wait=False)
 
     async def _run(self) -> str:
-        store = self.runtime.store
+        store = self.store
         files = [_File(f) for f in _unique(self.spec.files)]
         missing = [f for f in files if not await self._reuse(f)]
         self.bytes_done = self.bytes_reused
@@ -102,7 +110,7 @@ class TransferJob:
             await self._call(store.ensure_space, store.space_needed((f.entry.digest, f.entry.size) for f in missing))
             await self._fetch(missing)
         path = await self._call(store.materialize, self.spec.name, self.spec.version, list(self.spec.files))
-        await self._call(self.runtime.holdings.remember_digests, path, list(self.spec.files))
+        await self._call(self.holdings.remember_digests, path, list(self.spec.files))
         if self.spec.dest_dir:
             path = await self._call(self._place_in, Path(self.spec.dest_dir), path)
         return str(path)
@@ -110,9 +118,9 @@ class TransferJob:
     async def _reuse(self, f: _File) -> bool:
         """Blobs already in the store, or files this agent already has anywhere under its
         roots (same digest, any model), cost nothing on the wire."""
-        store, digest = self.runtime.store, f.entry.digest
+        store, digest = self.store, f.entry.digest
         if not store.has(digest):
-            local = self.runtime.holdings.local_file(digest)
+            local = self.holdings.local_file(digest)
             if local is None:
                 return False
             await self._call(store.adopt, local, digest)
@@ -122,7 +130,7 @@ class TransferJob:
     # -- fetching --------------------------------------------------------------------------
 
     async def _fetch(self, files: list[_File]) -> None:
-        sources = [_Source(s, self.runtime.identity) for s in self.spec.sources]
+        sources = [_Source(s, self.identity()) for s in self.spec.sources]
         if not sources:
             raise SourcesUnavailable("no online host holds a verified copy")
         queue: deque = deque()
@@ -175,7 +183,7 @@ class TransferJob:
                 if index.digest != f.entry.digest or index.size != f.entry.size:
                     raise FailedPrecondition(f"{source.host} described {f.entry.path} wrongly")
                 f.index = index
-                f.partial = await self._call(self.runtime.store.open_partial, f.entry.digest, f.entry.size, index)
+                f.partial = await self._call(self.store.open_partial, f.entry.digest, f.entry.size, index)
                 return
         raise SourcesUnavailable(f"no source could describe {f.entry.path}")
 
@@ -239,7 +247,7 @@ class TransferJob:
     def _discard_completed(self) -> None:
         """A cancelled job takes back the whole blobs it brought in that nothing uses."""
         for digest in self.completed:
-            path = self.runtime.store.blob_path(digest)
+            path = self.store.blob_path(digest)
             try:
                 if os.stat(path).st_nlink == 1:
                     os.unlink(path)
@@ -279,7 +287,7 @@ class TransferJob:
 
     def _place_in(self, dest_dir: Path, materialised: Path) -> Path:
         """--dest: the same files, hard-linked (copied where links fail), into a folder of a root."""
-        self.runtime.holdings.check_under_roots(dest_dir)
+        self.holdings.check_under_roots(dest_dir)
         target = dest_dir / f"{self.spec.name.replace('/', '--')}-v{self.spec.version}"
         if target.exists():
             raise FailedPrecondition(f"{target} already exists")
@@ -325,8 +333,9 @@ def _unique(files):
 class JobRunner:
     """The transfer jobs running on this agent, and their last reports."""
 
-    def __init__(self, runtime, send):
-        self.runtime = runtime
+    def __init__(self, store: BlobStore, holdings: Holdings, identity: Callable[[], tls.Identity],
+                 send: Report):
+        self.store, self.holdings, self.identity = store, holdings, identity
         self.send = send
         self._tasks: dict[str, asyncio.Task] = {}
         self._jobs: dict[str, TransferJob] = {}
@@ -337,7 +346,8 @@ class JobRunner:
         if running is not None and not running.done():
             return  # sent again after a coordinator restart: it is already on its way
         last = self._last.get(spec.job_id)
-        job = TransferJob(self.runtime, spec, self._report, last.bytes_received if last else 0)
+        job = TransferJob(self.store, self.holdings, self.identity, spec, self._report,
+                          last.bytes_received if last else 0)
         self._jobs[spec.job_id] = job
         self._tasks[spec.job_id] = asyncio.create_task(job.run())
 
