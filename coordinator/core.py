@@ -47,14 +47,14 @@ class CoordinatorService:
         if not hello.get("agent_id"):
             raise InvalidArgument("agent hello without an agent id")
         check_host_name(hello.get("name", ""))
-        row = await self._db(self.registry.host_hello, hello)
+        row = await self._db(self.registry.hosts.host_hello, hello)
         connection = AgentConnection(row["id"], row["name"])
         self.hub.attach(connection)
         log.info("agent %s (%s) connected", row["name"], row["id"])
         return connection
 
     async def agent_heartbeat(self, connection: AgentConnection, hardware: dict, scanning: bool) -> None:
-        await self._db(self.registry.host_heartbeat, connection.host_id, hardware, scanning)
+        await self._db(self.registry.hosts.host_heartbeat, connection.host_id, hardware, scanning)
 
     async def agent_inventory(self, connection: AgentConnection, batch: link_pb.InventoryBatch) -> None:
         if batch.scan_id != connection.scan_id:
@@ -62,7 +62,7 @@ class CoordinatorService:
         models = [wire.to_dict(m) for m in batch.models]
         connection.scan_paths.update(m["path"] for m in models)
         complete = set(connection.scan_paths) if batch.complete else None
-        result = await self._db(self.registry.apply_inventory, connection.host_id, models,
+        result = await self._db(self.registry.models.apply_inventory, connection.host_id, models,
                                 list(batch.problems), complete)
         if batch.complete:
             connection.scan_id, connection.scan_paths = "", set()
@@ -71,7 +71,7 @@ class CoordinatorService:
                      len(batch.problems))
 
     async def agent_seen(self, connection: AgentConnection) -> None:
-        await self._db(self.registry.host_seen, connection.host_id)
+        await self._db(self.registry.hosts.host_seen, connection.host_id)
 
     def agent_gone(self, connection: AgentConnection) -> None:
         self.hub.detach(connection)
@@ -80,11 +80,11 @@ class CoordinatorService:
     # -- hosts and GPUs -------------------------------------------------------------------
 
     async def list_hosts(self) -> list[dict]:
-        return await self._db(self.registry.list_hosts, self.hub.connected_ids())
+        return await self._db(self.registry.hosts.list_hosts, self.hub.connected_ids())
 
     async def list_gpus(self, host: str = "") -> list[dict]:
         if host:
-            await self._db(self.registry.host_by_name, host)  # NotFound for an unknown name
+            await self._db(self.registry.hosts.host_by_name, host)  # NotFound for an unknown name
         hosts = [h for h in await self.list_hosts() if not host or h["name"] == host]
         return await asyncio.gather(*(self._host_gpus(h) for h in hosts))
 
@@ -105,7 +105,7 @@ class CoordinatorService:
     async def rescan(self, host: str = "") -> list[str]:
         hosts = [h for h in await self.list_hosts() if not host or h["name"] == host]
         if host and not hosts:
-            await self._db(self.registry.host_by_name, host)
+            await self._db(self.registry.hosts.host_by_name, host)
         asked = []
         for h in hosts:
             if h["status"] != "online":
@@ -119,31 +119,31 @@ class CoordinatorService:
 
     async def list_models(self, host: str = "", kind: str = "", name: str = "", **filters) -> list[dict]:
         """filters: role, backend, tags, query (the catalog's search engine)."""
-        return await self._db(self.registry.list_versions, self.hub.connected_ids(),
+        return await self._db(self.registry.models.list_versions, self.hub.connected_ids(),
                               host=host, kind=kind, name=name, **filters)
 
     async def get_model(self, ref_text: str) -> dict:
         ref = parse_ref(ref_text)
-        return await self._db(self.registry.get_version, ref, self.hub.connected_ids())
+        return await self._db(self.registry.versions.get_version, ref, self.hub.connected_ids())
 
     async def register_model(self, request: dict, actor: str = "") -> tuple[dict, bool, str]:
         if request.get("name"):
             check_name(request["name"])
         if not request.get("path"):
             raise InvalidArgument("a path to register is required")
-        host = await self._db(self.registry.host_by_name, request["host"])
+        host = await self._db(self.registry.hosts.host_by_name, request["host"])
         connection = self.hub.get(host["id"], host["name"])
         reply = await connection.request(
             link_pb.Command(inspect=link_pb.InspectPath(path=request["path"])), INSPECT_TIMEOUT_S)
         found = wire.to_dict(reply.model)
         version_id, created, message = await self._db(
-            self.registry.register, host["id"], found, name=request.get("name", ""),
+            self.registry.models.register, host["id"], found, name=request.get("name", ""),
             base_model=request.get("base_model", ""), roles=request.get("roles") or [],
             tags=request.get("tags") or {}, notes=request.get("notes", ""),
             display_name=request.get("display_name", ""), actor=actor)
-        version = await self._db(self.registry.version_by_id, version_id, self.hub.connected_ids())
+        version = await self._db(self.registry.versions.version_by_id, version_id, self.hub.connected_ids())
         return version, created, message
 
     async def delete_model(self, ref_text: str, actor: str = "") -> list[str]:
-        return await self._db(self.registry.delete, parse_ref(ref_text), actor)
+        return await self._db(self.registry.models.delete, parse_ref(ref_text), actor)
 
