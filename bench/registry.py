@@ -80,14 +80,14 @@ def build(data_dir: Path, models: int, per_model: int) -> float:
     started = time.perf_counter()
     registry = Registry(data_dir / "registry.db")
     for i, host in enumerate(HOSTS):
-        registry.host_hello({"agent_id": f"host-{i}", "name": host, "facts": {"platform": "linux"}, "roots": ["/models"],
-                             "heartbeat_interval_s": 5.0})
-    loader = BulkLoader(registry)
+        registry.hosts.host_hello({"agent_id": f"host-{i}", "name": host, "facts": {"platform": "linux"},
+                                   "roots": ["/models"], "heartbeat_interval_s": 5.0})
+    loader = BulkLoader(registry.db)
     batch = 1000
     for first in range(0, models, batch):
         loader.load(synthetic(first, min(batch, models - first), per_model))
     loader.analyze()
-    plans = {label: registry.explain(query) for label, query in SEARCHES.items()}
+    plans = {label: registry.search.explain(query) for label, query in SEARCHES.items()}
     registry.close()
     print(f"built {models * per_model:,} versions over {models:,} models in {time.perf_counter() - started:.1f} s")
     for label, plan in plans.items():
@@ -157,10 +157,10 @@ def main() -> None:
             # The same calls on the registry alone, in this process: how much of the time is SQL and Python
             # building the results, and how much the RPC (encode, transport, decode).
             registry, nobody = Registry(data / "registry.db"), frozenset()
-            local = [measure(lambda q=query: registry.search(nobody, q, limit=args.limit), args.runs)[0]
+            local = [measure(lambda q=query: registry.search.search(nobody, q, limit=args.limit), args.runs)[0]
                      for query in SEARCHES.values()]
-            local.append(measure(lambda: [registry.get_version(parse_ref(ref()), nobody)], args.runs)[0])
-            local.append(measure(lambda: registry.list_versions(nobody, role=role()), args.runs)[0])
+            local.append(measure(lambda: [registry.versions.get_version(parse_ref(ref()), nobody)], args.runs)[0])
+            local.append(measure(lambda: registry.models.list_versions(nobody, role=role()), args.runs)[0])
             registry.close()
             print(f"\nthrough gRPC with the SDK ({args.runs} runs each; load average {load:.1f} -> "
                   f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")

@@ -4,11 +4,10 @@ People present an API token (``authorization: Bearer L10<ca-sha256>::<secret>``)
 bound to a role; agents present their mesh certificate (mutual TLS on the link
 port). The interceptor finds the caller, checks the method's least role (the table
 in policy.py), records refusals in the audit log, and leaves the caller in a context
-variable for the servicers (``caller(context)``) and for the audit rows the registry writes.
+variable for the servicers (``caller(context)``) and for the audit rows the registry writes (see identity.py).
 """
 from __future__ import annotations
 
-import contextvars
 import inspect
 import logging
 from dataclasses import dataclass
@@ -19,27 +18,13 @@ from cryptography import x509
 
 from llmesh.common import tls
 from llmesh.common.errors import Internal, MeshError, PermissionDenied, Unauthenticated, grpc_status
-from llmesh.coordinator.policy import AGENT, METHOD_POLICY, PUBLIC, ROLES
+from llmesh.coordinator.identity import ROLES, SYSTEM, Caller, current_caller  # noqa: F401 (re-exported)
+from llmesh.coordinator.policy import AGENT, METHOD_POLICY, PUBLIC
 
 log = logging.getLogger("llmesh.coordinator.auth")
 
 USER_TOKEN_PREFIX = "L10"
 JOIN_TOKEN_PREFIX = "K10"
-
-
-@dataclass(frozen=True)
-class Caller:
-    name: str    # user name, or agent:<id>
-    role: str    # one of ROLES, or "agent", or "" for the anonymous bootstrap caller
-    kind: str    # "user" | "agent" | "anonymous"
-    address: str = ""
-
-    def has_role(self, needed: str) -> bool:
-        return self.kind == "user" and ROLES.index(self.role) >= ROLES.index(needed)
-
-
-current_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("llmesh_caller", default=None)
-SYSTEM = Caller("system", "", "system")
 
 
 def caller(context=None) -> Caller:

@@ -5,7 +5,8 @@ on purpose; tests/test_policy.py checks the table against the llmesh.v1 descript
 """
 from __future__ import annotations
 
-ROLES = ("viewer", "developer", "operator", "admin")  # each role may do what the ones before it may
+from llmesh.coordinator.identity import ROLES  # noqa: F401 (each role may do what the ones before it may)
+
 PUBLIC = "public"  # anyone, without credentials (joining, with a one-time join token)
 AGENT = "agent"    # a mesh agent, by its certificate on the link port
 

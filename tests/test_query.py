@@ -21,13 +21,14 @@ NOBODY = frozenset()
 
 
 @pytest.fixture(scope="module")
-def reg(tmp_path_factory):
-    r = Registry(tmp_path_factory.mktemp("query") / "registry.db")
-    r.host_hello(hello("id-a", "a"))
-    r.host_hello(hello("id-b", "b"))
+def registry(tmp_path_factory):
+    registry = Registry(tmp_path_factory.mktemp("query") / "registry.db")
+    registry.hosts.host_hello(hello("id-a", "a"))
+    registry.hosts.host_hello(hello("id-b", "b"))
 
     def add(host, name, content, kind="model", **spec):
-        vid, _, _ = r.register_run(host, found(f"/m/{name}-{content}", name, content, kind), {"name": name, **spec})
+        vid, _, _ = registry.catalog.register_run(host, found(f"/m/{name}-{content}", name, content, kind),
+                                                  {"name": name, **spec})
         return vid
 
     add("id-a", "alpha", "a", roles=["asm"], tags={"production": "true"}, metrics={"accuracy": 0.9},
@@ -35,17 +36,17 @@ def reg(tmp_path_factory):
         datasets=[{"name": "oracle", "digest": ""}], framework="unsloth", semver="1.0.0")
     add("id-a", "alpha", "b", tags={"production": "false"}, metrics={"accuracy": 0.8},
         params={"learning_rate": 1e-4}, parents=["alpha:1"])
-    r.set_state(parse_ref("alpha:2"), "deprecated")
+    registry.lifecycle.set_state(parse_ref("alpha:2"), "deprecated")
     add("id-b", "beta", "c", kind="lora", roles=["general"], tags={"production": "true", "stage": "2"},
         metrics={"accuracy": 0.86, "f1_score": 0.7}, backends=["ollama"])
-    r.set_alias(parse_ref("beta:1"), "prod", is_admin=True)
+    registry.aliases.set_alias(parse_ref("beta:1"), "prod", is_admin=True)
     add("id-b", "gamma", "d", kind="gguf", capabilities={"vision": False}, tags={"note": "it's"})
-    yield r
-    r.close()
+    yield registry
+    registry.close()
 
 
-def refs(reg, query, sort="", limit=0):
-    return [f"{v['name']}:{v['version']}" for v in reg.search(NOBODY, query, sort=sort, limit=limit)]
+def refs(registry, query, sort="", limit=0):
+    return [f"{v['name']}:{v['version']}" for v in registry.search.search(NOBODY, query, sort=sort, limit=limit)]
 
 
 QUERIES = [
@@ -91,24 +92,25 @@ QUERIES = [
 
 
 @pytest.mark.parametrize("query,expected", QUERIES, ids=[q for q, _ in QUERIES])
-def test_query_table(reg, query, expected):
-    assert refs(reg, query) == expected
+def test_query_table(registry, query, expected):
+    assert refs(registry, query) == expected
 
 
-def test_sort_and_limit(reg):
-    assert refs(reg, "metric.accuracy IS NOT NULL", sort="metric.accuracy:desc") == ["alpha:1", "beta:1", "alpha:2"]
-    assert refs(reg, "kind != 'x'", sort="metric.accuracy", limit=4) == ["alpha:2", "beta:1", "alpha:1", "gamma:1"]
-    assert refs(reg, "kind != 'x'", sort="name:desc", limit=2) == ["gamma:1", "beta:1"]
+def test_sort_and_limit(registry):
+    assert refs(registry, "metric.accuracy IS NOT NULL", sort="metric.accuracy:desc") == [
+        "alpha:1", "beta:1", "alpha:2"]
+    assert refs(registry, "kind != 'x'", sort="metric.accuracy", limit=4) == ["alpha:2", "beta:1", "alpha:1", "gamma:1"]
+    assert refs(registry, "kind != 'x'", sort="name:desc", limit=2) == ["gamma:1", "beta:1"]
     with pytest.raises(InvalidArgument, match="cannot sort by 'role'"):
-        refs(reg, "kind = 'lora'", sort="role")
+        refs(registry, "kind = 'lora'", sort="role")
 
 
-def test_list_flags_run_on_the_same_engine(reg):
+def test_list_flags_run_on_the_same_engine(registry):
     names = lambda rows: [f"{v['name']}:{v['version']}" for v in rows]  # noqa: E731
-    assert names(reg.list_versions(NOBODY, role="asm")) == ["alpha:1"]
-    assert names(reg.list_versions(NOBODY, tags=["production=true"], backend="ollama")) == ["beta:1"]
-    assert names(reg.list_versions(NOBODY, tags=["stage"], query="kind = 'lora'")) == ["beta:1"]
-    assert names(reg.list_versions(NOBODY, host="a", kind="model")) == ["alpha:1", "alpha:2"]
+    assert names(registry.models.list_versions(NOBODY, role="asm")) == ["alpha:1"]
+    assert names(registry.models.list_versions(NOBODY, tags=["production=true"], backend="ollama")) == ["beta:1"]
+    assert names(registry.models.list_versions(NOBODY, tags=["stage"], query="kind = 'lora'")) == ["beta:1"]
+    assert names(registry.models.list_versions(NOBODY, host="a", kind="model")) == ["alpha:1", "alpha:2"]
 
 
 MALFORMED = [
@@ -135,7 +137,7 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("query,position,message", MALFORMED, ids=[q or "<empty>" for q, _, _ in MALFORMED])
-def test_malformed_queries_say_where_and_why(reg, query, position, message):
+def test_malformed_queries_say_where_and_why(registry, query, position, message):
     with pytest.raises(QueryError) as info:
         compile_query(query)
     assert str(info.value).startswith(f"query error at position {position}: ")
@@ -183,8 +185,8 @@ noise = st.lists(st.one_of(st.sampled_from(FIELD_NAMES + ["AND", "OR", "NOT", "I
                  max_size=12).map(" ".join)
 
 
-def _check(reg, query):
-    versions_before = reg.db["versions"].count
+def _check(registry, query):
+    versions_before = registry.db["versions"].count
     try:
         compiled = compile_query(query)
     except InvalidArgument as exc:
@@ -202,10 +204,10 @@ def _check(reg, query):
             words = SQL_WORDS | {"UNION", "ALL", "versions", "models", "model_id"}
             assert set(re.findall(r"[A-Za-z_]+", term.driver)) <= words, term.driver
     try:
-        reg.search(NOBODY, query, limit=5)
+        registry.search.search(NOBODY, query, limit=5)
     except InvalidArgument:
         pass
-    assert reg.db["versions"].count == versions_before
+    assert registry.db["versions"].count == versions_before
 
 
 SQL_WORDS = {"v", "m", "c", "h", "id", "IN", "NOT", "AND", "OR", "IS", "NULL", "LIKE", "SELECT", "FROM", "WHERE", "EXISTS",
@@ -217,13 +219,13 @@ SQL_WORDS = {"v", "m", "c", "h", "id", "IN", "NOT", "AND", "OR", "IS", "NULL", "
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=st.one_of(queries, noise, st.text(alphabet=string.printable, max_size=40)))
-def test_random_queries_are_parameterised_and_never_crash(reg, query):
-    _check(reg, query)
+def test_random_queries_are_parameterised_and_never_crash(registry, query):
+    _check(registry, query)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=queries)
-def test_well_formed_queries_only_fail_on_types(reg, query):
+def test_well_formed_queries_only_fail_on_types(registry, query):
     """A query the grammar accepts either runs or names a type mismatch; it is never a syntax error."""
     try:
         parse(query)
@@ -231,13 +233,13 @@ def test_well_formed_queries_only_fail_on_types(reg, query):
         if "LIKE needs a 'string' pattern" in str(exc):  # a type mismatch the parser already sees
             return
         raise AssertionError(f"grammar refused a well-formed query: {query!r}: {exc}")
-    _check(reg, query)
+    _check(registry, query)
 
 
-def test_selective_terms_drive_the_search_through_an_index(reg):
+def test_selective_terms_drive_the_search_through_an_index(registry):
     """A term that few versions match is looked up in its index first; the rest are probes."""
     for query, index in [("role = 'asm' AND metric.accuracy > 0.5", "idx_version_roles_role_version_id"),
                          ("metric.accuracy > 0.89 AND kind != 'gguf'", "idx_version_metrics_key_value"),
                          ("tag.stage = '2' OR alias = 'prod'", "idx_version_tags_key_value_version_id")]:
-        plan = " | ".join(reg.explain(query))
+        plan = " | ".join(registry.search.explain(query))
         assert index in plan and "SCAN v" not in plan, plan

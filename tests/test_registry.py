@@ -29,25 +29,25 @@ def hello(agent_id, name):
 
 
 @pytest.fixture
-def reg(tmp_path):
-    r = Registry(tmp_path / "registry.db")
-    r.host_hello(hello("id-a", "a"))
-    r.host_hello(hello("id-b", "b"))
-    yield r
-    r.close()
+def registry(tmp_path):
+    registry = Registry(tmp_path / "registry.db")
+    registry.hosts.host_hello(hello("id-a", "a"))
+    registry.hosts.host_hello(hello("id-b", "b"))
+    yield registry
+    registry.close()
 
 
 NOBODY = frozenset()
 
 
 def test_schema_is_migrated_once_and_survives_reopen(tmp_path):
-    r = Registry(tmp_path / "r.db")
-    r.host_hello(hello("x", "x"))
-    r.close()
-    r = Registry(tmp_path / "r.db")
-    assert r.schema_version() == SCHEMA_VERSION
-    assert [h["name"] for h in r.list_hosts(NOBODY)] == ["x"]
-    assert {m["version"] for m in r.db.query("SELECT * FROM schema_migrations")} == set(MIGRATIONS)
+    registry = Registry(tmp_path / "r.db")
+    registry.hosts.host_hello(hello("x", "x"))
+    registry.close()
+    registry = Registry(tmp_path / "r.db")
+    assert registry.schema_version() == SCHEMA_VERSION
+    assert [h["name"] for h in registry.hosts.list_hosts(NOBODY)] == ["x"]
+    assert {m["version"] for m in registry.db.query("SELECT * FROM schema_migrations")} == set(MIGRATIONS)
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -60,97 +60,97 @@ def test_newer_schema_is_refused(tmp_path):
         Registry(tmp_path / "r.db")
 
 
-def test_same_content_on_two_hosts_is_one_version_with_two_copies(reg):
-    reg.apply_inventory("id-a", [found("/m/tiny")], complete_paths={"/m/tiny"})
-    reg.apply_inventory("id-b", [found("D:\\models\\tiny")], complete_paths={"D:\\models\\tiny"})
-    [version] = reg.list_versions(NOBODY)
+def test_same_content_on_two_hosts_is_one_version_with_two_copies(registry):
+    registry.models.apply_inventory("id-a", [found("/m/tiny")], complete_paths={"/m/tiny"})
+    registry.models.apply_inventory("id-b", [found("D:\\models\\tiny")], complete_paths={"D:\\models\\tiny"})
+    [version] = registry.models.list_versions(NOBODY)
     assert version["version"] == 1
     assert sorted((c["host"], c["path"], c["state"]) for c in version["copies"]) == [
         ("a", "/m/tiny", "verified"), ("b", "D:\\models\\tiny", "verified")]
 
 
-def test_different_content_under_one_name_is_a_new_version(reg):
-    reg.apply_inventory("id-a", [found("/m/tiny", content="a")])
-    reg.apply_inventory("id-b", [found("/n/tiny", content="b")])
-    assert [v["version"] for v in reg.list_versions(NOBODY, name="tiny")] == [1, 2]
+def test_different_content_under_one_name_is_a_new_version(registry):
+    registry.models.apply_inventory("id-a", [found("/m/tiny", content="a")])
+    registry.models.apply_inventory("id-b", [found("/n/tiny", content="b")])
+    assert [v["version"] for v in registry.models.list_versions(NOBODY, name="tiny")] == [1, 2]
 
 
-def test_complete_scan_marks_vanished_copies_missing_and_they_come_back(reg):
-    reg.apply_inventory("id-a", [found("/m/tiny"), found("/m/other", "other", "b")],
-                        complete_paths={"/m/tiny", "/m/other"})
-    result = reg.apply_inventory("id-a", [found("/m/tiny")], complete_paths={"/m/tiny"})
+def test_complete_scan_marks_vanished_copies_missing_and_they_come_back(registry):
+    registry.models.apply_inventory("id-a", [found("/m/tiny"), found("/m/other", "other", "b")],
+                                    complete_paths={"/m/tiny", "/m/other"})
+    result = registry.models.apply_inventory("id-a", [found("/m/tiny")], complete_paths={"/m/tiny"})
     assert result["missing"] == 1
-    other = reg.get_version(parse_ref("other"), NOBODY)
+    other = registry.versions.get_version(parse_ref("other"), NOBODY)
     assert other["copies"][0]["state"] == "missing"
-    reg.apply_inventory("id-a", [found("/m/other", "other", "b")], complete_paths={"/m/tiny", "/m/other"})
-    assert reg.get_version(parse_ref("other"), NOBODY)["copies"][0]["state"] == "verified"
+    registry.models.apply_inventory("id-a", [found("/m/other", "other", "b")], complete_paths={"/m/tiny", "/m/other"})
+    assert registry.versions.get_version(parse_ref("other"), NOBODY)["copies"][0]["state"] == "verified"
 
 
-def test_a_second_agent_cannot_take_a_held_name(reg):
+def test_a_second_agent_cannot_take_a_held_name(registry):
     with pytest.raises(AlreadyExists, match="already held"):
-        reg.host_hello(hello("id-other", "a"))
-    assert {h["id"] for h in reg.list_hosts(NOBODY)} == {"id-a", "id-b"}
+        registry.hosts.host_hello(hello("id-other", "a"))
+    assert {h["id"] for h in registry.hosts.list_hosts(NOBODY)} == {"id-a", "id-b"}
 
 
-def test_register_moves_a_discovered_version_to_the_given_name(reg):
-    reg.apply_inventory("id-a", [found("/m/tiny")])
-    version_id, created, _ = reg.register("id-a", found("/m/tiny"), name="llama-ft", roles=["asm"],
-                                          tags={"production": "true"}, base_model="meta/llama")
+def test_register_moves_a_discovered_version_to_the_given_name(registry):
+    registry.models.apply_inventory("id-a", [found("/m/tiny")])
+    version_id, created, _ = registry.models.register("id-a", found("/m/tiny"), name="llama-ft", roles=["asm"],
+                                                      tags={"production": "true"}, base_model="meta/llama")
     assert created
-    assert [v["name"] for v in reg.list_versions(NOBODY)] == ["llama-ft"]
-    v = reg.get_version(parse_ref("llama-ft:1"), NOBODY)
+    assert [v["name"] for v in registry.models.list_versions(NOBODY)] == ["llama-ft"]
+    v = registry.versions.get_version(parse_ref("llama-ft:1"), NOBODY)
     assert (v["roles"], v["tags"], v["base_model"], v["registered"]) == (
         ["asm"], {"production": "true"}, "meta/llama", True)
 
 
-def test_registering_identical_content_returns_the_existing_version(reg):
-    first, created, _ = reg.register("id-a", found("/m/tiny"), name="llama-ft")
-    again, created_again, message = reg.register("id-b", found("/x/tiny"), name="other-name")
+def test_registering_identical_content_returns_the_existing_version(registry):
+    first, created, _ = registry.models.register("id-a", found("/m/tiny"), name="llama-ft")
+    again, created_again, message = registry.models.register("id-b", found("/x/tiny"), name="other-name")
     assert created and not created_again and first == again
     assert "already registered as llama-ft:1" in message
-    assert len(reg.get_version(parse_ref("llama-ft"), NOBODY)["copies"]) == 2
+    assert len(registry.versions.get_version(parse_ref("llama-ft"), NOBODY)["copies"]) == 2
 
 
-def test_failed_registration_leaves_no_rows(reg):
-    before = {t: reg.db[t].count for t in ("models", "versions", "version_files", "copies")}
+def test_failed_registration_leaves_no_rows(registry):
+    before = {t: registry.db[t].count for t in ("models", "versions", "version_files", "copies")}
     with pytest.raises(Exception):
-        reg.register("no-such-host", found("/m/tiny"), name="llama-ft")  # copy insert violates the FK
-    assert {t: reg.db[t].count for t in before} == before
+        registry.models.register("no-such-host", found("/m/tiny"), name="llama-ft")  # copy insert violates the FK
+    assert {t: registry.db[t].count for t in before} == before
 
 
-def test_delete_removes_entries_and_inventory_does_not_bring_them_back(reg):
-    reg.apply_inventory("id-a", [found("/m/tiny")])
-    assert reg.delete(parse_ref("tiny")) == ["tiny:1"]
-    reg.apply_inventory("id-a", [found("/m/tiny")], complete_paths={"/m/tiny"})
-    assert reg.list_versions(NOBODY) == []
-    reg.register("id-a", found("/m/tiny"), name="tiny")  # registering again clears the tombstone
-    assert [v["name"] for v in reg.list_versions(NOBODY)] == ["tiny"]
+def test_delete_removes_entries_and_inventory_does_not_bring_them_back(registry):
+    registry.models.apply_inventory("id-a", [found("/m/tiny")])
+    assert registry.models.delete(parse_ref("tiny")) == ["tiny:1"]
+    registry.models.apply_inventory("id-a", [found("/m/tiny")], complete_paths={"/m/tiny"})
+    assert registry.models.list_versions(NOBODY) == []
+    registry.models.register("id-a", found("/m/tiny"), name="tiny")  # registering again clears the tombstone
+    assert [v["name"] for v in registry.models.list_versions(NOBODY)] == ["tiny"]
 
 
-def test_unknown_names_and_versions_say_what_exists(reg):
-    reg.apply_inventory("id-a", [found("/m/tiny")])
+def test_unknown_names_and_versions_say_what_exists(registry):
+    registry.models.apply_inventory("id-a", [found("/m/tiny")])
     with pytest.raises(NotFound, match="unknown model 'nope'"):
-        reg.get_version(parse_ref("nope"), NOBODY)
+        registry.versions.get_version(parse_ref("nope"), NOBODY)
     with pytest.raises(NotFound, match=r"no version 7 \(versions: 1\)"):
-        reg.get_version(parse_ref("tiny:7"), NOBODY)
+        registry.versions.get_version(parse_ref("tiny:7"), NOBODY)
     with pytest.raises(NotFound, match="unknown host 'zz'"):
-        reg.host_by_name("zz")
+        registry.hosts.host_by_name("zz")
 
 
-def test_status_needs_an_open_link_and_recent_heartbeat(reg):
+def test_status_needs_an_open_link_and_recent_heartbeat(registry):
     import time
     now = time.time()
-    reg.host_heartbeat("id-a", {}, False, now=now)
-    status = {h["name"]: h["status"] for h in reg.list_hosts(frozenset({"id-a"}), now=now + 1)}
+    registry.hosts.host_heartbeat("id-a", {}, False, now=now)
+    status = {h["name"]: h["status"] for h in registry.hosts.list_hosts(frozenset({"id-a"}), now=now + 1)}
     assert status == {"a": "online", "b": "offline"}
-    status = {h["name"]: h["status"] for h in reg.list_hosts(frozenset({"id-a"}), now=now + 3.5)}
+    status = {h["name"]: h["status"] for h in registry.hosts.list_hosts(frozenset({"id-a"}), now=now + 3.5)}
     assert status["a"] == "offline"  # three 1-second intervals without a beat
 
 
-def test_the_audit_log_is_append_only(reg):
-    reg.record_event("someone", "model.register", "x:1")
+def test_the_audit_log_is_append_only(registry):
+    registry.db.record_event("someone", "model.register", "x:1")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        reg.db.execute("UPDATE events SET actor = 'nobody'")
+        registry.db.execute("UPDATE events SET actor = 'nobody'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        reg.db.execute("DELETE FROM events")
-    assert [e["actor"] for e in reg.audit(actor="someone")] == ["someone"]
+        registry.db.execute("DELETE FROM events")
+    assert [e["actor"] for e in registry.security.audit(actor="someone")] == ["someone"]

@@ -32,7 +32,7 @@ class CatalogService:
         return self.core.hub.connected_ids()
 
     async def _version(self, version_id: int) -> dict:
-        return await self.core.run(self.registry.version_by_id, version_id, self._connected())
+        return await self.core.run(self.registry.versions.version_by_id, version_id, self._connected())
 
     # -- registration ---------------------------------------------------------------------
 
@@ -44,7 +44,7 @@ class CatalogService:
                                       "version whose weights come later")
             if not request.get("name"):
                 raise InvalidArgument("a version without a PATH needs --name")
-            version_id = await self.core.run(self.registry.create_draft, request["name"], spec, actor)
+            version_id = await self.core.run(self.registry.catalog.create_draft, request["name"], spec, actor)
             return await self._version(version_id), True, f"registered without weights ({spec.get('state') or 'draft'})"
         if request.get("name"):
             check_name(request["name"])
@@ -54,21 +54,21 @@ class CatalogService:
             raise InvalidArgument(f"a version with weights cannot be {spec['state']}; leave out --state")
         if not request.get("host"):
             raise InvalidArgument("--host is required with a PATH: the host PATH is on")
-        host = await self.core.run(self.registry.host_by_name, request["host"])
+        host = await self.core.run(self.registry.hosts.host_by_name, request["host"])
         connection = self.core.hub.get(host["id"], host["name"])
         reply = await connection.request(
             link_pb.Command(inspect=link_pb.InspectPath(path=request["path"])), INSPECT_TIMEOUT_S)
         found = wire.to_dict(reply.model)
         spec.pop("state", None)
         spec["name"] = request.get("name") or ""
-        version_id, created, message = await self.core.run(self.registry.register_run, host["id"], found, spec, actor)
+        version_id, created, message = await self.core.run(self.registry.catalog.register_run, host["id"], found, spec, actor)
         return await self._version(version_id), created, message
 
     # -- edits, lifecycle, scores ----------------------------------------------------------
 
     async def versions(self, name: str) -> list[dict]:
-        await self.core.run(self.registry.version_numbers, name)  # NotFound for an unknown model
-        return await self.core.run(self.registry.list_versions, self._connected(), name=name)
+        await self.core.run(self.registry.versions.version_numbers, name)  # NotFound for an unknown model
+        return await self.core.run(self.registry.models.list_versions, self._connected(), name=name)
 
     async def edit(self, request: dict, actor: str) -> dict:
         changes = _spec(request)
@@ -78,86 +78,86 @@ class CatalogService:
                        remove_backends=request.get("remove_backends") or [])
         if request.get("semver") is not None:
             changes["semver"] = request["semver"]
-        version_id = await self.core.run(self.registry.edit, parse_ref(request["ref"]), changes, actor)
+        version_id = await self.core.run(self.registry.catalog.edit, parse_ref(request["ref"]), changes, actor)
         return await self._version(version_id)
 
     async def set_state(self, ref: str, state: str, reason: str, actor: str) -> dict:
-        version_id = await self.core.run(self.registry.set_state, parse_ref(ref), state, reason, actor)
+        version_id = await self.core.run(self.registry.lifecycle.set_state, parse_ref(ref), state, reason, actor)
         return await self._version(version_id)
 
     async def score(self, ref: str, metrics: dict, remove: list[str], actor: str) -> dict:
-        version_id = await self.core.run(self.registry.score, parse_ref(ref), dict(metrics), list(remove), actor)
+        version_id = await self.core.run(self.registry.catalog.score, parse_ref(ref), dict(metrics), list(remove), actor)
         return await self._version(version_id)
 
     # -- aliases --------------------------------------------------------------------------
 
     async def set_alias(self, ref: str, alias: str, reason: str, protect: bool, caller) -> dict:
-        return await self.core.run(self.registry.set_alias, parse_ref(ref), alias, reason=reason, protect=protect,
+        return await self.core.run(self.registry.aliases.set_alias, parse_ref(ref), alias, reason=reason, protect=protect,
                                    is_admin=caller.has_role("admin"), actor=caller.name)
 
     async def remove_alias(self, name: str, alias: str, reason: str, caller) -> dict:
         check_name(name)
-        return await self.core.run(self.registry.remove_alias, name, alias, reason=reason,
+        return await self.core.run(self.registry.aliases.remove_alias, name, alias, reason=reason,
                                    is_admin=caller.has_role("admin"), actor=caller.name)
 
     async def alias_history(self, name: str, alias: str) -> list[dict]:
-        return await self.core.run(self.registry.alias_history, check_name(name), alias)
+        return await self.core.run(self.registry.aliases.alias_history, check_name(name), alias)
 
     async def rollback(self, name: str, alias: str, reason: str, deprecate: bool, caller) -> dict:
-        return await self.core.run(self.registry.rollback, check_name(name), alias or "prod", reason=reason,
+        return await self.core.run(self.registry.aliases.rollback, check_name(name), alias or "prod", reason=reason,
                                    deprecate=deprecate, is_admin=caller.has_role("admin"), actor=caller.name)
 
     # -- reports --------------------------------------------------------------------------
 
     async def tree(self, name: str) -> dict:
-        return await self.core.run(self.registry.tree, check_name(name))
+        return await self.core.run(self.registry.reports.tree, check_name(name))
 
     async def lineage(self, ref: str) -> dict:
-        return await self.core.run(self.registry.lineage, parse_ref(ref))
+        return await self.core.run(self.registry.reports.lineage, parse_ref(ref))
 
     async def adapters(self, base: str) -> list[dict]:
         if not base:
             raise InvalidArgument("name a base model")
-        ids = await self.core.run(self.registry.adapters, base)
+        ids = await self.core.run(self.registry.reports.adapters, base)
         return [await self._version(i) for i in ids]
 
     async def compare(self, name: str, a: str, b: str) -> dict:
         check_name(name)
-        return await self.core.run(self.registry.compare, name, a, b)
+        return await self.core.run(self.registry.reports.compare, name, a, b)
 
     async def resolve(self, role: str, capabilities: list[str], prefer: str) -> tuple[dict, str]:
         if not role:
             raise InvalidArgument("--role is required")
-        version_id, reason = await self.core.run(self.registry.resolve_role, role, list(capabilities), prefer)
+        version_id, reason = await self.core.run(self.registry.reports.resolve_role, role, list(capabilities), prefer)
         return await self._version(version_id), reason
 
     async def search(self, query: str, sort: str, limit: int) -> list[dict]:
-        return await self.core.run(self.registry.search, self._connected(), query, sort=sort, limit=limit)
+        return await self.core.run(self.registry.search.search, self._connected(), query, sort=sort, limit=limit)
 
     async def summary(self, name: str) -> dict:
-        return await self.core.run(self.registry.summary, name)
+        return await self.core.run(self.registry.reports.summary, name)
 
     async def events(self, after_id: int, limit: int, follow: bool, resource: str) -> AsyncIterator[dict]:
         last = after_id
-        for event in await self.core.run(self.registry.events_after, after_id, limit or 100, resource):
+        for event in await self.core.run(self.registry.reports.events_after, after_id, limit or 100, resource):
             last = event["id"]
             yield event
         while follow:
             await asyncio.sleep(EVENT_POLL_S)
             if last == 0:  # nothing yet: start after whatever exists now
-                newest = await self.core.run(self.registry.events_after, 0, 1, resource)
+                newest = await self.core.run(self.registry.reports.events_after, 0, 1, resource)
                 last = newest[-1]["id"] if newest else 0
                 continue
-            for event in await self.core.run(self.registry.events_after, last, 500, resource):
+            for event in await self.core.run(self.registry.reports.events_after, last, 500, resource):
                 last = event["id"]
                 yield event
 
     # -- verify ---------------------------------------------------------------------------
 
     async def verify(self, ref: str, lock: bool, unlock: bool, actor: str) -> dict:
-        plan = await self.core.run(self.registry.verification_plan, parse_ref(ref))
+        plan = await self.core.run(self.registry.reports.verification_plan, parse_ref(ref))
         results = await asyncio.gather(*(self._verify_copy(plan, c) for c in plan["copies"]))
-        return await self.core.run(self.registry.apply_verification, plan, list(results), lock, unlock, actor)
+        return await self.core.run(self.registry.reports.apply_verification, plan, list(results), lock, unlock, actor)
 
     async def _verify_copy(self, plan: dict, copy: dict) -> dict:
         result = {"copy_id": copy["id"], "host": copy["host"], "path": copy["path"], "digest": "", "error": ""}
@@ -184,10 +184,10 @@ class CatalogService:
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidArgument(f"{file_name}: not a JSON file ({exc})") from None
         bundle = importers.convert(data, fmt or "auto", file_name)
-        return await self.core.run(self.registry.import_bundle, bundle, actor, dry_run)
+        return await self.core.run(self.registry.exchange.import_bundle, bundle, actor, dry_run)
 
     async def export(self) -> dict:
-        return await self.core.run(self.registry.export_all)
+        return await self.core.run(self.registry.exchange.export_all)
 
 
 def _spec(request: dict) -> dict:

@@ -37,7 +37,7 @@ class LinkService:
         if not hello.get("agent_id"):
             raise InvalidArgument("agent hello without an agent id")
         check_host_name(hello.get("name", ""))
-        row = await self.core.run(self.registry.host_hello, hello)
+        row = await self.core.run(self.registry.hosts.host_hello, hello)
         connection = AgentConnection(row["id"], row["name"])
         self.core.hub.attach(connection)
         log.info("agent %s (%s) connected", row["name"], row["id"])
@@ -50,17 +50,17 @@ class LinkService:
         self.transfers.wake()
 
     async def heartbeat(self, connection: AgentConnection, hardware: dict, scanning: bool) -> None:
-        await self.core.run(self.registry.host_heartbeat, connection.host_id, hardware, scanning)
+        await self.core.run(self.registry.hosts.host_heartbeat, connection.host_id, hardware, scanning)
 
     async def inventory(self, connection: AgentConnection, scan_id: str, models: list[dict], problems: list[str],
                         complete: bool) -> None:
         """One batch of a scan; a complete scan also tells the registry what is gone."""
-        await self.core.run(self.registry.host_seen, connection.host_id)
+        await self.core.run(self.registry.hosts.host_seen, connection.host_id)
         if scan_id != connection.scan_id:
             connection.scan_id, connection.scan_paths = scan_id, set()
         connection.scan_paths.update(m["path"] for m in models)
         seen = set(connection.scan_paths) if complete else None
-        result = await self.core.run(self.registry.apply_inventory, connection.host_id, models, problems, seen)
+        result = await self.core.run(self.registry.models.apply_inventory, connection.host_id, models, problems, seen)
         if complete:
             connection.scan_id, connection.scan_paths = "", set()
             log.info("inventory from %s: %d models, %d new copies, %d missing, %d problems",

@@ -23,11 +23,11 @@ class MeshService:
     # -- hosts and GPUs -------------------------------------------------------------------
 
     async def list_hosts(self) -> list[dict]:
-        return await self.core.run(self.registry.list_hosts, self.core.hub.connected_ids())
+        return await self.core.run(self.registry.hosts.list_hosts, self.core.hub.connected_ids())
 
     async def list_gpus(self, host: str = "") -> list[dict]:
         if host:
-            await self.core.run(self.registry.host_by_name, host)  # NotFound for an unknown name
+            await self.core.run(self.registry.hosts.host_by_name, host)  # NotFound for an unknown name
         hosts = [h for h in await self.list_hosts() if not host or h["name"] == host]
         return await asyncio.gather(*(self._host_gpus(h) for h in hosts))
 
@@ -48,7 +48,7 @@ class MeshService:
     async def rescan(self, host: str = "") -> list[str]:
         hosts = [h for h in await self.list_hosts() if not host or h["name"] == host]
         if host and not hosts:
-            await self.core.run(self.registry.host_by_name, host)
+            await self.core.run(self.registry.hosts.host_by_name, host)
         asked = []
         for h in hosts:
             if h["status"] != "online":
@@ -62,12 +62,12 @@ class MeshService:
 
     async def list_models(self, host: str = "", kind: str = "", name: str = "", **filters) -> list[dict]:
         """filters: role, backend, tags, query (the catalog's search engine)."""
-        return await self.core.run(self.registry.list_versions, self.core.hub.connected_ids(),
+        return await self.core.run(self.registry.models.list_versions, self.core.hub.connected_ids(),
                                    host=host, kind=kind, name=name, **filters)
 
     async def get_model(self, ref_text: str) -> dict:
         ref = parse_ref(ref_text)
-        return await self.core.run(self.registry.get_version, ref, self.core.hub.connected_ids())
+        return await self.core.run(self.registry.versions.get_version, ref, self.core.hub.connected_ids())
 
     async def delete_model(self, ref_text: str, actor: str = "") -> list[str]:
-        return await self.core.run(self.registry.delete, parse_ref(ref_text), actor)
+        return await self.core.run(self.registry.models.delete, parse_ref(ref_text), actor)

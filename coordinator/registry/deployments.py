@@ -1,47 +1,35 @@
 """Deployments: which version serves where, through which backend, and what served before."""
 from __future__ import annotations
 
-import json
 import time
 
-import sqlite_utils
-
 from llmesh.common.errors import NotFound
-from llmesh.coordinator.registry.core import MIGRATIONS, RegistryCore
+from llmesh.coordinator.registry.database import Database
 
 
-def _migration_21(db: sqlite_utils.Database) -> None:
-    db["deployments"].create({
-        "id": str, "version_id": int, "host_id": str, "backend": str, "served_name": str, "endpoint": str,
-        "port": int, "state": str, "adapter_version_id": int, "created_by": str, "created_at": float,
-        "stopped_at": float, "error": str, "restarts": int,
-    }, pk="id")
-    db["deployments"].create_index(["host_id", "state"])
-    db["jobs"].add_column("kind_detail_json", str)
+class DeploymentsRepository:
+    def __init__(self, db: Database):
+        self.db = db
 
-
-MIGRATIONS[21] = _migration_21
-
-
-class DeploymentsMixin(RegistryCore):
     def add_deployment(self, deployment_id: str, version_id: int, host_id: str, backend: str, served_name: str,
                        endpoint: str, port: int, adapter_version_id: int | None, actor: str) -> str:
-        with self._tx():
+        with self.db.atomic():
             self.db["deployments"].insert({
                 "id": deployment_id, "version_id": version_id, "host_id": host_id, "backend": backend,
                 "served_name": served_name, "endpoint": endpoint, "port": port, "state": "running",
                 "adapter_version_id": adapter_version_id, "created_by": actor, "created_at": time.time(),
                 "stopped_at": 0.0, "error": "", "restarts": 0})
-            self.record_event(actor, "model.deploy", self._ref(version_id),
-                              {"backend": backend, "endpoint": endpoint, "deployment": deployment_id})
+            self.db.record_event(actor, "model.deploy", self.db.version_ref(version_id),
+                                 {"backend": backend, "endpoint": endpoint, "deployment": deployment_id})
         return deployment_id
 
     def stop_deployment(self, deployment_id: str, actor: str, state: str = "stopped", error: str = "") -> None:
-        with self._tx():
+        with self.db.atomic():
             self.db["deployments"].update(deployment_id, {"state": state, "stopped_at": time.time(),
                                                           "error": error})
             row = self.db["deployments"].get(deployment_id)
-            self.record_event(actor, "model.undeploy", self._ref(row["version_id"]), {"deployment": deployment_id})
+            self.db.record_event(actor, "model.undeploy", self.db.version_ref(row["version_id"]),
+                                 {"deployment": deployment_id})
 
     def deployment(self, deployment_id: str) -> dict:
         rows = self._deployments("d.id = ?", [deployment_id])
@@ -96,20 +84,8 @@ class DeploymentsMixin(RegistryCore):
 
     def converted_from(self, source_version_id: int, quant: str) -> int | None:
         """A version already made from this source with this quantization."""
-        row = self._one(
+        row = self.db.one(
             "SELECT l.child_id FROM lineage l JOIN version_params p ON p.version_id = l.child_id "
             "WHERE l.parent_id = ? AND l.relation IN ('quantized', 'convert') AND p.key = 'quantization' "
             "AND p.value = ? LIMIT 1", [source_version_id, quant])
         return row["child_id"] if row else None
-
-    def create_job_of_kind(self, kind: str, version_id: int, host_id: str, detail: dict, actor: str) -> str:
-        job_id = self.create_job(version_id, host_id, "", "", 0, actor)
-        self.db.execute("UPDATE jobs SET kind = ?, kind_detail_json = ? WHERE id = ?",
-                        [kind, json.dumps(detail), job_id])
-        return job_id
-
-    def job_detail(self, job_id: str) -> dict:
-        row = self._one("SELECT kind, kind_detail_json FROM jobs WHERE id = ?", [job_id])
-        if not row:
-            raise NotFound(f"unknown job {job_id!r}")
-        return {"kind": row["kind"], **json.loads(row["kind_detail_json"] or "{}")}

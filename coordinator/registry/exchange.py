@@ -18,7 +18,10 @@ import time
 
 from llmesh.common.errors import MeshError
 from llmesh.common.names import check_name
-from llmesh.coordinator.registry.catalog import (
+from llmesh.coordinator.registry.aliases import AliasesRepository
+from llmesh.coordinator.registry.catalog import CatalogRepository
+from llmesh.coordinator.registry.database import Database, decode_json_columns
+from llmesh.coordinator.registry.facts import (
     RELATIONS,
     STATES,
     STATUSES,
@@ -29,7 +32,7 @@ from llmesh.coordinator.registry.catalog import (
     param_row,
     param_value,
 )
-from llmesh.coordinator.registry.core import RegistryCore, _decode
+from llmesh.coordinator.registry.models import ModelsRepository
 
 FORMAT = "llmesh-registry"
 VERSION_FIELDS = ("number", "digest", "kind", "format", "source", "size_bytes", "file_count", "base_model",
@@ -43,11 +46,18 @@ class _DryRun(Exception):
     pass
 
 
-class ExchangeMixin(RegistryCore):
+class ExchangeRepository:
+    def __init__(self, db: Database, models: ModelsRepository, catalog: CatalogRepository,
+                 aliases: AliasesRepository):
+        self.db = db
+        self.models = models
+        self.catalog = catalog
+        self.aliases = aliases
+
     # -- export ---------------------------------------------------------------------------
 
     def export_all(self) -> dict:
-        hosts = [_decode(r) for r in self.db.query("SELECT * FROM hosts ORDER BY name")]
+        hosts = [decode_json_columns(r) for r in self.db.query("SELECT * FROM hosts ORDER BY name")]
         models = []
         for m in self.db.query("SELECT * FROM models ORDER BY name"):
             model = {k: m[k] for k in ("name", "origin", "display_name", "description", "owner", "created_at",
@@ -66,7 +76,7 @@ class ExchangeMixin(RegistryCore):
         return {"format": FORMAT, "format_version": 1, "exported_at": time.time(), "hosts": hosts,
                 "models": models, "aliases": aliases, "alias_history": history,
                 "tombstones": [dict(r) for r in self.db.query("SELECT * FROM tombstones ORDER BY digest")],
-                "events": [{k: v for k, v in _decode(r).items() if k != "id"}
+                "events": [{k: v for k, v in decode_json_columns(r).items() if k != "id"}
                            for r in self.db.query("SELECT * FROM events ORDER BY id")]}
 
     def _export_version(self, row: dict) -> dict:
@@ -110,7 +120,7 @@ class ExchangeMixin(RegistryCore):
                   "skipped": 0, "problems": list(bundle.get("problems") or []), "dry_run": dry_run}
         exact = bool(bundle.get("exact"))
         try:
-            with self._tx():
+            with self.db.atomic():
                 if exact:
                     self._import_hosts(bundle.get("hosts") or [], report)
                 edges, aliases = [], []
@@ -121,8 +131,8 @@ class ExchangeMixin(RegistryCore):
                 self._import_aliases(bundle.get("aliases") or [] if exact else aliases, report, now)
                 if exact:
                     self._import_history(bundle, report)
-                self.record_event(actor, "registry.import", report["format"],
-                                  {k: report[k] for k in ("models", "versions", "merged", "skipped")})
+                self.db.record_event(actor, "registry.import", report["format"],
+                                     {k: report[k] for k in ("models", "versions", "merged", "skipped")})
                 if dry_run:
                     raise _DryRun()
         except _DryRun:
@@ -135,9 +145,9 @@ class ExchangeMixin(RegistryCore):
             if not isinstance(host, dict) or not host.get("id") or not host.get("name"):
                 report["problems"].append(f"host {host!r}: needs an id and a name; skipped")
                 continue
-            if self._one("SELECT 1 AS x FROM hosts WHERE id = ?", [host["id"]]):
+            if self.db.one("SELECT 1 AS x FROM hosts WHERE id = ?", [host["id"]]):
                 continue
-            if self._one("SELECT 1 AS x FROM hosts WHERE name = ?", [host["name"]]):
+            if self.db.one("SELECT 1 AS x FROM hosts WHERE name = ?", [host["name"]]):
                 report["problems"].append(f"host {host['name']}: the name belongs to another agent here; "
                                           "its copies are kept under extra")
                 continue
@@ -161,7 +171,7 @@ class ExchangeMixin(RegistryCore):
             report["problems"].append(f"{exc}; skipped")
             report["skipped"] += 1
             return
-        row = self._one("SELECT id FROM models WHERE name = ?", [name])
+        row = self.db.one("SELECT id FROM models WHERE name = ?", [name])
         if row:
             model_id = row["id"]
             for key in ("display_name", "description", "owner"):
@@ -180,7 +190,7 @@ class ExchangeMixin(RegistryCore):
             where = f"{name} v{version.get('number') or version.get('semver') or '?'}" \
                 if isinstance(version, dict) else name
             try:
-                with self._tx():  # a savepoint: a bad version leaves nothing behind
+                with self.db.atomic():  # a savepoint: a bad version leaves nothing behind
                     vid = self._import_version(model_id, name, version, exact, report, now)
             except (MeshError, KeyError, TypeError, ValueError, AttributeError) as exc:
                 report["problems"].append(f"{where}: {exc}; skipped")
@@ -197,21 +207,21 @@ class ExchangeMixin(RegistryCore):
         digest = v["digest"]
         if not isinstance(digest, str) or not digest:
             raise ValueError("digest missing")
-        existing = self._one("SELECT id, model_id FROM versions WHERE digest = ?", [digest])
+        existing = self.db.one("SELECT id, model_id FROM versions WHERE digest = ?", [digest])
         if existing:
             self._merge_version(existing["id"], v, where, report)
             report["merged"] += 1
             return existing["id"]
         number = v.get("number")
-        if not isinstance(number, int) or isinstance(number, bool) or number < 1 or self._one(
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1 or self.db.one(
                 "SELECT 1 AS x FROM versions WHERE model_id = ? AND number = ?", [model_id, number]):
             if number is not None:
                 report["problems"].append(f"{where}: version number taken or invalid; numbered automatically")
-            number = self._next_number(model_id)
+            number = self.models.next_number(model_id)
         semver = None
         if v.get("semver"):
             semver = check_semver(v["semver"])
-            if self._one("SELECT 1 AS x FROM versions WHERE model_id = ? AND semver = ?", [model_id, semver]):
+            if self.db.one("SELECT 1 AS x FROM versions WHERE model_id = ? AND semver = ?", [model_id, semver]):
                 report["problems"].append(f"{where}: semver {semver} is taken in {name}; kept under extra")
                 semver = None
         state = v.get("state") or "active"
@@ -290,17 +300,18 @@ class ExchangeMixin(RegistryCore):
         else:
             copies = [{"host": h, "path": p, "state": "unverified"} for h, p in (v.get("locations") or {}).items()]
         for copy in copies:
-            host = self._one("SELECT id FROM hosts WHERE id = ?", [copy.get("host_id")]) if copy.get("host_id") \
-                else self._one("SELECT id FROM hosts WHERE name = ?", [copy.get("host") or ""])
-            taken = host and self._one("SELECT 1 AS x FROM copies WHERE host_id = ? AND path = ?",
-                                       [host["id"], copy["path"]])
+            host = self.db.one("SELECT id FROM hosts WHERE id = ?", [copy.get("host_id")]) if copy.get("host_id") \
+                else self.db.one("SELECT id FROM hosts WHERE name = ?", [copy.get("host") or ""])
+            taken = host and self.db.one("SELECT 1 AS x FROM copies WHERE host_id = ? AND path = ?",
+                                         [host["id"], copy["path"]])
             if not host or taken:
                 why = "already holds another version" if taken else \
                     f"no host named {copy.get('host')!r}" if copy.get("host") else "no host given"
                 report["problems"].append(f"{where}: location {copy['path']}: {why}; kept under extra")
                 extra = json.loads(self.db["versions"].get(vid)["extra_json"])
                 extra.setdefault("locations", []).append(copy)
-                self.db.execute("UPDATE versions SET extra_json = ? WHERE id = ?", [json.dumps(extra, sort_keys=True), vid])
+                self.db.execute("UPDATE versions SET extra_json = ? WHERE id = ?",
+                                [json.dumps(extra, sort_keys=True), vid])
                 continue
             self.db["copies"].insert({"version_id": vid, "host_id": host["id"], "path": copy["path"],
                                       "state": copy.get("state") or "unverified",
@@ -311,7 +322,8 @@ class ExchangeMixin(RegistryCore):
         updates = {k: v[k] for k in MERGED_TEXT if isinstance(v.get(k), str) and v[k] and not row[k]}
         if v.get("semver") and not row["semver"]:
             label = check_semver(v["semver"])
-            if not self._one("SELECT 1 AS x FROM versions WHERE model_id = ? AND semver = ?", [row["model_id"], label]):
+            if not self.db.one("SELECT 1 AS x FROM versions WHERE model_id = ? AND semver = ?",
+                               [row["model_id"], label]):
                 updates["semver"] = label
         extra = json.loads(row["extra_json"] or "{}")
         for key, value in (v.get("extra") or {}).items():
@@ -331,45 +343,46 @@ class ExchangeMixin(RegistryCore):
                 label = str(parent.get("label") or "")
                 match = re.fullmatch(r"v?(\d+)", label)
                 column, value = ("v.number", int(match.group(1))) if match else ("v.semver", label.lstrip("v"))
-                row = self._one("SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id "
-                                f"WHERE m.name = ? AND {column} = ?", [name, value])
+                row = self.db.one("SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id "
+                                  f"WHERE m.name = ? AND {column} = ?", [name, value])
             else:
-                row = self._one("SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id WHERE m.name = ? "
-                                "AND v.number = ?", [name, number])
+                row = self.db.one("SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id WHERE m.name = ? "
+                                  "AND v.number = ?", [name, number])
             if not row:
                 raise ValueError(f"parent {name}:{number or parent.get('label')} is not in the registry")
             relation = parent.get("relation") or "finetune"
             if relation not in RELATIONS:
                 raise ValueError(f"unknown relation {relation!r}")
-            with self._tx():
-                self._add_parent(child_id, row["id"], relation, parent.get("created_at") or now)
+            with self.db.atomic():
+                self.catalog.add_parent(child_id, row["id"], relation, parent.get("created_at") or now)
         except (MeshError, KeyError, TypeError, ValueError) as exc:
             report["problems"].append(f"{where}: lineage not imported: {exc}")
 
     def _import_aliases(self, aliases: list, report: dict, now: float) -> None:
         for alias in aliases:
             try:
-                model = self._one("SELECT id FROM models WHERE name = ?", [alias["name"]])
-                vid = alias.get("version_id") or (self._one(
+                model = self.db.one("SELECT id FROM models WHERE name = ?", [alias["name"]])
+                vid = alias.get("version_id") or (self.db.one(
                     "SELECT id FROM versions WHERE model_id = ? AND number = ?", [model["id"], alias["version"]])
                     or {}).get("id")
                 if not model or not vid:
                     raise ValueError("its model or version is not in the registry")
-                if self._one("SELECT 1 AS x FROM aliases WHERE model_id = ? AND alias = ?", [model["id"], alias["alias"]]):
+                if self.db.one("SELECT 1 AS x FROM aliases WHERE model_id = ? AND alias = ?",
+                               [model["id"], alias["alias"]]):
                     raise ValueError("the alias is already set here")
                 self.db["aliases"].insert({"model_id": model["id"], "alias": alias["alias"], "version_id": vid,
                                            "protected": int(bool(alias.get("protected"))),
                                            "updated_at": alias.get("updated_at") or now,
                                            "updated_by": alias.get("updated_by") or ""})
                 if "version_id" in alias:  # from a predecessor file: record how it came to be
-                    self._alias_history(model["id"], alias["alias"], None, vid, "set", 0, "import",
-                                        "imported", now)
+                    self.aliases.record_change(model["id"], alias["alias"], None, vid, "set", 0, "import",
+                                               "imported", now)
             except (MeshError, KeyError, TypeError, ValueError) as exc:
                 report["problems"].append(f"alias {alias.get('name')}@{alias.get('alias')}: {exc}; not imported")
 
     def _import_history(self, bundle: dict, report: dict) -> None:
         for h in bundle.get("alias_history") or []:
-            model = self._one("SELECT id FROM models WHERE name = ?", [h.get("name")])
+            model = self.db.one("SELECT id FROM models WHERE name = ?", [h.get("name")])
             if not model:
                 report["problems"].append(f"alias history of {h.get('name')}: model not imported; skipped")
                 continue
@@ -406,10 +419,10 @@ class BulkLoader:
     Records: {name, versions: [{number, digest, kind, format, size_bytes, created_at, state,
     base_model, files, tags, metrics, params, roles, capabilities, backends, copies: [(host_id, path)]}]}."""
 
-    def __init__(self, registry: RegistryCore):
-        self.db = registry.db
-        self.next_model = (registry._one("SELECT MAX(id) AS n FROM models", [])["n"] or 0) + 1
-        self.next_version = (registry._one("SELECT MAX(id) AS n FROM versions", [])["n"] or 0) + 1
+    def __init__(self, db: Database):
+        self.db = db
+        self.next_model = (db.one("SELECT MAX(id) AS n FROM models", [])["n"] or 0) + 1
+        self.next_version = (db.one("SELECT MAX(id) AS n FROM versions", [])["n"] or 0) + 1
 
     def load(self, models: list[dict]) -> None:
         rows: dict[str, list] = {k: [] for k in ("models", "versions", "files", "tags", "metrics", "params", "roles",

@@ -6,21 +6,22 @@ import time
 
 from llmesh.common.config import OFFLINE_AFTER_BEATS
 from llmesh.common.errors import AlreadyExists, NotFound
-from llmesh.coordinator.registry.core import RegistryCore
+from llmesh.coordinator.registry.database import Database
 
 
-class HostsMixin(RegistryCore):
-    # -- hosts ----------------------------------------------------------------------------
+class HostsRepository:
+    def __init__(self, db: Database):
+        self.db = db
 
     def host_hello(self, hello: dict, now: float | None = None) -> dict:
         """Record an agent that connected; refuse a name another agent id holds."""
         now = now or time.time()
         agent_id, name = hello["agent_id"], hello["name"]
-        with self._tx():
-            holder = self._one("SELECT id FROM hosts WHERE name = ?", [name])
+        with self.db.atomic():
+            holder = self.db.one("SELECT id FROM hosts WHERE name = ?", [name])
             if holder and holder["id"] != agent_id:
-                self.record_event(f"agent:{agent_id}", "host.refused", name,
-                                  {"reason": "name taken", "holder": holder["id"]})
+                self.db.record_event(f"agent:{agent_id}", "host.refused", name,
+                                     {"reason": "name taken", "holder": holder["id"]})
                 raise AlreadyExists(
                     f"host name {name!r} is already held by another agent (id {holder['id']}); "
                     "choose another --name, or remove that host first")
@@ -36,13 +37,13 @@ class HostsMixin(RegistryCore):
                 "heartbeat_interval_s": float(hello.get("heartbeat_interval_s") or 5.0),
                 "last_seen": now, "scanning": 0,
             }
-            existing = self._one("SELECT first_seen FROM hosts WHERE id = ?", [agent_id])
+            existing = self.db.one("SELECT first_seen FROM hosts WHERE id = ?", [agent_id])
             if existing:
                 self.db["hosts"].update(agent_id, row)
             else:
                 row.update(first_seen=now, hardware_json="{}", problems_json="[]")
                 self.db["hosts"].insert(row)
-                self.record_event(f"agent:{agent_id}", "host.joined", name, {"platform": row["platform"]})
+                self.db.record_event(f"agent:{agent_id}", "host.joined", name, {"platform": row["platform"]})
         return self.db["hosts"].get(agent_id)
 
     def host_heartbeat(self, host_id: str, hardware: dict, scanning: bool, now: float | None = None) -> None:
@@ -54,7 +55,7 @@ class HostsMixin(RegistryCore):
         self.db.execute("UPDATE hosts SET last_seen = ? WHERE id = ?", [now or time.time(), host_id])
 
     def host_by_name(self, name: str) -> dict:
-        row = self._one("SELECT * FROM hosts WHERE name = ?", [name])
+        row = self.db.one("SELECT * FROM hosts WHERE name = ?", [name])
         if not row:
             known = ", ".join(r["name"] for r in self.db.query("SELECT name FROM hosts ORDER BY name"))
             raise NotFound(f"unknown host {name!r}" + (f" (known: {known})" if known else " (no hosts yet)"))
@@ -88,5 +89,3 @@ def host_status(row: dict, connected: frozenset[str], now: float) -> str:
     if row["id"] in connected and now - (row.get("last_seen") or 0) <= OFFLINE_AFTER_BEATS * interval:
         return "online"
     return "offline"
-
-

@@ -1,46 +1,36 @@
-"""Transfer jobs, and the copies they create and remove. Jobs live here, not in
-memory, so they survive restarts of any party."""
+"""Jobs (transfers, and other kinds such as convert), and the copies transfers create
+and remove. Jobs live here, not in memory, so they survive restarts of any party."""
 from __future__ import annotations
 
 import json
 import time
 import uuid
 
-import sqlite_utils
-
 from llmesh.common.errors import FailedPrecondition, NotFound
-from llmesh.coordinator.registry.core import MIGRATIONS, RegistryCore
+from llmesh.coordinator.registry.database import Database
+from llmesh.coordinator.registry.models import ModelsRepository
 
 ACTIVE_STATES = ("queued", "running", "waiting")
 
 
-def _migration_20(db: sqlite_utils.Database) -> None:
-    db["jobs"].create({
-        "id": str, "kind": str, "state": str, "version_id": int, "dest_host_id": str, "source_host": str,
-        "dest_dir": str, "bytes_total": int, "bytes_done": int, "bytes_reused": int, "bytes_received": int,
-        "error": str, "copy_path": str, "created_by": str, "created_at": float, "updated_at": float,
-        "started_at": float, "finished_at": float, "detail_json": str,
-    }, pk="id")
-    db["jobs"].create_index(["state"])
+class JobsRepository:
+    def __init__(self, db: Database, models: ModelsRepository):
+        self.db = db
+        self.models = models
 
-
-MIGRATIONS[20] = _migration_20
-
-
-class JobsMixin(RegistryCore):
     def create_job(self, version_id: int, dest_host_id: str, source_host: str, dest_dir: str,
                    bytes_total: int, created_by: str) -> str:
         job_id = uuid.uuid4().hex[:12]
         now = time.time()
-        with self._tx():
+        with self.db.atomic():
             self.db["jobs"].insert({
                 "id": job_id, "kind": "pull", "state": "queued", "version_id": version_id,
                 "dest_host_id": dest_host_id, "source_host": source_host, "dest_dir": dest_dir,
                 "bytes_total": bytes_total, "bytes_done": 0, "bytes_reused": 0, "bytes_received": 0,
                 "error": "", "copy_path": "", "created_by": created_by, "created_at": now, "updated_at": now,
                 "started_at": 0.0, "finished_at": 0.0, "detail_json": "{}"})
-            self.record_event(created_by, "job.create", job_id, {"version_id": version_id,
-                                                                 "destination": dest_host_id})
+            self.db.record_event(created_by, "job.create", job_id, {"version_id": version_id,
+                                                                    "destination": dest_host_id})
         return job_id
 
     def job(self, job_id: str) -> dict:
@@ -69,22 +59,36 @@ class JobsMixin(RegistryCore):
         fields["updated_at"] = time.time()
         if "detail" in fields:
             fields["detail_json"] = json.dumps(fields.pop("detail"))
-        with self._tx():
-            row = self._one("SELECT state FROM jobs WHERE id = ?", [job_id])
+        with self.db.atomic():
+            row = self.db.one("SELECT state FROM jobs WHERE id = ?", [job_id])
             if not row:
                 raise NotFound(f"unknown job {job_id!r}")
             if row["state"] in ("done", "failed", "cancelled") and fields.get("state") not in (None, row["state"]):
                 return self.job(job_id)  # a late report cannot reopen a finished job
             self.db["jobs"].update(job_id, fields)
             if fields.get("state") in ("done", "failed", "cancelled"):
-                self.record_event("", f"job.{fields['state']}", job_id, {"error": fields.get("error", "")},
-                                  "ok" if fields["state"] == "done" else fields["state"])
+                self.db.record_event("", f"job.{fields['state']}", job_id, {"error": fields.get("error", "")},
+                                     "ok" if fields["state"] == "done" else fields["state"])
         return self.job(job_id)
 
     def interrupt_running_jobs(self) -> None:
         """After a coordinator restart nobody is known to be working on a job."""
         self.db.execute("UPDATE jobs SET state = 'waiting', updated_at = ? WHERE state = 'running'",
                         [time.time()])
+
+    # -- jobs of other kinds (convert): their detail ------------------------------------
+
+    def create_job_of_kind(self, kind: str, version_id: int, host_id: str, detail: dict, actor: str) -> str:
+        job_id = self.create_job(version_id, host_id, "", "", 0, actor)
+        self.db.execute("UPDATE jobs SET kind = ?, kind_detail_json = ? WHERE id = ?",
+                        [kind, json.dumps(detail), job_id])
+        return job_id
+
+    def job_detail(self, job_id: str) -> dict:
+        row = self.db.one("SELECT kind, kind_detail_json FROM jobs WHERE id = ?", [job_id])
+        if not row:
+            raise NotFound(f"unknown job {job_id!r}")
+        return {"kind": row["kind"], **json.loads(row["kind_detail_json"] or "{}")}
 
     # -- copies for transfers -------------------------------------------------------------
 
@@ -99,19 +103,16 @@ class JobsMixin(RegistryCore):
         return [dict(r) for r in self.db.query(
             "SELECT path, size, digest FROM version_files WHERE version_id = ? ORDER BY path", [version_id])]
 
-    def version_ref(self, version_id: int) -> str:
-        return self._ref(version_id)
-
     def add_transferred_copy(self, version_id: int, host_id: str, path: str) -> None:
-        with self._tx():
-            self._upsert_copy(version_id, host_id, path, time.time())
+        with self.db.atomic():
+            self.models.upsert_copy(version_id, host_id, path, time.time())
 
     def mark_drifted(self, version_id: int, host_names: list[str]) -> None:
         for name in host_names:
             self.db.execute(
                 "UPDATE copies SET state = 'drifted', updated_at = ? WHERE version_id = ? AND host_id = "
                 "(SELECT id FROM hosts WHERE name = ?)", [time.time(), version_id, name])
-            self.record_event("", "copy.drifted", f"{self._ref(version_id)}@{name}", result="drifted")
+            self.db.record_event("", "copy.drifted", f"{self.db.version_ref(version_id)}@{name}", result="drifted")
 
     def copies_on(self, version_id: int, host_id: str) -> list[dict]:
         return list(self.db.query("SELECT id, path, state FROM copies WHERE version_id = ? AND host_id = ?",
@@ -119,17 +120,17 @@ class JobsMixin(RegistryCore):
 
     def remove_copies(self, version_id: int, host_id: str, force: bool) -> list[str]:
         """Forget a host's copies of a version, refusing to lose the last verified one."""
-        with self._tx():
+        with self.db.atomic():
             mine = self.copies_on(version_id, host_id)
             if not mine:
-                raise NotFound(f"{self._ref(version_id)} has no copy on that host")
-            others = self._one("SELECT COUNT(*) AS n FROM copies WHERE version_id = ? AND host_id != ? "
-                               "AND state = 'verified'", [version_id, host_id])["n"]
+                raise NotFound(f"{self.db.version_ref(version_id)} has no copy on that host")
+            others = self.db.one("SELECT COUNT(*) AS n FROM copies WHERE version_id = ? AND host_id != ? "
+                                 "AND state = 'verified'", [version_id, host_id])["n"]
             if not others and not force and any(c["state"] == "verified" for c in mine):
-                raise FailedPrecondition(f"that is the last verified copy of {self._ref(version_id)} in the mesh; "
-                                         "pass --force to delete it anyway")
+                raise FailedPrecondition(f"that is the last verified copy of {self.db.version_ref(version_id)} "
+                                         "in the mesh; pass --force to delete it anyway")
             self.db.execute("DELETE FROM copies WHERE version_id = ? AND host_id = ?", [version_id, host_id])
-            self.record_event("", "copy.remove", self._ref(version_id), {"host_id": host_id,
+            self.db.record_event("", "copy.remove", self.db.version_ref(version_id), {"host_id": host_id,
                                                                          "paths": [c["path"] for c in mine]})
         return [c["path"] for c in mine]
 

@@ -7,12 +7,22 @@ from typing import Any, Iterable
 
 from llmesh.common.errors import NotFound
 from llmesh.common.names import ModelRef, check_name
-from llmesh.coordinator.registry.core import RegistryCore, _chunks
-from llmesh.coordinator.registry.hosts import host_status
-from llmesh.coordinator.registry.search import flag_terms
+from llmesh.coordinator.registry.aliases import AliasesRepository
+from llmesh.coordinator.registry.database import Database
+from llmesh.coordinator.registry.hosts import HostsRepository
+from llmesh.coordinator.registry.search import SearchRepository, flag_terms
+from llmesh.coordinator.registry.versions import VersionsRepository
 
 
-class ModelsMixin(RegistryCore):
+class ModelsRepository:
+    def __init__(self, db: Database, hosts: HostsRepository, versions: VersionsRepository,
+                 search: SearchRepository, aliases: AliasesRepository):
+        self.db = db
+        self.hosts = hosts
+        self.versions = versions
+        self.search = search
+        self.aliases = aliases
+
     # -- inventory ------------------------------------------------------------------------
 
     def apply_inventory(self, host_id: str, models: Iterable[dict], problems: list[str] | None = None,
@@ -21,7 +31,7 @@ class ModelsMixin(RegistryCore):
         copies on that host whose path was not reported are marked missing."""
         now = now or time.time()
         added = missing = 0
-        with self._tx():
+        with self.db.atomic():
             for found in models:
                 if self._upsert_found(host_id, found, now):
                     added += 1
@@ -38,16 +48,17 @@ class ModelsMixin(RegistryCore):
 
     def _upsert_found(self, host_id: str, found: dict, now: float) -> bool:
         """Returns True when the host gained a copy it did not have before."""
-        if self._one("SELECT 1 AS x FROM tombstones WHERE digest = ?", [found["digest"]]):
+        if self.db.one("SELECT 1 AS x FROM tombstones WHERE digest = ?", [found["digest"]]):
             self.db.execute("DELETE FROM copies WHERE host_id = ? AND path = ?", [host_id, found["path"]])
             return False
-        version = self._one("SELECT id FROM versions WHERE digest = ?", [found["digest"]])
+        version = self.db.one("SELECT id FROM versions WHERE digest = ?", [found["digest"]])
         version_id = version["id"] if version else self._insert_version(found, found["name"], now, "discovered")
-        return self._upsert_copy(version_id, host_id, found["path"], now)
+        return self.upsert_copy(version_id, host_id, found["path"], now)
 
-    def _upsert_copy(self, version_id: int, host_id: str, path: str, now: float) -> bool:
-        copy = self._one("SELECT id, version_id, state FROM copies WHERE host_id = ? AND path = ?",
-                         [host_id, path])
+    def upsert_copy(self, version_id: int, host_id: str, path: str, now: float) -> bool:
+        """Record a verified copy of a version at a host's path; True when it is new to that path."""
+        copy = self.db.one("SELECT id, version_id, state FROM copies WHERE host_id = ? AND path = ?",
+                           [host_id, path])
         if copy:
             if copy["state"] == "drifted" and copy["version_id"] == version_id:
                 return False  # a scan may trust a stale hash cache; only `verify` clears drift
@@ -59,8 +70,9 @@ class ModelsMixin(RegistryCore):
                                   "state": "verified", "verified_at": now, "updated_at": now})
         return True
 
-    def _model_id(self, name: str, origin: str, now: float) -> int:
-        model = self._one("SELECT id, origin FROM models WHERE name = ?", [name])
+    def ensure_model(self, name: str, origin: str, now: float) -> int:
+        """The id of the model NAME, created when missing; registering makes a discovered model registered."""
+        model = self.db.one("SELECT id, origin FROM models WHERE name = ?", [name])
         if model:
             if origin == "registered" and model["origin"] != "registered":
                 self.db.execute("UPDATE models SET origin = 'registered' WHERE id = ?", [model["id"]])
@@ -70,10 +82,10 @@ class ModelsMixin(RegistryCore):
             "created_at": now, "updated_at": now}).last_pk
 
     def _insert_version(self, found: dict, name: str, now: float, origin: str) -> int:
-        model_id = self._model_id(name, origin, now)
+        model_id = self.ensure_model(name, origin, now)
         metadata = found.get("metadata") or {}
         version_id = self.db["versions"].insert({
-            "model_id": model_id, "number": self._next_number(model_id), "digest": found["digest"],
+            "model_id": model_id, "number": self.next_number(model_id), "digest": found["digest"],
             "kind": found["kind"], "format": found["format"], "source": found["source"],
             "size_bytes": found["size_bytes"], "file_count": len(found["files"]),
             "metadata_json": json.dumps(metadata, sort_keys=True),
@@ -86,8 +98,9 @@ class ModelsMixin(RegistryCore):
         self.db.execute("UPDATE models SET updated_at = ? WHERE id = ?", [now, model_id])
         return version_id
 
-    def _next_number(self, model_id: int) -> int:
-        row = self._one("SELECT MAX(number) AS n FROM versions WHERE model_id = ?", [model_id])
+    def next_number(self, model_id: int) -> int:
+        """The number the model's next version gets."""
+        row = self.db.one("SELECT MAX(number) AS n FROM versions WHERE model_id = ?", [model_id])
         return (row["n"] or 0) + 1
 
     # -- registration ---------------------------------------------------------------------
@@ -101,9 +114,9 @@ class ModelsMixin(RegistryCore):
         discovered moves to the name the user gives it."""
         now = now or time.time()
         name = check_name(name or found["name"])
-        with self._tx():
+        with self.db.atomic():
             self.db.execute("DELETE FROM tombstones WHERE digest = ?", [found["digest"]])
-            existing = self._one(
+            existing = self.db.one(
                 "SELECT v.id, v.registered, m.name, m.origin, v.model_id, v.number FROM versions v "
                 "JOIN models m ON m.id = v.model_id WHERE v.digest = ?", [found["digest"]])
             if existing is None:
@@ -117,22 +130,23 @@ class ModelsMixin(RegistryCore):
                 if existing["name"] != name:
                     self._move_version(existing, name, now)
                 message = "registered" if created else "already registered"
-            self._annotate(version_id, base_model, roles, tags or {}, notes, display_name, actor, now)
-            self._upsert_copy(version_id, host_id, found["path"], now)
-            ref = self._ref(version_id)
-            self.record_event(actor, "model.register", ref, {"host": host_id, "path": found["path"],
-                                                             "created": created})
+            self.annotate(version_id, base_model, roles, tags or {}, notes, display_name, actor, now)
+            self.upsert_copy(version_id, host_id, found["path"], now)
+            ref = self.db.version_ref(version_id)
+            self.db.record_event(actor, "model.register", ref, {"host": host_id, "path": found["path"],
+                                                                "created": created})
         return version_id, created, message
 
     def _move_version(self, existing: dict, name: str, now: float) -> None:
-        target = self._model_id(name, "registered", now)
+        target = self.ensure_model(name, "registered", now)
         self.db.execute("UPDATE versions SET model_id = ?, number = ? WHERE id = ?",
-                        [target, self._next_number(target), existing["id"]])
-        if not self._one("SELECT 1 AS x FROM versions WHERE model_id = ?", [existing["model_id"]]):
+                        [target, self.next_number(target), existing["id"]])
+        if not self.db.one("SELECT 1 AS x FROM versions WHERE model_id = ?", [existing["model_id"]]):
             self.db.execute("DELETE FROM models WHERE id = ?", [existing["model_id"]])
 
-    def _annotate(self, version_id: int, base_model: str, roles: Iterable[str], tags: dict[str, str],
-                  notes: str, display_name: str, actor: str, now: float) -> None:
+    def annotate(self, version_id: int, base_model: str, roles: Iterable[str], tags: dict[str, str],
+                 notes: str, display_name: str, actor: str, now: float) -> None:
+        """Mark a version registered and add what the user said about it (roles and tags add up)."""
         updates: dict[str, Any] = {"registered": 1, "updated_at": now}
         if base_model:
             updates["base_model"] = base_model
@@ -151,85 +165,17 @@ class ModelsMixin(RegistryCore):
             self.db.execute("INSERT OR REPLACE INTO version_tags (version_id, key, value) VALUES (?, ?, ?)",
                             [version_id, key, value])
 
-    # -- reading models -------------------------------------------------------------------
-
-    def resolve(self, ref: ModelRef) -> int:
-        """The version id a reference names, or NotFound with what does exist."""
-        model = self._one("SELECT id FROM models WHERE name = ?", [ref.name])
-        if not model:
-            raise NotFound(f"unknown model {ref.name!r}")
-        if ref.alias:
-            return self.resolve_alias(model["id"], ref.name, ref.alias)
-        if ref.version is None:
-            row = self._one("SELECT id FROM versions WHERE model_id = ? ORDER BY number DESC LIMIT 1",
-                            [model["id"]])
-        else:
-            row = self._one("SELECT id FROM versions WHERE model_id = ? AND number = ?",
-                            [model["id"], ref.version])
-        if not row:
-            numbers = [str(r["number"]) for r in self.db.query(
-                "SELECT number FROM versions WHERE model_id = ? ORDER BY number", [model["id"]])]
-            raise NotFound(f"model {ref.name!r} has no version {ref.version}"
-                           + (f" (versions: {', '.join(numbers)})" if numbers else ""))
-        return row["id"]
-
-    def get_version(self, ref: ModelRef, connected: frozenset[str], with_files: bool = True) -> dict:
-        version_id = self.resolve(ref)
-        version = self._versions("v.id = ?", [version_id], connected)[0]
-        if with_files:
-            version["files"] = [dict(r) for r in self.db.query(
-                "SELECT path, size, digest FROM version_files WHERE version_id = ? ORDER BY path", [version_id])]
-        return version
-
-    def version_by_id(self, version_id: int, connected: frozenset[str]) -> dict:
-        return self._versions("v.id = ?", [version_id], connected)[0]
+    # -- listing --------------------------------------------------------------------------
 
     def list_versions(self, connected: frozenset[str], *, host: str = "", kind: str = "",
                       name: str = "", role: str = "", backend: str = "", tags: list[str] | None = None,
                       query: str = "", sort: str = "", limit: int = 0) -> list[dict]:
         """The simple flags and the search language run on one engine (registry.search)."""
-        host_id = self.host_by_name(host)["id"] if host else ""
+        host_id = self.hosts.host_by_name(host)["id"] if host else ""
         terms = flag_terms(role=role, backend=backend, tags=tags, kind=kind, host_id=host_id, name=name)
         if not (terms or query or sort or limit):
-            return self._versions("1 = 1", [], connected)
-        return self.search(connected, query, sort=sort, limit=limit, filters=terms)
-
-    def _versions(self, where: str, params: list, connected: frozenset[str]) -> list[dict]:
-        rows = list(self.db.query(
-            "SELECT v.*, m.name AS model_name, m.display_name, m.description FROM versions v "
-            f"JOIN models m ON m.id = v.model_id WHERE {where} ORDER BY m.name, v.number", params))
-        if not rows:
-            return []
-        ids = [r["id"] for r in rows]
-        copies = self._copies(ids, connected)
-        versions = [{
-            "name": r["model_name"], "version": r["number"], "digest": r["digest"], "kind": r["kind"],
-            "format": r["format"], "source": r["source"], "size_bytes": r["size_bytes"],
-            "file_count": r["file_count"], "metadata": json.loads(r["metadata_json"] or "{}"),
-            "base_model": r["base_model"], "registered": bool(r["registered"]), "notes": r["notes"],
-            "display_name": r["display_name"], "created_at": r["created_at"], "updated_at": r["updated_at"],
-            "copies": copies.get(r["id"], []),
-        } for r in rows]
-        self._add_catalog_fields(versions, rows)  # tags, roles and the catalog's facts
-        return versions
-
-    def _copies(self, ids: list[int], connected: frozenset[str]) -> dict[int, list]:
-        copies: dict[int, list] = {}
-        now = time.time()
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            for r in self.db.query(
-                    "SELECT c.version_id, c.path, c.state, c.verified_at, h.name AS host, h.last_seen, "
-                    "h.heartbeat_interval_s, h.id AS host_id FROM copies c JOIN hosts h ON h.id = c.host_id "
-                    f"WHERE c.version_id IN ({marks}) ORDER BY h.name, c.path", chunk):
-                copies.setdefault(r["version_id"], []).append({
-                    "host": r["host"], "path": r["path"], "state": r["state"],
-                    "verified_at": r["verified_at"],
-                    "host_status": host_status({"id": r["host_id"], "last_seen": r["last_seen"],
-                                                "heartbeat_interval_s": r["heartbeat_interval_s"]},
-                                               connected, now)})
-        return copies
-
+            return self.versions.matching("1 = 1", [], connected)
+        return self.search.search(connected, query, sort=sort, limit=limit, filters=terms)
 
     # -- deletion -------------------------------------------------------------------------
 
@@ -237,26 +183,37 @@ class ModelsMixin(RegistryCore):
         """Remove registry entries (never files). The digests are remembered so that
         agents do not list the content again until someone registers it."""
         now = now or time.time()
-        model = self._one("SELECT id FROM models WHERE name = ?", [ref.name])
+        model = self.db.one("SELECT id FROM models WHERE name = ?", [ref.name])
         if not model:
             raise NotFound(f"unknown model {ref.name!r}")
         if ref.version is None and not ref.alias:
             ids = [r["id"] for r in self.db.query("SELECT id FROM versions WHERE model_id = ?", [model["id"]])]
         else:
-            ids = [self.resolve(ref)]
+            ids = [self.versions.resolve(ref)]
         deleted = []
-        with self._tx():
+        with self.db.atomic():
             for version_id in ids:
                 row = self.db["versions"].get(version_id)
-                deleted.append(self._ref(version_id))
+                deleted.append(self.db.version_ref(version_id))
                 self.db["tombstones"].upsert({"digest": row["digest"], "deleted_at": now, "deleted_by": actor},
                                              pk="digest")
-                self._forget_version(version_id)
+                self.forget_version(version_id)
                 for table in ("copies", "version_files", "version_tags", "version_roles"):
                     self.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
                 self.db.execute("DELETE FROM versions WHERE id = ?", [version_id])
-            if not self._one("SELECT 1 AS x FROM versions WHERE model_id = ?", [model["id"]]):
+            if not self.db.one("SELECT 1 AS x FROM versions WHERE model_id = ?", [model["id"]]):
                 self.db.execute("DELETE FROM models WHERE id = ?", [model["id"]])
-            self.record_event(actor, "model.delete", str(ref), {"versions": deleted})
+            self.db.record_event(actor, "model.delete", str(ref), {"versions": deleted})
         return deleted
 
+    def forget_version(self, version_id: int) -> None:
+        """The catalog's rows of a version that is being deleted."""
+        for table in ("version_metrics", "version_params", "version_capabilities", "version_backends",
+                      "version_datasets", "state_history"):
+            self.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
+        self.db.execute("DELETE FROM lineage WHERE child_id = ? OR parent_id = ?", [version_id, version_id])
+        for alias in list(self.db.query("SELECT model_id, alias, protected FROM aliases WHERE version_id = ?",
+                                        [version_id])):
+            self.aliases.record_change(alias["model_id"], alias["alias"], version_id, None, "remove",
+                                       alias["protected"], "system", "version deleted", time.time())
+        self.db.execute("DELETE FROM aliases WHERE version_id = ?", [version_id])

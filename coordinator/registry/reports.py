@@ -8,7 +8,8 @@ import time
 
 from llmesh.common.errors import FailedPrecondition, NotFound
 from llmesh.common.names import ModelRef, parse_ref
-from llmesh.coordinator.registry.core import RegistryCore, _decode
+from llmesh.coordinator.registry.database import Database, decode_json_columns
+from llmesh.coordinator.registry.versions import VersionsRepository
 
 # For "best" in summaries: these are better when lower.
 LOWER_IS_BETTER = {"perplexity", "latency_ms", "memory_mb", "loss", "final_loss", "eval_loss"}
@@ -17,12 +18,16 @@ COMPARED_FIELDS = ("state", "status", "semver", "kind", "format", "size_bytes", 
 TRAINING_FACTS = ("final_loss", "best_loss", "final_eval_loss", "epochs", "global_step", "max_steps")
 
 
-class ReportsMixin(RegistryCore):
+class ReportsRepository:
+    def __init__(self, db: Database, versions: VersionsRepository):
+        self.db = db
+        self.versions = versions
+
     # -- lineage --------------------------------------------------------------------------
 
     def tree(self, name: str) -> dict:
         """The version tree of one model: edges inside the model nest, others are noted."""
-        model = self._model_row(name)
+        model = self.versions.model_row(name)
         rows = list(self.db.query(
             "SELECT id, number, semver, state, status, kind FROM versions WHERE model_id = ? ORDER BY number",
             [model["id"]]))
@@ -57,7 +62,7 @@ class ReportsMixin(RegistryCore):
         return {"name": name, "roots": [nodes[r["id"]] for r in rows if r["id"] not in has_parent]}
 
     def lineage(self, ref: ModelRef) -> dict:
-        version_id = self.resolve(ref)
+        version_id = self.versions.resolve(ref)
         chain = list(self.db.query(
             "WITH RECURSIVE up(id, depth, relation, child) AS ("
             " SELECT ?, 0, '', NULL UNION ALL"
@@ -100,12 +105,12 @@ class ReportsMixin(RegistryCore):
             ref = parse_ref(base)
         except Exception:  # an HF id with characters our names refuse: match the string only
             ref = None
-        if ref is not None and self._one("SELECT 1 AS x FROM models WHERE name = ?", [ref.name]):
+        if ref is not None and self.db.one("SELECT 1 AS x FROM models WHERE name = ?", [ref.name]):
             if ref.version is None and not ref.alias:
                 rows = list(self.db.query("SELECT v.id, v.metadata_json FROM versions v JOIN models m "
                                           "ON m.id = v.model_id WHERE m.name = ?", [ref.name]))
             else:
-                rows = [self.db["versions"].get(self.resolve(ref))]
+                rows = [self.db["versions"].get(self.versions.resolve(ref))]
             parent_ids = [r["id"] for r in rows]
             names.add(ref.name)
             for r in rows:
@@ -125,7 +130,7 @@ class ReportsMixin(RegistryCore):
         for text in (a, b):
             if not any(ch in text for ch in ":@"):  # "2", "v2", "latest", or an alias such as prod
                 text = f"{name}:{text}" if re.fullmatch(r"v?\d+|latest", text) else f"{name}@{text}"
-            versions.append(self.version_by_id(self.resolve(parse_ref(text)), frozenset()))
+            versions.append(self.versions.version_by_id(self.versions.resolve(parse_ref(text)), frozenset()))
         va, vb = versions
         rows = []
 
@@ -164,21 +169,21 @@ class ReportsMixin(RegistryCore):
         needs = f"role {role!r}" + (f" and capabilities {', '.join(capabilities)}" if capabilities else "")
         note = ""
         if prefer:
-            row = self._one(sql.format(extra="AND m.name = ?"), params + [prefer])
+            row = self.db.one(sql.format(extra="AND m.name = ?"), params + [prefer])
             if row:
                 return row["id"], f"preferred model {prefer} has {needs}"
-            known = self._one("SELECT 1 AS x FROM models WHERE name = ?", [prefer])
+            known = self.db.one("SELECT 1 AS x FROM models WHERE name = ?", [prefer])
             note = (f"preferred model {prefer} has no active version with {needs}" if known
                     else f"preferred model {prefer} is not in the registry")
-        row = self._one(sql.format(extra=""), params)
+        row = self.db.one(sql.format(extra=""), params)
         if not row:
             raise NotFound(f"no active version has {needs}" + (f" ({note})" if note else ""))
         return row["id"], (note + "; " if note else "") + f"first active version with {needs}"
 
     def summary(self, name: str = "") -> dict:
         if name:
-            return self._model_summary(self._model_row(name))
-        count = lambda sql: self._one(sql, [])["n"]  # noqa: E731
+            return self._model_summary(self.versions.model_row(name))
+        count = lambda sql: self.db.one(sql, [])["n"]  # noqa: E731
         group = lambda sql: {r["k"]: r["n"] for r in self.db.query(sql)}  # noqa: E731
         return {
             "models": count("SELECT COUNT(*) AS n FROM models"),
@@ -198,7 +203,7 @@ class ReportsMixin(RegistryCore):
         }
 
     def _model_summary(self, model: dict) -> dict:
-        versions = self._versions("v.model_id = ?", [model["id"]], frozenset())
+        versions = self.versions.matching("v.model_id = ?", [model["id"]], frozenset())
         best: dict[str, dict] = {}
         for v in versions:
             for key, value in v["metrics"].items():
@@ -224,24 +229,24 @@ class ReportsMixin(RegistryCore):
             where.append("(resource = ? OR substr(resource, 1, ?) = ?)")  # NAME also matches NAME:VER
             params += [resource, len(resource) + 1, resource + ":"]
         order = "ASC" if after_id else "DESC"
-        rows = [_decode(r) for r in self.db.query(
+        rows = [decode_json_columns(r) for r in self.db.query(
             f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?", params + [limit])]
         return rows if after_id else rows[::-1]
 
     # -- locks and drift ------------------------------------------------------------------
 
     def verification_plan(self, ref: ModelRef) -> dict:
-        version_id = self.resolve(ref)
+        version_id = self.versions.resolve(ref)
         row = self.db["versions"].get(version_id)
         if row["status"] == "pending":
-            raise FailedPrecondition(f"{self._ref(version_id)} has no weights to verify yet")
+            raise FailedPrecondition(f"{self.db.version_ref(version_id)} has no weights to verify yet")
         copies = [dict(r) for r in self.db.query(
             "SELECT c.id, c.host_id, h.name AS host, c.path, c.state FROM copies c JOIN hosts h ON h.id = c.host_id "
             "WHERE c.version_id = ? ORDER BY h.name, c.path", [version_id])]
         if not copies:
-            raise FailedPrecondition(f"{self._ref(version_id)} has no copies on any host to verify")
+            raise FailedPrecondition(f"{self.db.version_ref(version_id)} has no copies on any host to verify")
         self.db.execute("UPDATE versions SET status = 'verifying' WHERE id = ?", [version_id])
-        return {"version_id": version_id, "ref": self._ref(version_id), "digest": row["digest"],
+        return {"version_id": version_id, "ref": self.db.version_ref(version_id), "digest": row["digest"],
                 "locked": bool(row["locked"]), "copies": copies, "status": row["status"]}
 
     def apply_verification(self, plan: dict, results: list[dict], lock: bool = False, unlock: bool = False,
@@ -251,7 +256,7 @@ class ReportsMixin(RegistryCore):
         version_id = plan["version_id"]
         ok = [r for r in results if r["outcome"] == "ok"]
         bad = [r for r in results if r["outcome"] in ("drifted", "missing")]
-        with self._tx():
+        with self.db.atomic():
             for r in results:
                 if r["outcome"] == "ok":
                     self.db.execute("UPDATE copies SET state = 'verified', verified_at = ?, updated_at = ? "
@@ -275,10 +280,10 @@ class ReportsMixin(RegistryCore):
             locked = bool(self.db["versions"].get(version_id)["locked"])
             report = {"ref": plan["ref"], "digest": plan["digest"], "locked": locked, "status": status,
                       "copies": results, "drifted": [r for r in results if r["outcome"] == "drifted"]}
-            self.record_event(actor, "model.verify", plan["ref"], {
+            self.db.record_event(actor, "model.verify", plan["ref"], {
                 "ok": len(ok), "drifted": len(report["drifted"]), "locked": locked,
                 "outcomes": {f"{r['host']}:{r['path']}": r["outcome"] for r in results}})
             if report["drifted"] and locked:
-                self.record_event(actor, "model.drift", plan["ref"],
-                                  {"copies": [f"{r['host']}:{r['path']}" for r in report["drifted"]]})
+                self.db.record_event(actor, "model.drift", plan["ref"],
+                                     {"copies": [f"{r['host']}:{r['path']}" for r in report["drifted"]]})
         return report

@@ -35,10 +35,12 @@ from dataclasses import dataclass
 
 from llmesh.common.errors import InvalidArgument
 from llmesh.coordinator.registry import query_parser
-from llmesh.coordinator.registry.core import RegistryCore
+from llmesh.coordinator.registry.database import Database
+from llmesh.coordinator.registry.facts import metric_name
 from llmesh.coordinator.registry.query_parser import BoolOp, Not, QueryError, Test, parse
+from llmesh.coordinator.registry.versions import VersionsRepository
 
-__all__ = ["QueryError", "compile_query", "compile_terms", "compile_sort", "parse", "SearchMixin"]
+__all__ = ["QueryError", "compile_query", "compile_terms", "compile_sort", "parse", "SearchRepository"]
 
 # name -> (SQL column, type, indexed); text columns store '' for "not set", which counts as NULL.
 COLUMNS = {
@@ -207,7 +209,6 @@ def _keyed(test: Test) -> Term:
     table, kind = KEYED_TABLES[test.field]
     key = test.key
     if test.field == "metric":
-        from llmesh.coordinator.registry.catalog import metric_name
         try:
             key = metric_name(key)
         except InvalidArgument:
@@ -268,7 +269,7 @@ def _coerce(test: Test, kind: str, value):
                 parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
                 raise QueryError(test.pos, f"{where} needs a date like '2026-01-14' or "
-                                           f"'2026-01-14T10:00:00', or epoch seconds; not {value!r}") from None
+                                 f"'2026-01-14T10:00:00', or epoch seconds; not {value!r}") from None
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=dt.timezone.utc)
             return parsed.timestamp()
@@ -293,7 +294,6 @@ def compile_sort(sort: str) -> tuple[str, list]:
     if sub and name in KEYED_TABLES:
         table, kind = KEYED_TABLES[name]
         if name == "metric":
-            from llmesh.coordinator.registry.catalog import metric_name
             sub = metric_name(sub)
         column = "num" if kind == "param" else "value"
         expression = f"(SELECT {column} FROM {table} WHERE version_id = v.id AND key = ?)"
@@ -307,7 +307,11 @@ def compile_sort(sort: str) -> tuple[str, list]:
     return order, params + params
 
 
-class SearchMixin(RegistryCore):
+class SearchRepository:
+    def __init__(self, db: Database, versions: VersionsRepository):
+        self.db = db
+        self.versions = versions
+
     def search(self, connected: frozenset[str], query: str = "", *, sort: str = "", limit: int = 0,
                filters: list[Term] | None = None) -> list[dict]:
         """Versions matching a query (and extra compiled terms), in sort order; limit 0: all."""
@@ -325,7 +329,7 @@ class SearchMixin(RegistryCore):
         found = []
         for chunk in range(0, len(rows), 500):
             ids = [r["id"] for r in rows[chunk:chunk + 500]]
-            found += self._versions(f"v.id IN ({','.join('?' * len(ids))})", ids, connected)
+            found += self.versions.matching(f"v.id IN ({','.join('?' * len(ids))})", ids, connected)
         return sorted(found, key=lambda v: position[(v["name"], v["version"])])
 
     def _plan(self, terms: list[Term]) -> tuple[str, list]:
@@ -335,8 +339,8 @@ class SearchMixin(RegistryCore):
         for term in terms:
             if not term.driver:
                 continue
-            count = self._one(f"SELECT COUNT(*) AS n FROM ({term.driver} LIMIT ?)",
-                              term.driver_params + [DRIVER_CAP])["n"]
+            count = self.db.one(f"SELECT COUNT(*) AS n FROM ({term.driver} LIMIT ?)",
+                                term.driver_params + [DRIVER_CAP])["n"]
             if count < best_count:
                 best, best_count = term, count
         if best is None:

@@ -1,50 +1,29 @@
-"""Users, join tokens, issued certificates, revocations, and the audit log's shape."""
+"""Users, join tokens, issued certificates and revocations; reading the audit log."""
 from __future__ import annotations
 
 import json
 import time
 
-import sqlite_utils
-
 from llmesh.common.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated
-from llmesh.coordinator.registry.core import MIGRATIONS, RegistryCore
+from llmesh.coordinator.registry.database import Database
 
 
-def _migration_2(db: sqlite_utils.Database) -> None:
-    db["users"].create({"name": str, "role": str, "token_hash": str, "created_at": float,
-                        "created_by": str}, pk="name")
-    db["users"].create_index(["token_hash"], unique=True)
-    db["join_tokens"].create({"secret_hash": str, "role": str, "created_at": float, "created_by": str,
-                              "expires_at": float, "used_at": float, "used_by": str}, pk="secret_hash")
-    db["certificates"].create({"serial": str, "agent_id": str, "issued_at": float, "expires_at": float,
-                               "revoked_at": float}, pk="serial")
-    db["certificates"].create_index(["agent_id"])
-    # The audit log: who (and with which role), from where, with what result.
-    for column in ("role", "result", "source"):
-        db["events"].add_column(column, str)
-    db.execute("UPDATE events SET role = '', result = 'ok', source = ''")
-    db.execute("CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events "
-               "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
-    db.execute("CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events "
-               "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+class SecurityRepository:
+    def __init__(self, db: Database):
+        self.db = db
 
-
-MIGRATIONS[2] = _migration_2
-
-
-class SecurityMixin(RegistryCore):
     # -- users ----------------------------------------------------------------------------
 
     def add_user(self, name: str, role: str, token_hash: str, created_by: str) -> None:
-        with self._tx():
-            if self._one("SELECT 1 AS x FROM users WHERE name = ?", [name]):
+        with self.db.atomic():
+            if self.db.one("SELECT 1 AS x FROM users WHERE name = ?", [name]):
                 raise AlreadyExists(f"user {name!r} already exists (remove it first to issue a new token)")
             self.db["users"].insert({"name": name, "role": role, "token_hash": token_hash,
                                      "created_at": time.time(), "created_by": created_by})
-            self.record_event(created_by, "user.add", name, {"role": role})
+            self.db.record_event(created_by, "user.add", name, {"role": role})
 
     def user_by_token(self, token_hash: str) -> dict:
-        row = self._one("SELECT name, role FROM users WHERE token_hash = ?", [token_hash])
+        row = self.db.one("SELECT name, role FROM users WHERE token_hash = ?", [token_hash])
         if not row:
             raise Unauthenticated("invalid API token")
         return row
@@ -53,28 +32,28 @@ class SecurityMixin(RegistryCore):
         return list(self.db.query("SELECT name, role, created_at, created_by FROM users ORDER BY name"))
 
     def remove_user(self, name: str, actor: str) -> None:
-        with self._tx():
-            if not self._one("SELECT 1 AS x FROM users WHERE name = ?", [name]):
+        with self.db.atomic():
+            if not self.db.one("SELECT 1 AS x FROM users WHERE name = ?", [name]):
                 raise NotFound(f"unknown user {name!r}")
             self.db.execute("DELETE FROM users WHERE name = ?", [name])
-            self.record_event(actor, "user.remove", name)
+            self.db.record_event(actor, "user.remove", name)
 
     def has_users(self) -> bool:
-        return self._one("SELECT 1 AS x FROM users LIMIT 1", []) is not None
+        return self.db.one("SELECT 1 AS x FROM users LIMIT 1", []) is not None
 
     # -- join tokens ----------------------------------------------------------------------
 
     def add_join_token(self, secret_hash: str, role: str, expires_at: float, actor: str) -> None:
-        with self._tx():
+        with self.db.atomic():
             self.db["join_tokens"].insert({"secret_hash": secret_hash, "role": role, "created_at": time.time(),
                                            "created_by": actor, "expires_at": expires_at})
-            self.record_event(actor, "token.create", role, {"expires_at": expires_at})
+            self.db.record_event(actor, "token.create", role, {"expires_at": expires_at})
 
     def use_join_token(self, secret_hash: str, agent_id: str, now: float | None = None) -> str:
         """Spend a one-time join token; returns its role. Refusals say why."""
         now = now or time.time()
-        with self._tx():
-            row = self._one("SELECT * FROM join_tokens WHERE secret_hash = ?", [secret_hash])
+        with self.db.atomic():
+            row = self.db.one("SELECT * FROM join_tokens WHERE secret_hash = ?", [secret_hash])
             if not row:
                 raise PermissionDenied("join token not recognised by this coordinator")
             if row["used_at"]:
@@ -95,20 +74,20 @@ class SecurityMixin(RegistryCore):
         return {r["serial"] for r in self.db.query("SELECT serial FROM certificates WHERE revoked_at IS NOT NULL")}
 
     def agent_revoked(self, agent_id: str) -> bool:
-        return self._one("SELECT 1 AS x FROM certificates WHERE agent_id = ? AND revoked_at IS NOT NULL",
-                         [agent_id]) is not None
+        return self.db.one("SELECT 1 AS x FROM certificates WHERE agent_id = ? AND revoked_at IS NOT NULL",
+                           [agent_id]) is not None
 
     def remove_host(self, name: str, actor: str) -> str:
         """Revoke every certificate of the host's agent and forget the host and its copies."""
-        with self._tx():
-            host = self._one("SELECT id FROM hosts WHERE name = ?", [name])
+        with self.db.atomic():
+            host = self.db.one("SELECT id FROM hosts WHERE name = ?", [name])
             if not host:
                 raise NotFound(f"unknown host {name!r}")
             self.db.execute("UPDATE certificates SET revoked_at = ? WHERE agent_id = ? AND revoked_at IS NULL",
                             [time.time(), host["id"]])
             self.db.execute("DELETE FROM copies WHERE host_id = ?", [host["id"]])
             self.db.execute("DELETE FROM hosts WHERE id = ?", [host["id"]])
-            self.record_event(actor, "host.remove", name, {"agent_id": host["id"]})
+            self.db.record_event(actor, "host.remove", name, {"agent_id": host["id"]})
         return host["id"]
 
     # -- audit ----------------------------------------------------------------------------

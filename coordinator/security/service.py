@@ -27,7 +27,7 @@ class SecurityService:
         self._revoked: set[str] = set()
 
     async def load(self) -> None:
-        self._revoked = await self.core.run(self.registry.revoked_serials)
+        self._revoked = await self.core.run(self.registry.security.revoked_serials)
 
     def revoked_serials(self) -> set[str]:
         return self._revoked
@@ -45,7 +45,7 @@ class SecurityService:
             raise InvalidArgument("token lifetime must be between 1 second and 30 days")
         token, hashed = self._token(JOIN_TOKEN_PREFIX)
         expires_at = time.time() + ttl_s
-        await self.core.run(self.registry.add_join_token, hashed, role, expires_at, "")
+        await self.core.run(self.registry.security.add_join_token, hashed, role, expires_at, "")
         return token, expires_at
 
     async def add_user(self, name: str, role: str) -> tuple[dict, str]:
@@ -54,17 +54,17 @@ class SecurityService:
         if role not in ROLES:
             raise InvalidArgument(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
         token, hashed = self._token(USER_TOKEN_PREFIX)
-        await self.core.run(self.registry.add_user, name, role, hashed, "")
+        await self.core.run(self.registry.security.add_user, name, role, hashed, "")
         return {"name": name, "role": role, "created_at": time.time()}, token
 
     async def user_for_token(self, hashed: str) -> dict:
-        return await self.core.run(self.registry.user_by_token, hashed)
+        return await self.core.run(self.registry.security.user_by_token, hashed)
 
     async def list_users(self) -> list[dict]:
-        return await self.core.run(self.registry.list_users)
+        return await self.core.run(self.registry.security.list_users)
 
     async def remove_user(self, name: str) -> None:
-        await self.core.run(self.registry.remove_user, name, "")
+        await self.core.run(self.registry.security.remove_user, name, "")
 
     # -- agents ---------------------------------------------------------------------------
 
@@ -76,14 +76,14 @@ class SecurityService:
         check_host_name(name)
         if not agent_id or len(agent_id) > 64 or not agent_id.isalnum():
             raise InvalidArgument("invalid agent id")
-        await self.core.run(self.registry.use_join_token, tls.secret_hash(secret), agent_id)
+        await self.core.run(self.registry.security.use_join_token, tls.secret_hash(secret), agent_id)
         return await self.issue_agent_certificate(agent_id, csr_pem)
 
     async def issue_agent_certificate(self, agent_id: str, csr_pem: bytes) -> bytes:
-        if await self.core.run(self.registry.agent_revoked, agent_id):
+        if await self.core.run(self.registry.security.agent_revoked, agent_id):
             raise PermissionDenied(f"agent {agent_id} was removed from the mesh; join with a new identity")
         cert = self.ca.sign_agent(csr_pem, agent_id, self.agent_cert_ttl_s)
-        await self.core.run(self.registry.record_certificate, format(cert.serial_number, "x"), agent_id,
+        await self.core.run(self.registry.security.record_certificate, format(cert.serial_number, "x"), agent_id,
                             tls.issued_at(cert), tls.expires_at(cert))
         log.info("issued a certificate to agent %s, valid until %s", agent_id, cert.not_valid_after_utc)
         return tls.cert_pem(cert)
@@ -92,21 +92,21 @@ class SecurityService:
         return await self.issue_agent_certificate(agent_id, csr_pem)
 
     async def remove_host(self, name: str) -> str:
-        agent_id = await self.core.run(self.registry.remove_host, name, "")
-        self._revoked = await self.core.run(self.registry.revoked_serials)
+        agent_id = await self.core.run(self.registry.security.remove_host, name, "")
+        self._revoked = await self.core.run(self.registry.security.revoked_serials)
         self.core.hub.disconnect(agent_id)  # refused at once, not at its next reconnect
         return agent_id
 
     async def record_refusal(self, who: Caller, method: str, reason: str) -> None:
-        await self.core.run(self.registry.record_event, who.name, "rpc.refused", method,
+        await self.core.run(self.registry.db.record_event, who.name, "rpc.refused", method,
                             {"reason": reason, "source": who.address}, "denied")
 
     async def audit(self, since: float, actor: str, limit: int) -> list[dict]:
-        return await self.core.run(self.registry.audit, since, actor, limit or 1000)
+        return await self.core.run(self.registry.security.audit, since, actor, limit or 1000)
 
     async def bootstrap_admin(self, name: str) -> str | None:
         """On a registry with no users, make the first admin; returns its token."""
-        if await self.core.run(self.registry.has_users):
+        if await self.core.run(self.registry.security.has_users):
             return None
         _, token = await self.add_user(name, "admin")
         return token

@@ -45,38 +45,38 @@ class ServingService:
         if (fmt or "gguf").lower() != "gguf":
             raise InvalidArgument(f"unknown format {fmt!r}: llmesh converts to gguf")
         quant = check_quant(quant or "F16")
-        version_id = await self.core.run(self.registry.resolve, parse_ref(ref_text))
-        version = await self.core.run(self.registry.version_by_id, version_id, self.core.hub.connected_ids())
+        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
+        version = await self.core.run(self.registry.versions.version_by_id, version_id, self.core.hub.connected_ids())
         if version["format"] == "gguf":
             raise FailedPrecondition(f"{ref_text} is already GGUF")
-        existing = await self.core.run(self.registry.converted_from, version_id, quant)
+        existing = await self.core.run(self.registry.deployments.converted_from, version_id, quant)
         host = await self._holder(version_id, on, ref_text)
         out_name = f"{version['name']}-{quant.lower()}"
-        job_id = await self.core.run(self.registry.create_job_of_kind, "convert", version_id, host["id"],
+        job_id = await self.core.run(self.registry.jobs.create_job_of_kind, "convert", version_id, host["id"],
                                      {"quant": quant, "out_name": out_name}, caller().name)
         if existing is not None:  # the same request again: reuse what it made
-            result = await self.core.run(self.registry.version_ref, existing)
-            await self.core.run(self.registry.update_job, job_id, state="done", error="", copy_path=result,
+            result = await self.core.run(self.registry.db.version_ref, existing)
+            await self.core.run(self.registry.jobs.update_job, job_id, state="done", error="", copy_path=result,
                                 finished_at=time.time())
             return await self.transfers.job(job_id)
-        copies = [c for c in await self.core.run(self.registry.copies_on, version_id, host["id"])
+        copies = [c for c in await self.core.run(self.registry.jobs.copies_on, version_id, host["id"])
                   if c["state"] == "verified"]
         command = link_pb.ConvertModel(job_id=job_id, source_path=copies[0]["path"], kind=version["kind"],
                                        quant=quant, out_name=sanitize_name(out_name).replace("/", "--"))
         await self.core.hub.get(host["id"], host["name"]).request(link_pb.Command(convert=command), 30)
-        await self.core.run(self.registry.update_job, job_id, state="running", started_at=time.time())
+        await self.core.run(self.registry.jobs.update_job, job_id, state="running", started_at=time.time())
         return await self.transfers.job(job_id)
 
     async def on_convert_progress(self, connection, job: dict, progress: link_pb.JobProgress) -> None:
         fields = {"state": progress.state, "bytes_done": progress.bytes_done, "bytes_total": progress.bytes_total,
                   "error": progress.error}
         if progress.state == "done":
-            detail = await self.core.run(self.registry.job_detail, job["id"])
+            detail = await self.core.run(self.registry.jobs.job_detail, job["id"])
             result = await self._register_conversion(connection, job, detail, progress.copy_path)
             fields.update(copy_path=result, finished_at=time.time())
         elif progress.state in ("failed", "cancelled"):
             fields["finished_at"] = time.time()
-        await self.core.run(self.registry.update_job, job["id"], **fields)
+        await self.core.run(self.registry.jobs.update_job, job["id"], **fields)
 
     async def _register_conversion(self, connection, job: dict, detail: dict, path: str) -> str:
         reply = await connection.request(link_pb.Command(inspect=link_pb.InspectPath(path=path)), INSPECT_TIMEOUT_S)
@@ -85,9 +85,9 @@ class ServingService:
         spec = {"name": detail["out_name"], "parents": [job["ref"]],
                 "relation": "convert" if quant in LOSSLESS else "quantized",
                 "params": {"quantization": quant}, "backends": ["llamacpp", "ollama"]}
-        version_id, _, _ = await self.core.run(self.registry.register_run, connection.host_id, found, spec,
+        version_id, _, _ = await self.core.run(self.registry.catalog.register_run, connection.host_id, found, spec,
                                                job["created_by"])
-        return await self.core.run(self.registry.version_ref, version_id)
+        return await self.core.run(self.registry.db.version_ref, version_id)
 
     async def _wait_job(self, job: dict, what: str) -> dict:
         deadline = time.monotonic() + JOB_WAIT_S
@@ -103,10 +103,10 @@ class ServingService:
     async def _holder(self, version_id: int, on: str, ref_text: str) -> dict:
         """The host to work on: --on (pulling the version there first), else an online holder."""
         connected = self.core.hub.connected_ids()
-        holders = [s for s in await self.core.run(self.registry.transfer_sources, version_id)
+        holders = [s for s in await self.core.run(self.registry.jobs.transfer_sources, version_id)
                    if s["host_id"] in connected]
         if on and on != "auto":
-            host = await self.core.run(self.registry.host_by_name, on)
+            host = await self.core.run(self.registry.hosts.host_by_name, on)
             if host["id"] not in connected:
                 raise FailedPrecondition(f"host {on!r} is offline")
             if not any(h["host_id"] == host["id"] for h in holders):
@@ -115,7 +115,7 @@ class ServingService:
             return host
         if not holders:
             raise FailedPrecondition(f"no online host holds a verified copy of {ref_text}")
-        return await self.core.run(self.registry.host_by_name, holders[0]["host"])
+        return await self.core.run(self.registry.hosts.host_by_name, holders[0]["host"])
 
     # -- deployment -----------------------------------------------------------------------
 
@@ -125,55 +125,55 @@ class ServingService:
             raise InvalidArgument(f"unknown backend {backend!r}: choose {', '.join(BACKENDS)}")
         if not on:
             raise InvalidArgument("say where to serve: --on HOST (or --on auto)")
-        version_id = await self.core.run(self.registry.resolve, parse_ref(ref_text))
+        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
         gguf_ref, gguf_id = await self._gguf_of(version_id, ref_text, quant, on)
         if on == "auto":
             on = await self._place(gguf_id, backend)
-        host = await self.core.run(self.registry.host_by_name, on)
+        host = await self.core.run(self.registry.hosts.host_by_name, on)
         if backend == "halext" and "halext" not in (await self._host_labels(host["id"])):
             raise FailedPrecondition(f"host {on!r} is not a halext node (start its agent with --label halext)")
         path = await self._gguf_path_on(gguf_id, gguf_ref, host)
         adapter_id, adapter_path = None, ""
         if adapter:
-            adapter_id = await self.core.run(self.registry.resolve, parse_ref(adapter))
+            adapter_id = await self.core.run(self.registry.versions.resolve, parse_ref(adapter))
             adapter_ref, adapter_id = await self._gguf_of(adapter_id, adapter, "F16", on)
             adapter_path = await self._gguf_path_on(adapter_id, adapter_ref, host)
-        if port and port in await self.core.run(self.registry.ports_in_use, host["id"]):
+        if port and port in await self.core.run(self.registry.deployments.ports_in_use, host["id"]):
             raise FailedPrecondition(f"port {port} on {on} is already used by another deployment")
-        requested = await self.core.run(self.registry.version_by_id, version_id, self.core.hub.connected_ids())
+        requested = await self.core.run(self.registry.versions.version_by_id, version_id, self.core.hub.connected_ids())
         served = served_name or requested["name"].replace("/", "-")
-        replaced = await self.core.run(self.registry.running_deployments, None, host["id"], served)
+        replaced = await self.core.run(self.registry.deployments.running_deployments, None, host["id"], served)
         for old in replaced:  # one version per served name per host: the new one replaces it
             await self._stop(old)
         serve_backend = "llamacpp" if backend == "halext" else backend
-        version = await self.core.run(self.registry.version_by_id, gguf_id, self.core.hub.connected_ids())
-        files = await self.core.run(self.registry.version_files, gguf_id)
+        version = await self.core.run(self.registry.versions.version_by_id, gguf_id, self.core.hub.connected_ids())
+        files = await self.core.run(self.registry.jobs.version_files, gguf_id)
         deployment_id = uuid.uuid4().hex[:12]
         start = link_pb.StartServing(
             deployment_id=deployment_id, backend=serve_backend, gguf_path=path, served_name=served, port=port,
             adapter_path=adapter_path, digest=next((f["digest"] for f in files if f["path"].endswith(".gguf")), ""),
             chat_template=(version["metadata"].get("gguf") or {}).get("chat_template", "") or "")
         result = await self._ask(host, link_pb.Command(start_serving=start), SERVE_TIMEOUT_S)
-        await self.core.run(self.registry.add_deployment, deployment_id, gguf_id, host["id"], backend, served,
+        await self.core.run(self.registry.deployments.add_deployment, deployment_id, gguf_id, host["id"], backend, served,
                             result["endpoint"], result.get("port", 0), adapter_id, caller().name)
-        return await self.core.run(self.registry.deployment, deployment_id)
+        return await self.core.run(self.registry.deployments.deployment, deployment_id)
 
     async def _gguf_of(self, version_id: int, ref_text: str, quant: str, on: str) -> tuple[str, int]:
         """The GGUF version to serve: the version itself, or its conversion (made now if needed)."""
-        version = await self.core.run(self.registry.version_by_id, version_id, self.core.hub.connected_ids())
+        version = await self.core.run(self.registry.versions.version_by_id, version_id, self.core.hub.connected_ids())
         ref = f"{version['name']}:{version['version']}"
         if version["format"] == "gguf":
             return ref, version_id
         quant = check_quant(quant or DEFAULT_DEPLOY_QUANT)
-        existing = await self.core.run(self.registry.converted_from, version_id, quant)
+        existing = await self.core.run(self.registry.deployments.converted_from, version_id, quant)
         if existing is None:
             job = await self.convert(ref, "gguf", quant, "" if on == "auto" else on)
             job = await self._wait_job(job, f"converting {ref} to {quant}")
-            existing = await self.core.run(self.registry.resolve, parse_ref(job["copy_path"]))
-        return await self.core.run(self.registry.version_ref, existing), existing
+            existing = await self.core.run(self.registry.versions.resolve, parse_ref(job["copy_path"]))
+        return await self.core.run(self.registry.db.version_ref, existing), existing
 
     async def _gguf_path_on(self, version_id: int, ref: str, host: dict) -> str:
-        copies = [c for c in await self.core.run(self.registry.copies_on, version_id, host["id"])
+        copies = [c for c in await self.core.run(self.registry.jobs.copies_on, version_id, host["id"])
                   if c["state"] == "verified"]
         if not copies:
             job = await self.transfers.pull(ref, host["name"])
@@ -182,7 +182,7 @@ class ServingService:
         path = copies[0]["path"]
         if path.endswith(".gguf"):
             return path
-        files = [f["path"] for f in await self.core.run(self.registry.version_files, version_id)
+        files = [f["path"] for f in await self.core.run(self.registry.jobs.version_files, version_id)
                  if f["path"].endswith(".gguf")]
         if not files:
             raise FailedPrecondition(f"{ref} has no .gguf file to serve")
@@ -193,7 +193,7 @@ class ServingService:
         hosts = [h for h in await self.mesh.list_hosts() if h["status"] == "online"]
         if backend == "halext":
             hosts = [h for h in hosts if "halext" in h["labels"]]
-        version = await self.core.run(self.registry.version_by_id, gguf_id, self.core.hub.connected_ids())
+        version = await self.core.run(self.registry.versions.version_by_id, gguf_id, self.core.hub.connected_ids())
         need = int(version["size_bytes"] * 1.2) + 256 * 2 ** 20
         fit = [h for h in hosts if (h["hardware"].get("memory_available_bytes") or 0) >= need]
         if not fit:
@@ -209,14 +209,14 @@ class ServingService:
         return {}
 
     async def undeploy(self, ref_text: str, on: str = "") -> dict:
-        version_id = await self.core.run(self.registry.resolve, parse_ref(ref_text))
-        host_id = (await self.core.run(self.registry.host_by_name, on))["id"] if on else None
-        running = await self.core.run(self.registry.running_deployments, version_id, host_id)
+        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
+        host_id = (await self.core.run(self.registry.hosts.host_by_name, on))["id"] if on else None
+        running = await self.core.run(self.registry.deployments.running_deployments, version_id, host_id)
         if not running:
             raise NotFound(f"{ref_text} is not deployed" + (f" on {on}" if on else ""))
         for deployment in running:
             await self._stop(deployment)
-        return await self.core.run(self.registry.deployment, running[0]["id"])
+        return await self.core.run(self.registry.deployments.deployment, running[0]["id"])
 
     async def _stop(self, deployment: dict) -> None:
         host = {"id": deployment["host_id"], "name": deployment["host"]}
@@ -226,31 +226,31 @@ class ServingService:
             await self._ask(host, link_pb.Command(stop_serving=command), 60)
         except FailedPrecondition as exc:  # gone already (agent restarted): the registry catches up
             log.info("deployment %s was not running: %s", deployment["id"], exc)
-        await self.core.run(self.registry.stop_deployment, deployment["id"], caller().name)
+        await self.core.run(self.registry.deployments.stop_deployment, deployment["id"], caller().name)
 
     async def rollback(self, name: str, on: str) -> dict:
         """Serve again what served under this name on this host before the current one."""
         name = name.replace("/", "-")
-        host = await self.core.run(self.registry.host_by_name, on)
-        running = await self.core.run(self.registry.running_deployments, None, host["id"], name)
+        host = await self.core.run(self.registry.hosts.host_by_name, on)
+        running = await self.core.run(self.registry.deployments.running_deployments, None, host["id"], name)
         before = running[-1]["created_at"] if running else time.time()
-        previous = await self.core.run(self.registry.previous_deployment, name, host["id"], before)
+        previous = await self.core.run(self.registry.deployments.previous_deployment, name, host["id"], before)
         if previous is None:
             raise FailedPrecondition(f"nothing served as {name!r} on {on} before; no rollback possible")
         return await self.deploy(previous["ref"], previous["backend"], on, previous["served_name"], previous["port"],
                                  previous["adapter"])
 
     async def deployments(self, include_stopped: bool) -> list[dict]:
-        return await self.core.run(self.registry.deployments, include_stopped)
+        return await self.core.run(self.registry.deployments.deployments, include_stopped)
 
     async def test(self, ref_text: str, on: str = "", prompt: str = "", max_tokens: int = 32,
                    ignore_eos: bool = False) -> dict:
-        version_id = await self.core.run(self.registry.resolve, parse_ref(ref_text))
-        host_id = (await self.core.run(self.registry.host_by_name, on))["id"] if on else None
-        running = await self.core.run(self.registry.running_deployments, version_id, host_id)
+        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
+        host_id = (await self.core.run(self.registry.hosts.host_by_name, on))["id"] if on else None
+        running = await self.core.run(self.registry.deployments.running_deployments, version_id, host_id)
         if not running:
-            gguf = await self.core.run(self.registry.converted_from, version_id, DEFAULT_DEPLOY_QUANT)
-            running = await self.core.run(self.registry.running_deployments, gguf, host_id) if gguf else []
+            gguf = await self.core.run(self.registry.deployments.converted_from, version_id, DEFAULT_DEPLOY_QUANT)
+            running = await self.core.run(self.registry.deployments.running_deployments, gguf, host_id) if gguf else []
         if not running:
             raise NotFound(f"{ref_text} is not deployed" + (f" on {on}" if on else "") + ": deploy it first")
         deployment = running[-1]
@@ -264,7 +264,7 @@ class ServingService:
             metrics["ttft_ms"] = round(result["ttft_s"] * 1000, 3)
         if result.get("tokens_per_s") is not None:
             metrics["tokens_per_second"] = result["tokens_per_s"]
-        await self.core.run(self.registry.score, parse_ref(deployment["ref"]), metrics, (), caller().name)
+        await self.core.run(self.registry.catalog.score, parse_ref(deployment["ref"]), metrics, (), caller().name)
         return {"ref": deployment["ref"], "host": deployment["host"], "endpoint": deployment["endpoint"],
                 "prompt": prompt, "text": result.get("text") or "", "ttft_s": result.get("ttft_s") or 0.0,
                 "tokens_per_s": result.get("tokens_per_s") or 0.0, "tokens": result.get("tokens") or 0,
@@ -282,8 +282,8 @@ class ServingService:
         if not ref_text:
             if not role:
                 raise InvalidArgument("ask for a model by name, alias or role")
-            version_id, _ = await self.core.run(self.registry.resolve_role, role, [], "")
-            ref_text = await self.core.run(self.registry.version_ref, version_id)
+            version_id, _ = await self.core.run(self.registry.reports.resolve_role, role, [], "")
+            ref_text = await self.core.run(self.registry.db.version_ref, version_id)
         return await self.deploy(ref_text, backend or "llamacpp", hosts[host_id]["name"], port=port)
 
     async def _ask(self, host: dict, command: link_pb.Command, timeout: float) -> dict:

@@ -37,7 +37,7 @@ class TransferService:
         self._wake = asyncio.Event()
 
     async def start(self) -> None:
-        await self.core.run(self.registry.interrupt_running_jobs)
+        await self.core.run(self.registry.jobs.interrupt_running_jobs)
         self._dispatcher = asyncio.create_task(self._dispatch_forever())
 
     async def stop(self) -> None:
@@ -52,12 +52,12 @@ class TransferService:
     # -- requests -------------------------------------------------------------------------
 
     async def pull(self, ref_text: str, to: str, source: str = "", dest_dir: str = "") -> dict:
-        version_id = await self.core.run(self.registry.resolve, parse_ref(ref_text))
-        dest = await self.core.run(self.registry.host_by_name, to)
+        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
+        dest = await self.core.run(self.registry.hosts.host_by_name, to)
         if source:
-            await self.core.run(self.registry.host_by_name, source)
-        files = await self.core.run(self.registry.version_files, version_id)
-        holders = [s for s in await self.core.run(self.registry.transfer_sources, version_id)
+            await self.core.run(self.registry.hosts.host_by_name, source)
+        files = await self.core.run(self.registry.jobs.version_files, version_id)
+        holders = [s for s in await self.core.run(self.registry.jobs.transfer_sources, version_id)
                    if not source or s["host"] == source]
         if not holders:
             where = f" on {source}" if source else ""
@@ -69,16 +69,16 @@ class TransferService:
             raise Unavailable(f"no host holding {ref_text} is online ({', '.join(h['host'] for h in holders)} "
                               "hold verified copies)")
         total = sum({f["digest"]: f["size"] for f in files}.values())
-        job_id = await self.core.run(self.registry.create_job, version_id, dest["id"], source, dest_dir, total,
+        job_id = await self.core.run(self.registry.jobs.create_job, version_id, dest["id"], source, dest_dir, total,
                                      caller().name)
         self.wake()
         return await self.job(job_id)
 
     async def job(self, job_id: str) -> dict:
-        return await self.core.run(self.registry.job, job_id)
+        return await self.core.run(self.registry.jobs.job, job_id)
 
     async def jobs(self, include_finished: bool) -> list[dict]:
-        return await self.core.run(self.registry.list_jobs, include_finished)
+        return await self.core.run(self.registry.jobs.list_jobs, include_finished)
 
     async def cancel(self, job_id: str) -> dict:
         job = await self.job(job_id)
@@ -89,23 +89,23 @@ class TransferService:
             await connection.request(link_pb.Command(cancel_job=link_pb.CancelJob(job_id=job_id)), 10)
         except MeshError as exc:
             log.info("could not tell %s to cancel job %s: %s", job["destination"], job_id, exc)
-        return await self.core.run(self.registry.update_job, job_id, state="cancelled",
+        return await self.core.run(self.registry.jobs.update_job, job_id, state="cancelled",
                                    error="cancelled by " + caller().name)
 
     async def remove_copy(self, ref_text: str, host: str, force: bool) -> list[str]:
-        version_id = await self.core.run(self.registry.resolve, parse_ref(ref_text))
-        target = await self.core.run(self.registry.host_by_name, host)
-        copies = await self.core.run(self.registry.copies_on, version_id, target["id"])
+        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
+        target = await self.core.run(self.registry.hosts.host_by_name, host)
+        copies = await self.core.run(self.registry.jobs.copies_on, version_id, target["id"])
         if not copies:
             raise NotFound(f"{ref_text} has no copy on {host}")
-        others = [s for s in await self.core.run(self.registry.transfer_sources, version_id) if s["host"] != host]
+        others = [s for s in await self.core.run(self.registry.jobs.transfer_sources, version_id) if s["host"] != host]
         if not others and not force:
             raise FailedPrecondition(f"{host} holds the last verified copy of {ref_text} in the mesh; "
                                      "pass --force to delete it anyway")
         connection = self.core.hub.get(target["id"], host)
         for copy in copies:
             await connection.request(link_pb.Command(remove_copy=link_pb.RemoveCopy(path=copy["path"])), 120)
-        return await self.core.run(self.registry.remove_copies, version_id, target["id"], True)
+        return await self.core.run(self.registry.jobs.remove_copies, version_id, target["id"], True)
 
     # -- progress from agents ---------------------------------------------------------------
 
@@ -124,14 +124,14 @@ class TransferService:
                   "bytes_reused": progress.bytes_reused, "bytes_received": progress.bytes_received,
                   "error": progress.error}
         if progress.drifted_sources:
-            await self.core.run(self.registry.mark_drifted, job["version_id"], list(progress.drifted_sources))
+            await self.core.run(self.registry.jobs.mark_drifted, job["version_id"], list(progress.drifted_sources))
         if progress.state == "done":
-            await self.core.run(self.registry.add_transferred_copy, job["version_id"], connection.host_id,
+            await self.core.run(self.registry.jobs.add_transferred_copy, job["version_id"], connection.host_id,
                                 progress.copy_path)
             fields.update(copy_path=progress.copy_path, finished_at=time.time())
         elif progress.state in ("failed", "cancelled"):
             fields["finished_at"] = time.time()
-        await self.core.run(self.registry.update_job, progress.job_id, **fields)
+        await self.core.run(self.registry.jobs.update_job, progress.job_id, **fields)
         if progress.state == "waiting":
             self.wake()
 
@@ -151,30 +151,30 @@ class TransferService:
 
     async def _dispatch(self) -> None:
         connected = self.core.hub.connected_ids()
-        for job in await self.core.run(self.registry.active_jobs):
+        for job in await self.core.run(self.registry.jobs.active_jobs):
             if job["kind"] != "pull":
                 continue  # conversions report back by themselves
             if job["state"] == "running" and job["dest_host_id"] in connected:
                 continue
             if job["dest_host_id"] not in connected:
                 if job["state"] == "running":
-                    await self.core.run(self.registry.update_job, job["id"], state="waiting",
+                    await self.core.run(self.registry.jobs.update_job, job["id"], state="waiting",
                                         error=f"{job['destination']} is offline")
                 continue
             await self._send(job, connected)
 
     async def _send(self, job: dict, connected: frozenset[str]) -> None:
-        verified = await self.core.run(self.registry.transfer_sources, job["version_id"])
+        verified = await self.core.run(self.registry.jobs.transfer_sources, job["version_id"])
         holders = [s for s in verified
                    if s["host_id"] in connected and s["host_id"] != job["dest_host_id"] and s["peer_address"]
                    and (not job["source_host"] or s["host"] == job["source_host"])]
         dest_holds = any(s["host_id"] == job["dest_host_id"] for s in verified)
         if not holders and not dest_holds:
             if job["state"] == "queued" or job["error"] != "waiting for an online source":
-                await self.core.run(self.registry.update_job, job["id"], state="waiting",
+                await self.core.run(self.registry.jobs.update_job, job["id"], state="waiting",
                                     error="waiting for an online source")
             return
-        files = await self.core.run(self.registry.version_files, job["version_id"])
+        files = await self.core.run(self.registry.jobs.version_files, job["version_id"])
         ref = job["ref"]
         name, version = ref.rsplit(":", 1)
         ticket = tickets.issue_ticket(self.ca_key, job["id"], job["dest_host_id"], [f["digest"] for f in files],
@@ -190,7 +190,7 @@ class TransferService:
         except MeshError as exc:
             log.warning("could not start job %s on %s: %s", job["id"], job["destination"], exc)
             return
-        await self.core.run(self.registry.update_job, job["id"], state="running", error="",
+        await self.core.run(self.registry.jobs.update_job, job["id"], state="running", error="",
                             started_at=job["started_at"] or time.time(),
                             detail={"sources": [s["host"] for s in holders]})
 

@@ -1,0 +1,93 @@
+"""The one SQLite database under every repository: its connection, transactions, the
+event log, and the row helpers the repositories share.
+
+SQLite through sqlite-utils, in WAL mode. The coordinator calls the registry from one
+writer thread (see coordinator.core), so everything here is plain synchronous code;
+each change runs in one transaction (``atomic``), so a failure leaves no partial rows.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import sqlite_utils
+
+from llmesh.coordinator.identity import SYSTEM, current_caller
+
+
+class Database:
+    def __init__(self, path: Path | str):
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        # The sqlite-utils database (tables, indexes): what migrations and bulk loads work on.
+        self.handle = sqlite_utils.Database(conn)
+        if str(path) != ":memory:":
+            self.handle.enable_wal()
+        self.handle.execute("PRAGMA foreign_keys = ON")
+        self.handle.execute("PRAGMA synchronous = NORMAL")
+        self.conn = conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- SQL ------------------------------------------------------------------------------
+
+    def atomic(self) -> AbstractContextManager:
+        """BEGIN…COMMIT, or a savepoint when nested; rolls back on error."""
+        return self.handle.atomic()
+
+    def query(self, sql: str, params: list | None = None) -> Iterator[dict]:
+        return self.handle.query(sql, params)
+
+    def execute(self, sql: str, params: list | None = None) -> sqlite3.Cursor:
+        return self.handle.execute(sql, params)
+
+    def __getitem__(self, table: str) -> sqlite_utils.db.Table:
+        return self.handle[table]
+
+    def one(self, sql: str, params: list) -> dict | None:
+        """The first row of a query, or None."""
+        for row in self.handle.query(sql, params):
+            return row
+        return None
+
+    def version_ref(self, version_id: int) -> str:
+        """NAME:NUMBER of a version, as messages and events name it."""
+        row = self.one("SELECT m.name, v.number FROM versions v JOIN models m ON m.id = v.model_id "
+                       "WHERE v.id = ?", [version_id])
+        return f"{row['name']}:{row['number']}"
+
+    # -- events ---------------------------------------------------------------------------
+
+    def record_event(self, actor: str, action: str, resource: str, detail: dict | None = None,
+                     result: str = "ok") -> None:
+        """Append to the audit log. Who, with which role and from where default to the
+        caller of the RPC being served (the auth interceptor sets it for every call)."""
+        who = current_caller.get() or SYSTEM
+        self.handle["events"].insert({
+            "ts": time.time(), "actor": actor or who.name, "role": who.role, "source": who.address,
+            "result": result, "action": action, "resource": resource,
+            "detail_json": json.dumps(detail or {}, sort_keys=True),
+        })
+
+    def events(self, limit: int = 100) -> list[dict]:
+        rows = self.handle.query("SELECT * FROM events ORDER BY id DESC LIMIT ?", [limit])
+        return [decode_json_columns(r) for r in rows]
+
+
+def decode_json_columns(row: dict) -> dict:
+    """A row with each ``X_json`` column replaced by X, decoded."""
+    out = dict(row)
+    for key in [k for k in out if k.endswith("_json")]:
+        out[key[:-5]] = json.loads(out.pop(key) or "null")
+    return out
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    """Slices of at most ``size`` items: SQLite caps the parameters of one statement."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,188 @@
+"""Every schema migration of the registry, in order, in one place.
+
+Each migration runs once, in its own transaction, and is recorded in schema_migrations.
+The numbers are those existing databases carry (1, 2, 3, 20, 21): never renumber one,
+never change one that has shipped; add a new one at the end with a higher number.
+A database that has applied a number this list does not know was written by a newer
+llmesh and is refused rather than misread.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlite_utils
+
+from llmesh.common.errors import InvalidArgument
+
+
+def _hosts_models_versions_copies(db: sqlite_utils.Database) -> None:
+    """The first schema: hosts, models, versions, their files, copies, tags, roles, tombstones, events."""
+    db["hosts"].create({
+        "id": str, "name": str, "hostname": str, "platform": str, "os": str, "arch": str,
+        "facts_json": str, "hardware_json": str, "roots_json": str, "labels_json": str,
+        "problems_json": str, "peer_address": str, "agent_version": str,
+        "heartbeat_interval_s": float, "scanning": int, "first_seen": float, "last_seen": float,
+    }, pk="id")
+    db["hosts"].create_index(["name"], unique=True)
+    db["models"].create({
+        "id": int, "name": str, "origin": str, "display_name": str, "description": str,
+        "created_at": float, "updated_at": float,
+    }, pk="id")
+    db["models"].create_index(["name"], unique=True)
+    db["versions"].create({
+        "id": int, "model_id": int, "number": int, "digest": str, "kind": str, "format": str,
+        "source": str, "size_bytes": int, "file_count": int, "metadata_json": str,
+        "base_model": str, "registered": int, "notes": str, "created_by": str,
+        "created_at": float, "updated_at": float,
+    }, pk="id", foreign_keys=[("model_id", "models", "id")])
+    db["versions"].create_index(["digest"], unique=True)
+    db["versions"].create_index(["model_id", "number"], unique=True)
+    db["version_files"].create({"version_id": int, "path": str, "size": int, "digest": str},
+                               pk=("version_id", "path"), foreign_keys=[("version_id", "versions", "id")])
+    db["version_files"].create_index(["digest"])
+    db["copies"].create({
+        "id": int, "version_id": int, "host_id": str, "path": str, "state": str,
+        "verified_at": float, "updated_at": float,
+    }, pk="id", foreign_keys=[("version_id", "versions", "id"), ("host_id", "hosts", "id")])
+    db["copies"].create_index(["host_id", "path"], unique=True)
+    db["copies"].create_index(["version_id"])
+    db["version_tags"].create({"version_id": int, "key": str, "value": str},
+                              pk=("version_id", "key"), foreign_keys=[("version_id", "versions", "id")])
+    db["version_roles"].create({"version_id": int, "role": str},
+                               pk=("version_id", "role"), foreign_keys=[("version_id", "versions", "id")])
+    db["tombstones"].create({"digest": str, "deleted_at": float, "deleted_by": str}, pk="digest")
+    db["events"].create({
+        "id": int, "ts": float, "actor": str, "action": str, "resource": str, "detail_json": str,
+    }, pk="id")
+    db["events"].create_index(["ts"])
+
+
+def _users_tokens_certificates_audit(db: sqlite_utils.Database) -> None:
+    """Security: users, join tokens, issued certificates; the event log becomes an append-only audit log."""
+    db["users"].create({"name": str, "role": str, "token_hash": str, "created_at": float,
+                        "created_by": str}, pk="name")
+    db["users"].create_index(["token_hash"], unique=True)
+    db["join_tokens"].create({"secret_hash": str, "role": str, "created_at": float, "created_by": str,
+                              "expires_at": float, "used_at": float, "used_by": str}, pk="secret_hash")
+    db["certificates"].create({"serial": str, "agent_id": str, "issued_at": float, "expires_at": float,
+                               "revoked_at": float}, pk="serial")
+    db["certificates"].create_index(["agent_id"])
+    # The audit log: who (and with which role), from where, with what result.
+    for column in ("role", "result", "source"):
+        db["events"].add_column(column, str)
+    db.execute("UPDATE events SET role = '', result = 'ok', source = ''")
+    db.execute("CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events "
+               "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+    db.execute("CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events "
+               "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+
+
+def _catalog(db: sqlite_utils.Database) -> None:
+    """The catalog: semver, lifecycle, locks, metrics, params, capabilities, backends, datasets, lineage,
+    aliases and their history, state history."""
+    for column, kind, default in (
+            ("semver", "TEXT", None), ("status", "TEXT", "'ready'"), ("state", "TEXT", "'active'"),
+            ("locked", "INTEGER", "0"), ("locked_digest", "TEXT", None), ("last_verified", "REAL", None),
+            ("framework", "TEXT", "''"), ("hardware", "TEXT", "''"), ("duration_s", "REAL", None),
+            ("cost_usd", "REAL", None), ("code_commit", "TEXT", "''"), ("extra_json", "TEXT", "'{}'")):
+        suffix = f" NOT NULL DEFAULT {default}" if default is not None else ""
+        db.execute(f"ALTER TABLE versions ADD COLUMN {column} {kind}{suffix}")
+    db.execute("ALTER TABLE models ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE models ADD COLUMN extra_json TEXT NOT NULL DEFAULT '{}'")
+    db["versions"].create_index(["model_id", "semver"], unique=True)
+    for columns in (["state"], ["kind"], ["created_at"], ["base_model"], ["status"]):
+        db["versions"].create_index(columns)
+    # Search reads these by value (covering indexes: the version id comes with the entry)
+    # and probes them by version (a WITHOUT ROWID table is one b-tree seek per probe).
+    db["version_tags"].create_index(["key", "value", "version_id"])
+    db["version_tags"].create_index(["version_id", "key", "value"])
+    db["version_roles"].create_index(["role", "version_id"])
+    db["copies"].create_index(["host_id", "version_id"])
+    for table, columns, indexes in (
+            ("version_metrics", "key TEXT NOT NULL, value REAL", [["key", "value"]]),
+            ("version_params", "key TEXT NOT NULL, value TEXT, num REAL", [["key", "num"], ["key", "value"]]),
+            ("version_capabilities", "key TEXT NOT NULL, value INTEGER", [["key", "value"]]),
+            ("version_backends", "backend TEXT NOT NULL", [["backend"]]),
+            ("version_datasets", "name TEXT NOT NULL, digest TEXT", [["name"]])):
+        key = "backend" if table == "version_backends" else "name" if table == "version_datasets" else "key"
+        db.execute(f"CREATE TABLE [{table}] (version_id INTEGER NOT NULL REFERENCES versions(id), {columns}, "
+                   f"PRIMARY KEY (version_id, {key})) WITHOUT ROWID")
+        for index in indexes:
+            db[table].create_index(index)
+    db["lineage"].create({"child_id": int, "parent_id": int, "relation": str, "created_at": float},
+                         pk=("child_id", "parent_id"),
+                         foreign_keys=[("child_id", "versions", "id"), ("parent_id", "versions", "id")])
+    db["lineage"].create_index(["parent_id"])
+    db["aliases"].create({"model_id": int, "alias": str, "version_id": int, "protected": int,
+                          "updated_at": float, "updated_by": str},
+                         pk=("model_id", "alias"),
+                         foreign_keys=[("model_id", "models", "id"), ("version_id", "versions", "id")])
+    db["aliases"].create_index(["version_id"])
+    db["aliases"].create_index(["alias", "version_id"])
+    db["alias_history"].create({"id": int, "model_id": int, "model_name": str, "alias": str,
+                                "from_number": int, "to_number": int, "action": str, "protected": int,
+                                "actor": str, "reason": str, "ts": float}, pk="id")
+    db["alias_history"].create_index(["model_id", "alias", "id"])
+    db["state_history"].create({"id": int, "version_id": int, "from_state": str, "to_state": str,
+                                "actor": str, "reason": str, "ts": float}, pk="id")
+    db["state_history"].create_index(["version_id"])
+
+
+def _jobs(db: sqlite_utils.Database) -> None:
+    """Transfer jobs (they live here, not in memory, so they survive restarts)."""
+    db["jobs"].create({
+        "id": str, "kind": str, "state": str, "version_id": int, "dest_host_id": str, "source_host": str,
+        "dest_dir": str, "bytes_total": int, "bytes_done": int, "bytes_reused": int, "bytes_received": int,
+        "error": str, "copy_path": str, "created_by": str, "created_at": float, "updated_at": float,
+        "started_at": float, "finished_at": float, "detail_json": str,
+    }, pk="id")
+    db["jobs"].create_index(["state"])
+
+
+def _deployments(db: sqlite_utils.Database) -> None:
+    """Deployments, and jobs of other kinds (convert) with their detail."""
+    db["deployments"].create({
+        "id": str, "version_id": int, "host_id": str, "backend": str, "served_name": str, "endpoint": str,
+        "port": int, "state": str, "adapter_version_id": int, "created_by": str, "created_at": float,
+        "stopped_at": float, "error": str, "restarts": int,
+    }, pk="id")
+    db["deployments"].create_index(["host_id", "state"])
+    db["jobs"].add_column("kind_detail_json", str)
+
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+# number -> migration, applied in ascending order.
+MIGRATIONS: dict[int, Migration] = {
+    1: _hosts_models_versions_copies,
+    2: _users_tokens_certificates_audit,
+    3: _catalog,
+    20: _jobs,
+    21: _deployments,
+}
+assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Apply the migrations this database lacks; refuse one from a newer llmesh."""
+    if "schema_migrations" not in db.table_names():
+        db["schema_migrations"].create({"version": int, "applied_at": float}, pk="version")
+    applied = {r["version"] for r in db["schema_migrations"].rows}
+    newer = [v for v in applied if v not in MIGRATIONS]
+    if newer:
+        raise InvalidArgument(
+            f"registry schema version {max(newer)} is newer than this coordinator "
+            f"understands ({SCHEMA_VERSION}); upgrade llmesh")
+    for version, migration in MIGRATIONS.items():
+        if version in applied:
+            continue
+        with db.atomic():
+            migration(db)
+            db["schema_migrations"].insert({"version": version, "applied_at": time.time()})
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """The newest migration this database has applied."""
+    return max(r["version"] for r in db["schema_migrations"].rows)
