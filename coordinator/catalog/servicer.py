@@ -2,7 +2,7 @@
 reports' typed messages: catalog.messages)."""
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from grpc.aio import ServicerContext as Context
 
