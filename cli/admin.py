@@ -29,21 +29,21 @@ def token():
     """Join tokens for agents."""
 
 
-@token.command("create")
-@click.option("--role", type=click.Choice(["agent"]), default="agent", show_default=True)
-@click.option("--ttl", default="1h", show_default=True, help="How long the token can be used (90s, 15m, 1h, 7d).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def token_create(obj, role, ttl, as_json):
-    """A one-time join token that also pins the mesh CA (K10<ca-sha256>::<secret>)."""
-    with obj.client() as mesh:
-        result = mesh.create_join_token(role, parse_duration(ttl))
-    if as_json:
-        render.emit_json(result)
-        return
+def show_join_token(result: dict) -> None:
     click.echo(result["token"])
     click.echo(f"one-time, expires {render.when(result['expires_at'])}; on the new host: "
                "meshctl agent run --coordinator HOST:PORT --token <token> --root PATH", err=True)
+
+
+@click.command("create")
+@click.option("--role", type=click.Choice(["agent"]), default="agent", show_default=True)
+@click.option("--ttl", default="1h", show_default=True, help="How long the token can be used (90s, 15m, 1h, 7d).")
+@render.output(show_join_token)
+@click.pass_obj
+def token_create(obj, role, ttl):
+    """A one-time join token that also pins the mesh CA (K10<ca-sha256>::<secret>)."""
+    with obj.client() as mesh:
+        return mesh.create_join_token(role, parse_duration(ttl))
 
 
 @click.group()
@@ -51,42 +51,42 @@ def user():
     """People and their API tokens."""
 
 
-@user.command("add")
-@click.argument("name")
-@click.option("--role", type=click.Choice(ROLES), required=True,
-              help="viewer reads; developer registers and annotates; operator also moves, converts and "
-                   "deploys; admin manages users, tokens and hosts.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def user_add(obj, name, role, as_json):
-    """Add a person; prints their API token once (only its hash is kept)."""
-    with obj.client() as mesh:
-        result = mesh.add_user(name, role)
-    if as_json:
-        render.emit_json(result)
-        return
+def show_new_user(result: dict, name: str, role: str) -> None:
     click.echo(result["token"])
     click.echo(f"user {name} ({role}) added; give them the token above: "
                "meshctl login HOST:PORT --token <token>", err=True)
 
 
-@user.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True,
+              help="viewer reads; developer registers and annotates; operator also moves, converts and "
+                   "deploys; admin manages users, tokens and hosts.")
+@render.output(show_new_user)
 @click.pass_obj
-def user_list(obj, as_json):
-    """Everyone with an API token."""
+def user_add(obj, name, role):
+    """Add a person; prints their API token once (only its hash is kept)."""
     with obj.client() as mesh:
-        rows = mesh.users()
-    if as_json:
-        render.emit_json(rows)
-        return
+        return mesh.add_user(name, role)
+
+
+def show_users(rows: list[dict]) -> None:
     t = render.table("NAME", "ROLE", "CREATED", "BY")
     for u in rows:
         t.add_row(u["name"], u["role"], render.when(u["created_at"]), u["created_by"])
     render.print_table(t)
 
 
-@user.command("rm")
+@click.command("list")
+@render.output(show_users)
+@click.pass_obj
+def user_list(obj):
+    """Everyone with an API token."""
+    with obj.client() as mesh:
+        return mesh.users()
+
+
+@click.command("rm")
 @click.argument("name")
 @click.pass_obj
 def user_rm(obj, name):
@@ -96,20 +96,7 @@ def user_rm(obj, name):
     click.echo(f"user {name} removed")
 
 
-@click.command()
-@click.option("--since", default="", help="Only events newer than this (e.g. 1h, 7d).")
-@click.option("--actor", default="", help="Only this actor (user name or agent:<id>).")
-@click.option("--limit", type=int, default=200, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def audit(obj, since, actor, limit, as_json):
-    """Every change and every refusal: who, role, action, resource, result, source, time."""
-    since_ts = time.time() - parse_duration(since) if since else 0.0
-    with obj.client() as mesh:
-        rows = mesh.audit(since_ts, actor, limit)
-    if as_json:
-        render.emit_json(rows)
-        return
+def show_audit(rows: list[dict]) -> None:
     if render.say_if_empty(rows, "events"):
         return
     t = render.table("TIME", "ACTOR", "ROLE", "ACTION", "RESOURCE", "RESULT", "SOURCE")
@@ -117,6 +104,19 @@ def audit(obj, since, actor, limit, as_json):
         result = e["result"] if e["result"] == "ok" else f"[red]{e['result']}[/red]"
         t.add_row(render.when(e["ts"]), e["actor"], e["role"], e["action"], e["resource"], result, e["source"])
     render.print_table(t)
+
+
+@click.command()
+@click.option("--since", default="", help="Only events newer than this (e.g. 1h, 7d).")
+@click.option("--actor", default="", help="Only this actor (user name or agent:<id>).")
+@click.option("--limit", type=int, default=200, show_default=True)
+@render.output(show_audit)
+@click.pass_obj
+def audit(obj, since, actor, limit):
+    """Every change and every refusal: who, role, action, resource, result, source, time."""
+    since_ts = time.time() - parse_duration(since) if since else 0.0
+    with obj.client() as mesh:
+        return mesh.audit(since_ts, actor, limit)
 
 
 @click.command()
@@ -134,13 +134,9 @@ def login(obj, address, token):
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(lambda me: click.echo(f"{me['name']} ({me['role']})"))
 @click.pass_obj
-def whoami(obj, as_json):
+def whoami(obj):
     """Who the coordinator thinks you are."""
     with obj.client() as mesh:
-        me = mesh.whoami()
-    if as_json:
-        render.emit_json(me)
-    else:
-        click.echo(f"{me['name']} ({me['role']})")
+        return mesh.whoami()

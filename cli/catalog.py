@@ -1,52 +1,50 @@
-"""`meshctl models …` for the catalog (versions, lifecycle, aliases, lineage, metrics,
-roles, search, locks, reports), `meshctl events` and `meshctl registry import|export`."""
+"""`meshctl models …` for the catalog: versions, lifecycle, aliases, lineage, metrics,
+roles, search, locks and reports (`events` and `registry`: cli/registry.py)."""
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import click
 
 from llmesh.cli import render
-from llmesh.cli.catalog_options import catalog_facts, catalog_options, parse_numbers
-from llmesh.cli.models import models, parse_tags
-from llmesh.common.errors import InvalidArgument
+from llmesh.cli.catalog_options import catalog_facts, catalog_options, parse_numbers, parse_tags
+from llmesh.common.errors import FailedPrecondition
 
 
 def _ref(v: dict) -> str:
     return f"{v['name']}:{v['version']}"
 
 
-def _version_line(prefix: str, v: dict) -> None:
-    click.echo(f"{prefix} {_ref(v)} (state {v['state']}, status {v['status']})")
+def _metrics(v: dict) -> str:
+    return " ".join(f"{k}={val:g}" for k, val in list(v["metrics"].items())[:4])
+
+
+def _version_line(prefix: str):
+    """A renderer: `edited NAME:VER (state …, status …)`."""
+    def show(v: dict) -> None:
+        click.echo(f"{prefix} {_ref(v)} (state {v['state']}, status {v['status']})")
+    return show
 
 
 # -- versions, edit, lifecycle ---------------------------------------------------------------
 
-@models.command("versions")
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def versions(obj, name, as_json):
-    """Every version of one model: number, semver, state, status, aliases, metrics."""
-    with obj.client() as mesh:
-        rows = mesh.versions(name)
-    if as_json:
-        render.emit_json(rows)
-        return
-    render.print_table(versions_table(rows))
-
-
 def versions_table(rows):
     t = render.table("VERSION", "SEMVER", "KIND", "STATE", "STATUS", "ALIASES", "METRICS", "CREATED")
     for v in rows:
-        metrics = " ".join(f"{k}={val:g}" for k, val in list(v["metrics"].items())[:4])
         t.add_row(f"v{v['version']}", v["semver"], v["kind"], v["state"], v["status"], ", ".join(v["aliases"]),
-                  metrics, render.when(v["created_at"]))
+                  _metrics(v), render.when(v["created_at"]))
     return t
 
 
-@models.command("edit")
+@click.command("versions")
+@click.argument("name")
+@render.output(lambda rows: render.print_table(versions_table(rows)))
+@click.pass_obj
+def versions(obj, name):
+    """Every version of one model: number, semver, state, status, aliases, metrics."""
+    with obj.client() as mesh:
+        return mesh.versions(name)
+
+
+@click.command("edit")
 @click.argument("ref", metavar="NAME[:VERSION]")
 @click.option("--role", "roles", multiple=True, help="Add a role (repeatable).")
 @click.option("--remove-role", "remove_roles", multiple=True, help="Remove a role (repeatable).")
@@ -58,11 +56,11 @@ def versions_table(rows):
 @click.option("--notes", default=None, help="Free text.")
 @click.option("--display-name", default=None, help="A human title for the model.")
 @catalog_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(_version_line("edited"))
 @click.pass_obj
 def edit(obj, ref, roles, remove_roles, remove_capabilities, tags, remove_tags, remove_backends, base_model,
          notes, display_name, semver, capabilities, parents, relation, datasets, framework, hardware, duration,
-         cost, commit, params, metrics, backends, description, as_json):
+         cost, commit, params, metrics, backends, description):
     """Change what the registry says about a version (roles, capabilities, lineage, …)."""
     facts = catalog_facts(None, capabilities, parents, relation, datasets, framework, hardware, duration, cost,
                           commit, params, metrics, (), description)
@@ -78,26 +76,18 @@ def edit(obj, ref, roles, remove_roles, remove_capabilities, tags, remove_tags, 
         v = mesh.edit(ref, **facts)
         if metrics_given:
             v = mesh.score(_ref(v), metrics_given)
-    if as_json:
-        render.emit_json(v)
-        return
-    _version_line("edited", v)
+    return v
 
 
-def _state_command(name: str, state: str, summary: str):
-    @models.command(name, help=summary)
+def _state_command(name: str, state: str, summary: str) -> click.Command:
+    @click.command(name, help=summary)
     @click.argument("ref", metavar="NAME[:VERSION]")
     @click.option("--reason", default="", help="Why (kept in the history).")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @render.output(_version_line(f"{name}d"))  # deprecated, archived, restored
     @click.pass_obj
-    def command(obj, ref, reason, as_json):
+    def command(obj, ref, reason):
         with obj.client() as mesh:
-            v = mesh.set_state(ref, state, reason)
-        if as_json:
-            render.emit_json(v)
-            return
-        _version_line(f"{name}d", v)  # deprecated, archived, restored
-    command.__name__ = name
+            return mesh.set_state(ref, state, reason)
     return command
 
 
@@ -106,25 +96,21 @@ archive = _state_command("archive", "archived", "Archive a version (kept for the
 restore = _state_command("restore", "active", "Make a deprecated or archived version active again.")
 
 
-@models.command("state")
+@click.command("state")
 @click.argument("ref", metavar="NAME[:VERSION]")
 @click.argument("state", type=click.Choice(["draft", "training", "active", "deprecated", "archived"]))
 @click.option("--reason", default="", help="Why (kept in the history).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(_version_line("moved"))
 @click.pass_obj
-def set_state(obj, ref, state, reason, as_json):
+def set_state(obj, ref, state, reason):
     """Move a version to any lifecycle state the transitions allow."""
     with obj.client() as mesh:
-        v = mesh.set_state(ref, state, reason)
-    if as_json:
-        render.emit_json(v)
-        return
-    _version_line("moved", v)
+        return mesh.set_state(ref, state, reason)
 
 
 # -- aliases and rollback -------------------------------------------------------------------------
 
-@models.group("alias")
+@click.group("alias")
 def alias():
     """Aliases (prod, staging, champion, …): set, rm, history."""
 
@@ -135,45 +121,36 @@ def _change_line(c: dict) -> str:
     return f"{c['name']}@{c['alias']}: {frm} -> {to} ({c['action']}{', protected' if c['protected'] else ''})"
 
 
-@alias.command("set")
+def show_change(change: dict) -> None:
+    click.echo(_change_line(change))
+
+
+@click.command("set")
 @click.argument("ref", metavar="NAME:VERSION")
 @click.argument("alias_name", metavar="ALIAS")
 @click.option("--reason", default="", help="Why (kept in the history).")
 @click.option("--protect", is_flag=True, help="Only admins may move or remove it afterwards.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(show_change)
 @click.pass_obj
-def alias_set(obj, ref, alias_name, reason, protect, as_json):
+def alias_set(obj, ref, alias_name, reason, protect):
     """Point ALIAS of a model at one of its versions."""
     with obj.client() as mesh:
-        change = mesh.set_alias(ref, alias_name, reason, protect)
-    render.emit_json(change) if as_json else click.echo(_change_line(change))
+        return mesh.set_alias(ref, alias_name, reason, protect)
 
 
-@alias.command("rm")
+@click.command("rm")
 @click.argument("name")
 @click.argument("alias_name", metavar="ALIAS")
 @click.option("--reason", default="", help="Why (kept in the history).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(show_change)
 @click.pass_obj
-def alias_rm(obj, name, alias_name, reason, as_json):
+def alias_rm(obj, name, alias_name, reason):
     """Remove an alias of a model."""
     with obj.client() as mesh:
-        change = mesh.remove_alias(name, alias_name, reason)
-    render.emit_json(change) if as_json else click.echo(_change_line(change))
+        return mesh.remove_alias(name, alias_name, reason)
 
 
-@alias.command("history")
-@click.argument("name")
-@click.option("--alias", "alias_name", default="", help="Only this alias.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def alias_history(obj, name, alias_name, as_json):
-    """Every move of a model's aliases: when, who, from which version to which, why."""
-    with obj.client() as mesh:
-        rows = mesh.alias_history(name, alias_name)
-    if as_json:
-        render.emit_json(rows)
-        return
+def show_alias_history(rows: list[dict], name: str) -> None:
     if render.say_if_empty(rows, f"alias changes for {name}"):
         return
     t = render.table("WHEN", "ALIAS", "FROM", "TO", "ACTION", "BY", "REASON")
@@ -183,48 +160,32 @@ def alias_history(obj, name, alias_name, as_json):
     render.print_table(t)
 
 
-@models.command("rollback")
+@click.command("history")
+@click.argument("name")
+@click.option("--alias", "alias_name", default="", help="Only this alias.")
+@render.output(show_alias_history)
+@click.pass_obj
+def alias_history(obj, name, alias_name):
+    """Every move of a model's aliases: when, who, from which version to which, why."""
+    with obj.client() as mesh:
+        return mesh.alias_history(name, alias_name)
+
+
+@click.command("rollback")
 @click.argument("name")
 @click.option("--alias", "alias_name", default="prod", show_default=True, help="The alias to move back.")
 @click.option("--reason", default="", help="Why (kept in the history).")
 @click.option("--deprecate", is_flag=True, help="Also deprecate the version rolled back from.")
-@click.option("--on", "on", default="", help="Instead: serve again on this host what served before.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(lambda change: click.echo("rolled back " + _change_line(change)))
 @click.pass_obj
-def rollback(obj, name, alias_name, reason, deprecate, on, as_json):
-    """Move an alias back to the version it pointed to before; with --on HOST, redeploy the
-    version that served NAME on that host before the current one."""
-    if on:
-        with obj.client() as mesh:
-            deployment = mesh.rollback_deployment(name, on)
-        if as_json:
-            render.emit_json(deployment)
-        else:
-            click.echo(f"{deployment['ref']} serves {deployment['served_name']!r} on {on} again "
-                       f"at {deployment['endpoint']}")
-        return
+def rollback(obj, name, alias_name, reason, deprecate):
+    """Move an alias back to the version it pointed to before (repeat to go further back).
+    To serve again what a host served before: `meshctl deployments rollback`."""
     with obj.client() as mesh:
-        change = mesh.rollback(name, alias_name, reason, deprecate)
-    render.emit_json(change) if as_json else click.echo("rolled back " + _change_line(change))
+        return mesh.rollback(name, alias_name, reason, deprecate)
 
 
 # -- lineage ----------------------------------------------------------------------------------------
-
-@models.command("tree")
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def tree(obj, name, as_json):
-    """The version tree of a model (parents and children, as in the afs registry)."""
-    with obj.client() as mesh:
-        result = mesh.tree(name)
-    if as_json:
-        render.emit_json(result)
-        return
-    click.echo(f"{name} version tree:")
-    for line in tree_lines(result["roots"]):
-        click.echo(line)
-
 
 def tree_lines(nodes, prefix: str = ""):
     for i, node in enumerate(nodes):
@@ -238,17 +199,23 @@ def tree_lines(nodes, prefix: str = ""):
         yield from tree_lines(node["children"], prefix + ("    " if last else "│   "))
 
 
-@models.command("lineage")
-@click.argument("ref", metavar="NAME[:VERSION]")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show_tree(result: dict, name: str) -> None:
+    click.echo(f"{name} version tree:")
+    for line in tree_lines(result["roots"]):
+        click.echo(line)
+
+
+@click.command("tree")
+@click.argument("name")
+@render.output(show_tree)
 @click.pass_obj
-def lineage(obj, ref, as_json):
-    """Ancestors of a version and its data lineage (datasets along the chain, code commits)."""
+def tree(obj, name):
+    """The version tree of a model (parents and children, as in the afs registry)."""
     with obj.client() as mesh:
-        result = mesh.lineage(ref)
-    if as_json:
-        render.emit_json(result)
-        return
+        return mesh.tree(name)
+
+
+def show_lineage(result: dict) -> None:
     click.echo(f"{result['ref']}" + (f" (base {result['base_model']})" if result["base_model"] else "")
                + (f" commit {result['code_commit']}" if result["code_commit"] else ""))
     click.echo("ancestors:" if result["ancestors"] else "ancestors: none")
@@ -263,17 +230,17 @@ def lineage(obj, ref, as_json):
         click.echo("children: " + ", ".join(f"{c['name']}:{c['version']} ({c['relation']})" for c in result["children"]))
 
 
-@models.command("adapters")
-@click.argument("base")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.command("lineage")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@render.output(show_lineage)
 @click.pass_obj
-def adapters(obj, base, as_json):
-    """LoRA adapters compatible with a base model (a registry NAME[:VER] or a base id)."""
+def lineage(obj, ref):
+    """Ancestors of a version and its data lineage (datasets along the chain, code commits)."""
     with obj.client() as mesh:
-        rows = mesh.adapters(base)
-    if as_json:
-        render.emit_json(rows)
-        return
+        return mesh.lineage(ref)
+
+
+def show_adapters(rows: list[dict], base: str) -> None:
     if render.say_if_empty(rows, f"adapters for {base}"):
         return
     t = render.table("ADAPTER", "BASE", "STATE", "R", "ALPHA", "TARGETS")
@@ -285,47 +252,31 @@ def adapters(obj, base, as_json):
     render.print_table(t)
 
 
+@click.command("adapters")
+@click.argument("base")
+@render.output(show_adapters)
+@click.pass_obj
+def adapters(obj, base):
+    """LoRA adapters compatible with a base model (a registry NAME[:VER] or a base id)."""
+    with obj.client() as mesh:
+        return mesh.adapters(base)
+
+
 # -- metrics ---------------------------------------------------------------------------------------
 
-@models.command("score")
+@click.command("score")
 @click.argument("ref", metavar="NAME[:VERSION]")
 @click.option("--metric", "metrics", multiple=True, metavar="KEY=NUMBER",
               help="accuracy, f1, perplexity, bleu, rouge1/rouge2/rougeL, tokens_per_second, latency_ms, "
                    "memory_mb, or any custom name (repeatable).")
 @click.option("--remove", multiple=True, metavar="KEY", help="Remove a metric (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(lambda v: click.echo(f"scored {_ref(v)}: "
+                                    + " ".join(f"{k}={val:g}" for k, val in v["metrics"].items())))
 @click.pass_obj
-def score(obj, ref, metrics, remove, as_json):
+def score(obj, ref, metrics, remove):
     """Record evaluation metrics of a version."""
     with obj.client() as mesh:
-        v = mesh.score(ref, parse_numbers(metrics), remove)
-    if as_json:
-        render.emit_json(v)
-        return
-    click.echo(f"scored {_ref(v)}: " + " ".join(f"{k}={val:g}" for k, val in v["metrics"].items()))
-
-
-@models.command("compare")
-@click.argument("name")
-@click.argument("a", metavar="V1")
-@click.argument("b", metavar="V2")
-@click.option("--all", "show_all", is_flag=True, help="Also rows that are the same.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def compare(obj, name, a, b, show_all, as_json):
-    """Two versions side by side: metrics with deltas, training config, facts."""
-    with obj.client() as mesh:
-        result = mesh.compare(name, a, b)
-    if as_json:
-        render.emit_json(result)
-        return
-    t = render.table("SECTION", "KEY", result["a"], result["b"], "DELTA")
-    for row in result["rows"]:
-        if row["same"] and not show_all and row["section"] not in ("metrics",):
-            continue
-        delta = "" if row["delta"] is None else f"{row['delta']:+g}"
-        t.add_row(row["section"], row["key"], _cell(row["a"]), _cell(row["b"]), delta)
-    render.print_table(t)
+        return mesh.score(ref, parse_numbers(metrics), remove)
 
 
 def _cell(value) -> str:
@@ -338,31 +289,60 @@ def _cell(value) -> str:
     return str(value)
 
 
+def show_comparison(result: dict, show_all: bool) -> None:
+    t = render.table("SECTION", "KEY", result["a"], result["b"], "DELTA")
+    for row in result["rows"]:
+        if row["same"] and not show_all and row["section"] not in ("metrics",):
+            continue
+        delta = "" if row["delta"] is None else f"{row['delta']:+g}"
+        t.add_row(row["section"], row["key"], _cell(row["a"]), _cell(row["b"]), delta)
+    render.print_table(t)
+
+
+@click.command("compare")
+@click.argument("name")
+@click.argument("a", metavar="V1")
+@click.argument("b", metavar="V2")
+@click.option("--all", "show_all", is_flag=True, help="Also rows that are the same.")
+@render.output(show_comparison)
+@click.pass_obj
+def compare(obj, name, a, b, show_all):
+    """Two versions side by side: metrics with deltas, training config, facts."""
+    with obj.client() as mesh:
+        return mesh.compare(name, a, b)
+
+
 # -- roles, search -----------------------------------------------------------------------------------
 
-@models.command("resolve")
+@click.command("resolve")
 @click.option("--role", required=True, help="The role to fill.")
 @click.option("--capability", "capabilities", multiple=True, help="A capability it must have (repeatable).")
 @click.option("--prefer", default="", help="A model to choose if it qualifies.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(lambda result: click.echo(f"{_ref(result['version'])}  ({result['reason']})"))
 @click.pass_obj
-def resolve(obj, role, capabilities, prefer, as_json):
+def resolve(obj, role, capabilities, prefer):
     """The version to use for a role: the preferred model if it qualifies, else the first active one."""
     with obj.client() as mesh:
-        result = mesh.resolve(role, capabilities, prefer)
-    if as_json:
-        render.emit_json(result)
+        return mesh.resolve(role, capabilities, prefer)
+
+
+def show_search(rows: list[dict]) -> None:
+    if render.say_if_empty(rows, "versions match"):
         return
-    click.echo(f"{_ref(result['version'])}  ({result['reason']})")
+    t = render.table("NAME", "VER", "KIND", "STATE", "ROLES", "ALIASES", "METRICS")
+    for v in rows:
+        t.add_row(v["name"], f"v{v['version']}", v["kind"], v["state"], ", ".join(v["roles"]),
+                  ", ".join(v["aliases"]), _metrics(v))
+    render.print_table(t)
 
 
-@models.command("search")
+@click.command("search")
 @click.argument("query")
 @click.option("--sort", default="", metavar="KEY[:desc]", help="name, version, created_at, metric.KEY, …")
 @click.option("--limit", type=int, default=20, show_default=True, help="At most this many results (0: all).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(show_search)
 @click.pass_obj
-def search(obj, query, sort, limit, as_json):
+def search(obj, query, sort, limit):
     """Search with the query language, e.g. "metric.accuracy > 0.85 AND (role = 'asm' OR kind = 'lora')".
 
     Fields: name, version, kind, state, status, semver, base_model, created_at, format, source,
@@ -370,63 +350,41 @@ def search(obj, query, sort, limit, as_json):
     tag.KEY, metric.KEY, param.KEY, capability.KEY. Operators: = != < <= > >= IN LIKE IS [NOT] NULL,
     AND OR NOT and parentheses. Missing keys are NULL."""
     with obj.client() as mesh:
-        rows = mesh.search(query, sort, limit)
-    if as_json:
-        render.emit_json(rows)
-        return
-    if render.say_if_empty(rows, "versions match"):
-        return
-    t = render.table("NAME", "VER", "KIND", "STATE", "ROLES", "ALIASES", "METRICS")
-    for v in rows:
-        t.add_row(v["name"], f"v{v['version']}", v["kind"], v["state"], ", ".join(v["roles"]),
-                  ", ".join(v["aliases"]), " ".join(f"{k}={val:g}" for k, val in list(v["metrics"].items())[:4]))
-    render.print_table(t)
+        return mesh.search(query, sort, limit)
 
 
 # -- locks, reports ----------------------------------------------------------------------------------
 
-@models.command("verify")
+def show_verification(report: dict) -> None:
+    t = render.table("HOST", "PATH", "OUTCOME", "DIGEST")
+    for c in report["copies"]:
+        t.add_row(c["host"], c["path"], render.status("verified" if c["outcome"] == "ok" else c["outcome"]),
+                  render.short_digest(c["digest"]) if c["digest"] else c["error"])
+    render.print_table(t)
+    click.echo(f"{report['ref']}: status {report['status']}" + (", locked" if report["locked"] else ""))
+
+
+def fail_if_locked_and_drifted(report: dict) -> None:
+    if report["drifted"] and report["locked"]:
+        copies = ", ".join(f"{c['host']}:{c['path']}" for c in report["drifted"])
+        raise FailedPrecondition(f"{report['ref']} is locked and drifted on {copies}")
+
+
+@click.command("verify")
 @click.argument("ref", metavar="NAME[:VERSION]")
 @click.option("--lock", is_flag=True, help="Lock the version to its digest (drift is then an error).")
 @click.option("--unlock", is_flag=True, help="Remove the lock.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(show_verification, check=fail_if_locked_and_drifted)
 @click.pass_obj
-def verify(obj, ref, lock, unlock, as_json):
+def verify(obj, ref, lock, unlock):
     """Ask every agent holding a copy to re-hash it; report drift. Exits 1 if a locked version drifted."""
     if lock and unlock:
         raise click.UsageError("--lock and --unlock exclude each other")
     with obj.client() as mesh:
-        report = mesh.verify(ref, lock, unlock)
-    if as_json:
-        render.emit_json(report)
-    else:
-        t = render.table("HOST", "PATH", "OUTCOME", "DIGEST")
-        for c in report["copies"]:
-            t.add_row(c["host"], c["path"], render.status("verified" if c["outcome"] == "ok" else c["outcome"]),
-                      render.short_digest(c["digest"]) if c["digest"] else c["error"])
-        render.print_table(t)
-        click.echo(f"{report['ref']}: status {report['status']}" + (", locked" if report["locked"] else ""))
-    if report["drifted"] and report["locked"]:
-        copies = ", ".join(f"{c['host']}:{c['path']}" for c in report["drifted"])
-        raise click.exceptions.Exit(_drift_exit(report["ref"], copies))
+        return mesh.verify(ref, lock, unlock)
 
 
-def _drift_exit(ref: str, copies: str) -> int:
-    click.echo(f"error: {ref} is locked and drifted on {copies}", err=True)
-    return 1
-
-
-@models.command("summary")
-@click.argument("name", required=False, default="")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def summary(obj, name, as_json):
-    """A summary of the registry, or of one model (versions, states, aliases, best metrics)."""
-    with obj.client() as mesh:
-        result = mesh.summary(name)
-    if as_json:
-        render.emit_json(result)
-        return
+def show_summary(result: dict, name: str) -> None:
     if name:
         click.echo(f"{result['name']}: {result['versions']} versions ("
                    + ", ".join(f"{n} {s}" for s, n in sorted(result["by_state"].items())) + ")")
@@ -443,78 +401,11 @@ def summary(obj, name, as_json):
     click.echo(f"locked: {result['locked']}, aliases: {result['aliases']}")
 
 
-# -- events, registry import/export --------------------------------------------------------------
-
-@click.command()
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they happen (Ctrl-C stops).")
-@click.option("--limit", type=int, default=50, show_default=True, help="How many past events to show first.")
-@click.option("--resource", default="", help="Only events about this resource (e.g. NAME or NAME:VER).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (with --follow, one object per line).")
+@click.command("summary")
+@click.argument("name", required=False, default="")
+@render.output(show_summary)
 @click.pass_obj
-def events(obj, follow, limit, resource, as_json):
-    """Registry events (also the audit log): registrations, state and alias moves, scores, …"""
+def summary(obj, name):
+    """A summary of the registry, or of one model (versions, states, aliases, best metrics)."""
     with obj.client() as mesh:
-        if as_json and not follow:
-            render.emit_json(list(mesh.events(limit=limit, resource=resource)))
-            return
-        for event in mesh.events(limit=limit, follow=follow, resource=resource):
-            if as_json:
-                click.echo(json.dumps(event, sort_keys=True))
-            else:
-                detail = " ".join(f"{k}={v}" for k, v in sorted(event["detail"].items()))
-                click.echo(f"{render.when(event['ts'])} #{event['id']} {event['actor'] or '-'} {event['action']} "
-                           f"{event['resource']} {detail}".rstrip(), nl=True)
-
-
-@click.group()
-def registry():
-    """The whole registry as a file: import predecessor registries, export and re-import."""
-
-
-@registry.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", default="auto", show_default=True,
-              type=click.Choice(["auto", "llmesh", "hafs", "afs-registry", "afs-lineage", "imageworks"]),
-              help="The file's format (auto: detected from its shape).")
-@click.option("--dry-run", is_flag=True, help="Report what would be imported; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def import_file(obj, file, fmt, dry_run, as_json):
-    """Import an llmesh export, a hafs or afs registry.json, an afs lineage.json or an imageworks
-    model_registry.json; fields that cannot be mapped are reported (and kept under extra)."""
-    try:
-        content = file.read_bytes()
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read {file}: {exc.strerror or exc}") from None
-    with obj.client() as mesh:
-        report = mesh.import_registry(content, file.name, fmt, dry_run)
-    if as_json:
-        render.emit_json(report)
-        return
-    click.echo(f"{'would import' if dry_run else 'imported'} from {file.name} ({report['format']}): "
-               f"{report['models']} models, {report['versions']} versions, {report['skipped']} skipped, "
-               f"{len(report['problems'])} problems")
-    for problem in report["problems"]:
-        click.echo(f"  - {problem}")
-
-
-@registry.command("export")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.pass_obj
-def export_file(obj, file, as_json):
-    """Write the whole registry as JSON (`meshctl registry import` reads it back losslessly)."""
-    with obj.client() as mesh:
-        data = mesh.export_registry()
-    tmp = file.with_name(file.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        tmp.replace(file)
-    except OSError as exc:
-        raise InvalidArgument(f"cannot write {file}: {exc.strerror or exc}") from None
-    summary = {"file": str(file), "models": len(data["models"]),
-               "versions": sum(len(m["versions"]) for m in data["models"])}
-    if as_json:
-        render.emit_json(summary)
-        return
-    click.echo(f"exported {summary['models']} models, {summary['versions']} versions to {file}")
+        return mesh.summary(name)

@@ -1,4 +1,5 @@
-"""Options of the catalog shared by `models register` and `models edit`, and their parsing."""
+"""Options of the catalog shared by `models register` and `models edit`, and their parsing
+(tags, durations, metrics, parameters, capabilities, datasets)."""
 from __future__ import annotations
 
 import json
@@ -110,3 +111,13 @@ def catalog_options(fn):
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def parse_tags(tags) -> dict[str, str]:
+    out = {}
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        if not key or not key.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise InvalidArgument(f"invalid tag {tag!r}: expected KEY or KEY=VALUE with KEY of letters, digits, '-', '_', '.'")
+        out[key] = value if sep else "true"
+    return out

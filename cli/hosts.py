@@ -7,19 +7,7 @@ from llmesh.cli import render
 from llmesh.cli.render import ago, size, status
 
 
-@click.group(invoke_without_command=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def hosts(ctx, as_json):
-    """Every agent: status, platform, CPU, memory, model roots and GPUs."""
-    if ctx.invoked_subcommand is not None:
-        return
-    obj = ctx.obj
-    with obj.client() as mesh:
-        rows = mesh.hosts()
-    if as_json:
-        render.emit_json([_host_json(h) for h in rows])
-        return
+def show_hosts(rows: list[dict]) -> None:
     if render.say_if_empty(rows, "hosts yet: start an agent with `meshctl up` or `meshctl agent run`"):
         return
     t = render.table("NAME", "STATUS", "PLATFORM", "CPU", "MEMORY", "ROOTS (free/total)", "GPUS", "MODELS",
@@ -35,16 +23,6 @@ def hosts(ctx, as_json):
                   f"{facts['cpu_count']}× {facts['cpu_model'] or '?'}", memory, roots, gpus,
                   str(h["model_count"]), ago(h["last_seen"]))
     render.print_table(t)
-
-
-@hosts.command("remove")
-@click.argument("name")
-@click.pass_obj
-def remove(obj, name):
-    """Revoke a host's certificate and forget it (its files are untouched)."""
-    with obj.client() as mesh:
-        result = mesh.remove_host(name)
-    click.echo(f"host {name} removed: certificate of agent {result['agent_id']} revoked, its link closed")
 
 
 def _host_json(h: dict) -> dict:
@@ -64,18 +42,37 @@ def _host_json(h: dict) -> dict:
     }
 
 
-@click.command()
-@click.option("--host", default="", help="Only this host.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.group(invoke_without_command=True)
+@render.output(show_hosts, to_json=lambda rows: [_host_json(h) for h in rows])
+@click.pass_context
+def hosts(ctx):
+    """Every agent: status, platform, CPU, memory, model roots and GPUs."""
+    if ctx.invoked_subcommand is not None:
+        return None
+    with ctx.obj.client() as mesh:
+        return mesh.hosts()
+
+
+@click.command("remove")
+@click.argument("name")
+@render.output(lambda result, name: click.echo(
+    f"host {name} removed: certificate of agent {result['agent_id']} revoked, its link closed"))
 @click.pass_obj
-def gpus(obj, host, as_json):
-    """Live GPU status across the mesh (NVIDIA through NVML; Apple unified memory)."""
+def remove(obj, name):
+    """Revoke a host's certificate and forget it (its files are untouched)."""
     with obj.client() as mesh:
-        rows = mesh.gpus(host)
-    flat = [dict(g, host=r["host"], host_status=r["status"], live=r["live"]) for r in rows for g in r["gpus"]]
-    if as_json:
-        render.emit_json(flat)
-        return
+        return mesh.remove_host(name)
+
+
+def _flat_gpus(rows: list[dict]) -> list[dict]:
+    return [dict(g, host=r["host"], host_status=r["status"], live=r["live"]) for r in rows for g in r["gpus"]]
+
+
+def _opt(value, unit: str) -> str:
+    return "n/a" if value is None else f"{value}{unit}"
+
+
+def show_gpus(rows: list[dict]) -> None:
     t = render.table("HOST", "#", "NAME", "UUID", "MEMORY used/total", "UTIL", "TEMP", "POWER", "DRIVER",
                      "CUDA")
     for r in rows:
@@ -94,15 +91,22 @@ def gpus(obj, host, as_json):
     render.print_table(t)
 
 
-def _opt(value, unit: str) -> str:
-    return "n/a" if value is None else f"{value}{unit}"
+@click.command()
+@click.option("--host", default="", help="Only this host.")
+@render.output(show_gpus, to_json=_flat_gpus)
+@click.pass_obj
+def gpus(obj, host):
+    """Live GPU status across the mesh (NVIDIA through NVML; Apple unified memory)."""
+    with obj.client() as mesh:
+        return mesh.gpus(host)
 
 
 @click.command()
 @click.option("--host", default="", help="Only this host (default: every online host).")
+@render.output(lambda asked: click.echo(f"rescan requested on {', '.join(asked)}" if asked
+                                        else "no online hosts to rescan"))
 @click.pass_obj
 def rescan(obj, host):
     """Ask agents to rescan their model roots now (they also do so periodically)."""
     with obj.client() as mesh:
-        asked = mesh.rescan(host)
-    click.echo(f"rescan requested on {', '.join(asked)}" if asked else "no online hosts to rescan")
+        return mesh.rescan(host)

@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from llmesh.cli import admin, catalog, hosts, models, registry, serve, serving, transfer
 from llmesh.common.errors import MeshError
 from llmesh.sdk.client import MeshClient
 
@@ -50,19 +51,47 @@ def cli(ctx, coordinator, timeout):
     ctx.obj = Context(coordinator, timeout)
 
 
-def _register_commands() -> None:
-    from llmesh.cli import admin, hosts, models, serve, serving, transfer
-
-    for command in (serve.up, serve.coordinator, serve.agent, hosts.hosts, hosts.gpus, hosts.rescan,
-                    models.models, admin.token, admin.user, admin.audit, admin.login, admin.whoami,
-                    transfer.jobs, serving.deployments):
-        cli.add_command(command)
-    from llmesh.cli import catalog  # adds the catalog's subcommands to `models`; `events` and `registry`
-    cli.add_command(catalog.events)
-    cli.add_command(catalog.registry)
+def _attach(group: click.Group, *commands: click.Command | tuple[str, click.Command]) -> click.Group:
+    """Add commands to a group; a (name, command) pair adds a command under a second name."""
+    for entry in commands:
+        name, command = entry if isinstance(entry, tuple) else (None, entry)
+        group.add_command(command, name)
+    return group
 
 
-_register_commands()
+def _build(root: click.Group) -> click.Group:
+    """Every meshctl command, in one place: the groups' modules only define them."""
+    return _attach(
+        root,
+        serve.up,
+        _attach(serve.coordinator, serve.serve),
+        _attach(serve.agent, serve.run, serve.join, serve.request),
+        _attach(hosts.hosts, hosts.remove),
+        hosts.gpus,
+        hosts.rescan,
+        _attach(
+            models.models,
+            models.list_models, models.info, models.register, models.delete,
+            catalog.versions, catalog.edit, catalog.deprecate, catalog.archive, catalog.restore, catalog.set_state,
+            _attach(catalog.alias, catalog.alias_set, catalog.alias_rm, catalog.alias_history),
+            catalog.rollback, catalog.tree, catalog.lineage, catalog.adapters, catalog.score, catalog.compare,
+            catalog.resolve, catalog.search, catalog.verify, catalog.summary,
+            transfer.pull, ("copy", transfer.pull), transfer.rm,
+            serving.convert, serving.deploy, serving.undeploy, serving.test,
+        ),
+        _attach(transfer.jobs, transfer.show, transfer.cancel, transfer.watch),
+        _attach(serving.deployments, serving.rollback),
+        registry.events,
+        _attach(registry.registry, registry.import_file, registry.export_file),
+        _attach(admin.token, admin.token_create),
+        _attach(admin.user, admin.user_add, admin.user_list, admin.user_rm),
+        admin.audit,
+        admin.login,
+        admin.whoami,
+    )
+
+
+_build(cli)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""`meshctl models …`: list, info, register, delete (the catalog's commands: cli/catalog.py)."""
+"""`meshctl models …`: the group, and list, info, register, delete (the catalog's commands:
+cli/catalog.py; moving: cli/transfer.py; converting and serving: cli/serving.py)."""
 from __future__ import annotations
 
 import click
@@ -8,7 +9,6 @@ from rich.table import Table
 from llmesh.cli import catalog_options as catalog
 from llmesh.cli import render
 from llmesh.cli.render import size, status
-from llmesh.common.errors import InvalidArgument
 
 
 @click.group()
@@ -16,22 +16,7 @@ def models():
     """Models and versions: what exists, where, and what it is."""
 
 
-@models.command("list")
-@click.option("--host", default="", help="Only versions with a copy on this host.")
-@click.option("--kind", type=click.Choice(["model", "lora", "gguf"]), default=None, help="Only this kind.")
-@click.option("--role", default="", help="Only versions with this role.")
-@click.option("--backend", default="", help="Only versions set up for this serving backend.")
-@click.option("--tag", "tags", multiple=True, metavar="KEY[=VALUE]", help="Only versions with this tag (repeatable).")
-@click.option("--query", default="", help="A search query (see `meshctl models search --help`).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def list_models(obj, host, kind, role, backend, tags, query, as_json):
-    """Every model version the mesh knows, found by agents or registered."""
-    with obj.client() as mesh:
-        rows = mesh.list_models(host=host, kind=kind or "", role=role, backend=backend, tags=tags, query=query)
-    if as_json:
-        render.emit_json(rows)
-        return
+def show_list(rows: list[dict]) -> None:
     if render.say_if_empty(rows, "models found yet"):
         return
     t = render.table("NAME", "VER", "KIND", "FORMAT", "SIZE", "COPIES", "DIGEST")
@@ -43,18 +28,19 @@ def list_models(obj, host, kind, role, backend, tags, query, as_json):
     render.print_table(t)
 
 
-@models.command("info")
-@click.argument("ref", metavar="NAME[:VERSION]")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.command("list")
+@click.option("--host", default="", help="Only versions with a copy on this host.")
+@click.option("--kind", type=click.Choice(["model", "lora", "gguf"]), default=None, help="Only this kind.")
+@click.option("--role", default="", help="Only versions with this role.")
+@click.option("--backend", default="", help="Only versions set up for this serving backend.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY[=VALUE]", help="Only versions with this tag (repeatable).")
+@click.option("--query", default="", help="A search query (see `meshctl models search --help`).")
+@render.output(show_list)
 @click.pass_obj
-def info(obj, ref, as_json):
-    """Everything about one version (default: the latest)."""
+def list_models(obj, host, kind, role, backend, tags, query):
+    """Every model version the mesh knows, found by agents or registered."""
     with obj.client() as mesh:
-        v = mesh.model(ref)
-    if as_json:
-        render.emit_json(v)
-        return
-    render.console.print(info_panel(v))
+        return mesh.list_models(host=host, kind=kind or "", role=role, backend=backend, tags=tags, query=query)
 
 
 def info_panel(v: dict):
@@ -119,7 +105,30 @@ def _sections(v: dict):
     yield "Locations", [f"• {c['host']} ({status(c['state'])}): {c['path']}" for c in v["copies"]] or ["[red]none[/red]"]
 
 
-@models.command("register")
+def show_info(v: dict) -> None:
+    render.console.print(info_panel(v))
+
+
+@click.command("info")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@render.output(show_info)
+@click.pass_obj
+def info(obj, ref):
+    """Everything about one version (default: the latest)."""
+    with obj.client() as mesh:
+        return mesh.model(ref)
+
+
+def show_registered(result: dict) -> None:
+    v = result["version"]
+    if v["status"] == "pending":
+        click.echo(f"{result['message']}: {v['name']}:{v['version']} (state {v['state']}, no weights yet)")
+        return
+    click.echo(f"{result['message']}: {v['name']}:{v['version']} ({v['kind']}, {size(v['size_bytes'])}, "
+               f"{v['digest']})")
+
+
+@click.command("register")
 @click.argument("path", required=False, default="")
 @click.option("--host", default="", help="The host PATH is on (PATH in that host's own syntax).")
 @click.option("--name", default="", help="Model name (default: from the path).")
@@ -131,11 +140,11 @@ def _sections(v: dict):
 @click.option("--state", type=click.Choice(["draft", "training"]), default=None,
               help="Register a version before its weights exist (no PATH).")
 @catalog.catalog_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(show_registered)
 @click.pass_obj
 def register(obj, path, host, name, base_model, roles, tags, notes, display_name, state, semver, capabilities,
              parents, relation, datasets, framework, hardware, duration, cost, commit, params, metrics, backends,
-             description, as_json):
+             description):
     """Name and annotate the model at PATH on HOST (the agent reads and hashes it, and reads
     trainer_state.json, training_args.json, adapter_config.json, config.json and the git
     commit of a checkout holding PATH). Without PATH, --state draft|training records a
@@ -143,40 +152,21 @@ def register(obj, path, host, name, base_model, roles, tags, notes, display_name
     facts = catalog.catalog_facts(semver, capabilities, parents, relation, datasets, framework, hardware,
                                   duration, cost, commit, params, metrics, backends, description)
     with obj.client() as mesh:
-        result = mesh.register_version(path, host, name=name, base_model=base_model, roles=list(roles),
-                                       tags=parse_tags(tags), notes=notes, display_name=display_name,
-                                       state=state or "", **facts)
-    if as_json:
-        render.emit_json(result)
-        return
-    v = result["version"]
-    if v["status"] == "pending":
-        click.echo(f"{result['message']}: {v['name']}:{v['version']} (state {v['state']}, no weights yet)")
-        return
-    click.echo(f"{result['message']}: {v['name']}:{v['version']} ({v['kind']}, {size(v['size_bytes'])}, "
-               f"{v['digest']})")
+        return mesh.register_version(path, host, name=name, base_model=base_model, roles=list(roles),
+                                     tags=catalog.parse_tags(tags), notes=notes, display_name=display_name,
+                                     state=state or "", **facts)
 
 
-def parse_tags(tags) -> dict[str, str]:
-    out = {}
-    for tag in tags:
-        key, sep, value = tag.partition("=")
-        if not key or not key.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise InvalidArgument(f"invalid tag {tag!r}: expected KEY or KEY=VALUE with KEY of letters, digits, '-', '_', '.'")
-        out[key] = value if sep else "true"
-    return out
-
-
-@models.command("delete")
-@click.argument("ref", metavar="NAME[:VERSION]")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def delete(obj, ref, as_json):
-    """Remove registry entries (all versions, or one). Files on hosts are untouched."""
-    with obj.client() as mesh:
-        result = mesh.delete(ref)
-    if as_json:
-        render.emit_json(result)
-        return
+def show_deleted(result: dict) -> None:
     click.echo(f"deleted {', '.join(result['deleted'])} from the registry; files on hosts are untouched "
                "(register a path again to bring it back)")
+
+
+@click.command("delete")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@render.output(show_deleted)
+@click.pass_obj
+def delete(obj, ref):
+    """Remove registry entries (all versions, or one). Files on hosts are untouched."""
+    with obj.client() as mesh:
+        return mesh.delete(ref)

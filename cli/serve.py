@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import socket
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from llmesh.cli import render
 from llmesh.common.config import (
     CREDENTIALS_FILE,
     DEFAULT_HEARTBEAT_S,
@@ -177,7 +177,7 @@ def coordinator():
     """Run the coordinator on its own (as on a real fleet)."""
 
 
-@coordinator.command("serve")
+@click.command("serve")
 @click.option("--listen", default="0.0.0.0:7440", show_default=True, metavar="HOST:PORT",
               help="The API (TLS): people with tokens, agents joining.")
 @click.option("--link-listen", default="", metavar="HOST:PORT",
@@ -226,7 +226,7 @@ def agent():
     """Run an agent on its own (one per machine)."""
 
 
-@agent.command("run")
+@click.command("run")
 @click.option("--coordinator", "coordinator_address", required=True, metavar="HOST:PORT",
               help="The coordinator's API address (used to join; the link address comes from the join).")
 @click.option("--token", default="", envvar="LLMESH_JOIN_TOKEN", metavar="K10…",
@@ -274,7 +274,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
     _run_until_signalled(main)
 
 
-@agent.command("join")
+@click.command("join")
 @click.argument("coordinator_address", metavar="HOST:PORT")
 @click.option("--token", required=True, metavar="K10…", help="A one-time join token (it pins the mesh CA).")
 @click.option("--name", default=None, help="This host's name in the mesh (default: the hostname).")
@@ -294,24 +294,20 @@ def join(obj, coordinator_address, token, name, home):
                f"until {identity.cert().not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
 
 
-@agent.command("request")
+@click.command("request")
 @click.argument("ref", metavar="NAME[:VERSION]|NAME@ALIAS", required=False, default="")
 @click.option("--role", default="", help="Ask for whatever model serves this role instead.")
 @click.option("--backend", type=click.Choice(["llamacpp", "halext"]), default="halext", show_default=True)
 @click.option("--port", type=int, default=0, help="Serve on this port (default: a free one).")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The agent's state; default LLMESH_HOME/agent.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(lambda d: click.echo(f"{d['ref']} is served here by {d['backend']} at {d['endpoint']}"))
 @click.pass_obj
-def request(obj, ref, role, backend, port, home, as_json):
+def request(obj, ref, role, backend, port, home):
     """On a halext node: ask the coordinator to serve a model here (by name, alias or role),
     speaking as this host's agent (its mesh certificate)."""
     from llmesh.agent.credentials import AgentCredentials
     from llmesh.sdk.node_client import request_model
 
     credentials = AgentCredentials((home or home_from_env(obj.env) / "agent").resolve())
-    deployment = request_model(credentials, ref, role, backend, port, obj.timeout)
-    if as_json:
-        click.echo(json.dumps(deployment, indent=2, sort_keys=True))
-    else:
-        click.echo(f"{deployment['ref']} is served here by {deployment['backend']} at {deployment['endpoint']}")
+    return request_model(credentials, ref, role, backend, port, obj.timeout)

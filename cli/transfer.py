@@ -8,7 +8,6 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from llmesh.cli import render
-from llmesh.cli.models import models
 from llmesh.common.errors import FailedPrecondition
 
 FINISHED = ("done", "failed", "cancelled")
@@ -32,38 +31,49 @@ def follow(mesh, job_ids: list[str], poll_s: float = 0.3) -> list[dict]:
             time.sleep(poll_s)
 
 
-def _finish(job: dict, as_json: bool) -> None:
-    if as_json:
-        render.emit_json(job)
-    elif job["state"] == "done":
+def show_job_done(job: dict) -> None:
+    if job["state"] == "done":
         click.echo(f"{job['ref']} is on {job['destination']} at {job['copy_path']} "
                    f"({render.size(job['bytes_received'])} moved, {render.size(job['bytes_reused'])} already there)")
+
+
+def fail_if_job_failed(job: dict) -> None:
     if job["state"] in ("failed", "cancelled"):
         raise FailedPrecondition(f"job {job['id']} {job['state']}: {job['error']}")
 
 
-@models.command("pull")
+def _waits(wait: bool | None) -> bool:
+    """--wait/--detach, by default: wait on a terminal."""
+    return sys.stdout.isatty() if wait is None else wait
+
+
+def show_pull(job: dict, wait: bool | None) -> None:
+    if _waits(wait):
+        show_job_done(job)
+    else:
+        click.echo(f"job {job['id']}: {job['ref']} → {job['destination']} ({job['state']}); "
+                   f"follow it with `meshctl jobs watch {job['id']}`")
+
+
+def fail_if_waited_and_failed(job: dict, wait: bool | None) -> None:
+    if _waits(wait):
+        fail_if_job_failed(job)
+
+
+@click.command("pull")
 @click.argument("ref", metavar="NAME[:VERSION]")
 @click.option("--to", "to", required=True, help="The host that should get a copy.")
 @click.option("--from", "source", default="", help="Only pull from this host.")
 @click.option("--dest", "dest_dir", default="", help="Also place the files in this folder (under a root of the host).")
 @click.option("--wait/--detach", default=None, help="Follow the job (default on a terminal) or return at once.")
-@click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (when it ends, with --wait).")
+@render.output(show_pull, check=fail_if_waited_and_failed,
+               json_help="Print the job as JSON (when it ends, with --wait).")
 @click.pass_obj
-def pull(obj, ref, to, source, dest_dir, wait, as_json):
+def pull(obj, ref, to, source, dest_dir, wait):
     """Copy a version to a host, agent to agent, verified and resumable."""
-    wait = sys.stdout.isatty() if wait is None else wait
     with obj.client() as mesh:
         job = mesh.pull(ref, to, source, dest_dir)
-        if not wait:
-            if as_json:
-                render.emit_json(job)
-            else:
-                click.echo(f"job {job['id']}: {job['ref']} → {job['destination']} ({job['state']}); "
-                           f"follow it with `meshctl jobs watch {job['id']}`")
-            return
-        job = wait_for_job(mesh, job, quietly=as_json)
-    _finish(job, as_json)
+        return wait_for_job(mesh, job, quietly=render.json_requested()) if _waits(wait) else job
 
 
 def wait_for_job(mesh, job: dict, quietly: bool) -> dict:
@@ -76,38 +86,19 @@ def wait_for_job(mesh, job: dict, quietly: bool) -> dict:
     return job
 
 
-models.add_command(pull, "copy")
-
-
-@models.command("rm")
+@click.command("rm")
 @click.argument("ref", metavar="NAME[:VERSION]")
 @click.option("--from", "host", required=True, help="The host whose copy to delete.")
 @click.option("--force", is_flag=True, help="Delete even the last verified copy in the mesh.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@render.output(lambda result: click.echo(f"{result['message']}: {', '.join(result['paths'])}"))
 @click.pass_obj
-def rm(obj, ref, host, force, as_json):
+def rm(obj, ref, host, force):
     """Delete a copy's files from a host (the registry entry stays while other copies exist)."""
     with obj.client() as mesh:
-        result = mesh.remove_copy(ref, host, force)
-    if as_json:
-        render.emit_json(result)
-    else:
-        click.echo(f"{result['message']}: {', '.join(result['paths'])}")
+        return mesh.remove_copy(ref, host, force)
 
 
-@click.group(invoke_without_command=True)
-@click.option("--all", "include_finished", is_flag=True, help="Finished jobs too.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def jobs(ctx, include_finished, as_json):
-    """Transfer jobs: what is moving where."""
-    if ctx.invoked_subcommand is not None:
-        return
-    with ctx.obj.client() as mesh:
-        rows = mesh.jobs(include_finished)
-    if as_json:
-        render.emit_json(rows)
-        return
+def show_jobs(rows: list[dict], include_finished: bool) -> None:
     if render.say_if_empty(rows, "jobs" if include_finished else "active jobs (see --all)"):
         return
     t = render.table("ID", "STATE", "VERSION", "TO", "FROM", "DONE", "MOVED", "ERROR")
@@ -118,33 +109,45 @@ def jobs(ctx, include_finished, as_json):
     render.print_table(t)
 
 
-@jobs.command("show")
-@click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def show(obj, job_id, as_json):
-    """One job in full."""
-    with obj.client() as mesh:
-        job = mesh.job(job_id)
-    if as_json:
-        render.emit_json(job)
-        return
+@click.group(invoke_without_command=True)
+@click.option("--all", "include_finished", is_flag=True, help="Finished jobs too.")
+@render.output(show_jobs)
+@click.pass_context
+def jobs(ctx, include_finished):
+    """Transfer jobs: what is moving where."""
+    if ctx.invoked_subcommand is not None:
+        return None
+    with ctx.obj.client() as mesh:
+        return mesh.jobs(include_finished)
+
+
+def show_job(job: dict) -> None:
     for key in ("id", "state", "ref", "destination", "sources", "bytes_total", "bytes_done", "bytes_reused",
                 "bytes_received", "copy_path", "error", "created_by"):
         click.echo(f"{key:15} {job[key]}")
 
 
-@jobs.command("cancel")
+@click.command("show")
 @click.argument("job_id")
+@render.output(show_job)
+@click.pass_obj
+def show(obj, job_id):
+    """One job in full."""
+    with obj.client() as mesh:
+        return mesh.job(job_id)
+
+
+@click.command("cancel")
+@click.argument("job_id")
+@render.output(lambda job: click.echo(f"job {job['id']} {job['state']}"))
 @click.pass_obj
 def cancel(obj, job_id):
     """Stop a job; the destination keeps no half-files outside its tmp area."""
     with obj.client() as mesh:
-        job = mesh.cancel_job(job_id)
-    click.echo(f"job {job['id']} {job['state']}")
+        return mesh.cancel_job(job_id)
 
 
-@jobs.command("watch")
+@click.command("watch")
 @click.argument("job_id", required=False)
 @click.pass_obj
 def watch(obj, job_id):

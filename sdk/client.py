@@ -18,6 +18,9 @@ import grpc
 from llmesh.common import channels, tls, wire
 from llmesh.common.config import ClientConfig, resolve_coordinator
 from llmesh.common.errors import Unauthenticated, Unavailable, from_rpc_error
+from llmesh.sdk import catalog_reports
+from llmesh.v1 import catalog_pb2 as catalog_pb
+from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
 from llmesh.v1 import mesh_pb2 as pb
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 from llmesh.v1 import security_pb2 as security_pb
@@ -52,6 +55,7 @@ class MeshClient:
         self._admin = security_grpc.AdminStub(self._channel)
         self._transfers = transfer_grpc.TransfersStub(self._channel)
         self._serving = serving_grpc.ServingStub(self._channel)
+        self._catalog = catalog_grpc.CatalogStub(self._channel)
 
     @classmethod
     def connect(cls, coordinator: str | None = None, env: Mapping[str, str] | None = None,
@@ -133,23 +137,6 @@ class MeshClient:
     # -- the catalog (versions, lifecycle, aliases, lineage, metrics, search, …) -----------
     # Results are dicts with the API's field names (protos/llmesh/v1/catalog.proto).
 
-    @property
-    def _catalog(self):
-        stub = self.__dict__.get("_catalog_stub")
-        if stub is None:
-            from llmesh.v1 import catalog_pb2_grpc
-            stub = self.__dict__["_catalog_stub"] = catalog_pb2_grpc.CatalogStub(self._channel)
-        return stub
-
-    @staticmethod
-    def _cpb():
-        from llmesh.v1 import catalog_pb2
-        return catalog_pb2
-
-    def _json_call(self, method, request, timeout: float | None = None):
-        import json
-        return json.loads(self._call(method, request, timeout).result_json or "null")
-
     def list_models(self, *, host: str = "", kind: str = "", name: str = "", role: str = "", backend: str = "",
                     tags: Iterable[str] = (), query: str = "") -> list[dict]:
         """The versions in the registry, filtered as `meshctl models list` does, and by a search query."""
@@ -164,23 +151,23 @@ class MeshClient:
         datasets [{name, digest}], framework, hardware, duration_s, cost_usd, code_commit,
         params {k: v}, metrics {k: float}, backends, base_model, notes, description, training.
         Hashing happens on the agent, so the default timeout is long. Returns {version, created, message}."""
-        request = wire.to_message(self._cpb().CatalogRegisterRequest, {"host": host, "path": path, "name": name,
+        request = wire.to_message(catalog_pb.CatalogRegisterRequest, {"host": host, "path": path, "name": name,
                                                                       **facts})
         return wire.to_dict(self._call(self._catalog.Register, request, timeout_s))
 
     def versions(self, name: str) -> list[dict]:
         return [wire.to_dict(v) for v in self._call(self._catalog.Versions,
-                                                    self._cpb().NameRequest(name=name)).versions]
+                                                    catalog_pb.NameRequest(name=name)).versions]
 
     def edit(self, ref: str, **changes) -> dict:
         """changes: semver, add_roles, remove_roles, capabilities {k: bool}, remove_capabilities, tags,
         remove_tags, notes, parents, relation, datasets, framework, hardware, duration_s, cost_usd,
         code_commit, add_backends, remove_backends, base_model, description, display_name, params."""
-        request = wire.to_message(self._cpb().EditRequest, {"ref": ref, **changes})
+        request = wire.to_message(catalog_pb.EditRequest, {"ref": ref, **changes})
         return wire.to_dict(self._call(self._catalog.Edit, request))
 
     def set_state(self, ref: str, state: str, reason: str = "") -> dict:
-        request = self._cpb().SetStateRequest(ref=ref, state=state, reason=reason)
+        request = catalog_pb.SetStateRequest(ref=ref, state=state, reason=reason)
         return wire.to_dict(self._call(self._catalog.SetState, request))
 
     def deprecate(self, ref: str, reason: str = "") -> dict:
@@ -193,57 +180,58 @@ class MeshClient:
         return self.set_state(ref, "active", reason)
 
     def set_alias(self, ref: str, alias: str, reason: str = "", protect: bool = False) -> dict:
-        request = self._cpb().AliasRequest(ref=ref, alias=alias, reason=reason, protect=protect)
+        request = catalog_pb.AliasRequest(ref=ref, alias=alias, reason=reason, protect=protect)
         return wire.to_dict(self._call(self._catalog.SetAlias, request))
 
     def remove_alias(self, name: str, alias: str, reason: str = "") -> dict:
-        request = self._cpb().AliasRequest(ref=name, alias=alias, reason=reason)
+        request = catalog_pb.AliasRequest(ref=name, alias=alias, reason=reason)
         return wire.to_dict(self._call(self._catalog.RemoveAlias, request))
 
     def alias_history(self, name: str, alias: str = "") -> list[dict]:
-        reply = self._call(self._catalog.AliasHistory, self._cpb().AliasHistoryRequest(name=name, alias=alias))
+        reply = self._call(self._catalog.AliasHistory, catalog_pb.AliasHistoryRequest(name=name, alias=alias))
         return [wire.to_dict(c) for c in reply.changes]
 
     def rollback(self, name: str, alias: str = "prod", reason: str = "", deprecate: bool = False) -> dict:
-        request = self._cpb().RollbackRequest(name=name, alias=alias, reason=reason, deprecate=deprecate)
+        request = catalog_pb.RollbackRequest(name=name, alias=alias, reason=reason, deprecate=deprecate)
         return wire.to_dict(self._call(self._catalog.Rollback, request))
 
     def tree(self, name: str) -> dict:
-        return self._json_call(self._catalog.Tree, self._cpb().NameRequest(name=name))
+        return catalog_reports.version_tree(self._call(self._catalog.Tree, catalog_pb.NameRequest(name=name)))
 
     def lineage(self, ref: str) -> dict:
-        return self._json_call(self._catalog.Lineage, self._cpb().RefRequest(ref=ref))
+        return catalog_reports.version_lineage(self._call(self._catalog.Lineage, catalog_pb.RefRequest(ref=ref)))
 
     def adapters(self, base: str) -> list[dict]:
         return [wire.to_dict(v) for v in self._call(self._catalog.Adapters,
-                                                    self._cpb().AdaptersRequest(base=base)).versions]
+                                                    catalog_pb.AdaptersRequest(base=base)).versions]
 
     def score(self, ref: str, metrics: Mapping[str, float], remove: Iterable[str] = ()) -> dict:
-        request = self._cpb().ScoreRequest(ref=ref, metrics=dict(metrics), remove=list(remove))
+        request = catalog_pb.ScoreRequest(ref=ref, metrics=dict(metrics), remove=list(remove))
         return wire.to_dict(self._call(self._catalog.Score, request))
 
     def compare(self, name: str, a: str, b: str) -> dict:
-        return self._json_call(self._catalog.Compare, self._cpb().CompareRequest(name=name, a=a, b=b))
+        request = catalog_pb.CompareRequest(name=name, a=a, b=b)
+        return catalog_reports.comparison(self._call(self._catalog.Compare, request))
 
     def resolve(self, role: str, capabilities: Iterable[str] = (), prefer: str = "") -> dict:
         """{version, reason}: the first active version with the role and capabilities."""
-        request = self._cpb().ResolveRequest(role=role, capabilities=list(capabilities), prefer=prefer)
+        request = catalog_pb.ResolveRequest(role=role, capabilities=list(capabilities), prefer=prefer)
         return wire.to_dict(self._call(self._catalog.Resolve, request))
 
     def search(self, query: str, sort: str = "", limit: int = 0) -> list[dict]:
-        request = self._cpb().SearchRequest(query=query, sort=sort, limit=limit)
+        request = catalog_pb.SearchRequest(query=query, sort=sort, limit=limit)
         return [wire.to_dict(v) for v in self._call(self._catalog.Search, request).versions]
 
     def verify(self, ref: str, lock: bool = False, unlock: bool = False, timeout_s: float = 900.0) -> dict:
-        request = self._cpb().VerifyRequest(ref=ref, lock=lock, unlock=unlock)
-        return self._json_call(self._catalog.Verify, request, timeout_s)
+        request = catalog_pb.VerifyRequest(ref=ref, lock=lock, unlock=unlock)
+        return catalog_reports.verify_result(self._call(self._catalog.Verify, request, timeout_s))
 
     def summary(self, name: str = "") -> dict:
-        return self._json_call(self._catalog.Summary, self._cpb().NameRequest(name=name))
+        return catalog_reports.summary(self._call(self._catalog.Summary, catalog_pb.NameRequest(name=name)))
 
     def events(self, after_id: int = 0, limit: int = 100, follow: bool = False, resource: str = ""):
         """Registry events, oldest first; with follow, keeps yielding new ones as they happen."""
-        request = self._cpb().EventsRequest(after_id=after_id, limit=limit, follow=follow, resource=resource)
+        request = catalog_pb.EventsRequest(after_id=after_id, limit=limit, follow=follow, resource=resource)
         stream = self._catalog.Events(request, timeout=None if follow else self.config.timeout_s)
         try:
             for event in stream:
@@ -258,11 +246,12 @@ class MeshClient:
     def import_registry(self, content: bytes, file_name: str = "", fmt: str = "auto",
                         dry_run: bool = False) -> dict:
         """Import a registry file (llmesh export, hafs, afs registry/lineage, imageworks); returns the report."""
-        request = self._cpb().ImportRequest(file_name=file_name, content=content, format=fmt, dry_run=dry_run)
-        return self._json_call(self._catalog.Import, request, 600.0)
+        request = catalog_pb.ImportRequest(file_name=file_name, content=content, format=fmt, dry_run=dry_run)
+        return catalog_reports.import_report(self._call(self._catalog.Import, request, 600.0))
 
     def export_registry(self) -> dict:
-        return self._json_call(self._catalog.Export, self._cpb().ExportRequest(), 600.0)
+        """The whole registry as one document (format llmesh-registry v1)."""
+        return catalog_reports.export_document(self._call(self._catalog.Export, catalog_pb.ExportRequest(), 600.0))
 
     # -- transfers ------------------------------------------------------------------------
 

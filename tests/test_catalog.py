@@ -378,3 +378,61 @@ def test_sdk_training_helpers_register_at_train_end(cat):
         assert v["datasets"] == [{"name": "sdk-data", "digest": "sha256:01"}]
         assert v["code_commit"]  # the checkout the test runs in
         assert "sdk-run" in [a["name"] for a in client.adapters("llama-base")]
+
+
+def test_typed_reports_give_back_the_registry_shapes():
+    """The reports travel as typed messages; the SDK gives back exactly the registry's dicts."""
+    from llmesh.coordinator.catalog import messages
+    from llmesh.sdk import catalog_reports
+    from llmesh.v1 import catalog_pb2 as pb
+
+    def through_the_wire(message):  # serialized and parsed, as a client receives it
+        return type(message).FromString(message.SerializeToString())
+
+    def node(version, **extra):
+        return {"version": version, "semver": "", "state": "active", "status": "ready", "kind": "model",
+                "aliases": [], "relation": "", "external_parents": [], "derived": [], "children": [], **extra}
+
+    # A chain of 300 fine-tunes nests 300 deep in the tree, not on the wire (protobuf stops at 100).
+    tree = {"name": "deep", "roots": [node(1, aliases=["prod"])]}
+    tip = tree["roots"][0]
+    for version in range(2, 301):
+        tip["children"].append(node(version, relation="finetune"))
+        tip = tip["children"][0]
+    tip["derived"] = [{"name": "other", "version": 4, "relation": "quantized"}]
+    tree["roots"].append(node(301, external_parents=[{"name": "base", "version": 1, "relation": "adapter"}]))
+    tree["roots"][0]["children"].append(node(302, relation="merge"))
+    assert catalog_reports.version_tree(through_the_wire(messages.version_tree(tree))) == tree
+
+    values = [None, "text", "", 0, -3, 2 ** 70, 1.5, 0.0, True, False, [], ["a", "b"], [1, {"x": None}], {"k": [1]}]
+    rows = [{"section": "version", "key": f"k{i}", "a": v, "b": v, "delta": v, "same": True}
+            for i, v in enumerate(values)]
+    result = {"name": "m", "a": "m:1", "b": "m:2", "rows": rows}
+    back = catalog_reports.comparison(through_the_wire(messages.comparison(result)))
+    assert back == result and [type(r["a"]) for r in back["rows"]] == [type(v) for v in values]
+
+    lineage = {"ref": "m:2", "base_model": "", "code_commit": "abc", "datasets": [{"name": "d", "digest": ""}],
+               "ancestors": [{"name": "m", "version": 1, "relation": "finetune", "depth": 1, "child": "m:2",
+                              "kind": "lora", "state": "active", "base_model": "b", "code_commit": "",
+                              "datasets": []}],
+               "children": [{"name": "q", "version": 1, "relation": "quantized"}],
+               "data_lineage": {"m:2": [{"name": "d", "digest": ""}], "m:1": []}, "all_datasets": ["d"]}
+    assert catalog_reports.version_lineage(through_the_wire(messages.version_lineage(lineage))) == lineage
+
+    empty = {"models": 0, "versions": 0, "registered": 0, "by_kind": {}, "by_state": {}, "by_status": {},
+             "hosts": 0, "copies": {}, "locked": 0, "aliases": 0, "total_bytes": 0, "models_list": []}
+    assert catalog_reports.summary(through_the_wire(messages.summary(empty, ""))) == empty
+    model = {"name": "m", "versions": 0, "by_state": {}, "aliases": {}, "latest": None, "best": {}, "list": []}
+    assert catalog_reports.summary(through_the_wire(messages.summary(model, "m"))) == model
+
+    copies = [{"copy_id": 1, "host": "h", "path": "/p", "outcome": "drifted", "digest": "sha256:b", "error": ""},
+              {"copy_id": 2, "host": "h", "path": "/q", "outcome": "ok", "digest": "sha256:a", "error": ""}]
+    report = {"ref": "m:1", "digest": "sha256:a", "locked": True, "status": "failed", "copies": copies,
+              "drifted": copies[:1]}
+    assert catalog_reports.verify_result(through_the_wire(messages.verify_result(report))) == report
+
+    document = {"format": "llmesh-registry", "models": [{"name": "m", "versions": [{}, {}]}], "hosts": []}
+    exported = through_the_wire(messages.export(document))
+    assert (exported.models, exported.versions) == (1, 2)
+    assert catalog_reports.export_document(exported) == document
+    assert not hasattr(pb, "JsonResponse")

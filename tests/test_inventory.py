@@ -13,8 +13,8 @@ import factories as fx
 import pytest
 
 import llmesh.agent.inventory.hash_cache as hash_cache
-from llmesh.agent.inventory.hash_cache import HashCache
 from llmesh.agent.inventory.gguf_header import read_gguf_header
+from llmesh.agent.inventory.hash_cache import HashCache
 from llmesh.agent.inventory.scanner import FileEntry, FoundModel, ScanCancelled, Scanner
 from llmesh.common.errors import InvalidArgument, NotFound
 from llmesh.common.hashing import manifest_digest

@@ -18,7 +18,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from harness import Proc, wait_for
 
 REPO = Path(__file__).resolve().parent.parent

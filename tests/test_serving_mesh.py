@@ -74,7 +74,7 @@ def test_deploy_serves_tests_restarts_rolls_back_and_undeploys(serving):
     assert second["ref"] != first["ref"]
     assert [d["ref"] for d in serving.json("deployments")] == [second["ref"]]
     assert first["served_name"] == second["served_name"] == "tiny-llama"
-    rolled = json.loads(serving.meshctl("models", "rollback", "tiny-llama", "--on", "node", "--json",
+    rolled = json.loads(serving.meshctl("deployments", "rollback", "tiny-llama", "--on", "node", "--json",
                                         timeout=900).stdout)
     assert rolled["ref"] == first["ref"] and [d["ref"] for d in serving.json("deployments")] == [first["ref"]]
     serving.meshctl("models", "undeploy", serving.json("deployments")[0]["ref"], "--on", "node")

@@ -1,11 +1,15 @@
-"""The Catalog servicer: protobuf <-> dicts, nothing else (see service.py)."""
+"""The Catalog servicer: protobuf <-> dicts, nothing else (the domain: catalog.service; the
+reports' typed messages: catalog.messages)."""
 from __future__ import annotations
 
-import json
+from collections.abc import AsyncIterator
+
+from grpc.aio import ServicerContext as Context
 
 from llmesh.common import wire
 from llmesh.common.errors import MeshError, grpc_status
 from llmesh.coordinator import auth
+from llmesh.coordinator.catalog import messages
 from llmesh.coordinator.catalog.service import CatalogService
 from llmesh.coordinator.rpc import translate_errors
 from llmesh.v1 import catalog_pb2 as pb
@@ -13,19 +17,16 @@ from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
 from llmesh.v1 import mesh_pb2
 
 
-def _caller(context) -> auth.Caller:
-    try:
-        return auth.caller(context)
-    except MeshError:  # no auth interceptor installed (a bare test server): the local admin
-        return auth.Caller(name="local", role="admin", kind="user", address=context.peer() or "")
-
-
 def _versions(versions: list[dict]) -> mesh_pb2.ListModelsResponse:
     return mesh_pb2.ListModelsResponse(versions=[wire.to_message(mesh_pb2.ModelVersion, v) for v in versions])
 
 
-def _json(result) -> pb.JsonResponse:
-    return pb.JsonResponse(result_json=json.dumps(result, sort_keys=True, default=str))
+def _version(version: dict) -> mesh_pb2.ModelVersion:
+    return wire.to_message(mesh_pb2.ModelVersion, version)
+
+
+def _change(change: dict) -> pb.AliasChange:
+    return wire.to_message(pb.AliasChange, change)
 
 
 class CatalogServicer(catalog_grpc.CatalogServicer):
@@ -33,87 +34,82 @@ class CatalogServicer(catalog_grpc.CatalogServicer):
         self.service = service
 
     @translate_errors
-    async def Register(self, request, context):
-        version, created, message = await self.service.register(wire.to_dict(request), _caller(context).name)
-        return mesh_pb2.RegisterModelResponse(version=wire.to_message(mesh_pb2.ModelVersion, version),
-                                              created=created, message=message)
+    async def Register(self, request: pb.CatalogRegisterRequest, context: Context) -> mesh_pb2.RegisterModelResponse:
+        version, created, message = await self.service.register(wire.to_dict(request), auth.caller(context).name)
+        return mesh_pb2.RegisterModelResponse(version=_version(version), created=created, message=message)
 
     @translate_errors
-    async def Versions(self, request, context):
+    async def Versions(self, request: pb.NameRequest, context: Context) -> mesh_pb2.ListModelsResponse:
         return _versions(await self.service.versions(request.name))
 
     @translate_errors
-    async def Edit(self, request, context):
-        version = await self.service.edit(wire.to_dict(request), _caller(context).name)
-        return wire.to_message(mesh_pb2.ModelVersion, version)
+    async def Edit(self, request: pb.EditRequest, context: Context) -> mesh_pb2.ModelVersion:
+        return _version(await self.service.edit(wire.to_dict(request), auth.caller(context).name))
 
     @translate_errors
-    async def SetState(self, request, context):
-        version = await self.service.set_state(request.ref, request.state, request.reason, _caller(context).name)
-        return wire.to_message(mesh_pb2.ModelVersion, version)
+    async def SetState(self, request: pb.SetStateRequest, context: Context) -> mesh_pb2.ModelVersion:
+        return _version(await self.service.set_state(request.ref, request.state, request.reason,
+                                                     auth.caller(context).name))
 
     @translate_errors
-    async def SetAlias(self, request, context):
-        change = await self.service.set_alias(request.ref, request.alias, request.reason, request.protect,
-                                              _caller(context))
-        return wire.to_message(pb.AliasChange, change)
+    async def SetAlias(self, request: pb.AliasRequest, context: Context) -> pb.AliasChange:
+        return _change(await self.service.set_alias(request.ref, request.alias, request.reason, request.protect,
+                                                    auth.caller(context)))
 
     @translate_errors
-    async def RemoveAlias(self, request, context):
-        change = await self.service.remove_alias(request.ref, request.alias, request.reason, _caller(context))
-        return wire.to_message(pb.AliasChange, change)
+    async def RemoveAlias(self, request: pb.AliasRequest, context: Context) -> pb.AliasChange:
+        return _change(await self.service.remove_alias(request.ref, request.alias, request.reason, auth.caller(context)))
 
     @translate_errors
-    async def AliasHistory(self, request, context):
+    async def AliasHistory(self, request: pb.AliasHistoryRequest, context: Context) -> pb.AliasHistoryResponse:
         changes = await self.service.alias_history(request.name, request.alias)
-        return pb.AliasHistoryResponse(changes=[wire.to_message(pb.AliasChange, c) for c in changes])
+        return pb.AliasHistoryResponse(changes=[_change(c) for c in changes])
 
     @translate_errors
-    async def Rollback(self, request, context):
-        change = await self.service.rollback(request.name, request.alias, request.reason, request.deprecate,
-                                             _caller(context))
-        return wire.to_message(pb.AliasChange, change)
+    async def Rollback(self, request: pb.RollbackRequest, context: Context) -> pb.AliasChange:
+        return _change(await self.service.rollback(request.name, request.alias, request.reason, request.deprecate,
+                                                   auth.caller(context)))
 
     @translate_errors
-    async def Tree(self, request, context):
-        return _json(await self.service.tree(request.name))
+    async def Tree(self, request: pb.NameRequest, context: Context) -> pb.VersionTree:
+        return messages.version_tree(await self.service.tree(request.name))
 
     @translate_errors
-    async def Lineage(self, request, context):
-        return _json(await self.service.lineage(request.ref))
+    async def Lineage(self, request: pb.RefRequest, context: Context) -> pb.VersionLineage:
+        return messages.version_lineage(await self.service.lineage(request.ref))
 
     @translate_errors
-    async def Adapters(self, request, context):
+    async def Adapters(self, request: pb.AdaptersRequest, context: Context) -> mesh_pb2.ListModelsResponse:
         return _versions(await self.service.adapters(request.base))
 
     @translate_errors
-    async def Score(self, request, context):
-        version = await self.service.score(request.ref, dict(request.metrics), list(request.remove),
-                                           _caller(context).name)
-        return wire.to_message(mesh_pb2.ModelVersion, version)
+    async def Score(self, request: pb.ScoreRequest, context: Context) -> mesh_pb2.ModelVersion:
+        return _version(await self.service.score(request.ref, dict(request.metrics), list(request.remove),
+                                                 auth.caller(context).name))
 
     @translate_errors
-    async def Compare(self, request, context):
-        return _json(await self.service.compare(request.name, request.a, request.b))
+    async def Compare(self, request: pb.CompareRequest, context: Context) -> pb.Comparison:
+        return messages.comparison(await self.service.compare(request.name, request.a, request.b))
 
     @translate_errors
-    async def Resolve(self, request, context):
+    async def Resolve(self, request: pb.ResolveRequest, context: Context) -> pb.ResolveResponse:
         version, reason = await self.service.resolve(request.role, list(request.capabilities), request.prefer)
-        return pb.ResolveResponse(version=wire.to_message(mesh_pb2.ModelVersion, version), reason=reason)
+        return pb.ResolveResponse(version=_version(version), reason=reason)
 
     @translate_errors
-    async def Search(self, request, context):
+    async def Search(self, request: pb.SearchRequest, context: Context) -> mesh_pb2.ListModelsResponse:
         return _versions(await self.service.search(request.query, request.sort, request.limit))
 
     @translate_errors
-    async def Verify(self, request, context):
-        return _json(await self.service.verify(request.ref, request.lock, request.unlock, _caller(context).name))
+    async def Verify(self, request: pb.VerifyRequest, context: Context) -> pb.VerifyResult:
+        return messages.verify_result(await self.service.verify(request.ref, request.lock, request.unlock,
+                                                                auth.caller(context).name))
 
     @translate_errors
-    async def Summary(self, request, context):
-        return _json(await self.service.summary(request.name))
+    async def Summary(self, request: pb.NameRequest, context: Context) -> pb.SummaryResponse:
+        return messages.summary(await self.service.summary(request.name), request.name)
 
-    async def Events(self, request, context):
+    async def Events(self, request: pb.EventsRequest, context: Context) -> AsyncIterator[pb.Event]:
         try:
             async for event in self.service.events(request.after_id, request.limit, request.follow,
                                                    request.resource):
@@ -122,10 +118,10 @@ class CatalogServicer(catalog_grpc.CatalogServicer):
             await context.abort(grpc_status(exc), str(exc))
 
     @translate_errors
-    async def Import(self, request, context):
-        return _json(await self.service.import_file(request.file_name, request.content, request.format,
-                                                    request.dry_run, _caller(context).name))
+    async def Import(self, request: pb.ImportRequest, context: Context) -> pb.ImportReport:
+        return messages.import_report(await self.service.import_file(
+            request.file_name, request.content, request.format, request.dry_run, auth.caller(context).name))
 
     @translate_errors
-    async def Export(self, request, context):
-        return _json(await self.service.export())
+    async def Export(self, request: pb.ExportRequest, context: Context) -> pb.ExportResponse:
+        return messages.export(await self.service.export())

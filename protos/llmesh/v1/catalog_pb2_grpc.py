@@ -78,12 +78,12 @@ class CatalogStub:
         self.Tree = channel.unary_unary(
                 '/llmesh.v1.Catalog/Tree',
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.NameRequest.SerializeToString,
-                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.VersionTree.FromString,
                 _registered_method=True)
         self.Lineage = channel.unary_unary(
                 '/llmesh.v1.Catalog/Lineage',
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.RefRequest.SerializeToString,
-                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.VersionLineage.FromString,
                 _registered_method=True)
         self.Adapters = channel.unary_unary(
                 '/llmesh.v1.Catalog/Adapters',
@@ -98,7 +98,7 @@ class CatalogStub:
         self.Compare = channel.unary_unary(
                 '/llmesh.v1.Catalog/Compare',
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.CompareRequest.SerializeToString,
-                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.Comparison.FromString,
                 _registered_method=True)
         self.Resolve = channel.unary_unary(
                 '/llmesh.v1.Catalog/Resolve',
@@ -113,12 +113,12 @@ class CatalogStub:
         self.Verify = channel.unary_unary(
                 '/llmesh.v1.Catalog/Verify',
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.VerifyRequest.SerializeToString,
-                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.VerifyResult.FromString,
                 _registered_method=True)
         self.Summary = channel.unary_unary(
                 '/llmesh.v1.Catalog/Summary',
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.NameRequest.SerializeToString,
-                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.SummaryResponse.FromString,
                 _registered_method=True)
         self.Events = channel.unary_stream(
                 '/llmesh.v1.Catalog/Events',
@@ -128,12 +128,12 @@ class CatalogStub:
         self.Import = channel.unary_unary(
                 '/llmesh.v1.Catalog/Import',
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.ImportRequest.SerializeToString,
-                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.ImportReport.FromString,
                 _registered_method=True)
         self.Export = channel.unary_unary(
                 '/llmesh.v1.Catalog/Export',
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.ExportRequest.SerializeToString,
-                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.ExportResponse.FromString,
                 _registered_method=True)
 
 
@@ -306,12 +306,12 @@ def add_CatalogServicer_to_server(servicer, server):
             'Tree': grpc.unary_unary_rpc_method_handler(
                     servicer.Tree,
                     request_deserializer=llmesh_dot_v1_dot_catalog__pb2.NameRequest.FromString,
-                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.SerializeToString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.VersionTree.SerializeToString,
             ),
             'Lineage': grpc.unary_unary_rpc_method_handler(
                     servicer.Lineage,
                     request_deserializer=llmesh_dot_v1_dot_catalog__pb2.RefRequest.FromString,
-                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.SerializeToString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.VersionLineage.SerializeToString,
             ),
             'Adapters': grpc.unary_unary_rpc_method_handler(
                     servicer.Adapters,
@@ -326,7 +326,7 @@ def add_CatalogServicer_to_server(servicer, server):
             'Compare': grpc.unary_unary_rpc_method_handler(
                     servicer.Compare,
                     request_deserializer=llmesh_dot_v1_dot_catalog__pb2.CompareRequest.FromString,
-                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.SerializeToString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.Comparison.SerializeToString,
             ),
             'Resolve': grpc.unary_unary_rpc_method_handler(
                     servicer.Resolve,
@@ -341,12 +341,12 @@ def add_CatalogServicer_to_server(servicer, server):
             'Verify': grpc.unary_unary_rpc_method_handler(
                     servicer.Verify,
                     request_deserializer=llmesh_dot_v1_dot_catalog__pb2.VerifyRequest.FromString,
-                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.SerializeToString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.VerifyResult.SerializeToString,
             ),
             'Summary': grpc.unary_unary_rpc_method_handler(
                     servicer.Summary,
                     request_deserializer=llmesh_dot_v1_dot_catalog__pb2.NameRequest.FromString,
-                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.SerializeToString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.SummaryResponse.SerializeToString,
             ),
             'Events': grpc.unary_stream_rpc_method_handler(
                     servicer.Events,
@@ -356,12 +356,12 @@ def add_CatalogServicer_to_server(servicer, server):
             'Import': grpc.unary_unary_rpc_method_handler(
                     servicer.Import,
                     request_deserializer=llmesh_dot_v1_dot_catalog__pb2.ImportRequest.FromString,
-                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.SerializeToString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.ImportReport.SerializeToString,
             ),
             'Export': grpc.unary_unary_rpc_method_handler(
                     servicer.Export,
                     request_deserializer=llmesh_dot_v1_dot_catalog__pb2.ExportRequest.FromString,
-                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.JsonResponse.SerializeToString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.ExportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -606,7 +606,7 @@ class Catalog:
             target,
             '/llmesh.v1.Catalog/Tree',
             llmesh_dot_v1_dot_catalog__pb2.NameRequest.SerializeToString,
-            llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+            llmesh_dot_v1_dot_catalog__pb2.VersionTree.FromString,
             options,
             channel_credentials,
             insecure,
@@ -633,7 +633,7 @@ class Catalog:
             target,
             '/llmesh.v1.Catalog/Lineage',
             llmesh_dot_v1_dot_catalog__pb2.RefRequest.SerializeToString,
-            llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+            llmesh_dot_v1_dot_catalog__pb2.VersionLineage.FromString,
             options,
             channel_credentials,
             insecure,
@@ -714,7 +714,7 @@ class Catalog:
             target,
             '/llmesh.v1.Catalog/Compare',
             llmesh_dot_v1_dot_catalog__pb2.CompareRequest.SerializeToString,
-            llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+            llmesh_dot_v1_dot_catalog__pb2.Comparison.FromString,
             options,
             channel_credentials,
             insecure,
@@ -795,7 +795,7 @@ class Catalog:
             target,
             '/llmesh.v1.Catalog/Verify',
             llmesh_dot_v1_dot_catalog__pb2.VerifyRequest.SerializeToString,
-            llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+            llmesh_dot_v1_dot_catalog__pb2.VerifyResult.FromString,
             options,
             channel_credentials,
             insecure,
@@ -822,7 +822,7 @@ class Catalog:
             target,
             '/llmesh.v1.Catalog/Summary',
             llmesh_dot_v1_dot_catalog__pb2.NameRequest.SerializeToString,
-            llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+            llmesh_dot_v1_dot_catalog__pb2.SummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -876,7 +876,7 @@ class Catalog:
             target,
             '/llmesh.v1.Catalog/Import',
             llmesh_dot_v1_dot_catalog__pb2.ImportRequest.SerializeToString,
-            llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+            llmesh_dot_v1_dot_catalog__pb2.ImportReport.FromString,
             options,
             channel_credentials,
             insecure,
@@ -903,7 +903,7 @@ class Catalog:
             target,
             '/llmesh.v1.Catalog/Export',
             llmesh_dot_v1_dot_catalog__pb2.ExportRequest.SerializeToString,
-            llmesh_dot_v1_dot_catalog__pb2.JsonResponse.FromString,
+            llmesh_dot_v1_dot_catalog__pb2.ExportResponse.FromString,
             options,
             channel_credentials,
             insecure,
