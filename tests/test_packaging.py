@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import site
 import subprocess
@@ -40,9 +41,13 @@ def _source_modules() -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: setuptools reuses a build/ folder, whose stale files would hide a module
+    # that the checkout lost (and the checkout stays clean).
+    source, out = tmp_path_factory.mktemp("source") / "llmesh", tmp_path_factory.mktemp("wheel")
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(out), str(REPO)], check=True, capture_output=True, text=True, timeout=300)
+                    "-w", str(out), str(source)], check=True, capture_output=True, text=True, timeout=300)
     (built,) = out.glob("llmesh-*.whl")
     return built
 
