@@ -233,6 +233,11 @@ def _collect(run: DigestRun, key: Key, digest, error, size: int) -> None:
 def hash_and_cache(cache: HashCache, path: str, st: os.stat_result, progress=None) -> str:
     """Hash ``path`` (``st`` taken before) and cache the digest unless the file changed."""
     try:
+        # The walk checked this file (its real path lies under a root): one swapped for another
+        # since then, a link to elsewhere included, is not read.
+        before = os.stat(path)
+        if stat_key(before) != stat_key(st):
+            raise HashFailed("changed since the walk; it will be hashed on the next scan")
         size, digest = hash_file(path, progress=progress)
         after = os.stat(path)
     except OSError as e:
