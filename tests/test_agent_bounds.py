@@ -4,6 +4,7 @@ user would, the Peer service called as another agent of the mesh would."""
 import hashlib
 import json
 import os
+import stat
 
 import grpc
 import pytest
@@ -113,6 +114,10 @@ def test_links_out_of_the_roots_and_bad_files_are_one_problem_each(planted):
     assert job["state"] == "done"
     copy = os.path.join(job["copy_path"], "model.safetensors")
     assert open(copy, "rb").read() == (root / "weights" / "w.safetensors").read_bytes()
+    home = planted.base / "agent-trainer" / "agent"
+    for name in ("hash-cache.db", "hash-cache.db-wal", "hash-cache.db-shm"):
+        if (home / name).exists() or name == "hash-cache.db":
+            assert stat.S_IMODE((home / name).stat().st_mode) == 0o600, name
 
 
 def test_no_ticket_gets_bytes_from_outside_the_roots(planted):

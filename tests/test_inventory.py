@@ -955,3 +955,21 @@ def test_corrupt_safetensors_are_problems_not_models(root, cache):
     with pytest.raises(InvalidArgument, match="model.safetensors is not a valid safetensors file"):
         Scanner([str(root)], cache).inspect(str(cut))
 
+
+def test_the_hash_cache_is_readable_by_its_owner_alone(tmp_path, root):
+    import stat
+
+    fx.make_gguf(root / "g.gguf")
+    db = tmp_path / "home" / "hash-cache.db"
+    with HashCache(db) as cache:
+        scan(root, cache)
+        for name in ("hash-cache.db", "hash-cache.db-wal", "hash-cache.db-shm"):
+            assert stat.S_IMODE((db.parent / name).stat().st_mode) == 0o600, name
+    old = tmp_path / "old" / "hash-cache.db"  # written by an agent before this rule
+    with HashCache(old) as cache:
+        scan(root, cache)
+    for path in old.parent.iterdir():
+        os.chmod(path, 0o644)
+    with HashCache(old) as cache:
+        assert len(cache) == 1
+        assert {stat.S_IMODE(p.stat().st_mode) for p in old.parent.iterdir()} == {0o600}
