@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import stat
+from pathlib import Path
 
 import grpc
 import pytest
@@ -105,6 +106,8 @@ def test_links_out_of_the_roots_and_bad_files_are_one_problem_each(planted):
     refused = planted.meshctl("models", "register", str(root / "leaky"), "--host", "trainer", check=False)
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "model.safetensors leads outside" in refused.stderr
+    not_pulled = planted.meshctl("models", "pull", "leaky", "--to", "mac", check=False)
+    assert not_pulled.returncode == 1 and "unknown model 'leaky'" in not_pulled.stderr
     for name, what in (("nested", "config.json"), ("corrupt", "model.safetensors")):
         result = planted.meshctl("models", "register", str(root / name), "--host", "trainer", check=False)
         assert result.returncode == 1 and what in result.stderr and "Traceback" not in result.stderr
@@ -112,8 +115,8 @@ def test_links_out_of_the_roots_and_bad_files_are_one_problem_each(planted):
     job = json.loads(planted.meshctl("models", "pull", "linked-inside", "--to", "mac", "--wait",
                                      "--json").stdout)
     assert job["state"] == "done"
-    copy = os.path.join(job["copy_path"], "model.safetensors")
-    assert open(copy, "rb").read() == (root / "weights" / "w.safetensors").read_bytes()
+    copy = Path(job["copy_path"]) / "model.safetensors"
+    assert copy.read_bytes() == (root / "weights" / "w.safetensors").read_bytes()
     home = planted.base / "agent-trainer" / "agent"
     for name in ("hash-cache.db", "hash-cache.db-wal", "hash-cache.db-shm"):
         if (home / name).exists() or name == "hash-cache.db":

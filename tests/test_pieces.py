@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 
 import pytest
@@ -76,7 +77,7 @@ def test_bad_geometry_is_refused(size, piece_size):
 
 def test_transfers_use_piece_sizes_from_a_fixed_set():
     assert PIECE_SIZES[0] == MIB and PIECE_SIZES[-1] == 256 * MIB and PIECE_SIZE in PIECE_SIZES
-    assert all(b == 2 * a for a, b in zip(PIECE_SIZES, PIECE_SIZES[1:]))
+    assert all(b == 2 * a for a, b in itertools.pairwise(PIECE_SIZES))
     for size in PIECE_SIZES:
         assert check_piece_size(size) == size
     for bad in (0, 1, 1000, MIB - 1, 3 * MIB, 512 * MIB, -MIB):

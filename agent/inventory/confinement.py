@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
-from typing import Iterable
+from collections.abc import Iterable
 
 from llmesh.common.errors import PermissionDenied
 

@@ -62,7 +62,7 @@ def check_header(raw: bytes, data_size: int) -> SafetensorsHeader:
     except RecursionError:
         raise ValueError("header is nested too deeply") from None
     if not isinstance(header, dict):
-        raise ValueError("header is not a JSON object")
+        raise ValueError("header is not a JSON object")  # noqa: TRY004 - corrupt bytes, not a bug
     metadata = header.pop("__metadata__", {})
     if not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
         raise ValueError("__metadata__ is not a map of strings")
@@ -87,7 +87,7 @@ def _tensor(name: str, info, data_size: int) -> tuple[int, int, int]:
     """(begin, end, element count) of one tensor's entry, checked."""
     what = f"tensor {name!r:.80}"
     if not isinstance(info, dict):
-        raise ValueError(f"{what} is not described by an object")
+        raise ValueError(f"{what} is not described by an object")  # noqa: TRY004 - as above
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
     if not (isinstance(dtype, str) and _DTYPE_NAME.match(dtype)):
         raise ValueError(f"{what} has no valid dtype")
@@ -103,7 +103,7 @@ def _tensor(name: str, info, data_size: int) -> tuple[int, int, int]:
     count = math.prod(shape)
     bits = DTYPE_BITS.get(dtype)
     if bits is not None and count * bits != (end - begin) * 8:
-        raise ValueError(f"{what}: {dtype} of shape {str(shape):.60} is not the {end - begin}"
+        raise ValueError(f"{what}: {dtype} of shape {shape!s:.60} is not the {end - begin}"
                          " bytes its data_offsets span")
     return begin, end, count
 
