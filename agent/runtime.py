@@ -130,7 +130,7 @@ class AgentRuntime:
         peer_pb2_grpc.add_PeerServicer_to_server(PeerServicer(
             agent_id=self.agent_id, name=self.config.name, platform=self.facts.platform,
             ca_pem=lambda: self.identity.ca_pem, index_dir=self.config.home / "piece-indexes",
-            locate=self.holdings.locate, faults=self.faults), server)
+            open_held=self.holdings.open_held, faults=self.faults), server)
         bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)
         await server.start()
         self._peer_server = server

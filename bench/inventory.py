@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from factories import llama_config, write_big_file  # noqa: E402
+from factories import llama_config, write_big_safetensors  # noqa: E402
 
 from llmesh.agent.inventory.hash_cache import HashCache  # noqa: E402
 from llmesh.agent.inventory.scanner import Scanner  # noqa: E402
@@ -59,7 +59,7 @@ def write_model_dir(model_dir: Path, sizes: list[int], seed: int) -> list[Path]:
     for i, size in enumerate(sizes):
         path = model_dir / f"model-{i + 1:05d}-of-{len(sizes):05d}.safetensors"
         if not (path.exists() and path.stat().st_size == size):
-            write_big_file(path, size, seed * 100_000 + i)
+            write_big_safetensors(path, size, seed * 100_000 + i)
         paths.append(path)
     return [config] + paths
 

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from factories import write_big_file  # noqa: E402
+from factories import write_big_safetensors  # noqa: E402
 from harness import Mesh, version_of, wait_for  # noqa: E402
 
 GIB = 1024 ** 3
@@ -35,8 +35,8 @@ GIB = 1024 ** 3
 def make_model(root: Path, gib: float) -> Path:
     model = root / "big-model"
     half = int(gib * GIB) // 2
-    write_big_file(model / "model-00001-of-00002.safetensors", half, seed=1)
-    write_big_file(model / "model-00002-of-00002.safetensors", half, seed=2)
+    write_big_safetensors(model / "model-00001-of-00002.safetensors", half, seed=1)
+    write_big_safetensors(model / "model-00002-of-00002.safetensors", half, seed=2)
     (model / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}))
     return model
 

@@ -21,6 +21,7 @@ from llmesh.common.config import (
 )
 from llmesh.common.errors import InvalidArgument
 from llmesh.common.names import check_host_name, sanitize_name
+from llmesh.common.pieces import check_piece_size
 
 
 def _logging(level: str) -> None:
@@ -188,7 +189,8 @@ def coordinator():
 @click.option("--agent-cert-ttl", type=float, default=30 * 86400.0, show_default=True,
               help="Lifetime of agents' certificates in seconds (they renew after two thirds).")
 @click.option("--piece-size", type=int, default=64 * 1024 * 1024, show_default=True,
-              help="Transfers verify and resume in pieces of this many bytes.")
+              help="Transfers verify and resume in pieces of this many bytes (a power of two "
+                   "from 1 MiB to 256 MiB).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the registry and the mesh CA live (default: LLMESH_HOME/coordinator).")
 @click.option("--log-level", default="info", show_default=True,
@@ -208,7 +210,7 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, data_
                                link_listen=check_address(link_listen) if link_listen else "",
                                endpoint_file=home / ENDPOINT_FILE, credentials_file=home / CREDENTIALS_FILE,
                                advertise=tuple(advertise), agent_cert_ttl_s=agent_cert_ttl,
-                               piece_size=piece_size)
+                               piece_size=check_piece_size(piece_size))
 
     async def main(stop):
         coord = await Coordinator.start(config)

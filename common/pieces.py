@@ -21,6 +21,9 @@ from llmesh.common.hashing import format_digest, is_digest
 
 MiB = 1024 * 1024
 PIECE_SIZE = 64 * MiB
+# The piece sizes a transfer may use. A source hashes a file into pieces on request: a tiny piece
+# size would make it build (and keep) an index larger than the file itself.
+PIECE_SIZES = tuple(MiB << shift for shift in range(9))  # 1 MiB, 2 MiB, ... 256 MiB
 READ_SIZE = 8 * MiB
 # Below this, a helper thread for the whole-file hash costs more than it saves.
 THREADED_HASH_MIN_SIZE = 32 * MiB
@@ -38,6 +41,14 @@ def piece_range(index: int, size: int, piece_size: int = PIECE_SIZE) -> tuple[in
         raise InvalidArgument(f"piece {index} out of range: the file has {count} pieces")
     offset = index * piece_size
     return offset, min(piece_size, size - offset)
+
+
+def check_piece_size(piece_size: int) -> int:
+    """``piece_size`` if transfers may use it, else InvalidArgument naming the allowed sizes."""
+    if piece_size not in PIECE_SIZES:
+        allowed = ", ".join(f"{size // MiB} MiB" for size in PIECE_SIZES)
+        raise InvalidArgument(f"invalid piece size {piece_size}: must be one of {allowed}")
+    return piece_size
 
 
 def _check_geometry(size: int, piece_size: int) -> None:
@@ -97,14 +108,20 @@ def compute_piece_index(path, piece_size: int = PIECE_SIZE) -> PieceIndex:
     a helper thread while this thread hashes the same buffer into its piece (hashlib releases
     the GIL), so on two cores the pass costs about one sha256 instead of two.
     """
-    _check_geometry(0, piece_size)
     with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        if size < THREADED_HASH_MIN_SIZE:
-            hashes, whole = _hash_pieces(f, size, piece_size, None)
-        else:
-            with ThreadPoolExecutor(1, thread_name_prefix="llmesh-piece-index") as helper:
-                hashes, whole = _hash_pieces(f, size, piece_size, helper)
+        return piece_index_of_file(f, piece_size)
+
+
+def piece_index_of_file(f, piece_size: int = PIECE_SIZE) -> PieceIndex:
+    """compute_piece_index of a file already open for reading in binary, unbuffered (a source
+    opens its files itself, to check what it opened)."""
+    _check_geometry(0, piece_size)
+    size = os.fstat(f.fileno()).st_size
+    if size < THREADED_HASH_MIN_SIZE:
+        hashes, whole = _hash_pieces(f, size, piece_size, None)
+    else:
+        with ThreadPoolExecutor(1, thread_name_prefix="llmesh-piece-index") as helper:
+            hashes, whole = _hash_pieces(f, size, piece_size, helper)
     return PieceIndex(size, piece_size, tuple(hashes), format_digest(whole.hexdigest()))
 
 
@@ -120,7 +137,8 @@ def _hash_pieces(f, size: int, piece_size: int, helper):
             view = memoryview(buffers[turn])[:min(len(buffers[turn]), piece_end - offset)]
             n = f.readinto(view)
             if not n:
-                raise InvalidArgument(f"{f.name}: file shrank while its piece index was made")
+                name = "the file" if isinstance(f.name, int) else f.name  # opened from a descriptor
+                raise InvalidArgument(f"{name}: file shrank while its piece index was made")
             view = view[:n]
             if pending is not None:
                 pending.result()

@@ -421,6 +421,22 @@ def write_big_file(path, size: int, seed: int) -> Path:
     return path
 
 
+SAFETENSORS_HEADER_BYTES = 128
+
+
+def write_big_safetensors(path, size: int, seed: int) -> Path:
+    """A valid safetensors file of exactly ``size`` bytes, fast: write_big_file's content behind
+    a header naming one U8 tensor that spans the rest."""
+    data = size - 8 - SAFETENSORS_HEADER_BYTES
+    header = json.dumps({"weight": {"dtype": "U8", "shape": [data], "data_offsets": [0, data]}})
+    assert data >= 0 and len(header) <= SAFETENSORS_HEADER_BYTES, size
+    write_big_file(path, size, seed)
+    with open(path, "r+b") as f:
+        f.write(SAFETENSORS_HEADER_BYTES.to_bytes(8, "little"))
+        f.write(header.ljust(SAFETENSORS_HEADER_BYTES).encode())  # the format pads with spaces
+    return Path(path)
+
+
 def copy_model(src, dst) -> Path:
     """A byte-identical copy of a model dir (new inodes, so nothing is shared with the source)."""
     shutil.copytree(src, dst, symlinks=True)

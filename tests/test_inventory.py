@@ -470,9 +470,12 @@ def test_file_changed_while_hashing_is_not_cached(root, cache, monkeypatch):
 
     def hash_then_append(path, *args, **kwargs):
         out = real_hash(path, *args, **kwargs)
-        if Path(path) == weights:
-            with open(path, "ab") as f:
-                f.write(b"more")
+        if Path(path) == weights:  # rewritten in place (bytes past the tensors would be corrupt)
+            st = os.stat(path)
+            with open(path, "r+b") as f:
+                f.seek(-1, os.SEEK_END)
+                f.write(b"\x01")
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
         return out
 
     monkeypatch.setattr(hash_cache, "hash_file", hash_then_append)
@@ -703,7 +706,7 @@ def test_cancel_when_idle_does_not_cancel_the_next_scan(root, cache):
 
 
 def test_cancel_interrupts_hashing_a_big_file(root, cache):
-    fx.write_big_file(root / "big" / "model.safetensors", 256 * 1024 * 1024, seed=1)
+    fx.write_big_safetensors(root / "big" / "model.safetensors", 256 * 1024 * 1024, seed=1)
     (root / "big" / "config.json").write_text("{}")
     started = threading.Event()
     outcome = {}
@@ -761,3 +764,212 @@ def test_cache_write_failure_does_not_fail_the_scan(root, tmp_path, caplog):
     other.rollback()
     other.close()
     cache.close()
+
+
+# -- nothing outside the roots, nothing unbounded -----------------------------------------------
+
+SECRET = b"-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def plant_link(target, at) -> None:
+    os.unlink(at)
+    os.symlink(target, at)
+
+
+def test_a_file_link_out_of_the_roots_is_a_problem_and_never_read(tmp_path, cache):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    good = fx.make_hf_model(root / "good")
+    leaky = fx.make_hf_model(root / "leaky", seed=1)
+    donor = fx.make_hf_model(outside / "donor", seed=2)  # valid weights: only the link is wrong
+    plant_link(donor / "model.safetensors", leaky / "model.safetensors")
+    config_leak = fx.make_hf_model(root / "config-leak", seed=3)
+    (outside / "settings.json").write_text('{"architectures": ["Secret"], "model_type": "secret"}')
+    plant_link(outside / "settings.json", config_leak / "config.json")
+    fx.make_gguf(outside / "private.gguf", name="private-name")
+    os.symlink(outside / "private.gguf", root / "loose.gguf")
+    ollama = root / "ollama"
+    manifest = fx.make_ollama_store(ollama, name="tinyllama")
+    blob = next(p for p in (ollama / "blobs").iterdir() if p.stat().st_size > 1000)  # the GGUF
+    (outside / "blob").write_bytes(blob.read_bytes())
+    plant_link(outside / "blob", blob)
+    result = scan(root, cache)
+    assert [m.path for m in result.models] == [str(good)]
+    assert sorted(result.problems) == sorted([
+        f"{leaky}: model.safetensors leads outside this agent's model roots (to {donor / 'model.safetensors'})",
+        f"{config_leak}: config.json leads outside this agent's model roots (to {outside / 'settings.json'})",
+        f"{root}: loose.gguf leads outside this agent's model roots (to {outside / 'private.gguf'})",
+        f"{manifest}: blob {blob.name} (model) leads outside this agent's model roots (to {outside / 'blob'})",
+    ])
+    for secret in (donor / "model.safetensors", outside / "blob"):
+        assert cache.get(os.stat(secret)) is None  # never hashed
+    with pytest.raises(InvalidArgument, match="model.safetensors leads outside"):
+        Scanner([str(root)], cache).inspect(str(leaky))
+
+
+def test_a_file_link_inside_the_roots_is_followed(tmp_path, cache):
+    first, second = tmp_path / "first", tmp_path / "second"
+    model = fx.make_hf_model(first / "m")
+    (first / "weights").mkdir()  # not a model: no config.json
+    os.replace(model / "model.safetensors", first / "weights" / "w.safetensors")
+    os.symlink(first / "weights" / "w.safetensors", model / "model.safetensors")
+    other = fx.make_hf_model(second / "m2", seed=1)
+    os.replace(other / "tokenizer.json", first / "weights" / "tokenizer.json")
+    os.symlink(first / "weights" / "tokenizer.json", other / "tokenizer.json")  # into another root
+    result = scan([first, second], cache)
+    assert sorted(m.path for m in result.models) == [str(model), str(other)] and not result.problems
+    weights = next(f for f in by_path(result)[str(model)].files if f.path == "model.safetensors")
+    assert weights.digest == sha256_of(first / "weights" / "w.safetensors")
+
+
+def test_confined_open_refuses_links_out_and_swaps(tmp_path, monkeypatch):
+    from llmesh.agent.inventory import confinement
+    from llmesh.common.errors import PermissionDenied
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "id_rsa").write_bytes(SECRET)
+    (root / "weights").write_bytes(b"inside")
+    os.symlink(outside / "id_rsa", root / "leak")
+    os.symlink(root / "weights", root / "alias")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(root / "fifo")
+    rooms = confinement.Confinement([root])
+    for path in (root / "weights", root / "alias"):
+        fd = rooms.open(path)
+        assert os.read(fd, 100) == b"inside"
+        os.close(fd)
+    with pytest.raises(PermissionDenied, match="outside this agent's model roots"):
+        rooms.open(root / "leak")
+    if hasattr(os, "mkfifo"):
+        with pytest.raises(PermissionDenied, match="not a regular file"):
+            rooms.open(root / "fifo")  # at once: a FIFO must not block the Peer service
+    real_open = os.open
+
+    def swap_then_open(path, *args):  # the file is replaced between the check and the open
+        fd = real_open(outside / "id_rsa", *args)
+        monkeypatch.setattr(confinement.os, "open", real_open)
+        return fd
+
+    monkeypatch.setattr(confinement.os, "open", swap_then_open)
+    with pytest.raises(PermissionDenied, match="changed while it was being opened"):
+        rooms.open(root / "weights")
+
+
+def test_bad_metadata_is_one_problem_and_the_scan_goes_on(root, cache):
+    good = fx.make_hf_model(root / "good")
+    nested = fx.make_hf_model(root / "nested", seed=1)
+    (nested / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    huge = fx.make_peft_adapter(root / "huge-adapter")
+    with open(huge / "adapter_config.json", "w") as f:  # 17 MiB of valid JSON
+        f.write('{"r": 8, "pad": "' + "x" * (17 * 1024 * 1024) + '"}')
+    deep_value = fx.make_peft_adapter(root / "deep-value", r=4)
+    cfg = json.loads((deep_value / "adapter_config.json").read_text())
+    (deep_value / "adapter_config.json").write_text(
+        json.dumps(cfg)[:-1] + ', "lora_alpha": ' + "[" * 500 + "]" * 500 + "}")
+    ollama = root / "ollama"
+    manifest = fx.make_ollama_store(ollama)
+    manifest.write_text("{" * 100_000)
+    for _ in range(2):  # every rescan, not only the first
+        result = scan(root, cache)
+        assert sorted(m.path for m in result.models) == [str(deep_value), str(good)]
+        assert len(result.problems) == 3, result.problems
+        problems = "\n".join(result.problems)
+        assert f"{nested}: config.json is not usable JSON: nested too deeply" in problems
+        assert f"{huge}: adapter_config.json is larger than 16 MiB" in problems
+        assert f"{manifest}: not a valid Ollama manifest" in problems
+        assert "alpha" not in by_path(result)[str(deep_value)].metadata["lora"]  # scalars only
+
+
+def safetensors_bytes(header, data: bytes) -> bytes:
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + data
+
+
+def tensor(dtype, shape, begin, end) -> dict:
+    return {"dtype": dtype, "shape": shape, "data_offsets": [begin, end]}
+
+
+GOOD_TENSORS = {"a": tensor("F32", [2], 0, 8), "b": tensor("U8", [3], 8, 11)}
+
+
+@pytest.mark.parametrize("content, error", [
+    (b"\x01\x02", "too short"),
+    (safetensors_bytes(GOOD_TENSORS, bytes(11))[:40], "runs past the end of the file"),
+    ((2**40).to_bytes(8, "little") + bytes(64), "runs past the end of the file"),
+    (safetensors_bytes({**GOOD_TENSORS, "b": tensor("U8", [12], 8, 20)}, bytes(11)),
+     "past the end of the data"),
+    (safetensors_bytes({**GOOD_TENSORS, "b": tensor("U8", [3], 4, 7)}, bytes(11)), "overlaps"),
+    (safetensors_bytes({**GOOD_TENSORS, "a": tensor("F32", [3], 0, 8)}, bytes(11)),
+     "is not the 8 bytes"),
+    (safetensors_bytes({**GOOD_TENSORS, "b": tensor("U8", [3], 9, 12)}, bytes(12)),
+     "1 bytes before tensor 'b' belong to no tensor"),
+    (safetensors_bytes(GOOD_TENSORS, bytes(12)), "1 bytes after the last tensor"),
+    (safetensors_bytes({"a": tensor("F32", [-2], 0, 8)}, bytes(8)), "no valid shape"),
+    (safetensors_bytes({"a": {"dtype": "F32", "shape": [2]}}, bytes(8)), "no valid data_offsets"),
+    (safetensors_bytes(b"{not json", b""), "not valid JSON"),
+    (safetensors_bytes(b"[" * 100_000 + b"]" * 100_000, b""), "nested too deeply"),
+    (safetensors_bytes(b"\xff\xfe", b""), "not UTF-8"),
+], ids=["short", "cut-header", "huge-length", "past-end", "overlap", "size", "hole", "tail",
+        "shape", "offsets", "json", "nested", "utf8"])
+def test_corrupt_safetensors_headers_are_refused_as_the_library_does(tmp_path, content, error):
+    from safetensors.numpy import load
+
+    from llmesh.agent.inventory.safetensors_header import read_safetensors_header
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=error):
+        read_safetensors_header(path)
+    with pytest.raises(Exception):  # noqa: B017 - the reference reader refuses it too
+        load(content)
+
+
+def test_valid_safetensors_headers_pass(tmp_path):
+    from llmesh.agent.inventory.safetensors_header import read_safetensors_header
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(safetensors_bytes({"__metadata__": {"format": "pt"}, **GOOD_TENSORS}, bytes(11)))
+    header = read_safetensors_header(path)
+    assert (header.tensor_count, header.parameter_count) == (2, 5)
+    path.write_bytes(safetensors_bytes({"n": tensor("F9_FUTURE", [3], 0, 5)}, bytes(5)))
+    assert read_safetensors_header(path).tensor_count == 1  # a newer dtype: offsets checked only
+    fx.write_big_safetensors(path, 1024 * 1024, seed=1)
+    assert read_safetensors_header(path).parameter_count == 1024 * 1024 - 136
+
+
+def test_corrupt_safetensors_are_problems_not_models(root, cache):
+    good = fx.make_hf_model(root / "good")
+    cut = fx.make_hf_model(root / "cut", seed=1)
+    data = (cut / "model.safetensors").read_bytes()
+    (cut / "model.safetensors").write_bytes(data[:len(data) // 2])
+    shard = fx.make_hf_model(root / "sharded", shards=2)
+    (shard / "model-00002-of-00002.safetensors").write_bytes((10**6).to_bytes(8, "little") + b"{}")
+    adapter = fx.make_peft_adapter(root / "adapter")
+    (adapter / "adapter_model.safetensors").write_bytes(b"\x00" * 4)
+    result = scan(root, cache)
+    assert [m.path for m in result.models] == [str(good)]
+    assert sorted(p.split(" is not a valid safetensors file")[0] for p in result.problems) == sorted([
+        f"{adapter}: adapter_model.safetensors", f"{cut}: model.safetensors",
+        f"{shard}: model-00002-of-00002.safetensors"])
+    with pytest.raises(InvalidArgument, match="model.safetensors is not a valid safetensors file"):
+        Scanner([str(root)], cache).inspect(str(cut))
+
+
+def test_the_hash_cache_is_readable_by_its_owner_alone(tmp_path, root):
+    import stat
+
+    fx.make_gguf(root / "g.gguf")
+    db = tmp_path / "home" / "hash-cache.db"
+    with HashCache(db) as cache:
+        scan(root, cache)
+        for name in ("hash-cache.db", "hash-cache.db-wal", "hash-cache.db-shm"):
+            assert stat.S_IMODE((db.parent / name).stat().st_mode) == 0o600, name
+    old = tmp_path / "old" / "hash-cache.db"  # written by an agent before this rule
+    with HashCache(old) as cache:
+        scan(root, cache)
+    for path in old.parent.iterdir():
+        os.chmod(path, 0o644)
+    with HashCache(old) as cache:
+        assert len(cache) == 1
+        assert {stat.S_IMODE(p.stat().st_mode) for p in old.parent.iterdir()} == {0o600}

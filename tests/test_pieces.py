@@ -2,13 +2,25 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 
 import pytest
 
 from llmesh.common import pieces
 from llmesh.common.errors import InvalidArgument
-from llmesh.common.pieces import PIECE_SIZE, PieceIndex, compute_piece_index, piece_count, piece_range
+from llmesh.common.pieces import (
+    PIECE_SIZE,
+    PIECE_SIZES,
+    PieceIndex,
+    check_piece_size,
+    compute_piece_index,
+    piece_count,
+    piece_index_of_file,
+    piece_range,
+)
+
+MIB = 1024 * 1024
 
 
 def sha(data: bytes) -> str:
@@ -61,6 +73,23 @@ def test_piece_range_out_of_range_is_refused(index, size):
 def test_bad_geometry_is_refused(size, piece_size):
     with pytest.raises(InvalidArgument):
         piece_count(size, piece_size)
+
+
+def test_transfers_use_piece_sizes_from_a_fixed_set():
+    assert PIECE_SIZES[0] == MIB and PIECE_SIZES[-1] == 256 * MIB and PIECE_SIZE in PIECE_SIZES
+    assert all(b == 2 * a for a, b in itertools.pairwise(PIECE_SIZES))
+    for size in PIECE_SIZES:
+        assert check_piece_size(size) == size
+    for bad in (0, 1, 1000, MIB - 1, 3 * MIB, 512 * MIB, -MIB):
+        with pytest.raises(InvalidArgument, match=rf"invalid piece size {bad}: must be one of 1 MiB, "
+                                                  r"2 MiB, .*, 256 MiB$"):
+            check_piece_size(bad)
+
+
+def test_an_index_from_an_open_file_is_the_index_from_its_path(tmp_path):
+    path, _ = write(tmp_path, 3500)
+    with open(path, "rb", buffering=0) as f:
+        assert piece_index_of_file(f, 1000) == compute_piece_index(path, 1000)
 
 
 # -- computing an index --------------------------------------------------------------------------

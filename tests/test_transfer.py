@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from factories import make_hf_model, write_big_file
+from factories import make_hf_model, write_big_safetensors
 from harness import version_of, wait_for
 
 MIB = 1024 * 1024
@@ -20,7 +20,7 @@ def pair(mesh, tmp_path):
     mesh.trainer_root, mesh.mac_root = tmp_path / "trainer", tmp_path / "mac"
     mesh.mac_root.mkdir()
     make_hf_model(mesh.trainer_root / "llama-ft", shards=2, seed=3)
-    write_big_file(mesh.trainer_root / "big" / "model.safetensors", 24 * MIB, seed=5)
+    write_big_safetensors(mesh.trainer_root / "big" / "model.safetensors", 24 * MIB, seed=5)
     (mesh.trainer_root / "big" / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     return mesh
 

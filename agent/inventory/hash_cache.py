@@ -3,7 +3,8 @@
 
 Rows are keyed by (st_dev, st_ino, st_size, st_mtime_ns): a file rewritten in place gets a new
 mtime, a file replaced by rename gets a new inode, so a stale digest is never served. Every row is
-loaded into a dict when the cache opens; lookups never touch SQLite. Writes are batched.
+loaded into a dict when the cache opens; lookups never touch SQLite. Writes are batched. The
+database names every model file of the host: it and its -wal/-shm are readable by the owner alone.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ log = logging.getLogger("llmesh.agent")
 COMMIT_EVERY_ROWS = 500
 COMMIT_EVERY_SECONDS = 2.0
 SCHEMA_VERSION = 1
+PRIVATE_MODE = 0o600
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 Key = tuple[int, int, int, int]
 
@@ -97,6 +100,7 @@ class HashCache:
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            make_private(self.path)
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -114,6 +118,8 @@ class HashCache:
         except sqlite3.DatabaseError:
             db.close()
             raise
+        if self.path != ":memory:":
+            make_private(self.path)  # SQLite has made its -wal and -shm by now
         return db
 
     def _load_all(self) -> dict[Key, str]:
@@ -136,6 +142,20 @@ class HashCache:
             log.warning("hash cache %s: could not save %d digests: %s", self.path, len(rows), e)
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
+
+
+def make_private(db_path: str) -> None:
+    """Create ``db_path`` owner-only if it is missing, and make it and the side files SQLite
+    keeps beside it owner-only (a cache written by an older agent was 0644)."""
+    try:
+        os.close(os.open(db_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), PRIVATE_MODE))
+    except OSError:
+        return  # SQLite reports an unusable path in its own words
+    for path in (db_path, *(db_path + suffix for suffix in SQLITE_SIDE_FILES)):
+        try:
+            os.chmod(path, PRIVATE_MODE)  # on Windows only the read-only flag: left writable
+        except OSError:
+            pass  # a side file that does not exist (yet)
 
 
 # -- hashing the files a scan found -------------------------------------------------------------
@@ -233,6 +253,11 @@ def _collect(run: DigestRun, key: Key, digest, error, size: int) -> None:
 def hash_and_cache(cache: HashCache, path: str, st: os.stat_result, progress=None) -> str:
     """Hash ``path`` (``st`` taken before) and cache the digest unless the file changed."""
     try:
+        # The walk checked this file (its real path lies under a root): one swapped for another
+        # since then, a link to elsewhere included, is not read.
+        before = os.stat(path)
+        if stat_key(before) != stat_key(st):
+            raise HashFailed("changed since the walk; it will be hashed on the next scan")
         size, digest = hash_file(path, progress=progress)
         after = os.stat(path)
     except OSError as e:

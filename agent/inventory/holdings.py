@@ -1,5 +1,6 @@
 """What bytes this agent holds, by digest: its blob store, plus every file its last
-scan found under its roots. Transfers reuse them, the Peer service serves them."""
+scan found under its roots. Transfers reuse them, the Peer service serves them, and only
+while their real paths lie under the roots or in the store (confinement.py)."""
 from __future__ import annotations
 
 import logging
@@ -7,10 +8,12 @@ import os
 import shutil
 from pathlib import Path
 
+from llmesh.agent.inventory.confinement import Confinement
 from llmesh.agent.inventory.hash_cache import HashCache
 from llmesh.agent.inventory.scanner import ScanResult
 from llmesh.agent.store.blobs import BlobStore
-from llmesh.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from llmesh.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from llmesh.common.units import short_digest
 
 log = logging.getLogger("llmesh.agent.holdings")
 
@@ -20,6 +23,8 @@ class Holdings:
         self.store = store
         self.roots = [os.path.realpath(r) for r in roots]
         self.cache = cache
+        self.confinement = Confinement(roots)
+        self.servable = Confinement([*roots, store.blobs_dir])  # what the Peer service may read
         self._by_digest: dict[str, tuple[str, int]] = {}
 
     def update(self, result: ScanResult) -> None:
@@ -39,14 +44,30 @@ class Holdings:
             return None
         path, size = found
         try:
+            self.confinement.check_file(path)
             return path if os.stat(path).st_size == size else None
-        except OSError:
+        except (OSError, PermissionDenied):  # gone, or swapped for a link since the scan
             return None
 
     def locate(self, digest: str) -> str | None:
         if self.store.has(digest):
             return str(self.store.blob_path(digest))
         return self.local_file(digest)
+
+    def open_held(self, digest: str) -> tuple[str, int]:
+        """(path, read-only descriptor) of a file holding ``digest``, for the Peer service:
+        NotFound, PermissionDenied if its real path is outside the roots and the store when it
+        is opened, or OSError."""
+        path = self.locate(digest)
+        if path is None:
+            raise NotFound(f"this host holds no file with digest {short_digest(digest)}…")
+        try:
+            return path, self.servable.open(path)
+        except PermissionDenied as exc:
+            log.warning("refused to serve %s: %s", short_digest(digest), exc)
+            # The caller learns nothing of this host's paths.
+            raise PermissionDenied(f"this host does not serve {short_digest(digest)}…: its file "
+                                   "lies outside the model roots") from None
 
     def remember_digests(self, model_dir: str, files) -> None:
         """Files a transfer just verified need no hashing by the next scan."""
@@ -59,7 +80,7 @@ class Holdings:
 
     def check_under_roots(self, path: Path) -> Path:
         real = os.path.realpath(path)
-        if not any(real == root or real.startswith(root + os.sep) for root in self.roots):
+        if not self.confinement.holds(real):
             raise InvalidArgument(f"{path} is not under any model root of this host ({', '.join(self.roots)})")
         return Path(real)
 

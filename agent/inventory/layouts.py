@@ -115,21 +115,47 @@ def ollama_manifests(manifests_dir: str, problems: list[str]):
 
 # -- JSON files ---------------------------------------------------------------------------------
 
+# Metadata files are read whole, so their size is bounded: real ones are kilobytes. A shard index
+# lists every tensor and runs to ~10 MB for the largest mixture-of-experts checkpoints.
+MAX_JSON_BYTES = 16 * 1024 * 1024
+MAX_INDEX_JSON_BYTES = 64 * 1024 * 1024
+SHARD_INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
 def read_json(directory: str, name: str) -> dict:
     """Read ``directory/name`` as a JSON object; errors name the file relative to the model."""
-    path = os.path.join(directory, name)
+    limit = MAX_INDEX_JSON_BYTES if name in SHARD_INDEX_FILES else MAX_JSON_BYTES
     try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
+        data = json.loads(read_bounded(os.path.join(directory, name), limit).decode("utf-8"))
+    except FileTooLarge as e:
+        raise DetectError(directory, f"{name} {e}") from None
     except json.JSONDecodeError as e:
         raise DetectError(directory, f"{name} is not valid JSON: line {e.lineno} column {e.colno}"
                                      f" ({e.msg})") from None
     except UnicodeDecodeError:
         raise DetectError(directory, f"{name} is not valid JSON: not UTF-8 text") from None
+    except RecursionError:
+        raise DetectError(directory, f"{name} is not usable JSON: nested too deeply") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise DetectError(directory, f"{name} is not usable JSON: {e}") from None
     except OSError as e:
         raise DetectError(directory, f"{name} cannot be read: {e.strerror or e}") from None
     if not isinstance(data, dict):
         raise DetectError(directory, f"{name} is not a JSON object")
+    return data
+
+
+class FileTooLarge(ValueError):
+    """A file larger than its reader allows; ``str()`` follows the file's name."""
+
+
+def read_bounded(path: str, limit: int) -> bytes:
+    """The whole file, or FileTooLarge if it holds more than ``limit`` bytes."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)  # never more, even if the file grows as it is read
+    if len(data) > limit:
+        raise FileTooLarge(f"is larger than {limit // (1024 * 1024)} MiB, more than a metadata"
+                           " file holds: not read")
     return data
 
 
@@ -152,7 +178,12 @@ def clean_json(value):
 
 
 def _pick(source: dict, keys) -> dict:
-    return {k: source[k] for k in keys if source.get(k) is not None}
+    """The keys whose values are plain scalars (a nested value could be nested without end)."""
+    return {k: source[k] for k in keys if _is_scalar(source.get(k))}
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, (str, int, float, bool))
 
 
 # -- Hugging Face directories -------------------------------------------------------------------
@@ -217,7 +248,7 @@ def _config_numbers(cfg: dict) -> dict:
 
 def check_shard_index(directory: str, names: set[str]) -> None:
     """A sharded checkpoint whose index names a missing shard is an incomplete download."""
-    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+    for index in SHARD_INDEX_FILES:
         if index not in names:
             continue
         weight_map = read_json(directory, index).get("weight_map")
@@ -232,9 +263,9 @@ def check_shard_index(directory: str, names: set[str]) -> None:
 def lora_metadata(directory: str) -> dict:
     cfg = read_json(directory, "adapter_config.json")
     lora = _pick(cfg, ("r", "peft_type", "task_type"))
-    if cfg.get("lora_alpha") is not None:
+    if _is_scalar(cfg.get("lora_alpha")):
         lora["alpha"] = cfg["lora_alpha"]
-    if cfg.get("lora_dropout") is not None:
+    if _is_scalar(cfg.get("lora_dropout")):
         lora["dropout"] = cfg["lora_dropout"]
     targets = cfg.get("target_modules")
     if isinstance(targets, (list, tuple)):
@@ -335,13 +366,14 @@ class OllamaLayer:
 def read_ollama_manifest(path: str) -> tuple[bytes, list[OllamaLayer]]:
     """The manifest's raw bytes (its sha256 is Ollama's model id) and its layers."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = read_bounded(path, MAX_JSON_BYTES)
+    except FileTooLarge as e:
+        raise DetectError(path, str(e)) from None
     except OSError as e:
         raise DetectError(path, f"cannot be read: {e.strerror or e}") from None
     try:
         manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (ValueError, RecursionError) as e:
         where = f": line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
         raise DetectError(path, f"not a valid Ollama manifest (not JSON{where})") from None
     layers = manifest.get("layers") if isinstance(manifest, dict) else None

@@ -4,7 +4,8 @@ A scan has two phases. The walk (one thread, `os.scandir`) claims model director
 files, Hugging Face cache snapshots and Ollama manifests, reads their metadata and `stat`s their
 files. Hashing then looks every file up in the HashCache by (dev, inode, size, mtime_ns) and
 hashes only the misses, largest first, on a thread pool. Bad files never abort a scan: they become
-one-line problems and only their model is skipped.
+one-line problems and only their model is skipped. Nothing outside the roots is read or
+hashed, whatever links lie inside them (confinement.py).
 """
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from llmesh.agent.inventory import layouts as detect
+from llmesh.agent.inventory.confinement import Confinement
 from llmesh.agent.inventory.hash_cache import HashCache, describe_os_error, digest_files, stat_key
 from llmesh.agent.inventory.layouts import DetectError
-from llmesh.agent.inventory.walk import Candidate, GGUFHeaders, Walker
+from llmesh.agent.inventory.walk import Candidate, FileHeaders, Walker
 from llmesh.common.errors import InvalidArgument, NotFound
 from llmesh.common.hashing import manifest_digest
 from llmesh.common.names import sanitize_name
@@ -101,7 +103,7 @@ class Scanner:
         self._state_lock = threading.Lock()
         self._scan_lock = threading.Lock()
         self._running = False
-        self._headers = GGUFHeaders()
+        self._headers = FileHeaders()
 
     # public API ------------------------------------------------------------------------------
 
@@ -126,7 +128,7 @@ class Scanner:
         """The one model at PATH. ``use_cache=False`` re-reads every byte (verify: drift
         that kept size and mtime must still show)."""
         located = self._locate(path)
-        walker = Walker(self._check_cancel, self._headers)
+        walker = self._walker()
         try:
             candidates = self._detect_at(walker, located)
         except OSError as e:
@@ -158,7 +160,7 @@ class Scanner:
         started = time.monotonic()
         result = ScanResult()
         self._report("walking", 0, 0, 0, 0)
-        walker = Walker(self._check_cancel, self._headers)
+        walker = self._walker()
         self._headers.start_scan()
         for root in self.roots:
             walker.walk_root(root)
@@ -169,6 +171,10 @@ class Scanner:
         self._report("done", result.files_hashed, result.files_hashed, result.bytes_hashed,
                      result.bytes_hashed)
         return result
+
+    def _walker(self) -> Walker:
+        # The roots' real paths are taken anew for each walk: a root may be (re)linked meanwhile.
+        return Walker(self._check_cancel, self._headers, Confinement(self.roots))
 
     def _check_cancel(self) -> None:
         if self._cancel.is_set():

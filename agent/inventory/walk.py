@@ -1,6 +1,8 @@
 """The walk of a scan: directories become candidates (model directories, loose and split GGUF
 files, Hugging Face cache snapshots, Ollama manifests) with their metadata and their files'
-stats, ready to be hashed. Bad models become one-line problems, never exceptions.
+stats, ready to be hashed. Bad models become one-line problems, never exceptions: a file that
+leads outside the roots (confinement.py), metadata that cannot be read, a corrupt GGUF or
+safetensors header.
 """
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from llmesh.agent.inventory import layouts as detect
+from llmesh.agent.inventory.confinement import Confinement
 from llmesh.agent.inventory.gguf_header import GGUFHeader, gguf_metadata, read_gguf_header
 from llmesh.agent.inventory.hash_cache import describe_os_error, stat_key
 from llmesh.agent.inventory.layouts import DetectError
+from llmesh.agent.inventory.safetensors_header import SafetensorsHeader, read_safetensors_header
 from llmesh.common.hashing import format_digest
 from llmesh.common.names import sanitize_name
 
@@ -60,12 +64,15 @@ def dir_model_name(path: str) -> str:
 class Walker:
     """Turns directories into candidates; collects problems instead of raising."""
 
-    def __init__(self, check_cancel: Callable[[], None], headers: GGUFHeaders):
+    def __init__(self, check_cancel: Callable[[], None], headers: FileHeaders,
+                 confinement: Confinement):
         self.check_cancel = check_cancel  # raises to stop the walk
         self.headers = headers
+        self.confinement = confinement  # no file outside it is read
         self.candidates: list[Candidate] = []
         self.problems: list[str] = []
         self.seen_dirs: set[tuple[int, int]] = set()
+        self._real_dirs: dict[str, str] = {}
 
     # walking ---------------------------------------------------------------------------------
 
@@ -141,6 +148,9 @@ class Walker:
         except DetectError as e:
             self.problems.append(str(e))
             return True
+        except (ValueError, RecursionError) as e:  # a reader's gap: still one model, one line
+            self.problems.append(f"{listing.path}: cannot be read: {e}")
+            return True
         if candidate is None:
             return False
         self.candidates.append(candidate)
@@ -156,6 +166,7 @@ class Walker:
             return None  # never claim a directory without weights
         training = "trainer_state.json" in names
         path = listing.path
+        files = self.collect_files(listing, skip_checkpoints=training)  # confined before read
         metadata = detect.hf_metadata(path, names)
         if adapter_format:
             metadata.update(detect.lora_metadata(path))
@@ -164,11 +175,14 @@ class Walker:
         if training:
             metadata["training"] = detect.training_metadata(path, names)
         metadata.update(extra or {})
+        for ref in files:
+            if ref.rel.endswith(".safetensors"):
+                self.headers.safetensors(ref.path, ref.st, report_as=(path, ref.rel))
         return Candidate(
             path=path, name=name or dir_model_name(path),
             kind="lora" if adapter_format else "model", format=adapter_format or model_format,
             source="training-run" if training and source == "dir" else source,
-            metadata=metadata, files=self.collect_files(listing, skip_checkpoints=training))
+            metadata=metadata, files=files)
 
     def collect_files(self, listing: detect.Listing, skip_checkpoints: bool = False,
                       prefix: str = "", depth: int = 0) -> list[FileRef]:
@@ -180,6 +194,7 @@ class Walker:
         for name, entry in listing.files.items():
             if detect.is_hidden(name):
                 continue
+            self.check_confined(listing.path, name, entry.path, entry.is_symlink())
             try:
                 files.append(FileRef(prefix + name, entry.path, detect.entry_stat(entry)))
             except OSError as e:
@@ -196,6 +211,20 @@ class Walker:
                 raise DetectError(entry.path, f"cannot list directory: {e.strerror or e}") from None
             files += self.collect_files(sub, prefix=f"{prefix}{name}/", depth=depth + 1)
         return files
+
+    def check_confined(self, owner: str, name: str, path: str, is_link: bool) -> None:
+        """DetectError unless the file's real path lies under a root: a model with a file that
+        leads elsewhere is a problem, and nothing of it is read."""
+        if is_link:
+            real = os.path.realpath(path)
+        else:  # only its directory can lead elsewhere (a junction, a root given through a link)
+            head, base = os.path.split(path)
+            real_head = self._real_dirs.get(head)
+            if real_head is None:
+                real_head = self._real_dirs[head] = os.path.realpath(head)
+            real = os.path.join(real_head, base)
+        if not self.confinement.holds(real):
+            raise DetectError(owner, f"{name} leads outside this agent's model roots (to {real})")
 
     # GGUF files ------------------------------------------------------------------------------
 
@@ -240,6 +269,8 @@ class Walker:
                                           " parts")
         refs = []
         for entry in entries:
+            self.check_confined(os.path.dirname(entry.path), entry.name, entry.path,
+                                entry.is_symlink())
             try:
                 refs.append(FileRef(entry.name, entry.path, detect.entry_stat(entry)))
             except OSError as e:
@@ -301,10 +332,13 @@ class Walker:
 
     def ollama_candidate(self, store: str, manifest: str, registry: str, namespace: str,
                          name: str, tag: str) -> Candidate:
+        self.check_confined(os.path.dirname(manifest), os.path.basename(manifest), manifest, True)
         raw, layers = detect.read_ollama_manifest(manifest)
         refs, expected, by_kind = [], {}, {}
         for layer in layers:
             blob = os.path.join(store, "blobs", detect.ollama_blob_name(layer.digest))
+            self.check_confined(manifest, f"blob {os.path.basename(blob)} ({layer.kind})", blob,
+                                True)
             try:
                 st = os.stat(blob)
             except OSError as e:
@@ -331,13 +365,13 @@ class Walker:
                           source="ollama", metadata=metadata, files=refs, expected=expected)
 
 
-class GGUFHeaders:
-    """GGUF headers of unchanged files, parsed once per process; each scan keeps those it used
-    (the headers of files that are gone are forgotten)."""
+class FileHeaders:
+    """GGUF and safetensors headers of unchanged files, read and checked once per process; each
+    scan keeps those it used (the headers of files that are gone are forgotten)."""
 
     def __init__(self):
-        self._kept: dict[tuple, GGUFHeader | DetectError] = {}
-        self._used: dict[tuple, GGUFHeader | DetectError] = {}
+        self._kept: dict[tuple, object] = {}
+        self._used: dict[tuple, object] = {}
 
     def start_scan(self) -> None:
         self._used = {}
@@ -346,15 +380,27 @@ class GGUFHeaders:
         self._kept = self._used
 
     def read(self, path: str, st: os.stat_result, report_as: str | None = None) -> GGUFHeader:
-        key = (path, stat_key(st))
+        """The GGUF header of the file at ``path``, or DetectError for ``report_as``."""
+        return self._header(path, st, read_gguf_header, report_as or path, "",
+                            "not a valid GGUF file")
+
+    def safetensors(self, path: str, st: os.stat_result,
+                    report_as: tuple[str, str]) -> SafetensorsHeader:
+        """The checked safetensors header of a model's file; DetectError for (model, file)."""
+        owner, name = report_as
+        return self._header(path, st, read_safetensors_header, owner, f"{name} ",
+                            "is not a valid safetensors file")
+
+    def _header(self, path, st, reader, owner: str, prefix: str, invalid: str):
+        key = (reader, path, stat_key(st))
         header = self._kept.get(key) or self._used.get(key)
         if header is None:
             try:
-                header = read_gguf_header(path)
-            except ValueError as e:
-                header = DetectError(report_as or path, f"not a valid GGUF file: {e}")
+                header = reader(path)
+            except (ValueError, RecursionError) as e:
+                header = DetectError(owner, f"{prefix}{invalid}: {e}")
             except OSError as e:
-                header = DetectError(report_as or path, describe_os_error(e))
+                header = DetectError(owner, f"{prefix}{describe_os_error(e)}")
         self._used[key] = header
         if isinstance(header, DetectError):
             raise header

@@ -2,7 +2,9 @@
 
 A source serves only what a valid coordinator-signed ticket names, only to the agent
 the ticket names (checked against the caller's mesh certificate). Files are found by
-digest in this agent's blob store or in what its last scan found under its roots.
+digest in this agent's blob store or in what its last scan found under its roots, and opened
+only if their real path still lies there (Holdings.open_held). Pieces come in the sizes
+common/pieces.py allows.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from llmesh.common.errors import (
     grpc_status,
 )
 from llmesh.common.files import atomic_write
-from llmesh.common.pieces import PIECE_SIZE, PieceIndex, compute_piece_index
+from llmesh.common.pieces import PIECE_SIZE, PieceIndex, check_piece_size, piece_index_of_file
 from llmesh.common.units import short_digest
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
 
@@ -39,11 +41,12 @@ CHUNK = 1024 * 1024  # ~1 MiB per message
 
 class PeerServicer(peer_pb2_grpc.PeerServicer):
     def __init__(self, *, agent_id: str, name: str, platform: str, ca_pem: Callable[[], bytes],
-                 index_dir: Path, locate: Callable[[str], str | None], faults: PeerFaults | None = None):
+                 index_dir: Path, open_held: Callable[[str], tuple[str, int]],
+                 faults: PeerFaults | None = None):
         self.agent_id, self.name, self.platform = agent_id, name, platform  # what Describe says
         self.ca_pem = ca_pem      # the mesh CA, which signs tickets
         self.index_dir = index_dir  # piece indexes computed here, kept across restarts
-        self.locate = locate      # digest -> native path of a local file holding it
+        self.open_held = open_held  # digest -> (path, read-only fd) of a local file holding it
         self.faults = faults      # test harness only (llmesh.agent.testing); None in production
 
     async def Describe(self, request, context):
@@ -52,11 +55,14 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
 
     async def GetPieceIndex(self, request, context):
         try:
-            path = self._authorised_path(request.ticket, request.digest, context)
-            index = await asyncio.to_thread(self._piece_index, path, request.piece_size or PIECE_SIZE)
+            self._authorise(request.ticket, request.digest, context)
+            piece_size = check_piece_size(request.piece_size or PIECE_SIZE)
+            index = await asyncio.to_thread(self._piece_index, request.digest, piece_size)
             if index.digest != request.digest:
                 raise FailedPrecondition(f"this host's copy of {short_digest(request.digest)}… has drifted "
                                          "(its bytes no longer match the digest)")
+        except OSError as exc:
+            await context.abort(grpc_status(NotFound("")), f"cannot read the blob here: {exc.strerror}")
         except MeshError as exc:
             await context.abort(grpc_status(exc), str(exc))
         return peer_pb2.PieceIndex(digest=index.digest, size=index.size, piece_size=index.piece_size,
@@ -64,10 +70,10 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
 
     async def ReadBlob(self, request, context):
         try:
-            path = self._authorised_path(request.ticket, request.digest, context)
+            self._authorise(request.ticket, request.digest, context)
             if request.offset < 0 or request.length < 0:
                 raise InvalidArgument("negative offset or length")
-            fd = os.open(path, os.O_RDONLY)
+            _, fd = self.open_held(request.digest)
         except OSError as exc:
             await context.abort(grpc_status(NotFound("")), f"cannot read the blob here: {exc.strerror}")
         except MeshError as exc:
@@ -97,31 +103,29 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
                 await asyncio.sleep(self.faults.delay_s(len(data)))
             offset = next_offset
 
-    def _authorised_path(self, ticket: str, digest: str, context) -> str:
+    def _authorise(self, ticket: str, digest: str, context) -> None:
         caller = _caller_agent_id(context)
         tickets.verify_ticket(ticket, self._ca_key(), caller_agent_id=caller, digest=digest)
-        path = self.locate(digest)
-        if path is None:
-            raise NotFound(f"this host holds no file with digest {short_digest(digest)}…")
-        return path
 
     def _ca_key(self):
         return tls.load_cert(self.ca_pem()).public_key()
 
-    def _piece_index(self, path: str, piece_size: int):
+    def _piece_index(self, digest: str, piece_size: int):
         """Hashing a big file for its pieces takes a while: keep the result on disk, valid
         while the file is the same (device, inode, size, mtime)."""
-        st = os.stat(path)
-        stamp = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, piece_size]
-        key = hashlib.sha256(f"{path}\0{stamp}".encode()).hexdigest()[:32]
-        cached = self.index_dir / f"{key}.json"
-        try:
-            data = json.loads(cached.read_text())
-            if data["stamp"] == stamp:
-                return PieceIndex.from_dict(data["index"])
-        except (OSError, ValueError, KeyError, MeshError):
-            pass
-        index = compute_piece_index(path, piece_size)
+        path, fd = self.open_held(digest)
+        with open(fd, "rb", buffering=0) as f:
+            st = os.fstat(fd)
+            stamp = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, piece_size]
+            key = hashlib.sha256(f"{path}\0{stamp}".encode()).hexdigest()[:32]
+            cached = self.index_dir / f"{key}.json"
+            try:
+                data = json.loads(cached.read_text())
+                if data["stamp"] == stamp:
+                    return PieceIndex.from_dict(data["index"])
+            except (OSError, ValueError, KeyError, MeshError):
+                pass
+            index = piece_index_of_file(f, piece_size)
         atomic_write(cached, json.dumps({"stamp": stamp, "index": index.to_dict()}))
         return index
 

@@ -25,7 +25,7 @@ from llmesh.agent.inventory.holdings import Holdings
 from llmesh.agent.store.blobs import BlobStore
 from llmesh.common import channels, tls
 from llmesh.common.errors import FailedPrecondition, MeshError, Unavailable
-from llmesh.common.pieces import PieceIndex
+from llmesh.common.pieces import PIECE_SIZES, PieceIndex
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
 
@@ -180,7 +180,8 @@ class TransferJob:
                     self._source_failed(source, exc)
                     continue
                 index = PieceIndex(reply.size, reply.piece_size, tuple(reply.hashes), reply.digest)
-                if index.digest != f.entry.digest or index.size != f.entry.size:
+                if (index.digest != f.entry.digest or index.size != f.entry.size
+                        or index.piece_size not in PIECE_SIZES):
                     raise FailedPrecondition(f"{source.host} described {f.entry.path} wrongly")
                 f.index = index
                 f.partial = await self._call(self.store.open_partial, f.entry.digest, f.entry.size, index)
