@@ -313,6 +313,39 @@ def test_verify_lock_and_drift(cat):
     assert "locked: " in cat.meshctl("models", "summary").stdout
 
 
+def test_a_scan_that_sees_a_locked_copy_change_marks_it_drifted_and_makes_no_version(cat):
+    make_hf_model(cat.root / "frozen-dir", seed=23)
+    register(cat, "frozen-dir", "frozen")
+    cat.json("models", "verify", "frozen:1", "--lock")
+    weights = cat.root / "frozen-dir" / "model.safetensors"
+    original = weights.read_bytes()
+    digests_before = {v["digest"] for v in cat.json("models", "list")}
+
+    def copy_states():
+        return [c["state"] for c in cat.json("models", "info", "frozen:1")["copies"]]
+
+    changed = bytearray(original)
+    changed[-1] ^= 0xFF
+    weights.write_bytes(bytes(changed))  # a new mtime: the scan hashes it again and sees other content
+    cat.meshctl("rescan", "--host", "trainer")
+    wait_for(lambda: copy_states() == ["drifted"], 60, "the locked copy to be marked drifted", logs=cat.logs())
+    wait_for(lambda: not cat.host("trainer")["scanning"], 30, "the rescan to finish")
+    versions = cat.json("models", "versions", "frozen")
+    assert [v["version"] for v in versions] == [1] and versions[0]["locked"]
+    assert cat.json("models", "info", "frozen")["version"] == 1  # latest is still the locked version
+    # the changed content became no version under any name
+    assert {v["digest"] for v in cat.json("models", "list")} == digests_before
+    assert any(e["action"] == "model.drift" for e in cat.json("events", "--resource", "frozen:1"))
+
+    weights.write_bytes(original)  # restored: the next scan finds the locked digest at the path again
+    cat.meshctl("rescan", "--host", "trainer")
+    wait_for(lambda: copy_states() == ["verified"], 60, "the restored copy to be verified", logs=cat.logs())
+    versions = cat.json("models", "versions", "frozen")
+    assert [(v["version"], v["status"]) for v in versions] == [(1, "ready")]
+    assert {v["digest"] for v in cat.json("models", "list")} == digests_before
+    assert cat.json("models", "verify", "frozen:1")["status"] == "ready"
+
+
 def test_summary_of_one_model_and_events_follow(cat):
     llama_ft(cat)
     cat.meshctl("models", "score", "llama-ft:1", "--metric", "accuracy=0.85")

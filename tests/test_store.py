@@ -370,6 +370,38 @@ def test_resume_after_a_kill_keeps_verified_pieces_and_distrusts_the_rest(tmp_pa
     assert tree(root / "tmp") == []
 
 
+def test_a_restart_clears_what_a_kill_left_that_nothing_resumes(tmp_path):
+    """kill -9 can land between writing a state file's temporary and renaming it, during an
+    adoption's copy, between publishing a blob and deleting its state, or while a model dir is
+    built: the store, opened again, removes those and keeps only what a job resumes from."""
+    _, data, index = make_file(tmp_path)
+    _, done_data, done_index = make_file(tmp_path, name="done.bin")
+    root = tmp_path / "store"
+    first = BlobStore(root)
+    resumable = first.open_partial(index.digest, index.size, index)
+    send_piece(resumable, index, data, 0)
+    resumable.sync()
+    with first.open_partial(done_index.digest, done_index.size, done_index) as blob:
+        for piece in range(done_index.count):
+            send_piece(blob, done_index, done_data, piece)
+        blob.complete()
+    tmp, hexes = root / "tmp", (index.digest.split(":")[1], done_index.digest.split(":")[1])
+    leftovers = [tmp / f"sha256-{hexes[0]}.state.0a1b2c3d.tmp",   # a state write cut short
+                 tmp / f"sha256-{hexes[1]}.adopt-0a1b2c3d",      # an adoption cut short
+                 tmp / f"sha256-{hexes[1]}.state",               # published, state not yet deleted
+                 tmp / f"sha256-{'0' * 64}.state"]               # a state whose partial is gone
+    for path in leftovers:
+        path.write_text("{}")
+    (root / "models" / ".tmp-0a1b2c3d" / "v1").mkdir(parents=True)  # a build cut short
+    del resumable  # "killed"
+
+    again = BlobStore(root)
+    assert tree(tmp) == sorted([f"sha256-{hexes[0]}.partial", f"sha256-{hexes[0]}.state"])
+    assert not list((root / "models").glob(".tmp-*"))
+    assert again.open_partial(index.digest, index.size, index).missing_pieces() == [1, 2, 3]
+    assert again.has(done_index.digest)
+
+
 def test_close_keeps_verified_pieces_for_later(store, tmp_path):
     _, data, index = make_file(tmp_path)
     with store.open_partial(index.digest, index.size, index) as blob:

@@ -95,6 +95,26 @@ class BlobStore:
         # gc and materialize exclude each other: gc must not judge a blob unreferenced while
         # a model directory that links it is being built.
         self._gc_lock = threading.Lock()
+        self._clear_leftovers()
+
+    def _clear_leftovers(self) -> None:
+        """What a killed agent left that nothing will resume: temporary files of a state write
+        or an adoption, the state or partial of a blob that reached blobs/, a state without its
+        partial, and directories being built or deleted. Runs as the store opens, before
+        anything receives or builds; a .partial with its .state is kept for the job to resume."""
+        for entry in os.scandir(self.tmp_dir):
+            stem, _, suffix = entry.name.partition(".")
+            digest = _digest_of_blob_name(stem)
+            resumable = (digest is not None and suffix in ("partial", "state") and not self.has(digest)
+                         and (suffix == "partial" or (self.tmp_dir / (stem + PARTIAL_SUFFIX)).exists()))
+            if not resumable and entry.is_file(follow_symlinks=False):
+                try:
+                    os.unlink(entry.path)
+                except OSError as e:  # gc's age limit still applies to it
+                    log.warning("could not remove %s: %s", entry.path, e.strerror)
+        for entry in os.scandir(self.models_dir):
+            if entry.name.startswith(BUILD_PREFIX) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
     # -- blobs ----------------------------------------------------------------------------------
 

@@ -151,6 +151,13 @@ def _deployments(db: sqlite_utils.Database) -> None:
     db["jobs"].add_column("kind_detail_json", str)
 
 
+def _copy_found_digest(db: sqlite_utils.Database) -> None:
+    """What a scan found at a copy's path when it is not the version's content: a locked
+    version's copy that changed stays that version's (drifted) copy, and a scan that finds the
+    version's digest there again can tell that the agent hashed the file anew."""
+    db.execute("ALTER TABLE copies ADD COLUMN found_digest TEXT")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -160,6 +167,7 @@ MIGRATIONS: dict[int, Migration] = {
     3: _catalog,
     20: _jobs,
     21: _deployments,
+    25: _copy_found_digest,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)

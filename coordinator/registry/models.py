@@ -48,6 +48,8 @@ class ModelsRepository:
 
     def _upsert_found(self, host_id: str, found: dict, now: float) -> bool:
         """Returns True when the host gained a copy it did not have before."""
+        if self._locked_copy_changed(host_id, found, now):
+            return False
         if self.db.one("SELECT 1 AS x FROM tombstones WHERE digest = ?", [found["digest"]]):
             self.db.execute("DELETE FROM copies WHERE host_id = ? AND path = ?", [host_id, found["path"]])
             return False
@@ -55,16 +57,37 @@ class ModelsRepository:
         version_id = version["id"] if version else self._insert_version(found, found["name"], now, "discovered")
         return self.upsert_copy(version_id, host_id, found["path"], now)
 
+    def _locked_copy_changed(self, host_id: str, found: dict, now: float) -> bool:
+        """Other content at the path of a locked version's copy: that copy has drifted. It stays
+        the locked version's copy (marked drifted) and the content becomes no version of its own."""
+        copy = self.db.one(
+            "SELECT c.id, c.version_id, c.state, c.found_digest FROM copies c "
+            "JOIN versions v ON v.id = c.version_id "
+            "WHERE c.host_id = ? AND c.path = ? AND v.locked = 1 AND v.digest != ?",
+            [host_id, found["path"], found["digest"]])
+        if copy is None:
+            return False
+        if copy["state"] != "drifted" or copy["found_digest"] != found["digest"]:
+            self.db.execute("UPDATE copies SET state = 'drifted', found_digest = ?, updated_at = ? WHERE id = ?",
+                            [found["digest"], now, copy["id"]])
+            host = self.db.one("SELECT name FROM hosts WHERE id = ?", [host_id])
+            self.db.record_event("", "model.drift", self.db.version_ref(copy["version_id"]),
+                                 {"copies": [f"{host['name'] if host else host_id}:{found['path']}"],
+                                  "found": found["digest"]}, result="drifted")
+        return True
+
     def upsert_copy(self, version_id: int, host_id: str, path: str, now: float) -> bool:
         """Record a verified copy of a version at a host's path; True when it is new to that path."""
-        copy = self.db.one("SELECT id, version_id, state FROM copies WHERE host_id = ? AND path = ?",
+        copy = self.db.one("SELECT id, version_id, state, found_digest FROM copies WHERE host_id = ? AND path = ?",
                            [host_id, path])
         if copy:
-            if copy["state"] == "drifted" and copy["version_id"] == version_id:
-                return False  # a scan may trust a stale hash cache; only `verify` clears drift
+            if copy["state"] == "drifted" and copy["version_id"] == version_id and not copy["found_digest"]:
+                # drift that a full re-hash found: a scan may trust a stale hash cache, so only
+                # `verify` clears it. Drift a scan found is cleared by a scan that hashed the file anew.
+                return False
             self.db.execute(
-                "UPDATE copies SET version_id = ?, state = 'verified', verified_at = ?, updated_at = ? "
-                "WHERE id = ?", [version_id, now, now, copy["id"]])
+                "UPDATE copies SET version_id = ?, state = 'verified', found_digest = NULL, verified_at = ?, "
+                "updated_at = ? WHERE id = ?", [version_id, now, now, copy["id"]])
             return copy["version_id"] != version_id or copy["state"] != "verified"
         self.db["copies"].insert({"version_id": version_id, "host_id": host_id, "path": path,
                                   "state": "verified", "verified_at": now, "updated_at": now})

@@ -259,12 +259,15 @@ class ReportsRepository:
         with self.db.atomic():
             for r in results:
                 if r["outcome"] == "ok":
-                    self.db.execute("UPDATE copies SET state = 'verified', verified_at = ?, updated_at = ? "
-                                    "WHERE id = ?", [now, now, r["copy_id"]])
+                    self.db.execute("UPDATE copies SET state = 'verified', found_digest = NULL, verified_at = ?, "
+                                    "updated_at = ? WHERE id = ?", [now, now, r["copy_id"]])
                 elif r["outcome"] in ("drifted", "missing"):
-                    # a drifted copy stays listed but is never a transfer source (state != verified)
-                    self.db.execute("UPDATE copies SET state = ?, updated_at = ? WHERE id = ?",
-                                    [r["outcome"], now, r["copy_id"]])
+                    # a drifted copy stays listed but is never a transfer source (state != verified).
+                    # Drift a scan has not seen (the agent's hash cache may be stale) is cleared only
+                    # by another verify: found_digest is kept only when the scan saw this content.
+                    self.db.execute("UPDATE copies SET state = ?, updated_at = ?, found_digest = CASE "
+                                    "WHEN found_digest = ? THEN found_digest END WHERE id = ?",
+                                    [r["outcome"], now, r.get("digest") or "", r["copy_id"]])
             status = "ready" if ok else "failed" if bad else plan["status"]  # no answer: as it was
             updates = {"status": status}
             if ok:
