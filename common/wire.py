@@ -35,7 +35,7 @@ def to_dict(message: Message) -> dict[str, Any]:
 
 def to_message(cls: type[Message], data: dict[str, Any] | None) -> Message:
     """Build a message from a dict; unknown keys are ignored, None leaves a field unset."""
-    return cls(**_constructor_args(cls, data or {}))
+    return _build(cls, cls, data or {})
 
 
 def fill(message: Message, data: dict[str, Any]) -> Message:
@@ -197,9 +197,24 @@ def _json_text(value: Any) -> str:
     return _encode_json(value)
 
 
-def _constructor_args(cls: type[Message], data: dict[str, Any]) -> dict[str, Any]:
+def _build(make: Callable[..., Message], cls: type[Message], data: dict[str, Any]) -> Message:
+    """``make(**arguments)`` is the class, or a repeated field's ``add``: elements of repeated
+    message fields are built in place that way, where a constructor would copy them in."""
+    arguments, in_place = _constructor_args(cls, data)
+    message = make(**arguments)
+    if in_place:
+        for name, nested, items in in_place:
+            add = getattr(message, name).add
+            for item in items:
+                _build(add, nested, item)
+    return message
+
+
+def _constructor_args(cls: type[Message], data: dict[str, Any]) -> tuple[dict[str, Any], list | None]:
+    """The constructor arguments for ``data``, and the repeated message fields to add afterwards."""
     plan = _WRITE_PLANS.get(cls) or _write_plan(cls)
     args: dict[str, Any] = {}
+    in_place = None
     for key, value in data.items():
         entry = plan.get(key)
         if entry is None or value is None:
@@ -212,20 +227,23 @@ def _constructor_args(cls: type[Message], data: dict[str, Any]) -> dict[str, Any
             value = _json_text(value)
         elif kind == _REPEATED:
             if nested is not None:
-                value = [nested(**_constructor_args(nested, item)) for item in value]
-            elif value.__class__ is list and not value:
+                if in_place is None:
+                    in_place = []
+                in_place.append((name, nested, value))
+                continue
+            if value.__class__ is list and not value:
                 continue
         elif kind == _MAP:
             if nested is not None:
-                value = {k: nested(**_constructor_args(nested, v)) for k, v in value.items()}
+                value = {k: _build(nested, nested, v) for k, v in value.items()}
             elif value.__class__ is dict and not value:
                 continue
         elif kind == _MESSAGE:
             if not _sets_anything(nested, value):
                 continue
-            value = nested(**_constructor_args(nested, value))
+            value = _build(nested, nested, value)
         args[name] = value
-    return args
+    return args, in_place
 
 
 def _sets_anything(cls: type[Message], data: dict[str, Any]) -> bool:
