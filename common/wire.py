@@ -236,7 +236,9 @@ def _constructor_args(cls: type[Message], data: dict[str, Any]) -> tuple[dict[st
         elif kind == _MAP:
             if nested is not None:
                 value = {k: _build(nested, nested, v) for k, v in value.items()}
-            elif value.__class__ is dict and not value:
+            elif value.__class__ is not dict:
+                value = dict(value.items())  # any mapping, as before
+            elif not value:
                 continue
         elif kind == _MESSAGE:
             if not _sets_anything(nested, value):
