@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import keyword
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -154,7 +155,8 @@ def _make_reader(descriptor: Descriptor, made: dict[str, Callable]) -> Callable[
             expr = value
         lines.append(f"        {key!r}: {expr},")
     source = "def read(m):\n    return {\n" + "\n".join(lines) + "\n    }\n"
-    exec(compile(source, f"<wire reader for {descriptor.full_name}>", "exec"), namespace)
+    # The source holds only the descriptor's field names (identifiers or repr'd strings).
+    exec(compile(source, f"<wire reader for {descriptor.full_name}>", "exec"), namespace)  # noqa: S102
     read = made[descriptor.full_name] = namespace["read"]
     for variable, values_type in nested.items():  # after registering: a type may contain itself
         namespace[variable] = _make_reader(values_type, made)

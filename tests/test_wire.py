@@ -21,8 +21,7 @@ def a_version() -> dict:
 
 def test_an_empty_message_reads_as_every_field_at_its_default():
     out = wire.to_dict(mesh_pb2.ModelVersion())
-    assert set(out) == {f.name[:-5] if f.name.endswith("_json") else f.name
-                        for f in mesh_pb2.ModelVersion.DESCRIPTOR.fields}
+    assert set(out) == {f.name.removesuffix("_json") for f in mesh_pb2.ModelVersion.DESCRIPTOR.fields}
     assert (out["name"], out["version"], out["registered"], out["created_at"]) == ("", 0, False, 0.0)
     assert out["copies"] == [] and out["roles"] == [] and out["tags"] == {} and out["metrics"] == {}
     assert out["metadata"] == {} and out["parents"] == {}  # an empty *_json string reads as {}
