@@ -4,122 +4,76 @@ Servicers and the client library use these two functions so that field names are
 the same everywhere (the proto's), int64 stays int in JSON, an unset optional is
 None, and a ``*_json`` string field appears decoded under its name without the
 suffix (``metadata_json`` -> ``metadata``).
+
+Both directions run for every version of every listing, on the coordinator and in the
+SDK, so each message type's translation is worked out once, from its descriptor, and
+kept: reading is one generated function per type (a dict display of the fields), and
+writing gathers the fields that differ from their defaults and hands them to the
+message's constructor in one call.
 """
 from __future__ import annotations
 
 import json
+import keyword
+import threading
+from collections.abc import Callable
 from typing import Any
 
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 
-# How to read each field of a message type, worked out once per type: to_dict runs for
-# every version in every listing, and asking the descriptor each time cost more than the copy.
-_MAP, _REPEATED, _OPTIONAL, _JSON, _MESSAGE, _SCALAR = range(6)
-_READ_PLANS: dict[str, list] = {}
-
-
-def _read_plan(descriptor) -> list:
-    plan = _READ_PLANS.get(descriptor.full_name)
-    if plan is None:
-        plan = []
-        for fd in descriptor.fields:
-            if _is_map(fd):
-                kind, nested = _MAP, fd.message_type.fields_by_name["value"].message_type is not None
-            elif _is_repeated(fd):
-                kind, nested = _REPEATED, fd.message_type is not None
-            elif fd.has_presence and fd.message_type is None:
-                kind, nested = _OPTIONAL, False
-            elif fd.name.endswith("_json"):
-                kind, nested = _JSON, False
-            else:
-                kind, nested = (_MESSAGE, True) if fd.message_type is not None else (_SCALAR, False)
-            plan.append((fd.name, fd.name[:-5] if kind == _JSON else fd.name, kind, nested))
-        _READ_PLANS[descriptor.full_name] = plan
-    return plan
+# What json.dumps(value, sort_keys=True) does, without building an encoder for every field.
+_encode_json = json.JSONEncoder(sort_keys=True).encode
 
 
 def to_dict(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, key, kind, nested in _read_plan(message.DESCRIPTOR):
-        value = getattr(message, name)
-        if kind == _SCALAR:
-            out[key] = value
-        elif kind == _MAP:
-            out[key] = {k: to_dict(v) for k, v in value.items()} if nested else dict(value)
-        elif kind == _REPEATED:
-            out[key] = [to_dict(v) for v in value] if nested else list(value)
-        elif kind == _OPTIONAL:
-            out[key] = value if message.HasField(name) else None
-        elif kind == _JSON:
-            out[key] = json.loads(value) if value else {}
-        else:
-            out[key] = to_dict(value)
-    return out
+    read = _READERS.get(message.DESCRIPTOR.full_name)
+    if read is None:
+        read = _reader(message.DESCRIPTOR)
+    return read(message)
 
 
 def to_message(cls: type[Message], data: dict[str, Any] | None) -> Message:
     """Build a message from a dict; unknown keys are ignored, None leaves a field unset."""
-    message = cls()
-    fill(message, data or {})
-    return message
-
-
-_WRITE_PLANS: dict[str, dict] = {}
-
-
-def _write_plan(descriptor) -> dict:
-    """dict key -> (field name, kind, nested) for every key a dict may use for this type."""
-    plan = _WRITE_PLANS.get(descriptor.full_name)
-    if plan is None:
-        plan = {}
-        for fd in descriptor.fields:
-            # nested: the message type of the field's values (None for scalars)
-            if _is_map(fd):
-                kind, nested = _MAP, fd.message_type.fields_by_name["value"].message_type
-            elif _is_repeated(fd):
-                kind, nested = _REPEATED, fd.message_type
-            elif fd.message_type is not None:
-                kind, nested = _MESSAGE, fd.message_type
-            else:
-                kind, nested = _SCALAR, None
-            plan[fd.name] = (fd.name, kind, nested)
-            if fd.name.endswith("_json"):
-                plan.setdefault(fd.name[:-5], (fd.name, _JSON, False))
-        _WRITE_PLANS[descriptor.full_name] = plan
-    return plan
+    return _build(cls, cls, data or {})
 
 
 def fill(message: Message, data: dict[str, Any]) -> Message:
-    plan = _write_plan(message.DESCRIPTOR)
+    """Set the fields named in ``data`` on an existing message: scalars are overwritten,
+    repeated fields extended, maps and nested messages merged key by key."""
+    plan = _write_plan(type(message))
     for key, value in data.items():
-        if value is None:
-            continue
-        entry = plan.get(key)
+        entry = plan.get(key) if value is not None else None
         if entry is None:
             continue
-        name, kind, nested = entry
-        if name.endswith("_json") and not isinstance(value, str):
-            setattr(message, name, json.dumps(value, sort_keys=True))
+        name, kind, _, nested = entry
+        if kind == _JSON:
+            setattr(message, name, _json_text(value))
         elif kind == _MAP:
             target = getattr(message, name)
             for k, v in value.items():
-                if nested:
-                    fill(target[k], v)
-                else:
+                if nested is None:
                     target[k] = v
+                else:
+                    fill(target[k], v)
         elif kind == _REPEATED:
-            if nested:
-                target = getattr(message, name)
+            target = getattr(message, name)
+            if nested is None:
+                target.extend(value)
+            else:
                 for item in value:
                     fill(target.add(), item)
-            else:
-                getattr(message, name).extend(value)
         elif kind == _MESSAGE:
             fill(getattr(message, name), value)
         else:
             setattr(message, name, value)
     return message
+
+
+# -- field kinds --------------------------------------------------------------------------
+
+_SCALAR, _OPTIONAL, _JSON, _MESSAGE, _REPEATED, _MAP = range(6)
 
 
 def _is_repeated(fd: FieldDescriptor) -> bool:
@@ -130,3 +84,188 @@ def _is_repeated(fd: FieldDescriptor) -> bool:
 def _is_map(fd: FieldDescriptor) -> bool:
     return (fd.message_type is not None and _is_repeated(fd)
             and fd.message_type.GetOptions().map_entry)
+
+
+def _kind(fd: FieldDescriptor) -> tuple[int, Descriptor | None]:
+    """How a field is read: its kind, and the message type of its values (None for scalars)."""
+    if _is_map(fd):
+        return _MAP, fd.message_type.fields_by_name["value"].message_type
+    if _is_repeated(fd):
+        return _REPEATED, fd.message_type
+    if fd.message_type is not None:
+        return _MESSAGE, fd.message_type
+    if fd.has_presence:
+        return _OPTIONAL, None
+    if fd.name.endswith("_json"):
+        return _JSON, None
+    return _SCALAR, None
+
+
+# -- reading: one generated function per message type -------------------------------------
+
+_READERS: dict[str, Callable[[Message], dict[str, Any]]] = {}
+_READERS_BUILDING = threading.Lock()
+
+
+def _decode_json(text: str) -> Any:
+    # Most *_json fields hold an empty object or list: skip the parser for those.
+    if not text or text == "{}":
+        return {}
+    if text == "[]":
+        return []
+    return json.loads(text)
+
+
+def _reader(descriptor: Descriptor) -> Callable[[Message], dict[str, Any]]:
+    with _READERS_BUILDING:
+        made: dict[str, Callable] = {}
+        read = _make_reader(descriptor, made)
+        _READERS.update(made)  # published only once every nested reader is linked in
+        return read
+
+
+def _make_reader(descriptor: Descriptor, made: dict[str, Callable]) -> Callable[[Message], dict[str, Any]]:
+    found = _READERS.get(descriptor.full_name) or made.get(descriptor.full_name)
+    if found is not None:
+        return found
+    namespace: dict[str, Any] = {"_decode_json": _decode_json}
+    nested: dict[str, Descriptor] = {}  # variable in the generated code -> the message type it reads
+    lines = []
+    for fd in descriptor.fields:
+        name = fd.name
+        value = f"m.{name}" if name.isidentifier() and not keyword.iskeyword(name) else f"getattr(m, {name!r})"
+        kind, values_type = _kind(fd)
+        key = name
+        if values_type is not None:
+            read_nested = next((variable for variable, known in nested.items() if known is values_type),
+                               f"_read_{len(nested)}")
+            nested[read_nested] = values_type
+        if kind == _MAP:
+            expr = (f"{{k: {read_nested}(v) for k, v in {value}.items()}}" if values_type is not None
+                    else f"{{k: c[k] for c in ({value},) for k in c}}")  # faster than dict(c) on a map
+        elif kind == _REPEATED:
+            expr = f"[{read_nested}(v) for v in {value}]" if values_type is not None else f"{value}[:]"
+        elif kind == _MESSAGE:
+            expr = f"{read_nested}({value})"
+        elif kind == _OPTIONAL:
+            expr = f"({value} if m.HasField({name!r}) else None)"
+        elif kind == _JSON:
+            key, expr = name[:-5], f"_decode_json({value})"
+        else:
+            expr = value
+        lines.append(f"        {key!r}: {expr},")
+    source = "def read(m):\n    return {\n" + "\n".join(lines) + "\n    }\n"
+    # The source holds only the descriptor's field names (identifiers or repr'd strings).
+    exec(compile(source, f"<wire reader for {descriptor.full_name}>", "exec"), namespace)  # noqa: S102
+    read = made[descriptor.full_name] = namespace["read"]
+    for variable, values_type in nested.items():  # after registering: a type may contain itself
+        namespace[variable] = _make_reader(values_type, made)
+    return read
+
+
+# -- writing: constructor arguments from a dict ---------------------------------------------
+
+# dict key -> (field name, kind, the field's default when it may be left out, message class of values)
+_WritePlan = dict[str, tuple[str, int, Any, "type[Message] | None"]]
+_WRITE_PLANS: dict[type, _WritePlan] = {}
+_KEEP = object()  # no value is this default: the field is always set when given
+
+
+def _write_plan(cls: type[Message]) -> _WritePlan:
+    plan = _WRITE_PLANS.get(cls)
+    if plan is None:
+        plan = {}
+        for fd in cls.DESCRIPTOR.fields:
+            kind, values_type = _kind(fd)
+            if fd.name.endswith("_json") and kind in (_SCALAR, _OPTIONAL):
+                kind = _JSON  # written from any value, read back only where it has no presence
+            # Proto3 fields without presence that hold their default are not on the wire: leaving
+            # them out of the constructor changes nothing (only a value of the exact type counts).
+            empty = fd.default_value if kind == _SCALAR else _KEEP
+            nested = GetMessageClass(values_type) if values_type is not None else None
+            plan[fd.name] = (fd.name, kind, empty, nested)
+        for fd in cls.DESCRIPTOR.fields:
+            if fd.name.endswith("_json"):
+                plan.setdefault(fd.name[:-5], plan[fd.name])
+        _WRITE_PLANS[cls] = plan
+    return plan
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if not value and type(value) in (dict, list):
+        return "{}" if type(value) is dict else "[]"
+    return _encode_json(value)
+
+
+def _build(make: Callable[..., Message], cls: type[Message], data: dict[str, Any]) -> Message:
+    """``make(**arguments)`` is the class, or a repeated field's ``add``: elements of repeated
+    message fields are built in place that way, where a constructor would copy them in."""
+    arguments, in_place = _constructor_args(cls, data)
+    message = make(**arguments)
+    if in_place:
+        for name, nested, items in in_place:
+            add = getattr(message, name).add
+            for item in items:
+                _build(add, nested, item)
+    return message
+
+
+def _constructor_args(cls: type[Message], data: dict[str, Any]) -> tuple[dict[str, Any], list | None]:
+    """The constructor arguments for ``data``, and the repeated message fields to add afterwards."""
+    plan = _WRITE_PLANS.get(cls) or _write_plan(cls)
+    args: dict[str, Any] = {}
+    in_place = None
+    for key, value in data.items():
+        entry = plan.get(key)
+        if entry is None or value is None:
+            continue
+        name, kind, empty, nested = entry
+        if kind == _SCALAR:
+            if value.__class__ is empty.__class__ and value == empty:
+                continue
+        elif kind == _JSON:
+            value = _json_text(value)
+        elif kind == _REPEATED:
+            if nested is not None:
+                if in_place is None:
+                    in_place = []
+                in_place.append((name, nested, value))
+                continue
+            if value.__class__ is list and not value:
+                continue
+        elif kind == _MAP:
+            if nested is not None:
+                value = {k: _build(nested, nested, v) for k, v in value.items()}
+            elif value.__class__ is not dict:
+                value = dict(value.items())  # any mapping, as before
+            elif not value:
+                continue
+        elif kind == _MESSAGE:
+            if not _sets_anything(nested, value):
+                continue
+            value = _build(nested, nested, value)
+        args[name] = value
+    return args, in_place
+
+
+def _sets_anything(cls: type[Message], data: dict[str, Any]) -> bool:
+    """Whether ``fill`` would set anything from ``data``: what makes a nested message present
+    (an empty map or list of messages adds nothing; any other field named is set, even to
+    its default)."""
+    plan = _write_plan(cls)
+    for key, value in data.items():
+        entry = plan.get(key)
+        if entry is None or value is None:
+            continue
+        _, kind, _, nested = entry
+        if kind == _MESSAGE:
+            if _sets_anything(nested, value):
+                return True
+        elif kind == _MAP or (kind == _REPEATED and nested is not None):
+            if not hasattr(value, "__len__") or len(value):
+                return True
+        else:
+            return True
+    return False

@@ -1,0 +1,83 @@
+"""llmesh.common.wire: the rules every servicer and the SDK rely on when they turn messages
+into dicts and back (proto field names, None for an unset optional, *_json decoded under the
+name without the suffix, nested messages present only when the dict sets something in them)."""
+import json
+
+from llmesh.common import wire
+from llmesh.v1 import agent_link_pb2, mesh_pb2, transfer_pb2
+
+
+def a_version() -> dict:
+    return {
+        "name": "llama", "version": 3, "digest": "sha256:ab", "kind": "lora", "size_bytes": 2**40,
+        "copies": [{"host": "mac", "path": "/m/llama", "state": "verified", "verified_at": 1.5},
+                   {"host": "trainer", "path": "", "state": "missing"}],
+        "metadata": {"b": 1, "a": [1, 2]}, "roles": ["asm"], "tags": {"team": "x"}, "registered": True,
+        "metrics": {"accuracy": 0.9}, "params": {}, "capabilities": {"vision": False}, "parents": [],
+        "datasets": [{"name": "d", "digest": "sha256:cd"}], "duration_s": 0.0, "cost_usd": None,
+        "extra": "{}", "unknown": object(),
+    }
+
+
+def test_an_empty_message_reads_as_every_field_at_its_default():
+    out = wire.to_dict(mesh_pb2.ModelVersion())
+    assert set(out) == {f.name.removesuffix("_json") for f in mesh_pb2.ModelVersion.DESCRIPTOR.fields}
+    assert (out["name"], out["version"], out["registered"], out["created_at"]) == ("", 0, False, 0.0)
+    assert out["copies"] == [] and out["roles"] == [] and out["tags"] == {} and out["metrics"] == {}
+    assert out["metadata"] == {} and out["parents"] == {}  # an empty *_json string reads as {}
+    assert out["duration_s"] is None and out["cost_usd"] is None  # unset optionals
+
+
+def test_a_dict_goes_to_a_message_and_back():
+    message = wire.to_message(mesh_pb2.ModelVersion, a_version())
+    assert message.metadata_json == json.dumps({"a": [1, 2], "b": 1}, sort_keys=True)
+    assert (message.params_json, message.parents_json, message.extra_json) == ("{}", "[]", "{}")
+    assert message.HasField("duration_s") and not message.HasField("cost_usd")
+    out = wire.to_dict(message)
+    assert out["copies"] == [{"host": "mac", "path": "/m/llama", "state": "verified", "verified_at": 1.5,
+                              "host_status": ""},
+                             {"host": "trainer", "path": "", "state": "missing", "verified_at": 0.0,
+                              "host_status": ""}]
+    assert (out["metadata"], out["params"], out["parents"], out["datasets"]) == (
+        {"a": [1, 2], "b": 1}, {}, [], [{"name": "d", "digest": "sha256:cd"}])
+    assert (out["roles"], out["tags"], out["metrics"], out["capabilities"]) == (
+        ["asm"], {"team": "x"}, {"accuracy": 0.9}, {"vision": False})
+    assert (out["size_bytes"], out["duration_s"], out["cost_usd"]) == (2**40, 0.0, None)
+    assert type(out["roles"]) is list and type(out["tags"]) is dict and type(out["version"]) is int
+    assert wire.to_message(mesh_pb2.ModelVersion, out) == message
+
+
+def test_json_fields_take_text_as_it_is_under_either_name():
+    assert wire.to_message(mesh_pb2.ModelVersion, {"metadata_json": '{"z": 1}'}).metadata_json == '{"z": 1}'
+    assert wire.to_message(mesh_pb2.ModelVersion, {"metadata": '{"z": 1}'}).metadata_json == '{"z": 1}'
+    assert wire.to_message(mesh_pb2.ModelVersion, {"metadata_json": {"z": 1}}).metadata_json == '{"z": 1}'
+
+
+def test_a_nested_message_is_present_only_when_the_dict_sets_something_in_it():
+    def present(version):
+        return wire.to_message(mesh_pb2.RegisterModelResponse, {"version": version}).HasField("version")
+
+    assert not present({}) and not present({"unknown": 1}) and not present({"name": None})
+    assert not present({"copies": [], "tags": {}})
+    assert present({"name": ""}) and present({"roles": []}) and present({"copies": [{}]})
+
+
+def test_field_names_that_are_python_keywords():
+    message = wire.to_message(transfer_pb2.PullRequest, {"ref": "m:1", "from": "mac"})
+    assert getattr(message, "from") == "mac"
+    assert wire.to_dict(message)["from"] == "mac"
+
+
+def test_oneof_members_follow_the_dict():
+    reply = wire.to_message(agent_link_pb2.CommandReply, {"model": {"name": "a"}, "json": ""})
+    assert reply.WhichOneof("payload") == "json"
+    assert wire.to_dict(reply)["json"] == ""
+    message = wire.to_message(agent_link_pb2.AgentMessage, {"hello": {"agent_id": "a"}, "heartbeat": {}})
+    assert message.WhichOneof("body") == "hello"
+
+
+def test_fill_extends_and_merges_an_existing_message():
+    message = wire.to_message(mesh_pb2.ModelVersion, {"name": "a", "roles": ["x"], "tags": {"k": "1"}})
+    wire.fill(message, {"name": "", "roles": ["y"], "tags": {"j": "2"}, "copies": [{"host": "h"}]})
+    assert (message.name, list(message.roles), dict(message.tags)) == ("", ["x", "y"], {"k": "1", "j": "2"})
+    assert [c.host for c in message.copies] == ["h"]
