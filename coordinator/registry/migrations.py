@@ -151,6 +151,13 @@ def _deployments(db: sqlite_utils.Database) -> None:
     db["jobs"].add_column("kind_detail_json", str)
 
 
+def _job_sources_and_partials(db: sqlite_utils.Database) -> None:
+    """Per job: the sources dropped from it and why (a drifted copy), and whether its
+    destination still has partial blobs of it to delete (a cancelled or failed job)."""
+    db["jobs"].add_column("dropped_json", str, not_null_default="{}")
+    db["jobs"].add_column("partials_pending", int, not_null_default=0)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -160,6 +167,7 @@ MIGRATIONS: dict[int, Migration] = {
     3: _catalog,
     20: _jobs,
     21: _deployments,
+    24: _job_sources_and_partials,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)
