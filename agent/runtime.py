@@ -24,7 +24,7 @@ from llmesh.agent.inventory.holdings import Holdings
 from llmesh.agent.inventory.scanner import Scanner, ScanResult
 from llmesh.agent.serving.deployments import Deployments
 from llmesh.agent.store.blobs import BlobStore
-from llmesh.agent.testing import PeerFaults
+from llmesh.agent.testing import PeerFaults, ReceiveFaults
 from llmesh.agent.transfer.peer import PeerServicer
 from llmesh.agent.transfer.pull import JobRunner
 from llmesh.common import channels, wire
@@ -48,7 +48,7 @@ class AgentRefused(MeshError):
 
 class AgentRuntime:
     def __init__(self, config: AgentConfig, reconnect_max_s: float = 30.0,
-                 faults: PeerFaults | None = None):
+                 faults: PeerFaults | None = None, receive_faults: ReceiveFaults | None = None):
         self.config = config
         self.reconnect_max_s = reconnect_max_s
         self.faults = faults  # the test harness's (llmesh.agent.testing); None in production
@@ -62,7 +62,8 @@ class AgentRuntime:
         roots = list(config.roots) + [str(self.store.models_dir)]
         self.scanner = Scanner(roots, self.cache, hash_workers=config.hash_workers)
         self.holdings = Holdings(self.store, roots, self.cache)
-        self.jobs = JobRunner(self.store, self.holdings, lambda: self.identity, self._report_job)
+        self.jobs = JobRunner(self.store, self.holdings, lambda: self.identity, self._report_job,
+                              faults=receive_faults)
         self.conversions = ConversionJobs(self.holdings.check_under_roots, self.store.models_dir / "converted",
                                           self._report_job)
         self.deployments = Deployments(self.holdings.check_under_roots, config.home / "serving",
@@ -130,7 +131,8 @@ class AgentRuntime:
         peer_pb2_grpc.add_PeerServicer_to_server(PeerServicer(
             agent_id=self.agent_id, name=self.config.name, platform=self.facts.platform,
             ca_pem=lambda: self.identity.ca_pem, index_dir=self.config.home / "piece-indexes",
-            open_held=self.holdings.open_held, faults=self.faults), server)
+            open_held=self.faults.open_held(self.holdings.open_held) if self.faults else self.holdings.open_held,
+            faults=self.faults), server)
         bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)
         await server.start()
         self._peer_server = server
@@ -269,7 +271,9 @@ class AgentRuntime:
             elif kind == "transfer":
                 self.jobs.start(command.transfer)
             elif kind == "cancel_job":
-                self.jobs.cancel(command.cancel_job.job_id)
+                await self.jobs.cancel(command.cancel_job.job_id, list(command.cancel_job.digests))
+            elif kind == "check_pull":
+                await asyncio.to_thread(self.jobs.check_pull, command.check_pull)
             elif kind == "convert":
                 self.conversions.start(command.convert)
             elif kind == "start_serving":

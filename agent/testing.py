@@ -1,20 +1,29 @@
 """Fault hooks for the test harness; production agents never have any.
 
-tests/harness.py starts agents with LLMESH_TEST_CORRUPT and LLMESH_TEST_THROTTLE_BPS set.
-meshctl's `agent run` reads them once, at start-up, with ``peer_faults_from_env`` and passes the
-result to the agent; without them it is None, and the Peer service serves bytes untouched.
+tests/harness.py starts agents with these variables set. meshctl's `agent run` reads them once,
+at start-up, with ``peer_faults_from_env`` and ``receive_faults_from_env`` and passes the results
+to the agent; without them they are None, and the agent behaves as in production.
 
     LLMESH_TEST_CORRUPT=sha256:<hex>@<piece offset>*<times>   corrupt that piece on the way out
     LLMESH_TEST_THROTTLE_BPS=<bytes per second>              slow every stream down
+    LLMESH_TEST_REFUSE=sha256:<hex>*<times>                  as a source, deny holding that blob
+    LLMESH_TEST_REFUSE_AFTER_S=<seconds>                     ... and take that long to say no
+    LLMESH_TEST_OPEN_DELAY_S=<seconds>                       as a destination, open partials slowly
+                                                             (a disk that preallocates block by block)
 """
 from __future__ import annotations
 
-from typing import Mapping
+import time
+from typing import Callable, Mapping
 
+from llmesh.common.errors import NotFound
 from llmesh.common.units import short_digest
 
 CORRUPT_VARIABLE = "LLMESH_TEST_CORRUPT"
 THROTTLE_VARIABLE = "LLMESH_TEST_THROTTLE_BPS"
+REFUSE_VARIABLE = "LLMESH_TEST_REFUSE"
+REFUSE_AFTER_VARIABLE = "LLMESH_TEST_REFUSE_AFTER_S"
+OPEN_DELAY_VARIABLE = "LLMESH_TEST_OPEN_DELAY_S"
 
 
 class PeerFaults:
@@ -22,11 +31,24 @@ class PeerFaults:
     times, or slow every stream down."""
 
     def __init__(self, corrupt_digest: str = "", corrupt_offset: int = -1, corrupt_times: int = 0,
-                 throttle_bytes_per_s: float = 0.0):
+                 throttle_bytes_per_s: float = 0.0, refuse_digest: str = "", refuse_times: int = 0,
+                 refusal_delay_s: float = 0.0):
         self.corrupt_digest = corrupt_digest
         self.corrupt_offset = corrupt_offset  # the start of the piece to corrupt
         self.corruptions_left = corrupt_times
         self.throttle_bytes_per_s = throttle_bytes_per_s
+        self.refuse_digest = refuse_digest
+        self.refusals_left = refuse_times
+        self.refusal_delay_s = refusal_delay_s  # before a piece index request is refused
+
+    def open_held(self, open_held: Callable[[str], tuple[str, int]]) -> Callable[[str], tuple[str, int]]:
+        """The Peer service's digest -> (path, fd) opener, denying the refused digest while refusals last."""
+        def refusing(digest: str) -> tuple[str, int]:
+            if self.refusals_left > 0 and digest == self.refuse_digest:
+                self.refusals_left -= 1
+                raise NotFound(f"this host holds no file with digest {short_digest(digest)}…")
+            return open_held(digest)
+        return refusing
 
     def corrupt(self, digest: str, request_offset: int, offset: int, data: bytes) -> bytes:
         """``data`` as sent at ``offset`` of a read that began at ``request_offset``."""
@@ -47,18 +69,43 @@ class PeerFaults:
                          f"x{self.corruptions_left}")
         if self.throttle_bytes_per_s:
             parts.append(f"throttle {self.throttle_bytes_per_s:.0f} B/s")
+        if self.refusals_left:
+            parts.append(f"refuse {short_digest(self.refuse_digest)} x{self.refusals_left} "
+                         f"after {self.refusal_delay_s:g} s")
         return ", ".join(parts)
+
+
+class ReceiveFaults:
+    """Faults on the destination side of a transfer: opening a partial blob is slow."""
+
+    def __init__(self, open_delay_s: float = 0.0):
+        self.open_delay_s = open_delay_s
+
+    def before_open(self) -> None:
+        """Called on a worker thread just before a partial blob is opened."""
+        time.sleep(self.open_delay_s)
+
+    def describe(self) -> str:
+        return f"open partials after {self.open_delay_s:g} s"
+
+
+def receive_faults_from_env(env: Mapping[str, str]) -> ReceiveFaults | None:
+    delay = float(env.get(OPEN_DELAY_VARIABLE) or 0)
+    return ReceiveFaults(delay) if delay else None
 
 
 def peer_faults_from_env(env: Mapping[str, str]) -> PeerFaults | None:
     """The faults the harness asked for in ``env``; None when it asked for none."""
     corrupt = env.get(CORRUPT_VARIABLE, "")
     throttle = float(env.get(THROTTLE_VARIABLE) or 0)
-    if not corrupt and not throttle:
+    refuse = env.get(REFUSE_VARIABLE, "")
+    if not corrupt and not throttle and not refuse:
         return None
     digest, offset, times = "", -1, 0
     if corrupt:
         digest, _, rest = corrupt.partition("@")
         offset_text, _, times_text = rest.partition("*")
         offset, times = int(offset_text), int(times_text or 1)
-    return PeerFaults(digest, offset, times, throttle)
+    refuse_digest, _, refuse_times = refuse.partition("*")
+    return PeerFaults(digest, offset, times, throttle, refuse_digest, int(refuse_times or 1) if refuse else 0,
+                      float(env.get(REFUSE_AFTER_VARIABLE) or 0))

@@ -668,3 +668,26 @@ def test_gc_removes_stale_partials_but_not_open_or_fresh_ones(store, tmp_path):
     assert removed == 2  # the closed partial and its state file
     assert [p.name for p in store.tmp_dir.iterdir()] == [open_now.path.name]
     open_now.abort()
+
+
+def test_ending_a_partial_twice_leaves_a_later_claim_on_its_digest_alone(store, tmp_path):
+    _, _, index = make_file(tmp_path)
+    first = store.open_partial(index.digest, index.size, index)
+    first.abort()
+    second = store.open_partial(index.digest, index.size, index)  # another job receives it now
+    first.close()  # a late second ending of the first (a cleanup that ran twice)
+    with pytest.raises(FailedPrecondition, match="already being received"):
+        store.open_partial(index.digest, index.size, index)
+    second.close()
+
+
+def test_discard_partial_spares_one_being_received(store, tmp_path):
+    _, data, index = make_file(tmp_path)
+    blob = store.open_partial(index.digest, index.size, index)
+    assert send_piece(blob, index, data, 0)
+    blob.sync()
+    assert store.discard_partial(index.digest) is False and blob.path.exists()
+    blob.close()
+    assert blob.path.exists() and blob.state_path.exists()  # kept for resuming
+    assert store.discard_partial(index.digest) is True
+    assert not blob.path.exists() and not blob.state_path.exists()

@@ -2,8 +2,12 @@
 
 Pieces are 1 MiB here (coordinator --piece-size) so that small models have many."""
 import filecmp
+import hashlib
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -162,3 +166,178 @@ def test_pulling_to_an_offline_host_says_so(pair):
     pair.wait_host("mac", "offline")
     result = pair.meshctl("models", "pull", "big", "--to", "mac", check=False)
     assert result.returncode == 1 and "host 'mac' is offline" in result.stderr
+
+
+def digest_of(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def partials(mesh, host) -> list[Path]:
+    return sorted((store_of(mesh, host) / "tmp").glob("*.partial"))
+
+
+def test_a_refused_blob_does_not_jam_the_destination(pair):
+    """The source denies one blob once, after a while, when the other files' partials are being
+    opened, slowly (a disk that preallocates block by block): that run ends with opens in
+    flight. Each is released, so the job resumes and a second pull of the model works, with no
+    restart of the agent."""
+    refused = digest_of(pair.trainer_root / "llama-ft" / "config.json")
+    pair.start_agent("trainer", [pair.trainer_root], env={"LLMESH_TEST_REFUSE": f"{refused}*1",
+                                                          "LLMESH_TEST_REFUSE_AFTER_S": "0.5"})
+    mac = pair.start_agent("mac", [pair.mac_root], env={"LLMESH_TEST_OPEN_DELAY_S": "1.5"})
+    pair.wait_host("trainer")
+    pair.wait_host("mac")
+    pair.wait_models(lambda rows: version_of(rows, "llama-ft"))
+    job = pull(pair, "llama-ft", check=False)
+    assert not isinstance(job, subprocess.CompletedProcess), job.stderr
+    assert job["state"] == "done"
+    assert "refused" in (pair.base / "agent-mac.log").read_text()  # the fault did happen
+    pair.meshctl("models", "rm", "llama-ft", "--from", "mac")
+    again = pull(pair, "llama-ft", check=False)
+    assert not isinstance(again, subprocess.CompletedProcess), again.stderr
+    assert again["state"] == "done" and again["bytes_received"] == again["bytes_total"]
+    assert mac.alive() and "already being received" not in (pair.base / "agent-mac.log").read_text()
+    assert not partials(pair, "mac")
+
+
+def flip_a_byte(path: Path, offset: int, keep_mtime: bool) -> None:
+    st = path.stat()
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    if keep_mtime:  # bit rot: the same size and mtime, so no hash cache notices
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.parametrize("keep_mtime", [True, False], ids=["same-mtime", "new-mtime"])
+def test_a_drifted_only_source_fails_the_job_and_names_the_copy(pair, keep_mtime):
+    """The only source's bytes change after the registry (and its piece index) saw them: the job
+    fails in bounded time naming that copy, `pull --wait` says so, the copy shows drifted and the
+    destination keeps no partial."""
+    slow_rescans = ["--rescan-interval", "3600"]  # the test decides when the source looks again
+    pair.start_agent("trainer", [pair.trainer_root], extra=slow_rescans)
+    pair.start_agent("mac", [pair.mac_root], extra=slow_rescans)
+    pair.wait_host("trainer")
+    pair.wait_host("mac")
+    pair.wait_models(lambda rows: version_of(rows, "big"))
+    assert pull(pair, "big:1")["state"] == "done"  # the source has hashed its pieces now
+    pair.meshctl("models", "rm", "big:1", "--from", "mac")
+    flip_a_byte(pair.trainer_root / "big" / "model.safetensors", 5 * MIB + 10, keep_mtime)
+
+    failed = pull(pair, "big:1", check=False)
+    assert isinstance(failed, subprocess.CompletedProcess) and failed.returncode == 1, failed
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "failed" in lines[0] and "drifted" in lines[0], lines
+    assert f"trainer:{pair.trainer_root / 'big'}" in lines[0]
+    copies = pair.json("models", "info", "big:1")["copies"]
+    assert [(c["host"], c["state"]) for c in copies] == [("trainer", "drifted")]
+    wait_for(lambda: not partials(pair, "mac"), 30, "the partial removed", logs=pair.logs())
+
+
+def test_cancelling_a_waiting_job_removes_its_partials(pair):
+    """Whether the job waits for its source or for its destination, cancelling it deletes its
+    partial blobs on the destination: at once, or when the destination is back."""
+    throttled = {"LLMESH_TEST_THROTTLE_BPS": str(MIB)}
+    start_both(pair, trainer_env=throttled)
+
+    def pull_until_some_progress():
+        job = json.loads(pair.meshctl("models", "pull", "big", "--to", "mac", "--detach", "--json").stdout)
+        wait_for(lambda: pair.json("jobs", "show", job["id"])["bytes_done"] >= 2 * MIB, 60, "some progress")
+        return job
+
+    def wait_state(job, state):
+        wait_for(lambda: pair.json("jobs", "show", job["id"])["state"] == state, 90, f"job {state}",
+                 logs=pair.logs())
+
+    # The source goes away: the job waits on the destination's side, its partial kept for resuming.
+    job = pull_until_some_progress()
+    pair.agent("trainer").stop()
+    wait_state(job, "waiting")
+    assert partials(pair, "mac")
+    pair.meshctl("jobs", "cancel", job["id"])
+    wait_for(lambda: not partials(pair, "mac"), 30, "the partial removed", logs=pair.logs())
+
+    # The destination goes away: the partial is deleted once it is back.
+    pair.start_agent("trainer", [pair.trainer_root], env=throttled)
+    pair.wait_host("trainer")
+    job = pull_until_some_progress()
+    pair.agent("mac").stop()
+    pair.wait_host("mac", "offline")
+    wait_state(job, "waiting")
+    assert partials(pair, "mac")
+    assert pair.json("jobs", "cancel", job["id"])["state"] == "cancelled"
+    assert partials(pair, "mac")  # nobody could delete it yet
+    pair.start_agent("mac", [pair.mac_root])
+    wait_for(lambda: not partials(pair, "mac") and not list((store_of(pair, "mac") / "tmp").iterdir()), 30,
+             "the partial removed", logs=pair.logs())
+    assert pair.json("jobs", "show", job["id"])["state"] == "cancelled"
+
+
+def test_dest_outside_the_roots_is_refused_before_any_byte(pair, tmp_path):
+    start_both(pair)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (pair.mac_root / "escape").symlink_to(outside, target_is_directory=True)
+    (pair.mac_root / "incoming" / "big-v1").mkdir(parents=True)
+    for dest, message in [(outside, "not under any model root"),
+                          (pair.mac_root / "escape", "not under any model root"),  # a link out of the root
+                          (pair.mac_root / "incoming", "already exists")]:
+        result = pair.meshctl("models", "pull", "big", "--to", "mac", "--dest", str(dest), "--wait", check=False)
+        assert result.returncode == 1 and message in result.stderr, (dest, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert pair.json("jobs", "--all") == []  # refused at pull time: no job, no byte moved
+    store = store_of(pair, "mac")
+    assert not any((store / "tmp").iterdir()) and not list((store / "blobs").glob("sha256-*"))
+    assert not any(outside.iterdir())
+
+
+@pytest.fixture
+def small_disk(pair):
+    """A 300 MiB tmpfs mounted in mac's root (needs root, as in CI)."""
+    mount = pair.mac_root / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_disk(path: Path, leave: int) -> Path:
+    filler = path / "filler"
+    filler.unlink(missing_ok=True)
+    size = shutil.disk_usage(path).free - leave
+    fd = os.open(filler, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_dest_on_a_small_disk_is_refused_and_a_full_one_mid_copy_leaves_nothing(pair, small_disk):
+    start_both(pair, trainer_env={"LLMESH_TEST_THROTTLE_BPS": str(4 * MIB)})
+    # Too small from the start (the store's disk is not: the files are copied to another disk).
+    filler = fill_disk(small_disk, leave=16 * MIB)
+    refused = pair.meshctl("models", "pull", "big", "--to", "mac", "--dest", str(small_disk), "--wait",
+                           check=False)
+    assert refused.returncode == 1 and "too small" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert pair.json("jobs", "--all") == [] and not list((store_of(pair, "mac") / "blobs").glob("sha256-*"))
+
+    # Room at first; the disk fills up while the bytes move: the copy fails, cleanly.
+    filler.unlink()
+    job = json.loads(pair.meshctl("models", "pull", "big", "--to", "mac", "--dest", str(small_disk),
+                                  "--detach", "--json").stdout)
+    wait_for(lambda: pair.json("jobs", "show", job["id"])["bytes_done"] >= 4 * MIB, 60, "some progress")
+    filler = fill_disk(small_disk, leave=8 * MIB)
+    ended = wait_for(lambda: (j := pair.json("jobs", "show", job["id"]))["state"] in ("done", "failed") and j,
+                     90, "the job to end", logs=pair.logs())
+    assert ended["state"] == "failed" and "disk full" in ended["error"], ended
+    assert "\n" not in ended["error"] and "Error(" not in ended["error"]
+    assert sorted(small_disk.iterdir()) == [filler]  # no *.partial-copy, no half-placed model

@@ -34,7 +34,7 @@ from llmesh.agent.store.blob_io import (
     os_error,
     read_json,
 )
-from llmesh.agent.store.partial import PartialBlob
+from llmesh.agent.store.partial import STATE_SUFFIX, PartialBlob
 from llmesh.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from llmesh.common.files import atomic_write, fsync_dir
 from llmesh.common.hashing import PREFIX, hash_file, is_digest
@@ -214,6 +214,18 @@ class BlobStore:
             with self._guard:
                 self._receiving.add(digest)
             return blob
+
+    def discard_partial(self, digest: str) -> bool:
+        """Delete the partial of ``digest`` and its state unless a PartialBlob is receiving it
+        now; True if it is gone."""
+        with self._lock(digest):
+            with self._guard:
+                if digest in self._receiving:
+                    return False
+            path = self.partial_path(digest)
+            path.unlink(missing_ok=True)
+            path.with_suffix(STATE_SUFFIX).unlink(missing_ok=True)
+        return True
 
     def partial_path(self, digest: str) -> Path:
         return self.tmp_dir / (BLOB_PREFIX + digest_hex(digest) + PARTIAL_SUFFIX)

@@ -77,6 +77,7 @@ class PartialBlob:
         self._verified: set[int] = set()
         self._durable: set[int] = set()
         self._closed = False
+        self._released = False
         self._writers = 0  # write() calls in progress: the file is not closed under them
         self._fd = -1
         self._open_file()
@@ -306,7 +307,9 @@ class PartialBlob:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        self._release(self.digest)
+        if not self._released:  # once: a later holder of the digest keeps its claim
+            self._released = True
+            self._release(self.digest)
 
     def _discard_files(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -64,6 +64,8 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         except OSError as exc:
             await context.abort(grpc_status(NotFound("")), f"cannot read the blob here: {exc.strerror}")
         except MeshError as exc:
+            if self.faults is not None and self.faults.refusal_delay_s:  # a source slow to say no
+                await asyncio.sleep(self.faults.refusal_delay_s)
             await context.abort(grpc_status(exc), str(exc))
         return peer_pb2.PieceIndex(digest=index.digest, size=index.size, piece_size=index.piece_size,
                                    hashes=list(index.hashes))

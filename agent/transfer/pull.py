@@ -3,9 +3,15 @@ source agents' Peer services, piece by piece, verified, resumable; then material
 an ordinary model directory from the store.
 
 Several pieces are in flight at once (from every source that holds a verified copy);
-writes and hashing run on worker threads. A bad piece is fetched again, alone. When
-no source answers, the job stops as ``waiting`` with its verified pieces kept; the
+writes and hashing run on worker threads. A bad piece is fetched again, alone; a source
+whose pieces keep failing is dropped and reported, and the coordinator re-verifies its copy.
+When no source answers, the job stops as ``waiting`` with its verified pieces kept; the
 coordinator sends it again when a source is back, and it resumes from them.
+
+A run of a job owns the partial blobs it opens (``_Partials``) and its worker threads: when it
+ends, however it ends, its tasks and threads are finished first, then every partial is ended
+(kept for resuming when the job waits, deleted when it failed or was cancelled), and no partial
+can be opened after that.
 """
 from __future__ import annotations
 
@@ -13,19 +19,22 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-import shutil
+import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 import grpc
 
 from llmesh.agent.inventory.holdings import Holdings
-from llmesh.agent.store.blobs import BlobStore
+from llmesh.agent.store.blobs import BlobStore, PartialBlob
+from llmesh.agent.testing import ReceiveFaults
+from llmesh.agent.transfer import placement
 from llmesh.common import channels, tls
 from llmesh.common.errors import FailedPrecondition, MeshError, Unavailable
 from llmesh.common.pieces import PIECE_SIZES, PieceIndex
+from llmesh.common.units import short_digest
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
 
@@ -55,9 +64,57 @@ class _Source:
 class _File:
     def __init__(self, entry: link_pb.FileEntry):
         self.entry = entry
-        self.partial = None
+        self.partial: PartialBlob | None = None
         self.index: PieceIndex | None = None
         self.pieces_left = 0
+
+
+class _Partials:
+    """The partial blobs one run of a job holds. Every open goes through it and registers on
+    the opening thread itself, so a partial whose opener was cancelled is still held here;
+    ``end_all`` ends each exactly once, and an open after it is refused (and undone)."""
+
+    def __init__(self, store: BlobStore, faults: ReceiveFaults | None):
+        self.store, self.faults = store, faults
+        self._lock = threading.Lock()
+        self._held: dict[str, PartialBlob] = {}
+        self._ended = False
+
+    def open(self, digest: str, size: int, index: PieceIndex) -> PartialBlob:
+        """Runs on a worker thread."""
+        self._refuse_if_ended(digest)
+        if self.faults is not None:
+            self.faults.before_open()
+        blob = self.store.open_partial(digest, size, index)
+        with self._lock:
+            if not self._ended:
+                self._held[digest] = blob
+                return blob
+        blob.close()  # the job ended while this one was being opened
+        raise FailedPrecondition(f"the job has ended; {short_digest(digest)} is not received")
+
+    def complete(self, blob: PartialBlob) -> Path:
+        """Runs on a worker thread. A blob that fails its check stays held (and is ended)."""
+        path = blob.complete()
+        with self._lock:
+            self._held.pop(blob.digest, None)
+        return path
+
+    def end_all(self, discard: bool) -> None:
+        """End every partial held: delete it (``discard``) or keep its verified pieces."""
+        with self._lock:
+            self._ended = True
+            held, self._held = list(self._held.values()), {}
+        for blob in held:
+            try:
+                blob.abort() if discard else blob.close()
+            except Exception:  # one bad partial must not keep the others claimed
+                log.exception("ending the partial of %s failed", short_digest(blob.digest))
+
+    def _refuse_if_ended(self, digest: str) -> None:
+        with self._lock:
+            if self._ended:
+                raise FailedPrecondition(f"the job has ended; {short_digest(digest)} is not received")
 
 
 Report = Callable[[link_pb.JobProgress], None]
@@ -65,7 +122,8 @@ Report = Callable[[link_pb.JobProgress], None]
 
 class TransferJob:
     def __init__(self, store: BlobStore, holdings: Holdings, identity: Callable[[], tls.Identity],
-                 spec: link_pb.Transfer, report: Report, received_before: int = 0):
+                 spec: link_pb.Transfer, report: Report, received_before: int = 0,
+                 faults: ReceiveFaults | None = None):
         self.store, self.holdings = store, holdings
         self.identity = identity  # this agent's current certificate (renewals replace it)
         self.spec = spec
@@ -75,44 +133,67 @@ class TransferJob:
         self.bytes_received = received_before  # earlier runs of this job count: re-sent bytes show
         self.completed: list[str] = []  # blobs this job brought in
         self.drifted: list[str] = []
+        self.suspects: list[str] = []  # sources whose pieces kept failing verification
         self.cancelled = False
+        self.started = False
+        self.released = asyncio.Event()  # set once the run has ended every partial it held
+        self._partials = _Partials(store, faults)
         self._pool = concurrent.futures.ThreadPoolExecutor(PIECES_IN_FLIGHT + 1, thread_name_prefix="transfer")
 
     # -- the job ---------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self.started = True
         reporter = asyncio.create_task(self._report_periodically())
+        state, error, path, interrupted = "failed", "", "", False
         try:
             path = await self._run()
-            self._send("done", copy_path=path)
+            state = "done"
         except asyncio.CancelledError:
-            self._send("cancelled" if self.cancelled else "waiting",
-                       error="cancelled" if self.cancelled else "interrupted")
-            if not self.cancelled:
-                raise
+            state, error = ("cancelled", "cancelled") if self.cancelled else ("waiting", "interrupted")
+            interrupted = not self.cancelled
         except SourcesUnavailable as exc:
-            self._send("waiting", error=str(exc))
+            state, error = "waiting", str(exc)
         except MeshError as exc:
-            self._send("failed", error=str(exc))
+            error = str(exc)
         except Exception as exc:  # a bug must end the job visibly, not hang it
             log.exception("transfer %s failed", self.spec.job_id)
-            self._send("failed", error=f"agent error: {exc}")
+            error = f"agent error: {exc}"
         finally:
             reporter.cancel()
-            self._pool.shutdown(wait=False)
+            # Shielded: a second cancellation (the agent stopping) must not leave partials claimed.
+            await asyncio.shield(self._release(discard=state in ("failed", "cancelled")))
+        self._send(state, error=error, copy_path=path)
+        if interrupted:
+            raise asyncio.CancelledError
+
+    async def _release(self, discard: bool) -> None:
+        """The end of a run: wait for this job's threads (a write, an open, a completion in
+        flight), then end every partial it holds; a failed or cancelled job keeps nothing."""
+        try:
+            await asyncio.to_thread(self._pool.shutdown, True)
+            await asyncio.to_thread(self._partials.end_all, discard or self.cancelled)
+            if self.cancelled:
+                await asyncio.to_thread(self._discard_completed)
+        finally:
+            self.released.set()
 
     async def _run(self) -> str:
-        store = self.store
-        files = [_File(f) for f in _unique(self.spec.files)]
+        store, spec = self.store, self.spec
+        target = None
+        if spec.dest_dir:  # checked before the first byte: refused now, not after the transfer
+            target = await self._call(placement.check_pull, store, self.holdings, spec.name, spec.version,
+                                      list(spec.files), spec.dest_dir)
+        files = [_File(f) for f in _unique(spec.files)]
         missing = [f for f in files if not await self._reuse(f)]
         self.bytes_done = self.bytes_reused
         if missing:
             await self._call(store.ensure_space, store.space_needed((f.entry.digest, f.entry.size) for f in missing))
             await self._fetch(missing)
-        path = await self._call(store.materialize, self.spec.name, self.spec.version, list(self.spec.files))
-        await self._call(self.holdings.remember_digests, path, list(self.spec.files))
-        if self.spec.dest_dir:
-            path = await self._call(self._place_in, Path(self.spec.dest_dir), path)
+        path = await self._call(store.materialize, spec.name, spec.version, list(spec.files))
+        await self._call(self.holdings.remember_digests, path, list(spec.files))
+        if target is not None:
+            path = await self._call(placement.place, path, target)
         return str(path)
 
     async def _reuse(self, f: _File) -> bool:
@@ -136,7 +217,7 @@ class TransferJob:
         queue: deque = deque()
         try:
             # Piece indexes of all files are asked for at once: a source may have to hash to answer.
-            await asyncio.gather(*(self._open(f, sources) for f in files))
+            await _all_or_none([self._open(f, sources) for f in files])
             for f in files:
                 for piece in f.partial.missing_pieces():
                     queue.append((f, piece))
@@ -144,23 +225,11 @@ class TransferJob:
                 self.bytes_done += f.entry.size - sum(f.index.piece_range(p)[1] for p in f.partial.missing_pieces())
                 if f.pieces_left == 0:
                     await self._complete(f)
-            workers = [asyncio.create_task(self._worker(queue, sources)) for _ in range(PIECES_IN_FLIGHT)]
-            try:
-                await asyncio.gather(*workers)
-            finally:
-                for w in workers:
-                    w.cancel()
+            await _all_or_none([self._worker(queue, sources) for _ in range(PIECES_IN_FLIGHT)])
             unfinished = [f for f in files if f.pieces_left]
             if unfinished:
-                raise SourcesUnavailable("the sources stopped answering; verified pieces are kept")
+                raise SourcesUnavailable(self._why_no_source())
         finally:
-            for f in files:
-                if f.partial is not None and self.cancelled:
-                    await self._call(f.partial.abort)
-                elif f.partial is not None:
-                    await self._call(f.partial.close)
-            if self.cancelled:
-                await self._call(self._discard_completed)
             for s in sources:
                 await s.channel.close()
 
@@ -184,7 +253,7 @@ class TransferJob:
                         or index.piece_size not in PIECE_SIZES):
                     raise FailedPrecondition(f"{source.host} described {f.entry.path} wrongly")
                 f.index = index
-                f.partial = await self._call(self.store.open_partial, f.entry.digest, f.entry.size, index)
+                f.partial = await self._call(self._partials.open, f.entry.digest, f.entry.size, index)
                 return
         raise SourcesUnavailable(f"no source could describe {f.entry.path}")
 
@@ -204,11 +273,7 @@ class TransferJob:
                 queue.append((f, piece))
                 continue
             if not verified:
-                source.bad_pieces += 1
-                log.warning("piece %d of %s from %s failed verification; fetching it again",
-                            piece, f.entry.path, source.host)
-                if source.bad_pieces >= BAD_PIECES_BEFORE_DROPPING_SOURCE and len(self._usable(sources)) > 1:
-                    source.dropped = True
+                self._bad_piece(source, f, piece)
                 queue.append((f, piece))
                 continue
             source.failures = 0
@@ -216,6 +281,25 @@ class TransferJob:
             f.pieces_left -= 1
             if f.pieces_left == 0:
                 await self._complete(f)
+
+    def _bad_piece(self, source: _Source, f: _File, piece: int) -> None:
+        """A source whose pieces keep failing is dropped from this run and reported: its copy may
+        have changed under an unchanged mtime, which only a re-hash of it can tell."""
+        source.bad_pieces += 1
+        log.warning("piece %d of %s from %s failed verification; fetching it again",
+                    piece, f.entry.path, source.host)
+        if source.bad_pieces >= BAD_PIECES_BEFORE_DROPPING_SOURCE and not source.dropped:
+            log.warning("%s sent %d pieces that failed verification; not using it any more",
+                        source.host, source.bad_pieces)
+            source.dropped = True
+            if source.host not in self.suspects:
+                self.suspects.append(source.host)
+
+    def _why_no_source(self) -> str:
+        if self.suspects:
+            return (f"pieces from {', '.join(self.suspects)} failed verification "
+                    f"{BAD_PIECES_BEFORE_DROPPING_SOURCE} times; re-verifying that copy")
+        return "the sources stopped answering; verified pieces are kept"
 
     async def _fetch_piece(self, source: _Source, f: _File, piece: int) -> bool:
         offset, length = f.index.piece_range(piece)
@@ -241,7 +325,7 @@ class TransferJob:
         return await loop.run_in_executor(self._pool, f.partial.finish_piece, piece)
 
     async def _complete(self, f: _File) -> None:
-        await self._call(f.partial.complete)
+        await self._call(self._partials.complete, f.partial)
         f.partial = None
         self.completed.append(f.entry.digest)
 
@@ -284,26 +368,7 @@ class TransferJob:
             else:
                 source.down_until = time.monotonic() + SOURCE_RETRY_S[source.failures - 1]
 
-    # -- placing and reporting -------------------------------------------------------------
-
-    def _place_in(self, dest_dir: Path, materialised: Path) -> Path:
-        """--dest: the same files, hard-linked (copied where links fail), into a folder of a root."""
-        self.holdings.check_under_roots(dest_dir)
-        target = dest_dir / f"{self.spec.name.replace('/', '--')}-v{self.spec.version}"
-        if target.exists():
-            raise FailedPrecondition(f"{target} already exists")
-        building = target.with_name(target.name + ".partial-copy")
-        shutil.rmtree(building, ignore_errors=True)
-
-        def link_or_copy(src, dst):
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
-        shutil.copytree(materialised, building, copy_function=link_or_copy,
-                        ignore=shutil.ignore_patterns(".llmesh-*"))
-        os.rename(building, target)
-        return target
+    # -- reporting -------------------------------------------------------------------------
 
     async def _call(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -317,7 +382,24 @@ class TransferJob:
         self.report(link_pb.JobProgress(
             job_id=self.spec.job_id, state=state, bytes_total=self.bytes_total, bytes_done=self.bytes_done,
             bytes_reused=self.bytes_reused, bytes_received=self.bytes_received, error=error,
-            copy_path=copy_path, drifted_sources=self.drifted))
+            copy_path=copy_path, drifted_sources=self.drifted, suspect_sources=self.suspects))
+
+
+async def _all_or_none(coroutines: list[Awaitable]) -> None:
+    """Run the coroutines together. If one fails (or this is cancelled), the others are
+    cancelled and awaited before the error goes on: nothing of them outlives this call."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result
 
 
 def _unique(files):
@@ -330,17 +412,19 @@ def _unique(files):
     return out
 
 
-
 class JobRunner:
     """The transfer jobs running on this agent, and their last reports."""
 
     def __init__(self, store: BlobStore, holdings: Holdings, identity: Callable[[], tls.Identity],
-                 send: Report):
+                 send: Report, faults: ReceiveFaults | None = None):
         self.store, self.holdings, self.identity = store, holdings, identity
         self.send = send
+        self.faults = faults  # the test harness's (llmesh.agent.testing); None in production
         self._tasks: dict[str, asyncio.Task] = {}
         self._jobs: dict[str, TransferJob] = {}
         self._last: dict[str, link_pb.JobProgress] = {}
+        if faults is not None:
+            log.warning("test fault hooks are active: %s", faults.describe())
 
     def start(self, spec: link_pb.Transfer) -> None:
         running = self._tasks.get(spec.job_id)
@@ -348,15 +432,29 @@ class JobRunner:
             return  # sent again after a coordinator restart: it is already on its way
         last = self._last.get(spec.job_id)
         job = TransferJob(self.store, self.holdings, self.identity, spec, self._report,
-                          last.bytes_received if last else 0)
+                          last.bytes_received if last else 0, self.faults)
         self._jobs[spec.job_id] = job
         self._tasks[spec.job_id] = asyncio.create_task(job.run())
 
-    def cancel(self, job_id: str) -> None:
+    async def cancel(self, job_id: str, digests: list[str]) -> None:
+        """Stop the job if it runs here, then delete the partials of ``digests`` that no running
+        job is receiving: a cancelled (or failed) job leaves nothing in tmp/, run here or not."""
         job, task = self._jobs.get(job_id), self._tasks.get(job_id)
         if job is not None and task is not None and not task.done():
             job.cancelled = True
             task.cancel()
+            await asyncio.wait([task])
+            if job.started:
+                await job.released.wait()  # its partials are no longer claimed: they can go
+            self._tasks.pop(job_id, None)
+            self._jobs.pop(job_id, None)
+        for digest in digests:
+            await asyncio.to_thread(self.store.discard_partial, digest)
+
+    def check_pull(self, check: link_pb.CheckPull) -> None:
+        """Raise why this host cannot take a pull, before the job exists (runs on a thread)."""
+        placement.check_pull(self.store, self.holdings, check.name, check.version, list(check.files),
+                             check.dest_dir)
 
     def reports(self) -> list[link_pb.JobProgress]:
         return list(self._last.values())

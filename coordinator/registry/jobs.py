@@ -11,6 +11,7 @@ from llmesh.coordinator.registry.database import Database
 from llmesh.coordinator.registry.models import ModelsRepository
 
 ACTIVE_STATES = ("queued", "running", "waiting")
+FINISHED_STATES = ("done", "failed", "cancelled")
 
 
 class JobsRepository:
@@ -28,7 +29,8 @@ class JobsRepository:
                 "dest_host_id": dest_host_id, "source_host": source_host, "dest_dir": dest_dir,
                 "bytes_total": bytes_total, "bytes_done": 0, "bytes_reused": 0, "bytes_received": 0,
                 "error": "", "copy_path": "", "created_by": created_by, "created_at": now, "updated_at": now,
-                "started_at": 0.0, "finished_at": 0.0, "detail_json": "{}"})
+                "started_at": 0.0, "finished_at": 0.0, "detail_json": "{}", "dropped_json": "{}",
+                "partials_pending": 0})
             self.db.record_event(created_by, "job.create", job_id, {"version_id": version_id,
                                                                     "destination": dest_host_id})
         return job_id
@@ -71,6 +73,44 @@ class JobsRepository:
                                      "ok" if fields["state"] == "done" else fields["state"])
         return self.job(job_id)
 
+    def drop_source(self, job_id: str, host: str, reason: str) -> dict:
+        """Stop using ``host`` as a source of this job, saying why (shown when no source is left)."""
+        with self.db.atomic():
+            row = self.db.one("SELECT dropped_json FROM jobs WHERE id = ?", [job_id])
+            if not row:
+                raise NotFound(f"unknown job {job_id!r}")
+            dropped = {**json.loads(row["dropped_json"] or "{}"), host: reason}
+            self.db.execute("UPDATE jobs SET dropped_json = ?, updated_at = ? WHERE id = ?",
+                            [json.dumps(dropped, sort_keys=True), time.time(), job_id])
+        return self.job(job_id)
+
+    def finish_job(self, job_id: str, state: str, error: str, partials_left: bool) -> dict:
+        """End a job here (cancelled by a user, failed for want of a source); ``partials_left``:
+        its destination may hold partial blobs of it, to be deleted once it answers."""
+        with self.db.atomic():
+            job = self.update_job(job_id, state=state, error=error, finished_at=time.time())
+            if job["state"] == state and partials_left:
+                self.db.execute("UPDATE jobs SET partials_pending = 1 WHERE id = ?", [job_id])
+        return self.job(job_id)
+
+    def jobs_with_partials_pending(self) -> list[dict]:
+        """Finished jobs whose destination has not yet confirmed deleting their partials."""
+        return self._jobs("j.partials_pending = 1", [])
+
+    def digests_to_drop(self, job_id: str) -> list[str]:
+        """The blobs of a finished job no active job to the same destination needs."""
+        job = self.job(job_id)
+        marks = ",".join("?" * len(ACTIVE_STATES))
+        rows = self.db.query(
+            "SELECT DISTINCT f.digest FROM version_files f WHERE f.version_id = ? AND f.digest NOT IN ("
+            " SELECT g.digest FROM version_files g JOIN jobs o ON o.version_id = g.version_id"
+            f" WHERE o.dest_host_id = ? AND o.id != ? AND o.state IN ({marks})) ORDER BY f.digest",
+            [job["version_id"], job["dest_host_id"], job_id, *ACTIVE_STATES])
+        return [r["digest"] for r in rows]
+
+    def partials_dropped(self, job_id: str) -> None:
+        self.db.execute("UPDATE jobs SET partials_pending = 0 WHERE id = ?", [job_id])
+
     def interrupt_running_jobs(self) -> None:
         """After a coordinator restart nobody is known to be working on a job."""
         self.db.execute("UPDATE jobs SET state = 'waiting', updated_at = ? WHERE state = 'running'",
@@ -106,6 +146,26 @@ class JobsRepository:
     def add_transferred_copy(self, version_id: int, host_id: str, path: str) -> None:
         with self.db.atomic():
             self.models.upsert_copy(version_id, host_id, path, time.time())
+
+    def copies_of_source(self, version_id: int, host: str) -> dict:
+        """What re-verifying a source needs: the version's digest and ref, and that host's
+        verified copies of it."""
+        version = self.db.one("SELECT digest FROM versions WHERE id = ?", [version_id])
+        if not version:
+            raise NotFound(f"unknown version id {version_id}")
+        copies = [dict(r) for r in self.db.query(
+            "SELECT c.id, c.path, h.id AS host_id FROM copies c JOIN hosts h ON h.id = c.host_id "
+            "WHERE c.version_id = ? AND h.name = ? AND c.state = 'verified' ORDER BY c.path", [version_id, host])]
+        return {"digest": version["digest"], "ref": self.db.version_ref(version_id), "copies": copies}
+
+    def mark_copy_drifted(self, copy_id: int, host: str, path: str) -> None:
+        with self.db.atomic():
+            row = self.db.one("SELECT version_id FROM copies WHERE id = ?", [copy_id])
+            if not row:
+                return
+            self.db.execute("UPDATE copies SET state = 'drifted', updated_at = ? WHERE id = ?", [time.time(), copy_id])
+            self.db.record_event("", "copy.drifted", f"{self.db.version_ref(row['version_id'])}@{host}",
+                                 {"path": path}, result="drifted")
 
     def mark_drifted(self, version_id: int, host_names: list[str]) -> None:
         for name in host_names:
@@ -144,5 +204,5 @@ def _job_row(r: dict) -> dict:
         "created_at": r["created_at"], "updated_at": r["updated_at"], "started_at": r["started_at"],
         "finished_at": r["finished_at"], "created_by": r["created_by"],
         "version_id": r["version_id"], "dest_host_id": r["dest_host_id"], "source_host": r["source_host"],
-        "dest_dir": r["dest_dir"],
+        "dest_dir": r["dest_dir"], "dropped_sources": json.loads(r.get("dropped_json") or "{}"),
     }

@@ -151,6 +151,13 @@ def _deployments(db: sqlite_utils.Database) -> None:
     db["jobs"].add_column("kind_detail_json", str)
 
 
+def _job_sources_and_partials(db: sqlite_utils.Database) -> None:
+    """Per job: the sources dropped from it and why (a drifted copy), and whether its
+    destination still has partial blobs of it to delete (a cancelled or failed job)."""
+    db["jobs"].add_column("dropped_json", str, not_null_default="{}")
+    db["jobs"].add_column("partials_pending", int, not_null_default=0)
+
+
 def _copy_found_digest(db: sqlite_utils.Database) -> None:
     """What a scan found at a copy's path when it is not the version's content: a locked
     version's copy that changed stays that version's (drifted) copy, and a scan that finds the
@@ -167,6 +174,7 @@ MIGRATIONS: dict[int, Migration] = {
     3: _catalog,
     20: _jobs,
     21: _deployments,
+    24: _job_sources_and_partials,
     25: _copy_found_digest,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"

@@ -4,6 +4,12 @@ A job is a row in the registry. A dispatcher sends each queued or waiting job to
 destination agent (with a fresh ticket and the sources online now) whenever the
 destination and at least one source are online, so a job survives restarts of either
 agent or of the coordinator and resumes from the verified pieces on the destination.
+
+A source whose pieces keep failing verification is reported by the destination; its copy
+is re-hashed (marked drifted if its bytes changed) and the source is dropped from the job.
+A job with no good source left anywhere fails, naming the copies that went bad. A job that
+ends cancelled or failed here has its destination delete its partial blobs, now or as soon
+as it is back online.
 """
 from __future__ import annotations
 
@@ -12,11 +18,18 @@ import logging
 import time
 
 from llmesh.common import tickets, wire
-from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError, NotFound, Unavailable
+from llmesh.common.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    MeshError,
+    NotFound,
+    Unavailable,
+)
 from llmesh.common.names import parse_ref
 from llmesh.common.pieces import PIECE_SIZE
 from llmesh.coordinator.auth import caller
-from llmesh.coordinator.core import Core
+from llmesh.coordinator.core import INSPECT_TIMEOUT_S, Core
 from llmesh.coordinator.link.hub import AgentConnection
 from llmesh.v1 import agent_link_pb2 as link_pb
 
@@ -25,6 +38,9 @@ log = logging.getLogger("llmesh.coordinator.transfers")
 DISPATCH_EVERY_S = 1.0
 TICKET_TTL_S = 6 * 3600.0
 FINISHED = ("done", "failed", "cancelled")
+AGENT_ANSWER_S = 10.0
+# A dropped source without a reason yet: its copy is being re-verified.
+REVERIFYING = ""
 
 
 class TransferService:
@@ -35,15 +51,19 @@ class TransferService:
         self.piece_size = piece_size
         self._dispatcher: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        # (job id, source host) -> its re-verification (None while it is being started)
+        self._verifying: dict[tuple[str, str], asyncio.Task | None] = {}
+        self._dropping: dict[str, asyncio.Task] = {}  # job id -> telling its destination to drop partials
 
     async def start(self) -> None:
         await self.core.run(self.registry.jobs.interrupt_running_jobs)
         self._dispatcher = asyncio.create_task(self._dispatch_forever())
 
     async def stop(self) -> None:
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        tasks = [t for t in [self._dispatcher, *self._verifying.values(), *self._dropping.values()] if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def wake(self) -> None:
         """Something changed (an agent came back, a job was made): dispatch now."""
@@ -68,6 +88,7 @@ class TransferService:
         if not any(h["host_id"] in connected for h in holders):
             raise Unavailable(f"no host holding {ref_text} is online ({', '.join(h['host'] for h in holders)} "
                               "hold verified copies)")
+        await self._check_destination(dest, version_id, files, dest_dir)
         total = sum({f["digest"]: f["size"] for f in files}.values())
         job_id = await self.core.run(self.registry.jobs.create_job, version_id, dest["id"], source, dest_dir, total,
                                      caller().name)
@@ -80,17 +101,44 @@ class TransferService:
     async def jobs(self, include_finished: bool) -> list[dict]:
         return await self.core.run(self.registry.jobs.list_jobs, include_finished)
 
+    async def _check_destination(self, dest: dict, version_id: int, files: list[dict], dest_dir: str) -> None:
+        """The destination says now, before a job exists, whether it can take the files: room
+        on its disks, a --dest under its roots and not there yet."""
+        name, version = (await self.core.run(self.registry.db.version_ref, version_id)).rsplit(":", 1)
+        check = wire.to_message(link_pb.CheckPull, {"name": name, "version": int(version), "files": files,
+                                                    "dest_dir": dest_dir})
+        connection = self.core.hub.get(dest["id"], dest["name"])
+        await connection.request(link_pb.Command(check_pull=check), AGENT_ANSWER_S)
+
     async def cancel(self, job_id: str) -> dict:
         job = await self.job(job_id)
         if job["state"] in FINISHED:
             raise FailedPrecondition(f"job {job_id} already {job['state']}")
+        job = await self.core.run(self.registry.jobs.finish_job, job_id, "cancelled",
+                                  "cancelled by " + caller().name, True)
+        await self._drop_partials(job)  # now if the destination answers, else when it is back
+        return await self.job(job_id)
+
+    def _drop_partials(self, job: dict) -> asyncio.Task:
+        """Tell a finished job's destination to stop it and delete its partials (once at a time)."""
+        task = self._dropping.get(job["id"])
+        if task is None:
+            task = self._dropping[job["id"]] = asyncio.create_task(self._tell_to_drop_partials(job))
+            task.add_done_callback(lambda _: self._dropping.pop(job["id"], None))
+        return task
+
+    async def _tell_to_drop_partials(self, job: dict) -> None:
+        digests = await self.core.run(self.registry.jobs.digests_to_drop, job["id"])
         try:
             connection = self.core.hub.get(job["dest_host_id"], job["destination"])
-            await connection.request(link_pb.Command(cancel_job=link_pb.CancelJob(job_id=job_id)), 10)
-        except MeshError as exc:
-            log.info("could not tell %s to cancel job %s: %s", job["destination"], job_id, exc)
-        return await self.core.run(self.registry.jobs.update_job, job_id, state="cancelled",
-                                   error="cancelled by " + caller().name)
+            await connection.request(link_pb.Command(cancel_job=link_pb.CancelJob(
+                job_id=job["id"], digests=digests)), AGENT_ANSWER_S)
+        except (Unavailable, DeadlineExceeded) as exc:
+            log.info("%s will drop the partials of job %s when it answers: %s", job["destination"], job["id"], exc)
+            return
+        except MeshError as exc:  # it answered: asking again would get the same answer
+            log.warning("%s could not drop the partials of job %s: %s", job["destination"], job["id"], exc)
+        await self.core.run(self.registry.jobs.partials_dropped, job["id"])
 
     async def remove_copy(self, ref_text: str, host: str, force: bool) -> list[str]:
         version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
@@ -123,8 +171,13 @@ class TransferService:
         fields = {"state": progress.state, "bytes_done": progress.bytes_done,
                   "bytes_reused": progress.bytes_reused, "bytes_received": progress.bytes_received,
                   "error": progress.error}
-        if progress.drifted_sources:
-            await self.core.run(self.registry.jobs.mark_drifted, job["version_id"], list(progress.drifted_sources))
+        dropped = job["dropped_sources"]
+        for host in progress.drifted_sources:  # its own piece index no longer matches the digest
+            if host not in dropped:
+                await self._drop_drifted_source(job, host)
+        for host in progress.suspect_sources:  # its pieces kept failing: re-hash its copy
+            if host not in dropped:
+                await self._reverify_source(job, host)
         if progress.state == "done":
             await self.core.run(self.registry.jobs.add_transferred_copy, job["version_id"], connection.host_id,
                                 progress.copy_path)
@@ -134,6 +187,61 @@ class TransferService:
         await self.core.run(self.registry.jobs.update_job, progress.job_id, **fields)
         if progress.state == "waiting":
             self.wake()
+
+    # -- sources that went bad ----------------------------------------------------------------
+
+    async def _drop_drifted_source(self, job: dict, host: str) -> None:
+        info = await self.core.run(self.registry.jobs.copies_of_source, job["version_id"], host)
+        await self.core.run(self.registry.jobs.mark_drifted, job["version_id"], [host])
+        reason = "; ".join(_drifted(host, c["path"], info["ref"]) for c in info["copies"]) or \
+            f"{host}'s copy of {info['ref']} has drifted: its bytes no longer match"
+        await self.core.run(self.registry.jobs.drop_source, job["id"], host, reason)
+
+    async def _reverify_source(self, job: dict, host: str) -> None:
+        """Drop the source from the job now; re-hash its copy (no hash cache) in the background."""
+        key = (job["id"], host)
+        if key in self._verifying:
+            return
+        self._verifying[key] = None  # claimed before the first await: one re-verification at a time
+        try:
+            # Recorded before the job's state: the dispatcher must not send it to this source again.
+            await self.core.run(self.registry.jobs.drop_source, job["id"], host, REVERIFYING)
+        except BaseException:
+            self._verifying.pop(key, None)
+            raise
+        self._verifying[key] = asyncio.create_task(self._reverify(job["id"], job["version_id"], host))
+
+    async def _reverify(self, job_id: str, version_id: int, host: str) -> None:
+        try:
+            reason = await self._reverified_reason(version_id, host)
+        except Exception as exc:  # the source stays dropped, with a reason
+            log.exception("re-verifying %s for job %s failed", host, job_id)
+            reason = f"{host} could not be re-verified: {exc}"
+        try:
+            await self.core.run(self.registry.jobs.drop_source, job_id, host, reason)
+        finally:
+            self._verifying.pop((job_id, host), None)
+            self.wake()
+
+    async def _reverified_reason(self, version_id: int, host: str) -> str:
+        info = await self.core.run(self.registry.jobs.copies_of_source, version_id, host)
+        reasons = []
+        for copy in info["copies"]:
+            try:
+                connection = self.core.hub.get(copy["host_id"], host)
+                reply = await connection.request(
+                    link_pb.Command(verify=link_pb.VerifyCopy(path=copy["path"])), INSPECT_TIMEOUT_S)
+            except MeshError as exc:
+                reasons.append(f"{host}:{copy['path']} could not be re-verified ({exc})")
+                continue
+            if reply.model.digest != info["digest"]:
+                await self.core.run(self.registry.jobs.mark_copy_drifted, copy["id"], host, copy["path"])
+                reasons.append(_drifted(host, copy["path"], info["ref"]))
+            else:
+                reasons.append(f"pieces from {host}:{copy['path']} kept failing verification "
+                               "although that copy verifies")
+        log.warning("re-verified %s for %s: %s", host, info["ref"], "; ".join(reasons) or "no verified copy")
+        return "; ".join(reasons) or f"{host} holds no verified copy of {info['ref']} any more"
 
     # -- dispatching ------------------------------------------------------------------------
 
@@ -151,6 +259,9 @@ class TransferService:
 
     async def _dispatch(self) -> None:
         connected = self.core.hub.connected_ids()
+        for job in await self.core.run(self.registry.jobs.jobs_with_partials_pending):
+            if job["dest_host_id"] in connected:
+                self._drop_partials(job)
         for job in await self.core.run(self.registry.jobs.active_jobs):
             if job["kind"] != "pull":
                 continue  # conversions report back by themselves
@@ -164,11 +275,23 @@ class TransferService:
             await self._send(job, connected)
 
     async def _send(self, job: dict, connected: frozenset[str]) -> None:
+        dropped = job["dropped_sources"]
+        checking = [host for host, reason in dropped.items() if reason == REVERIFYING]
+        if checking:
+            for host in checking:
+                await self._reverify_source(job, host)  # none running: the coordinator restarted meanwhile
+            error = f"re-verifying the copy on {', '.join(checking)}: its pieces kept failing verification"
+            if job["state"] != "waiting" or job["error"] != error:
+                await self.core.run(self.registry.jobs.update_job, job["id"], state="waiting", error=error)
+            return
         verified = await self.core.run(self.registry.jobs.transfer_sources, job["version_id"])
-        holders = [s for s in verified
-                   if s["host_id"] in connected and s["host_id"] != job["dest_host_id"] and s["peer_address"]
-                   and (not job["source_host"] or s["host"] == job["source_host"])]
+        candidates = [s for s in verified if s["host_id"] != job["dest_host_id"] and s["host"] not in dropped
+                      and (not job["source_host"] or s["host"] == job["source_host"])]
+        holders = [s for s in candidates if s["host_id"] in connected and s["peer_address"]]
         dest_holds = any(s["host_id"] == job["dest_host_id"] for s in verified)
+        if not candidates and not dest_holds:
+            await self._fail_without_source(job)
+            return
         if not holders and not dest_holds:
             if job["state"] == "queued" or job["error"] != "waiting for an online source":
                 await self.core.run(self.registry.jobs.update_job, job["id"], state="waiting",
@@ -194,3 +317,17 @@ class TransferService:
                             started_at=job["started_at"] or time.time(),
                             detail={"sources": [s["host"] for s in holders]})
 
+
+    async def _fail_without_source(self, job: dict) -> None:
+        """No verified copy is left anywhere, online or not, but the bad ones: waiting would be forever."""
+        bad = "; ".join(reason for reason in job["dropped_sources"].values() if reason)
+        where = f" on {job['source_host']}" if job["source_host"] else ""
+        error = (f"no good source left for {job['ref']}: {bad}" if bad
+                 else f"no verified copy of {job['ref']}{where} is left in the mesh")
+        log.warning("job %s failed: %s", job["id"], error)
+        await self.core.run(self.registry.jobs.finish_job, job["id"], "failed", error, True)
+        self.wake()  # its destination drops the partials at the next round
+
+
+def _drifted(host: str, path: str, ref: str) -> str:
+    return f"{host}:{path} has drifted: its bytes no longer match {ref}"

@@ -91,7 +91,7 @@ class RenewCertificate(_message.Message):
     def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
 
 class JobProgress(_message.Message):
-    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources")
+    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +101,7 @@ class JobProgress(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     COPY_PATH_FIELD_NUMBER: _ClassVar[int]
     DRIFTED_SOURCES_FIELD_NUMBER: _ClassVar[int]
+    SUSPECT_SOURCES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     bytes_total: int
@@ -110,7 +111,8 @@ class JobProgress(_message.Message):
     error: str
     copy_path: str
     drifted_sources: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ...) -> None: ...
+    suspect_sources: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
     __slots__ = ("hello", "heartbeat", "inventory", "reply", "renew", "job")
@@ -181,10 +183,24 @@ class Transfer(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[TransferSource, _Mapping]]] = ..., ticket: _Optional[str] = ..., piece_size: _Optional[int] = ..., dest_dir: _Optional[str] = ...) -> None: ...
 
 class CancelJob(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "digests")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    digests: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., digests: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CheckPull(_message.Message):
+    __slots__ = ("name", "version", "files", "dest_dir")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    DEST_DIR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    files: _containers.RepeatedCompositeFieldContainer[_common_pb2.FileEntry]
+    dest_dir: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., dest_dir: _Optional[str] = ...) -> None: ...
 
 class ConvertModel(_message.Message):
     __slots__ = ("job_id", "source_path", "kind", "quant", "out_name")
@@ -261,7 +277,7 @@ class VerifyCopy(_message.Message):
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test")
+    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "check_pull")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSPECT_FIELD_NUMBER: _ClassVar[int]
     QUERY_HARDWARE_FIELD_NUMBER: _ClassVar[int]
@@ -274,6 +290,7 @@ class Command(_message.Message):
     START_SERVING_FIELD_NUMBER: _ClassVar[int]
     STOP_SERVING_FIELD_NUMBER: _ClassVar[int]
     CHAT_TEST_FIELD_NUMBER: _ClassVar[int]
+    CHECK_PULL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     inspect: InspectPath
     query_hardware: QueryHardware
@@ -286,7 +303,8 @@ class Command(_message.Message):
     start_serving: StartServing
     stop_serving: StopServing
     chat_test: ChatTest
-    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ...) -> None: ...
+    check_pull: CheckPull
+    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ...) -> None: ...
 
 class Certificate(_message.Message):
     __slots__ = ("cert_pem", "error")
