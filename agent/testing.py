@@ -6,15 +6,21 @@ result to the agent; without them it is None, and the Peer service serves bytes 
 
     LLMESH_TEST_CORRUPT=sha256:<hex>@<piece offset>*<times>   corrupt that piece on the way out
     LLMESH_TEST_THROTTLE_BPS=<bytes per second>              slow every stream down
+    LLMESH_TEST_TICKET_LOG=<file>                            append every transfer ticket this agent
+                                                             receives (a JSON line each), so a test
+                                                             can replay one as this agent later
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Mapping
 
 from llmesh.common.units import short_digest
 
 CORRUPT_VARIABLE = "LLMESH_TEST_CORRUPT"
 THROTTLE_VARIABLE = "LLMESH_TEST_THROTTLE_BPS"
+TICKET_LOG_VARIABLE = "LLMESH_TEST_TICKET_LOG"
 
 
 class PeerFaults:
@@ -62,3 +68,19 @@ def peer_faults_from_env(env: Mapping[str, str]) -> PeerFaults | None:
         offset_text, _, times_text = rest.partition("*")
         offset, times = int(offset_text), int(times_text or 1)
     return PeerFaults(digest, offset, times, throttle)
+
+
+class TicketLog:
+    """Where the harness asked for the tickets this agent receives."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def received(self, job_id: str, ticket: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"job": job_id, "ticket": ticket}) + "\n")
+
+
+def ticket_log_from_env(env: Mapping[str, str]) -> TicketLog | None:
+    path = env.get(TICKET_LOG_VARIABLE, "")
+    return TicketLog(Path(path)) if path else None
