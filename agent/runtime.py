@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
 import logging
 import random
@@ -24,12 +25,14 @@ from llmesh.agent.inventory.holdings import Holdings
 from llmesh.agent.inventory.scanner import Scanner, ScanResult
 from llmesh.agent.serving.deployments import Deployments
 from llmesh.agent.store.blobs import BlobStore
-from llmesh.agent.testing import PeerFaults, ReceiveFaults
+from llmesh.agent.testing import PeerFaults, ReceiveFaults, TicketLog
 from llmesh.agent.transfer.peer import PeerServicer
+from llmesh.agent.transfer.peer_reads import PeerReadLog
 from llmesh.agent.transfer.pull import JobRunner
+from llmesh.agent.transfer.revocations import Revocations
 from llmesh.common import channels, wire
 from llmesh.common.config import AgentConfig
-from llmesh.common.errors import Internal, MeshError, from_rpc_error
+from llmesh.common.errors import DeadlineExceeded, Internal, MeshError, Unavailable, error_for_code, from_rpc_error
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import common_pb2, peer_pb2_grpc
@@ -37,6 +40,9 @@ from llmesh.v1 import common_pb2, peer_pb2_grpc
 log = logging.getLogger("llmesh.agent")
 
 INVENTORY_BATCH = 100
+PEER_READS_EVERY_S = 1.0  # how often what the Peer service served goes to the coordinator's audit log
+PEER_READS_BATCH = 500
+TICKET_REQUEST_TIMEOUT_S = 30.0
 # The coordinator refused us for a reason retrying will not fix.
 FATAL_CODES = {grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT,
                grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
@@ -48,10 +54,12 @@ class AgentRefused(MeshError):
 
 class AgentRuntime:
     def __init__(self, config: AgentConfig, reconnect_max_s: float = 30.0,
-                 faults: PeerFaults | None = None, receive_faults: ReceiveFaults | None = None):
+                 faults: PeerFaults | None = None, receive_faults: ReceiveFaults | None = None,
+                 ticket_log: TicketLog | None = None):
         self.config = config
         self.reconnect_max_s = reconnect_max_s
         self.faults = faults  # the test harness's (llmesh.agent.testing); None in production
+        self.ticket_log = ticket_log  # likewise
         config.home.mkdir(parents=True, exist_ok=True)
         self.agent_record = load_or_create_identity(config.home)  # the stable id
         self.facts = hardware.host_facts()
@@ -63,7 +71,11 @@ class AgentRuntime:
         self.scanner = Scanner(roots, self.cache, hash_workers=config.hash_workers)
         self.holdings = Holdings(self.store, roots, self.cache)
         self.jobs = JobRunner(self.store, self.holdings, lambda: self.identity, self._report_job,
-                              faults=receive_faults)
+                              renew_ticket=self._request_ticket, faults=receive_faults)
+        self.revocations = Revocations()  # from the coordinator's welcome, then each host removal
+        self.peer_reads = PeerReadLog()
+        self._ticket_requests: dict[str, asyncio.Future] = {}
+        self._ticket_request_ids = itertools.count(1)
         self.conversions = ConversionJobs(self.holdings.check_under_roots, self.store.models_dir / "converted",
                                           self._report_job)
         self.deployments = Deployments(self.holdings.check_under_roots, config.home / "serving",
@@ -132,6 +144,7 @@ class AgentRuntime:
             agent_id=self.agent_id, name=self.config.name, platform=self.facts.platform,
             ca_pem=lambda: self.identity.ca_pem, index_dir=self.config.home / "piece-indexes",
             open_held=self.faults.open_held(self.holdings.open_held) if self.faults else self.holdings.open_held,
+            revocations=self.revocations, reads=self.peer_reads,
             faults=self.faults), server)
         bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)
         await server.start()
@@ -184,16 +197,19 @@ class AgentRuntime:
         async with channels.aio_client_channel(link_address, self.identity.ca_pem, identity=self.identity) as channel:
             call = link_grpc.AgentLinkStub(channel).Link(outgoing())
             self._call = call
-            beats = None
+            beats = reads = None
             try:
                 first = await call.read()
                 if first is grpc.aio.EOF or first.WhichOneof("body") != "welcome":
                     return False
                 established = True
+                revoked = first.welcome.revoked
+                self.revocations.replace(revoked.serials, revoked.agent_ids)
                 self._outbox = outbox
                 self.connected.set()
                 log.info("linked to coordinator %s as %s", link_address, self.config.name)
                 beats = asyncio.create_task(self._heartbeats(outbox))
+                reads = asyncio.create_task(self._report_peer_reads(outbox))
                 if self.inventory is not None:
                     self._queue_inventory(self.inventory)
                 for report in self.jobs.reports():  # what the coordinator may have missed
@@ -205,12 +221,18 @@ class AgentRuntime:
                         asyncio.create_task(self._handle(message.command, outbox))
                     elif kind == "certificate":
                         self._renewed(message.certificate)
+                    elif kind == "ticket":
+                        self._ticket_granted(message.ticket)
             finally:
                 self.connected.clear()
                 self._outbox = None
                 self._call = None
-                if beats is not None:
-                    beats.cancel()
+                for task in (beats, reads):
+                    if task is not None:
+                        task.cancel()
+                for future in self._ticket_requests.values():
+                    if not future.done():
+                        future.set_exception(Unavailable("the link to the coordinator was lost"))
                 outbox.put_nowait(None)
         return established
 
@@ -238,6 +260,47 @@ class AgentRuntime:
     def _report_job(self, progress: link_pb.JobProgress) -> None:
         if self._outbox is not None:
             self._outbox.put_nowait(link_pb.AgentMessage(job=progress))
+
+    async def _report_peer_reads(self, outbox: asyncio.Queue) -> None:
+        """While linked: what the Peer service served and refused, for the audit log."""
+        while True:
+            await asyncio.sleep(PEER_READS_EVERY_S)
+            reads = self.peer_reads.take_due()
+            for i in range(0, len(reads), PEER_READS_BATCH):
+                outbox.put_nowait(link_pb.AgentMessage(peer_reads=link_pb.PeerReads(
+                    reads=reads[i:i + PEER_READS_BATCH])))
+
+    # -- transfer tickets -----------------------------------------------------------------
+
+    async def _request_ticket(self, job_id: str) -> str:
+        """A fresh ticket for a pull in progress, asked of the coordinator over the link."""
+        outbox = self._outbox
+        if outbox is None:
+            raise Unavailable("not linked to the coordinator")
+        request_id = f"t{next(self._ticket_request_ids)}"
+        future = asyncio.get_running_loop().create_future()
+        self._ticket_requests[request_id] = future
+        outbox.put_nowait(link_pb.AgentMessage(ticket_request=link_pb.TicketRequest(
+            request_id=request_id, job_id=job_id)))
+        try:
+            grant = await asyncio.wait_for(future, TICKET_REQUEST_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded("the coordinator did not answer a ticket request in time") from None
+        finally:
+            self._ticket_requests.pop(request_id, None)
+        if grant.error_code:
+            raise error_for_code(grant.error_code, grant.error_message)
+        self._ticket_received(job_id, grant.ticket)
+        return grant.ticket
+
+    def _ticket_granted(self, grant: link_pb.TicketGrant) -> None:
+        future = self._ticket_requests.get(grant.request_id)
+        if future is not None and not future.done():
+            future.set_result(grant)
+
+    def _ticket_received(self, job_id: str, ticket: str) -> None:
+        if self.ticket_log is not None:
+            self.ticket_log.received(job_id, ticket)
 
     # -- certificate renewal --------------------------------------------------------------
 
@@ -269,6 +332,7 @@ class AgentRuntime:
             elif kind == "rescan":
                 self._scan_requested.set()
             elif kind == "transfer":
+                self._ticket_received(command.transfer.job_id, command.transfer.ticket)
                 self.jobs.start(command.transfer)
             elif kind == "cancel_job":
                 await self.jobs.cancel(command.cancel_job.job_id, list(command.cancel_job.digests))
@@ -285,6 +349,10 @@ class AgentRuntime:
             elif kind == "remove_copy":
                 await asyncio.to_thread(self.holdings.remove_copy, command.remove_copy.path)
                 self._scan_requested.set()
+            elif kind == "revoke":  # a host was removed: refuse it from now on, streams in flight too
+                self.revocations.replace(command.revoke.serials, command.revoke.agent_ids)
+                log.info("revocation list updated: %d agents, %d certificates",
+                         len(command.revoke.agent_ids), len(command.revoke.serials))
             elif kind == "verify":  # `meshctl models verify`: every byte again, no hash cache
                 found = await asyncio.to_thread(self.scanner.inspect, command.verify.path, False)
                 reply.model.CopyFrom(wire.to_message(common_pb2.FoundModel, found.to_dict()))

@@ -10,10 +10,15 @@ to the agent; without them they are None, and the agent behaves as in production
     LLMESH_TEST_REFUSE_AFTER_S=<seconds>                     ... and take that long to say no
     LLMESH_TEST_OPEN_DELAY_S=<seconds>                       as a destination, open partials slowly
                                                              (a disk that preallocates block by block)
+    LLMESH_TEST_TICKET_LOG=<file>                            append every transfer ticket this agent
+                                                             receives (a JSON line each), so a test
+                                                             can replay one as this agent later
 """
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Callable, Mapping
 
 from llmesh.common.errors import NotFound
@@ -24,6 +29,7 @@ THROTTLE_VARIABLE = "LLMESH_TEST_THROTTLE_BPS"
 REFUSE_VARIABLE = "LLMESH_TEST_REFUSE"
 REFUSE_AFTER_VARIABLE = "LLMESH_TEST_REFUSE_AFTER_S"
 OPEN_DELAY_VARIABLE = "LLMESH_TEST_OPEN_DELAY_S"
+TICKET_LOG_VARIABLE = "LLMESH_TEST_TICKET_LOG"
 
 
 class PeerFaults:
@@ -109,3 +115,19 @@ def peer_faults_from_env(env: Mapping[str, str]) -> PeerFaults | None:
     refuse_digest, _, refuse_times = refuse.partition("*")
     return PeerFaults(digest, offset, times, throttle, refuse_digest, int(refuse_times or 1) if refuse else 0,
                       float(env.get(REFUSE_AFTER_VARIABLE) or 0))
+
+
+class TicketLog:
+    """Where the harness asked for the tickets this agent receives."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def received(self, job_id: str, ticket: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"job": job_id, "ticket": ticket}) + "\n")
+
+
+def ticket_log_from_env(env: Mapping[str, str]) -> TicketLog | None:
+    path = env.get(TICKET_LOG_VARIABLE, "")
+    return TicketLog(Path(path)) if path else None

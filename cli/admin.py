@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 import click
+from rich.markup import escape
 
 from llmesh.cli import render
 from llmesh.common import tls
@@ -102,8 +103,19 @@ def show_audit(rows: list[dict]) -> None:
     t = render.table("TIME", "ACTOR", "ROLE", "ACTION", "RESOURCE", "RESULT", "SOURCE")
     for e in rows:
         result = e["result"] if e["result"] == "ok" else f"[red]{e['result']}[/red]"
-        t.add_row(render.when(e["ts"]), e["actor"], e["role"], e["action"], e["resource"], result, e["source"])
+        t.add_row(render.when(e["ts"]), e["actor"], e["role"], e["action"], _resource(e), result, e["source"])
     render.print_table(t)
+
+
+def _resource(event: dict) -> str:
+    """A peer read also says how much, for which job, from which host (and why it was refused)."""
+    if event["action"] != "peer.read":
+        return event["resource"]
+    d = event["detail"]
+    reader = d.get("reader_host") or "?"
+    text = f"{render.short_digest(event['resource'])} {render.size(d.get('bytes'))} {d.get('source_host', '?')}→{reader}"
+    text += f" job {d['job']}" if d.get("job") else ""
+    return escape(text + (f": {d['error']}" if d.get("error") else ""))
 
 
 @click.command()

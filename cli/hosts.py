@@ -56,7 +56,9 @@ def hosts(ctx):
 @click.command("remove")
 @click.argument("name")
 @render.output(lambda result, name: click.echo(
-    f"host {name} removed: certificate of agent {result['agent_id']} revoked, its link closed"))
+    f"host {name} removed: certificate of agent {result['agent_id']} revoked, its link closed"
+    + (f"; not yet confirmed by {', '.join(result['unconfirmed'])} (they refuse it once they reconnect)"
+       if result["unconfirmed"] else "; every online agent refuses it")))
 @click.pass_obj
 def remove(obj, name):
     """Revoke a host's certificate and forget it (its files are untouched)."""

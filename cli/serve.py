@@ -22,6 +22,7 @@ from llmesh.common.config import (
 from llmesh.common.errors import InvalidArgument
 from llmesh.common.names import check_host_name, sanitize_name
 from llmesh.common.pieces import check_piece_size
+from llmesh.common.tickets import TICKET_TTL_S
 
 
 def _logging(level: str) -> None:
@@ -191,12 +192,14 @@ def coordinator():
 @click.option("--piece-size", type=int, default=64 * 1024 * 1024, show_default=True,
               help="Transfers verify and resume in pieces of this many bytes (a power of two "
                    "from 1 MiB to 256 MiB).")
+@click.option("--ticket-ttl", type=float, default=TICKET_TTL_S, show_default=True,
+              help="Lifetime of transfer tickets in seconds (pulls renew theirs after two thirds).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the registry and the mesh CA live (default: LLMESH_HOME/coordinator).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.pass_obj
-def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, data_dir, log_level):
+def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticket_ttl, data_dir, log_level):
     """Serve the registry and the Mesh API; agents dial in to it.
 
     The first start creates the mesh CA and an admin whose credentials are written,
@@ -210,7 +213,7 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, data_
                                link_listen=check_address(link_listen) if link_listen else "",
                                endpoint_file=home / ENDPOINT_FILE, credentials_file=home / CREDENTIALS_FILE,
                                advertise=tuple(advertise), agent_cert_ttl_s=agent_cert_ttl,
-                               piece_size=check_piece_size(piece_size))
+                               piece_size=check_piece_size(piece_size), ticket_ttl_s=_ticket_ttl(ticket_ttl))
 
     async def main(stop):
         coord = await Coordinator.start(config)
@@ -221,6 +224,12 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, data_
             await coord.stop()
 
     _run_until_signalled(main)
+
+
+def _ticket_ttl(seconds: float) -> float:
+    if not 1 <= seconds <= 86400:
+        raise InvalidArgument(f"--ticket-ttl {seconds:g}: must be between 1 second and 1 day")
+    return seconds
 
 
 @click.group()
@@ -248,7 +257,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         rescan_interval, hash_workers, labels, ollama_url, llama_server, log_level):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from llmesh.agent.runtime import AgentRuntime
-    from llmesh.agent.testing import peer_faults_from_env, receive_faults_from_env
+    from llmesh.agent.testing import peer_faults_from_env, receive_faults_from_env, ticket_log_from_env
 
     _logging(log_level)
     if not roots:
@@ -262,10 +271,11 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server)
     faults = peer_faults_from_env(obj.env)  # the test harness's fault hooks; None in production
     receive_faults = receive_faults_from_env(obj.env)
+    ticket_log = ticket_log_from_env(obj.env)
 
     async def main(stop):
         runtime = AgentRuntime(config, reconnect_max_s=reconnect_max, faults=faults,
-                               receive_faults=receive_faults)
+                               receive_faults=receive_faults, ticket_log=ticket_log)
         task = asyncio.create_task(runtime.run())
         try:
             await _until(stop, task)

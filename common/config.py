@@ -13,6 +13,7 @@ from typing import Mapping
 
 from llmesh.common.errors import FailedPrecondition, InvalidArgument
 from llmesh.common.files import atomic_write
+from llmesh.common.tickets import TICKET_TTL_S
 
 DEFAULT_HOME = "~/.local/share/llmesh"
 ENDPOINT_FILE = "coordinator.json"
@@ -35,6 +36,7 @@ class CoordinatorConfig:
     advertise: tuple[str, ...] = ()  # names and addresses agents use to reach us (certificate SANs)
     agent_cert_ttl_s: float = 30 * 24 * 3600
     piece_size: int = 64 * 1024 * 1024  # transfers verify and resume in pieces of this size
+    ticket_ttl_s: float = TICKET_TTL_S  # transfer tickets' lifetime; destinations renew them
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ agent, the digests it may read, an expiry. A source agent verifies it with the C
 certificate it already holds, and serves only those digests, only to that agent
 (checked against the mutual-TLS certificate of the caller). Requests name digests,
 never paths.
+
+Tickets are short-lived (TICKET_TTL_S): a ticket that leaks, or that a host held when it was
+removed, soon reads nothing. A destination asks the coordinator for a fresh one for a long
+pull once two thirds of its ticket's life have passed (``renew_at``).
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ from llmesh.common.hashing import is_digest
 from llmesh.common.units import short_digest
 
 VERSION = 1
+TICKET_TTL_S = 10 * 60.0  # the one place tickets' lifetime is set (the coordinator's --ticket-ttl overrides it)
+RENEW_WHEN_LEFT = 1 / 3   # renew once two thirds of a ticket's life have passed
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue_ticket(ca_key, job: str, destination: str, digests, ttl_s: float = 3600.0,
+def issue_ticket(ca_key, job: str, destination: str, digests, ttl_s: float = TICKET_TTL_S,
                  now: float | None = None) -> str:
     digests = sorted(set(digests))
     if not all(is_digest(d) for d in digests):
@@ -50,6 +56,16 @@ def issue_ticket(ca_key, job: str, destination: str, digests, ttl_s: float = 360
                          separators=(",", ":")).encode()
     signature = ca_key.sign(payload, ec.ECDSA(hashes.SHA256()))
     return f"{_b64(payload)}.{_b64(signature)}"
+
+
+def renew_at(token: str, received_at: float) -> float:
+    """When the holder of ``token`` (received at ``received_at``) should ask for a fresh one.
+    The expiry is read unverified: the holder trusts the coordinator that sent it."""
+    try:
+        expires_at = float(json.loads(_unb64(token.split(".")[0]))["exp"])
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return received_at  # unreadable: ask for a proper one now
+    return received_at + max(0.0, expires_at - received_at) * (1 - RENEW_WHEN_LEFT)
 
 
 def verify_ticket(token: str, ca_public_key, *, caller_agent_id: str, digest: str,

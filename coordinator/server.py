@@ -81,7 +81,7 @@ class Coordinator:
             link_address = channels.bind(server, link_listen, identity, require_client_cert=True)
 
             mesh = MeshService(core)
-            transfers = TransferService(core, ca.key, config.piece_size)
+            transfers = TransferService(core, ca.key, config.piece_size, config.ticket_ttl_s)
             serving = ServingService(core, mesh, transfers)
             links = LinkService(core, security, transfers, serving)
             catalog = CatalogService(core)

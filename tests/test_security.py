@@ -7,8 +7,9 @@ import time
 import grpc
 import pytest
 from cryptography import x509
-from factories import make_hf_model
+from factories import make_hf_model, write_big_safetensors
 from harness import wait_for
+from peers import digest_of, identity_of, read_blob, ticket_log, tickets_received
 
 from llmesh.common import tickets, tls
 from llmesh.common.tls import Identity
@@ -213,3 +214,79 @@ def test_tickets_allow_one_destination_its_digests_until_expiry(tmp_path):
             tickets.verify_ticket(candidate, ca_cert.public_key(), caller_agent_id=caller, digest=wanted)
     with pytest.raises(ValueError):
         tickets.issue_ticket(ca_key, "j", "dest-agent", ["/etc/passwd"])
+
+
+# -- revoked hosts read nothing more -------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def holders_and_mal(mesh, tmp_path, holders, size=8 * MIB, env=None):
+    """Agents `holders` each holding the same 'big' model, and 'mal', which holds nothing and
+    keeps the tickets it receives. Returns the model file's digest."""
+    mesh.start_coordinator(extra=["--piece-size", str(MIB)])
+    mesh.roots = {}
+    for name in holders:
+        root = mesh.roots[name] = tmp_path / name
+        write_big_safetensors(root / "big" / "model.safetensors", size, seed=5)
+        (root / "big" / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+        mesh.start_agent(name, [root], env=env)
+    (tmp_path / "mal").mkdir()
+    mesh.start_agent("mal", [tmp_path / "mal"], env={"LLMESH_TEST_TICKET_LOG": str(ticket_log(mesh, "mal"))})
+    for name in [*holders, "mal"]:
+        mesh.wait_host(name)
+    wait_for(lambda: {c["host"] for c in mesh.json("models", "info", "big")["copies"]
+                      if c["state"] == "verified"} >= set(holders), 60, "copies of big", logs=mesh.logs())
+    return digest_of(mesh.roots[holders[0]] / "big" / "model.safetensors")
+
+
+def ticket_for(mesh, name, job_id):
+    return wait_for(lambda: [t["ticket"] for t in tickets_received(ticket_log(mesh, name)) if t["job"] == job_id],
+                    30, f"a ticket for job {job_id}", logs=mesh.logs())[0]
+
+
+def test_a_removed_host_is_refused_by_every_peer_at_once(mesh, tmp_path):
+    digest = holders_and_mal(mesh, tmp_path, ["trainer", "box"])
+    job = json.loads(mesh.meshctl("models", "pull", "big", "--to", "mal", "--wait", "--json").stdout)
+    assert job["state"] == "done"
+    ticket, mal, mal_id = ticket_for(mesh, "mal", job["id"]), identity_of(mesh, "mal"), mesh.host("mal")["id"]
+    peers = {name: mesh.host(name)["peer_address"] for name in ("trainer", "box")}
+    for name, address in peers.items():  # mal's own certificate and ticket are good until it is removed
+        assert read_blob(mal, address, ticket, digest, 0, MIB) == (MIB, None), name
+
+    mesh.agent("box").stop()
+    mesh.wait_host("box", "offline")
+    removed = mesh.meshctl("hosts", "remove", "mal")
+    assert "every online agent refuses it" in removed.stdout
+    received, refused = read_blob(mal, peers["trainer"], ticket, digest, 0, MIB)  # no waiting: at once
+    assert received == 0 and refused.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in refused.details()
+
+    mesh.start_agent("box", [mesh.roots["box"]])  # offline during the removal: hears of it in its welcome
+    box = mesh.wait_host("box")
+    received, refused = wait_for(
+        lambda: (r := read_blob(mal, box["peer_address"], ticket, digest, 0, MIB))[1] is not None
+        and r[1].code() != grpc.StatusCode.UNAVAILABLE and r, 30, "box to answer", logs=mesh.logs())
+    assert received == 0 and refused.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in refused.details()
+
+    def refusals():
+        return {e["detail"]["source_host"] for e in mesh.json("audit") if e["action"] == "peer.read"
+                and e["result"] == "denied" and e["actor"] == f"agent:{mal_id}"
+                and "revoked" in e["detail"]["error"]}
+    wait_for(lambda: refusals() == {"trainer", "box"}, 30, "the refusals in the audit log", logs=mesh.logs())
+
+
+def test_a_stream_to_a_removed_host_is_cut_at_once(mesh, tmp_path):
+    size = 24 * MIB
+    digest = holders_and_mal(mesh, tmp_path, ["trainer"], size, env={"LLMESH_TEST_THROTTLE_BPS": str(MIB)})
+    job = json.loads(mesh.meshctl("models", "pull", "big", "--to", "mal", "--detach", "--json").stdout)
+    ticket, mal = ticket_for(mesh, "mal", job["id"]), identity_of(mesh, "mal")
+    removed = []
+
+    def remove_mal_once(received):
+        if not removed:  # the stream is flowing: now remove its reader
+            removed.append(mesh.meshctl("hosts", "remove", "mal"))
+
+    received, cut = read_blob(mal, mesh.host("trainer")["peer_address"], ticket, digest, 0, size, remove_mal_once)
+    assert removed and cut is not None, (received, cut)
+    assert cut.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in cut.details()
+    assert MIB <= received < size

@@ -10,9 +10,11 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import grpc
 import pytest
 from factories import make_hf_model, write_big_safetensors
 from harness import version_of, wait_for
+from peers import digest_of, identity_of, read_blob, ticket_log, tickets_received
 
 MIB = 1024 * 1024
 
@@ -75,7 +77,6 @@ def test_a_new_version_moves_only_the_files_that_differ(pair):
 
 def test_a_corrupted_piece_is_fetched_again_alone(pair):
     big = pair.trainer_root / "big" / "model.safetensors"
-    import hashlib
     digest = "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest()
     start_both(pair, trainer_env={"LLMESH_TEST_CORRUPT": f"{digest}@{3 * MIB}*1"})
     job = pull(pair, "big")
@@ -166,10 +167,6 @@ def test_pulling_to_an_offline_host_says_so(pair):
     pair.wait_host("mac", "offline")
     result = pair.meshctl("models", "pull", "big", "--to", "mac", check=False)
     assert result.returncode == 1 and "host 'mac' is offline" in result.stderr
-
-
-def digest_of(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def partials(mesh, host) -> list[Path]:
@@ -341,3 +338,54 @@ def test_dest_on_a_small_disk_is_refused_and_a_full_one_mid_copy_leaves_nothing(
     assert ended["state"] == "failed" and "disk full" in ended["error"], ended
     assert "\n" not in ended["error"] and "Error(" not in ended["error"]
     assert sorted(small_disk.iterdir()) == [filler]  # no *.partial-copy, no half-placed model
+
+
+def test_tickets_expire_quickly_and_a_long_pull_renews_its_own(mesh, tmp_path):
+    mesh.start_coordinator(extra=["--piece-size", str(MIB), "--ticket-ttl", "3"])
+    trainer_root, mac_root = tmp_path / "trainer", tmp_path / "mac"
+    big = write_big_safetensors(trainer_root / "big" / "model.safetensors", 24 * MIB, seed=5)
+    (trainer_root / "big" / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    mac_root.mkdir()
+    mesh.start_agent("trainer", [trainer_root], env={"LLMESH_TEST_THROTTLE_BPS": str(MIB)})  # >= 6 s
+    mesh.start_agent("mac", [mac_root], env={"LLMESH_TEST_TICKET_LOG": str(ticket_log(mesh, "mac"))})
+    mesh.wait_host("trainer")
+    mesh.wait_host("mac")
+    mesh.wait_models(lambda rows: version_of(rows, "big"))
+    job = pull(mesh, "big")
+    assert job["state"] == "done" and job["bytes_received"] == job["bytes_total"]  # nothing refused, nothing re-sent
+    assert filecmp.cmp(big, Path(job["copy_path"]) / "model.safetensors", shallow=False)
+    received = [t["ticket"] for t in tickets_received(ticket_log(mesh, "mac")) if t["job"] == job["id"]]
+    assert len(received) >= 2, "the pull outlived its first ticket, so it must have renewed it"
+    mac_reads = f"agent:{mesh.host('mac')['id']}"
+
+    def reads(result):
+        return [e for e in mesh.json("audit", "--actor", mac_reads) if e["action"] == "peer.read"
+                and e["result"] == result]
+    wait_for(lambda: sum(e["detail"]["bytes"] for e in reads("ok")) == 24 * MIB + big.with_name("config.json")
+             .stat().st_size, 30, "the pull's reads in the audit log", logs=mesh.logs())
+    assert reads("denied") == []  # renewed in time: no read was ever refused for an expired ticket
+    # The first ticket is dead by now: the source refuses it, to the very agent it was issued to.
+    _, refused = read_blob(identity_of(mesh, "mac"), mesh.host("trainer")["peer_address"], received[0],
+                           digest_of(big), 0, MIB)
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED and "expired" in refused.details()
+
+
+def test_the_audit_log_shows_who_read_which_blob_from_whom(pair):
+    start_both(pair)
+    job = pull(pair, "llama-ft")
+    sizes = {digest_of(f): f.stat().st_size for f in (pair.trainer_root / "llama-ft").iterdir()}
+    mac = pair.host("mac")
+
+    def reads():
+        rows = [e for e in pair.json("audit") if e["action"] == "peer.read" and e["detail"]["job"] == job["id"]]
+        read = {}
+        for e in rows:
+            assert (e["actor"], e["result"], e["detail"]["reader_host"], e["detail"]["source_host"]) == \
+                (f"agent:{mac['id']}", "ok", "mac", "trainer"), e
+            read[e["resource"]] = read.get(e["resource"], 0) + e["detail"]["bytes"]
+        return read
+    wait_for(lambda: reads() == sizes, 30, "every blob's reads in the audit log", logs=pair.logs())
+    table = pair.meshctl("audit").stdout
+    big_digest = max(sizes, key=sizes.get)
+    assert any("peer.read" in line and "trainer→mac" in line and big_digest.split(":")[1][:12] in line
+               for line in table.splitlines()), table

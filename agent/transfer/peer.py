@@ -1,10 +1,13 @@
 """The Peer service: other agents read blobs from this one, by digest, with a ticket.
 
 A source serves only what a valid coordinator-signed ticket names, only to the agent
-the ticket names (checked against the caller's mesh certificate). Files are found by
-digest in this agent's blob store or in what its last scan found under its roots, and opened
-only if their real path still lies there (Holdings.open_held). Pieces come in the sizes
-common/pieces.py allows.
+the ticket names (checked against the caller's mesh certificate), and never to a revoked
+certificate: the revocation list is checked on every call and before every message of a
+stream, so a host removed from the mesh stops receiving bytes at once. Every read and
+every refusal goes into a PeerReadLog, which the agent reports to the coordinator's audit
+log. Files are found by digest in this agent's blob store or in what its last scan found
+under its roots, and opened only if their real path still lies there (Holdings.open_held).
+Pieces come in the sizes common/pieces.py allows.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +24,8 @@ from cryptography import x509
 
 from llmesh import __version__
 from llmesh.agent.testing import PeerFaults
+from llmesh.agent.transfer.peer_reads import PeerReadLog
+from llmesh.agent.transfer.revocations import Revocations
 from llmesh.common import tickets, tls
 from llmesh.common.errors import (
     FailedPrecondition,
@@ -39,14 +45,22 @@ log = logging.getLogger("llmesh.agent.peer")
 CHUNK = 1024 * 1024  # ~1 MiB per message
 
 
+@dataclass(frozen=True)
+class _Caller:
+    agent_id: str
+    serial: str  # of the certificate it presented, lower-case hex
+
+
 class PeerServicer(peer_pb2_grpc.PeerServicer):
     def __init__(self, *, agent_id: str, name: str, platform: str, ca_pem: Callable[[], bytes],
-                 index_dir: Path, open_held: Callable[[str], tuple[str, int]],
-                 faults: PeerFaults | None = None):
+                 index_dir: Path, open_held: Callable[[str], tuple[str, int]], revocations: Revocations,
+                 reads: PeerReadLog, faults: PeerFaults | None = None):
         self.agent_id, self.name, self.platform = agent_id, name, platform  # what Describe says
         self.ca_pem = ca_pem      # the mesh CA, which signs tickets
         self.index_dir = index_dir  # piece indexes computed here, kept across restarts
         self.open_held = open_held  # digest -> (path, read-only fd) of a local file holding it
+        self.revocations = revocations  # as the coordinator last said
+        self.reads = reads        # what was served and refused, for the audit log
         self.faults = faults      # test harness only (llmesh.agent.testing); None in production
 
     async def Describe(self, request, context):
@@ -54,40 +68,59 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
                                          agent_version=__version__, platform=self.platform)
 
     async def GetPieceIndex(self, request, context):
+        caller, job = None, ""
         try:
-            self._authorise(request.ticket, request.digest, context)
+            caller = _caller(context)
+            job = self._authorised(caller, request.ticket, request.digest)
             piece_size = check_piece_size(request.piece_size or PIECE_SIZE)
-            index = await asyncio.to_thread(self._piece_index, request.digest, piece_size)
+            try:
+                index = await asyncio.to_thread(self._piece_index, request.digest, piece_size)
+            except OSError as exc:
+                raise NotFound(f"cannot read the blob here: {exc.strerror}") from None
+            self._check_revocation(caller)  # hashing takes a while: revoked meanwhile?
             if index.digest != request.digest:
                 raise FailedPrecondition(f"this host's copy of {short_digest(request.digest)}… has drifted "
                                          "(its bytes no longer match the digest)")
-        except OSError as exc:
-            await context.abort(grpc_status(NotFound("")), f"cannot read the blob here: {exc.strerror}")
         except MeshError as exc:
+            self._record(job, caller, request.digest, 0, exc)
             if self.faults is not None and self.faults.refusal_delay_s:  # a source slow to say no
                 await asyncio.sleep(self.faults.refusal_delay_s)
             await context.abort(grpc_status(exc), str(exc))
+        self._record(job, caller, request.digest, 0, None)
         return peer_pb2.PieceIndex(digest=index.digest, size=index.size, piece_size=index.piece_size,
                                    hashes=list(index.hashes))
 
     async def ReadBlob(self, request, context):
+        caller, job, sent, failure = None, "", 0, None
         try:
-            self._authorise(request.ticket, request.digest, context)
-            if request.offset < 0 or request.length < 0:
-                raise InvalidArgument("negative offset or length")
-            _, fd = self.open_held(request.digest)
-        except OSError as exc:
-            await context.abort(grpc_status(NotFound("")), f"cannot read the blob here: {exc.strerror}")
-        except MeshError as exc:
-            await context.abort(grpc_status(exc), str(exc))
-        try:
-            async for chunk in self._chunks(fd, request):
-                yield chunk
+            try:
+                caller = _caller(context)
+                job = self._authorised(caller, request.ticket, request.digest)
+                if request.offset < 0 or request.length < 0:
+                    raise InvalidArgument("negative offset or length")
+                try:
+                    _, fd = self.open_held(request.digest)
+                except OSError as exc:
+                    raise NotFound(f"cannot read the blob here: {exc.strerror}") from None
+            except MeshError as exc:
+                failure = exc
+                await context.abort(grpc_status(exc), str(exc))
+            try:
+                async for chunk in self._chunks(fd, request, caller):
+                    sent += len(chunk.data)
+                    yield chunk
+            except MeshError as exc:  # revoked while streaming
+                failure = exc
+                log.warning("stream of %s to agent %s cut: %s", short_digest(request.digest), caller.agent_id, exc)
+                await context.abort(grpc_status(exc), str(exc))
+            finally:
+                os.close(fd)
         finally:
-            os.close(fd)
+            self._record(job, caller, request.digest, sent, failure)
 
-    async def _chunks(self, fd: int, request):
-        """Read ahead one chunk on a thread while the previous one is sent."""
+    async def _chunks(self, fd: int, request, caller: _Caller):
+        """Read ahead one chunk on a thread while the previous one is sent. The caller's
+        certificate is checked again before every message: a revocation cuts the stream."""
         offset, end = request.offset, request.offset + request.length
         pending = asyncio.ensure_future(asyncio.to_thread(os.pread, fd, min(CHUNK, end - offset), offset))
         while offset < end:
@@ -100,14 +133,31 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
                     asyncio.to_thread(os.pread, fd, min(CHUNK, end - next_offset), next_offset))
             if self.faults is not None:
                 data = self._with_faults(request, offset, data)
+            self._check_revocation(caller)
             yield peer_pb2.BlobChunk(offset=offset, data=data)
             if self.faults is not None and self.faults.delay_s(len(data)):
-                await asyncio.sleep(self.faults.delay_s(len(data)))
+                await self.revocations.wait_for_change(self.faults.delay_s(len(data)))
             offset = next_offset
 
-    def _authorise(self, ticket: str, digest: str, context) -> None:
-        caller = _caller_agent_id(context)
-        tickets.verify_ticket(ticket, self._ca_key(), caller_agent_id=caller, digest=digest)
+    def _authorised(self, caller: _Caller, ticket: str, digest: str) -> str:
+        """The job of a valid ticket for this caller and digest."""
+        try:
+            job, refusal = tickets.verify_ticket(ticket, self._ca_key(), caller_agent_id=caller.agent_id,
+                                                 digest=digest).job, None
+        except PermissionDenied as exc:
+            job, refusal = "", exc
+        self._check_revocation(caller)  # first: a revoked host hears that, whatever its ticket
+        if refusal is not None:
+            raise refusal
+        return job
+
+    def _check_revocation(self, caller: _Caller) -> None:
+        self.revocations.check(caller.serial, caller.agent_id)
+
+    def _record(self, job: str, caller: _Caller | None, digest: str, sent: int, failure: MeshError | None) -> None:
+        result = "ok" if failure is None else "denied" if isinstance(failure, PermissionDenied) else "failed"
+        self.reads.record(job, caller.agent_id if caller else "", digest, sent, result,
+                          str(failure) if failure else "")
 
     def _ca_key(self):
         return tls.load_cert(self.ca_pem()).public_key()
@@ -138,11 +188,12 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         return sent
 
 
-def _caller_agent_id(context) -> str:
+def _caller(context) -> _Caller:
     pems = (context.auth_context() or {}).get("x509_pem_cert")
     if not pems:
         raise PermissionDenied("peer reads need a mesh agent certificate")
-    agent_id = tls.agent_id_of(x509.load_pem_x509_certificate(pems[0]))
+    cert = x509.load_pem_x509_certificate(pems[0])
+    agent_id = tls.agent_id_of(cert)
     if agent_id is None:
         raise PermissionDenied("the client certificate is not an agent certificate")
-    return agent_id
+    return _Caller(agent_id, format(cert.serial_number, "x"))

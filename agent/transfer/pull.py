@@ -31,8 +31,8 @@ from llmesh.agent.inventory.holdings import Holdings
 from llmesh.agent.store.blobs import BlobStore, PartialBlob
 from llmesh.agent.testing import ReceiveFaults
 from llmesh.agent.transfer import placement
-from llmesh.common import channels, tls
-from llmesh.common.errors import FailedPrecondition, MeshError, Unavailable
+from llmesh.common import channels, tickets, tls
+from llmesh.common.errors import FailedPrecondition, MeshError, PermissionDenied, Unavailable
 from llmesh.common.pieces import PIECE_SIZES, PieceIndex
 from llmesh.common.units import short_digest
 from llmesh.v1 import agent_link_pb2 as link_pb
@@ -44,6 +44,7 @@ PIECES_IN_FLIGHT = 4
 BAD_PIECES_BEFORE_DROPPING_SOURCE = 3
 SOURCE_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # how long to keep trying unreachable sources before `waiting`
 REPORT_EVERY_S = 0.5
+TICKET_RETRY_S = 2.0  # a ticket renewal that failed for want of a link is asked again this soon
 
 
 class SourcesUnavailable(Unavailable):
@@ -118,16 +119,19 @@ class _Partials:
 
 
 Report = Callable[[link_pb.JobProgress], None]
+RenewTicket = Callable[[str], Awaitable[str]]  # job id -> a fresh ticket from the coordinator
 
 
 class TransferJob:
     def __init__(self, store: BlobStore, holdings: Holdings, identity: Callable[[], tls.Identity],
                  spec: link_pb.Transfer, report: Report, received_before: int = 0,
-                 faults: ReceiveFaults | None = None):
+                 faults: ReceiveFaults | None = None, renew_ticket: RenewTicket | None = None):
         self.store, self.holdings = store, holdings
         self.identity = identity  # this agent's current certificate (renewals replace it)
         self.spec = spec
         self.report = report
+        self.renew_ticket = renew_ticket
+        self.use_ticket(spec.ticket)
         self.bytes_total = sum(f.size for f in _unique(spec.files))
         self.bytes_done = self.bytes_reused = 0
         self.bytes_received = received_before  # earlier runs of this job count: re-sent bytes show
@@ -142,10 +146,16 @@ class TransferJob:
 
     # -- the job ---------------------------------------------------------------------------
 
+    def use_ticket(self, ticket: str) -> None:
+        """Tickets are short-lived: the job swaps in fresh ones as it goes."""
+        self.ticket = ticket
+        self._ticket_renew_at = tickets.renew_at(ticket, time.time())
+
     async def run(self) -> None:
         self.started = True
         reporter = asyncio.create_task(self._report_periodically())
         state, error, path, interrupted = "failed", "", "", False
+        renewer = asyncio.create_task(self._keep_ticket_fresh()) if self.renew_ticket else None
         try:
             path = await self._run()
             state = "done"
@@ -161,6 +171,8 @@ class TransferJob:
             error = f"agent error: {exc}"
         finally:
             reporter.cancel()
+            if renewer is not None:
+                renewer.cancel()
             # Shielded: a second cancellation (the agent stopping) must not leave partials claimed.
             await asyncio.shield(self._release(discard=state in ("failed", "cancelled")))
         self._send(state, error=error, copy_path=path)
@@ -235,7 +247,7 @@ class TransferJob:
 
     async def _open(self, f: _File, sources: list[_Source]) -> None:
         """The piece index comes from a source; it must describe exactly the digest we want."""
-        request = peer_pb2.PieceIndexRequest(ticket=self.spec.ticket, digest=f.entry.digest,
+        request = peer_pb2.PieceIndexRequest(ticket=self.ticket, digest=f.entry.digest,
                                              piece_size=self.spec.piece_size)
         while any(not s.dropped for s in sources):
             usable = self._usable(sources)
@@ -304,7 +316,7 @@ class TransferJob:
     async def _fetch_piece(self, source: _Source, f: _File, piece: int) -> bool:
         offset, length = f.index.piece_range(piece)
         call = source.stub.ReadBlob(peer_pb2.ReadBlobRequest(
-            ticket=self.spec.ticket, digest=f.entry.digest, offset=offset, length=length), timeout=3600)
+            ticket=self.ticket, digest=f.entry.digest, offset=offset, length=length), timeout=3600)
         position = 0
         loop = asyncio.get_running_loop()
         writing = None  # one write in flight while the next chunk arrives
@@ -373,6 +385,21 @@ class TransferJob:
     async def _call(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
+    async def _keep_ticket_fresh(self) -> None:
+        """Ask the coordinator for a new ticket before this one expires. It refuses for a
+        cancelled job or a revoked host: then the job goes on only until the ticket expires."""
+        while True:
+            await asyncio.sleep(max(0.0, self._ticket_renew_at - time.time()))
+            try:
+                self.use_ticket(await self.renew_ticket(self.spec.job_id))
+                log.info("job %s: transfer ticket renewed", self.spec.job_id)
+            except (PermissionDenied, FailedPrecondition) as exc:
+                log.warning("job %s: the coordinator refused a new ticket: %s", self.spec.job_id, exc)
+                return
+            except MeshError as exc:  # no link right now: try again soon
+                log.info("job %s: ticket renewal failed (%s); trying again", self.spec.job_id, exc)
+                self._ticket_renew_at = time.time() + TICKET_RETRY_S
+
     async def _report_periodically(self) -> None:
         while True:
             await asyncio.sleep(REPORT_EVERY_S)
@@ -416,10 +443,12 @@ class JobRunner:
     """The transfer jobs running on this agent, and their last reports."""
 
     def __init__(self, store: BlobStore, holdings: Holdings, identity: Callable[[], tls.Identity],
-                 send: Report, faults: ReceiveFaults | None = None):
+                 send: Report, faults: ReceiveFaults | None = None,
+                 renew_ticket: RenewTicket | None = None):
         self.store, self.holdings, self.identity = store, holdings, identity
         self.send = send
         self.faults = faults  # the test harness's (llmesh.agent.testing); None in production
+        self.renew_ticket = renew_ticket
         self._tasks: dict[str, asyncio.Task] = {}
         self._jobs: dict[str, TransferJob] = {}
         self._last: dict[str, link_pb.JobProgress] = {}
@@ -429,10 +458,11 @@ class JobRunner:
     def start(self, spec: link_pb.Transfer) -> None:
         running = self._tasks.get(spec.job_id)
         if running is not None and not running.done():
+            self._jobs[spec.job_id].use_ticket(spec.ticket)  # it is on its way; the ticket is newer
             return  # sent again after a coordinator restart: it is already on its way
         last = self._last.get(spec.job_id)
         job = TransferJob(self.store, self.holdings, self.identity, spec, self._report,
-                          last.bytes_received if last else 0, self.faults)
+                          last.bytes_received if last else 0, self.faults, renew_ticket=self.renew_ticket)
         self._jobs[spec.job_id] = job
         self._tasks[spec.job_id] = asyncio.create_task(job.run())
 

@@ -81,6 +81,9 @@ class LinkHub:
             del self._links[connection.host_id]
         connection.close()
 
+    def connections(self) -> list[AgentConnection]:
+        return list(self._links.values())
+
     def get(self, host_id: str, name: str) -> AgentConnection:
         connection = self._links.get(host_id)
         if connection is None:

@@ -1,4 +1,5 @@
-"""What an agent's link does: hello, heartbeats, inventories, job reports, renewals, goodbye.
+"""What an agent's link does: hello, heartbeats, inventories, job reports, renewals (of its
+certificate and of its pulls' tickets), what its Peer service served, goodbye.
 
 Agents report on both kinds of job (pulls and conversions) over their link. The link routes
 each report to the service that owns that kind, so the transfer service never needs the
@@ -10,6 +11,7 @@ import asyncio
 import logging
 
 from llmesh.common.errors import InvalidArgument, MeshError, PermissionDenied
+from llmesh.common.hashing import is_digest
 from llmesh.common.names import check_host_name
 from llmesh.coordinator.core import Core
 from llmesh.coordinator.link.hub import AgentConnection
@@ -19,6 +21,9 @@ from llmesh.coordinator.transfer.service import TransferService
 from llmesh.v1 import agent_link_pb2 as link_pb
 
 log = logging.getLogger("llmesh.coordinator.link")
+
+PEER_READ_RESULTS = ("ok", "denied", "failed")
+MAX_PEER_READS = 1000  # entries in one report
 
 
 class LinkService:
@@ -89,3 +94,23 @@ class LinkService:
 
     async def renew(self, connection: AgentConnection, csr_pem: bytes) -> bytes:
         return await self.security.renew(connection.host_id, csr_pem)
+
+    def revocations(self) -> link_pb.Revocations:
+        return self.security.revocations()
+
+    async def renew_ticket(self, connection: AgentConnection, job_id: str) -> str:
+        """A fresh ticket for a pull in progress: never for a revoked host."""
+        if self.security.agent_revoked(connection.host_id):
+            raise PermissionDenied(f"host {connection.name!r} was removed from the mesh")
+        return await self.transfers.renew_ticket(connection, job_id)
+
+    async def peer_reads(self, connection: AgentConnection, reads: list[dict]) -> None:
+        """What the agent's Peer service served and refused goes to the audit log."""
+        if len(reads) > MAX_PEER_READS:
+            raise InvalidArgument(f"{len(reads)} peer reads in one report (at most {MAX_PEER_READS})")
+        for r in reads:
+            if r["result"] not in PEER_READ_RESULTS or r["bytes"] < 0 or r["calls"] < 0:
+                raise InvalidArgument(f"malformed peer read report from {connection.name}")
+            r["digest"] = r["digest"] if is_digest(r["digest"]) else f"(not a digest: {r['digest'][:80]!r})"
+            r["job_id"], r["reader_agent_id"], r["error"] = r["job_id"][:64], r["reader_agent_id"][:64], r["error"][:300]
+        await self.core.run(self.registry.security.record_peer_reads, connection.name, reads)

@@ -38,8 +38,10 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
         except MeshError as exc:
             await context.abort(grpc_status(exc), str(exc))
         connection.task = asyncio.current_task()  # closing the link ends this call
+        # The revocation list is read after the link joined the hub: a host removed from now
+        # on is pushed to this link too, so no agent misses one.
         connection.outbox.put_nowait(link_pb.CoordinatorMessage(welcome=link_pb.Welcome(
-            host_id=connection.host_id, coordinator_version=__version__)))
+            host_id=connection.host_id, coordinator_version=__version__, revoked=self.links.revocations())))
         writer = asyncio.create_task(self._write(connection, context))
         try:
             while True:
@@ -77,10 +79,23 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
             elif kind == "renew":
                 await connection.outbox.put(link_pb.CoordinatorMessage(
                     certificate=await self._renew(connection, message.renew.csr_pem)))
+            elif kind == "ticket_request":
+                await connection.outbox.put(link_pb.CoordinatorMessage(
+                    ticket=await self._ticket(connection, message.ticket_request)))
+            elif kind == "peer_reads":
+                await self.links.peer_reads(connection, [wire.to_dict(r) for r in message.peer_reads.reads])
             else:
                 raise InvalidArgument(f"unexpected {kind} message on an open link")
         except MeshError as exc:  # one bad message must not drop the agent
             log.warning("message from %s refused: %s", connection.name, exc)
+
+    async def _ticket(self, connection: AgentConnection, request: link_pb.TicketRequest) -> link_pb.TicketGrant:
+        grant = link_pb.TicketGrant(request_id=request.request_id, job_id=request.job_id)
+        try:
+            grant.ticket = await self.links.renew_ticket(connection, request.job_id)
+        except MeshError as exc:
+            grant.error_code, grant.error_message = exc.code, str(exc)
+        return grant
 
     async def _renew(self, connection: AgentConnection, csr_pem: bytes) -> link_pb.Certificate:
         try:

@@ -73,6 +73,10 @@ class SecurityRepository:
     def revoked_serials(self) -> set[str]:
         return {r["serial"] for r in self.db.query("SELECT serial FROM certificates WHERE revoked_at IS NOT NULL")}
 
+    def revoked_agent_ids(self) -> set[str]:
+        return {r["agent_id"] for r in self.db.query(
+            "SELECT DISTINCT agent_id FROM certificates WHERE revoked_at IS NOT NULL")}
+
     def agent_revoked(self, agent_id: str) -> bool:
         return self.db.one("SELECT 1 AS x FROM certificates WHERE agent_id = ? AND revoked_at IS NOT NULL",
                            [agent_id]) is not None
@@ -91,6 +95,23 @@ class SecurityRepository:
         return host["id"]
 
     # -- audit ----------------------------------------------------------------------------
+
+    def record_peer_reads(self, reporter: str, reads: list[dict]) -> None:
+        """What an agent's Peer service served or refused: one audit row per entry, the reader
+        as the actor (agent:<id>, as in its other rows, and still after its host is removed),
+        the digest as the resource."""
+        readers = {r["reader_agent_id"] for r in reads if r["reader_agent_id"]}
+        names = {row["id"]: row["name"] for row in self.db.query(
+            f"SELECT id, name FROM hosts WHERE id IN ({', '.join('?' * len(readers))})", sorted(readers))}
+        with self.db.atomic():
+            for r in reads:
+                reader = r["reader_agent_id"]
+                self.db.record_event(f"agent:{reader}" if reader else "unknown", "peer.read", r["digest"], {
+                    "source_host": reporter, "reader_agent_id": reader, "reader_host": names.get(reader, ""),
+                    "job": r["job_id"],
+                    "bytes": r["bytes"], "calls": r["calls"], "error": r["error"],
+                    "first_at": r["first_at"], "last_at": r["last_at"]},
+                    result=r["result"])
 
     def audit(self, since: float = 0.0, actor: str = "", limit: int = 1000) -> list[dict]:
         where, params = ["ts >= ?"], [since]

@@ -1,20 +1,24 @@
 """Joining, certificates, users, tokens, host removal and the audit log."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
 
 from llmesh.common import tls
-from llmesh.common.errors import InvalidArgument, PermissionDenied
+from llmesh.common.errors import InvalidArgument, MeshError, PermissionDenied
 from llmesh.common.names import check_host_name
 from llmesh.coordinator.auth import JOIN_TOKEN_PREFIX, USER_TOKEN_PREFIX, Caller
 from llmesh.coordinator.core import Core
 from llmesh.coordinator.policy import ROLES
 from llmesh.coordinator.security.ca import MeshCA
+from llmesh.v1 import agent_link_pb2 as link_pb
 
 log = logging.getLogger("llmesh.coordinator.security")
 
+# How long `hosts remove` waits for each online agent to confirm it refuses the removed host.
+REVOCATION_CONFIRM_TIMEOUT_S = 5.0
 USER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
 
@@ -25,12 +29,21 @@ class SecurityService:
         self.ca = ca
         self.agent_cert_ttl_s = agent_cert_ttl_s
         self._revoked: set[str] = set()
+        self._revoked_agents: set[str] = set()
 
     async def load(self) -> None:
         self._revoked = await self.core.run(self.registry.security.revoked_serials)
+        self._revoked_agents = await self.core.run(self.registry.security.revoked_agent_ids)
 
     def revoked_serials(self) -> set[str]:
         return self._revoked
+
+    def agent_revoked(self, agent_id: str) -> bool:
+        return agent_id in self._revoked_agents
+
+    def revocations(self) -> link_pb.Revocations:
+        """The whole list, as every agent's Peer service needs it."""
+        return link_pb.Revocations(serials=sorted(self._revoked), agent_ids=sorted(self._revoked_agents))
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -91,11 +104,26 @@ class SecurityService:
     async def renew(self, agent_id: str, csr_pem: bytes) -> bytes:
         return await self.issue_agent_certificate(agent_id, csr_pem)
 
-    async def remove_host(self, name: str) -> str:
+    async def remove_host(self, name: str) -> tuple[str, list[str]]:
+        """Revoke the host's certificates; returns its agent id and the online hosts that did
+        not confirm their Peer services refuse it (they get the list again when they reconnect)."""
         agent_id = await self.core.run(self.registry.security.remove_host, name, "")
-        self._revoked = await self.core.run(self.registry.security.revoked_serials)
+        await self.load()  # before telling anyone: a link opened from now on is welcomed with the new list
         self.core.hub.disconnect(agent_id)  # refused at once, not at its next reconnect
-        return agent_id
+        return agent_id, await self._push_revocations()
+
+    async def _push_revocations(self) -> list[str]:
+        """Every online agent's Peer service refuses a removed host before `hosts remove` returns."""
+        async def tell(connection) -> str:
+            try:
+                await connection.request(link_pb.Command(revoke=self.revocations()), REVOCATION_CONFIRM_TIMEOUT_S)
+                return ""
+            except MeshError as exc:
+                log.warning("%s did not confirm the revocation: %s", connection.name, exc)
+                return connection.name
+
+        unconfirmed = await asyncio.gather(*(tell(c) for c in self.core.hub.connections()))
+        return sorted(name for name in unconfirmed if name)
 
     async def record_refusal(self, who: Caller, method: str, reason: str) -> None:
         await self.core.run(self.registry.db.record_event, who.name, "rpc.refused", method,

@@ -57,7 +57,8 @@ class AdminServicer(security_grpc.AdminServicer):
     @translate_errors
     async def RemoveHost(self, request: pb.RemoveHostRequest,
                          context: grpc.aio.ServicerContext) -> pb.RemoveHostResponse:
-        return pb.RemoveHostResponse(agent_id=await self.security.remove_host(request.name))
+        agent_id, unconfirmed = await self.security.remove_host(request.name)
+        return pb.RemoveHostResponse(agent_id=agent_id, unconfirmed=unconfirmed)
 
     @translate_errors
     async def ListAudit(self, request: pb.ListAuditRequest,

@@ -36,7 +36,6 @@ from llmesh.v1 import agent_link_pb2 as link_pb
 log = logging.getLogger("llmesh.coordinator.transfers")
 
 DISPATCH_EVERY_S = 1.0
-TICKET_TTL_S = 6 * 3600.0
 FINISHED = ("done", "failed", "cancelled")
 AGENT_ANSWER_S = 10.0
 # A dropped source without a reason yet: its copy is being re-verified.
@@ -44,11 +43,12 @@ REVERIFYING = ""
 
 
 class TransferService:
-    def __init__(self, core: Core, ca_key, piece_size: int = PIECE_SIZE):
+    def __init__(self, core: Core, ca_key, piece_size: int = PIECE_SIZE, ticket_ttl_s: float = tickets.TICKET_TTL_S):
         self.core = core
         self.registry = core.registry
         self.ca_key = ca_key
         self.piece_size = piece_size
+        self.ticket_ttl_s = ticket_ttl_s  # short: destinations renew for long pulls (renew_ticket)
         self._dispatcher: asyncio.Task | None = None
         self._wake = asyncio.Event()
         # (job id, source host) -> its re-verification (None while it is being started)
@@ -188,6 +188,22 @@ class TransferService:
         if progress.state == "waiting":
             self.wake()
 
+    async def renew_ticket(self, connection: AgentConnection, job_id: str) -> str:
+        """A fresh ticket for a pull the asking agent is running; none once the job has ended."""
+        job = await self.reported_job(connection, job_id)
+        if job is None:
+            raise NotFound(f"unknown job {job_id}")
+        if job["kind"] != "pull":
+            raise InvalidArgument(f"job {job_id} is not a pull")
+        if job["state"] in FINISHED:
+            raise FailedPrecondition(f"job {job_id} is {job['state']}: no new ticket")
+        return await self._ticket(job)
+
+    async def _ticket(self, job: dict) -> str:
+        files = await self.core.run(self.registry.jobs.version_files, job["version_id"])
+        return tickets.issue_ticket(self.ca_key, job["id"], job["dest_host_id"], [f["digest"] for f in files],
+                                    self.ticket_ttl_s)
+
     # -- sources that went bad ----------------------------------------------------------------
 
     async def _drop_drifted_source(self, job: dict, host: str) -> None:
@@ -300,8 +316,7 @@ class TransferService:
         files = await self.core.run(self.registry.jobs.version_files, job["version_id"])
         ref = job["ref"]
         name, version = ref.rsplit(":", 1)
-        ticket = tickets.issue_ticket(self.ca_key, job["id"], job["dest_host_id"], [f["digest"] for f in files],
-                                      TICKET_TTL_S)
+        ticket = await self._ticket(job)
         transfer = wire.to_message(link_pb.Transfer, {
             "job_id": job["id"], "name": name, "version": int(version), "files": files,
             "sources": [{"host_id": s["host_id"], "host": s["host"], "peer_address": s["peer_address"]}

@@ -114,29 +114,79 @@ class JobProgress(_message.Message):
     suspect_sources: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class TicketRequest(_message.Message):
+    __slots__ = ("request_id", "job_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    job_id: str
+    def __init__(self, request_id: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class PeerRead(_message.Message):
+    __slots__ = ("job_id", "reader_agent_id", "digest", "bytes", "calls", "result", "error", "first_at", "last_at")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    READER_AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FIRST_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_AT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    reader_agent_id: str
+    digest: str
+    bytes: int
+    calls: int
+    result: str
+    error: str
+    first_at: float
+    last_at: float
+    def __init__(self, job_id: _Optional[str] = ..., reader_agent_id: _Optional[str] = ..., digest: _Optional[str] = ..., bytes: _Optional[int] = ..., calls: _Optional[int] = ..., result: _Optional[str] = ..., error: _Optional[str] = ..., first_at: _Optional[float] = ..., last_at: _Optional[float] = ...) -> None: ...
+
+class PeerReads(_message.Message):
+    __slots__ = ("reads",)
+    READS_FIELD_NUMBER: _ClassVar[int]
+    reads: _containers.RepeatedCompositeFieldContainer[PeerRead]
+    def __init__(self, reads: _Optional[_Iterable[_Union[PeerRead, _Mapping]]] = ...) -> None: ...
+
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "inventory", "reply", "renew", "job")
+    __slots__ = ("hello", "heartbeat", "inventory", "reply", "renew", "job", "ticket_request", "peer_reads")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     INVENTORY_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
     RENEW_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
+    TICKET_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    PEER_READS_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     inventory: InventoryBatch
     reply: CommandReply
     renew: RenewCertificate
     job: JobProgress
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., inventory: _Optional[_Union[InventoryBatch, _Mapping]] = ..., reply: _Optional[_Union[CommandReply, _Mapping]] = ..., renew: _Optional[_Union[RenewCertificate, _Mapping]] = ..., job: _Optional[_Union[JobProgress, _Mapping]] = ...) -> None: ...
+    ticket_request: TicketRequest
+    peer_reads: PeerReads
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., inventory: _Optional[_Union[InventoryBatch, _Mapping]] = ..., reply: _Optional[_Union[CommandReply, _Mapping]] = ..., renew: _Optional[_Union[RenewCertificate, _Mapping]] = ..., job: _Optional[_Union[JobProgress, _Mapping]] = ..., ticket_request: _Optional[_Union[TicketRequest, _Mapping]] = ..., peer_reads: _Optional[_Union[PeerReads, _Mapping]] = ...) -> None: ...
+
+class Revocations(_message.Message):
+    __slots__ = ("serials", "agent_ids")
+    SERIALS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    serials: _containers.RepeatedScalarFieldContainer[str]
+    agent_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, serials: _Optional[_Iterable[str]] = ..., agent_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("host_id", "coordinator_version")
+    __slots__ = ("host_id", "coordinator_version", "revoked")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     COORDINATOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     coordinator_version: str
-    def __init__(self, host_id: _Optional[str] = ..., coordinator_version: _Optional[str] = ...) -> None: ...
+    revoked: Revocations
+    def __init__(self, host_id: _Optional[str] = ..., coordinator_version: _Optional[str] = ..., revoked: _Optional[_Union[Revocations, _Mapping]] = ...) -> None: ...
 
 class InspectPath(_message.Message):
     __slots__ = ("path",)
@@ -277,7 +327,7 @@ class VerifyCopy(_message.Message):
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "check_pull")
+    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSPECT_FIELD_NUMBER: _ClassVar[int]
     QUERY_HARDWARE_FIELD_NUMBER: _ClassVar[int]
@@ -290,6 +340,7 @@ class Command(_message.Message):
     START_SERVING_FIELD_NUMBER: _ClassVar[int]
     STOP_SERVING_FIELD_NUMBER: _ClassVar[int]
     CHAT_TEST_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_FIELD_NUMBER: _ClassVar[int]
     CHECK_PULL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     inspect: InspectPath
@@ -303,8 +354,9 @@ class Command(_message.Message):
     start_serving: StartServing
     stop_serving: StopServing
     chat_test: ChatTest
+    revoke: Revocations
     check_pull: CheckPull
-    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ...) -> None: ...
 
 class Certificate(_message.Message):
     __slots__ = ("cert_pem", "error")
@@ -314,12 +366,28 @@ class Certificate(_message.Message):
     error: str
     def __init__(self, cert_pem: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
 
+class TicketGrant(_message.Message):
+    __slots__ = ("request_id", "job_id", "ticket", "error_code", "error_message")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    job_id: str
+    ticket: str
+    error_code: str
+    error_message: str
+    def __init__(self, request_id: _Optional[str] = ..., job_id: _Optional[str] = ..., ticket: _Optional[str] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("welcome", "command", "certificate")
+    __slots__ = ("welcome", "command", "certificate", "ticket")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    TICKET_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     command: Command
     certificate: Certificate
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ...) -> None: ...
+    ticket: TicketGrant
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., ticket: _Optional[_Union[TicketGrant, _Mapping]] = ...) -> None: ...

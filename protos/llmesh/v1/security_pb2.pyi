@@ -111,10 +111,12 @@ class RemoveHostRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class RemoveHostResponse(_message.Message):
-    __slots__ = ("agent_id",)
+    __slots__ = ("agent_id", "unconfirmed")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    UNCONFIRMED_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
-    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+    unconfirmed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, agent_id: _Optional[str] = ..., unconfirmed: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AuditEvent(_message.Message):
     __slots__ = ("id", "ts", "actor", "role", "action", "resource", "result", "source", "detail_json")

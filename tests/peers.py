@@ -1,0 +1,49 @@
+"""Acting as an agent towards another agent's Peer service, for tests: with the agent's own
+certificate from its home and the tickets it received (LLMESH_TEST_TICKET_LOG)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import grpc
+
+from llmesh.common import channels
+from llmesh.common.tls import Identity
+from llmesh.v1 import peer_pb2, peer_pb2_grpc
+
+
+def identity_of(mesh, name: str) -> Identity:
+    home = mesh.base / f"agent-{name}" / "agent"
+    return Identity(*[(home / f).read_bytes() for f in ("agent.key", "agent.pem", "ca.pem")])
+
+
+def ticket_log(mesh, name: str) -> Path:
+    return mesh.base / f"tickets-{name}.jsonl"
+
+
+def tickets_received(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def digest_of(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_blob(identity: Identity, address: str, ticket: str, digest: str, offset: int, length: int,
+              on_chunk=None, timeout: float = 120) -> tuple[int, grpc.RpcError | None]:
+    """(bytes received, the error that ended the stream or None)."""
+    credentials = grpc.ssl_channel_credentials(identity.ca_pem, identity.key_pem, identity.cert_pem)
+    options = [("grpc.ssl_target_name_override", channels.PEER_TLS_NAME)]
+    received = 0
+    with grpc.secure_channel(address, credentials, options) as channel:
+        stream = peer_pb2_grpc.PeerStub(channel).ReadBlob(peer_pb2.ReadBlobRequest(
+            ticket=ticket, digest=digest, offset=offset, length=length), timeout=timeout)
+        try:
+            for chunk in stream:
+                received += len(chunk.data)
+                if on_chunk is not None:
+                    on_chunk(received)
+        except grpc.RpcError as exc:
+            return received, exc
+    return received, None
