@@ -29,7 +29,7 @@ def _version_line(prefix: str):
 def versions_table(rows):
     t = render.table("VERSION", "SEMVER", "KIND", "STATE", "STATUS", "ALIASES", "METRICS", "CREATED")
     for v in rows:
-        t.add_row(f"v{v['version']}", v["semver"], v["kind"], v["state"], v["status"], ", ".join(v["aliases"]),
+        t.add_row(f"v{v['version']}" + (f" ({v['label']})" if v.get("label") else ""), v["semver"], v["kind"], v["state"], v["status"], ", ".join(v["aliases"]),
                   _metrics(v), render.when(v["created_at"]))
     return t
 
@@ -190,7 +190,7 @@ def rollback(obj, name, alias_name, reason, deprecate):
 def tree_lines(nodes, prefix: str = ""):
     for i, node in enumerate(nodes):
         last = i == len(nodes) - 1
-        notes = [n for n in (node["semver"], node["state"] if node["state"] != "active" else "",
+        notes = [n for n in (node.get("label", ""), node["semver"], node["state"] if node["state"] != "active" else "",
                              node["relation"], "@" + ",@".join(node["aliases"]) if node["aliases"] else "") if n]
         notes += [f"{p['relation']} of {p['name']}:{p['version']}" for p in node["external_parents"]]
         notes += [f"-> {d['name']}:{d['version']} ({d['relation']})" for d in node["derived"]]
