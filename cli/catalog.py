@@ -29,7 +29,8 @@ def _version_line(prefix: str):
 def versions_table(rows):
     t = render.table("VERSION", "SEMVER", "KIND", "STATE", "STATUS", "ALIASES", "METRICS", "CREATED")
     for v in rows:
-        t.add_row(f"v{v['version']}" + (f" ({v['label']})" if v.get("label") else ""), v["semver"], v["kind"], v["state"], v["status"], ", ".join(v["aliases"]),
+        number = f"v{v['version']}" + (f" ({v['label']})" if v.get("label") else "")
+        t.add_row(number, v["semver"], v["kind"], v["state"], v["status"], ", ".join(v["aliases"]),
                   _metrics(v), render.when(v["created_at"]))
     return t
 
@@ -339,7 +340,7 @@ def show_search(rows: list[dict]) -> None:
 @click.command("search")
 @click.argument("query")
 @click.option("--sort", default="", metavar="KEY[:desc]", help="name, version, created_at, metric.KEY, …")
-@click.option("--limit", type=int, default=20, show_default=True, help="At most this many results (0: all).")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="At most this many results (0: all).")
 @render.output(show_search)
 @click.pass_obj
 def search(obj, query, sort, limit):

@@ -20,7 +20,7 @@ def show_events(events) -> None:
 
 @click.command()
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they happen (Ctrl-C stops).")
-@click.option("--limit", type=int, default=50, show_default=True, help="How many past events to show first.")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="How many past events to show first.")
 @click.option("--resource", default="", help="Only events about this resource (e.g. NAME or NAME:VER).")
 @render.output(show_events, json_help="Print JSON (with --follow, one object per line).")
 @click.pass_obj

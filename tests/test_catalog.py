@@ -410,6 +410,34 @@ def test_names_are_checked_whole_and_long_ones_fail_as_invalid_names(cat):
             client._call(client._catalog.Edit, catalog_pb2.EditRequest(ref="names-ok:1", tags={"stage\n": "2"}))
 
 
+def test_nonsense_numbers_and_tags_are_refused_in_the_cli_and_the_domain(cat):
+    from llmesh.common.errors import InvalidArgument
+    from llmesh.sdk.client import MeshClient
+
+    register(cat, new_model(cat, "numbers-model", 62), "numbers")
+    usage = [("models", "edit", "numbers:1", "--cost", "-5"), ("audit", "--limit", "-1"),
+             ("events", "--limit", "-1"), ("models", "search", "name = 'numbers'", "--limit", "-1")]
+    for args in usage:  # click's usage errors: exit 2, before anything is sent
+        result = cat.meshctl(*args, check=False)
+        assert result.returncode == 2 and "Invalid value" in result.stderr and "Traceback" not in result.stderr, args
+    assert "token lifetime must be between" in fails(cat, "token", "create", "--ttl", "0s")
+    assert "invalid tag '='" in fails(cat, "models", "list", "--tag", "=")
+    assert "invalid tag '=x'" in fails(cat, "models", "list", "--tag", "=x")
+    with MeshClient.connect(None, cat.env(cat.base / "coord-home")) as client:  # the domain refuses them too
+        refusals = {"cost_usd must be 0 or more": lambda: client.edit("numbers:1", cost_usd=-5),
+                    "duration_s must be 0 or more": lambda: client.edit("numbers:1", duration_s=-1),
+                    "token lifetime": lambda: client.create_join_token("agent", 0),
+                    "limit must be between": lambda: client.audit(limit=-1),
+                    "limit must be between ": lambda: list(client.events(limit=-1)),
+                    "limit must be between  ": lambda: client.search("name = 'numbers'", limit=-1),
+                    "invalid tag": lambda: client.list_models(tags=["="])}
+        for message, call in refusals.items():
+            with pytest.raises(InvalidArgument, match=message.strip()):
+                call()
+        assert client.model("numbers:1")["cost_usd"] is None
+        assert client.edit("numbers:1", cost_usd=0.0) and client.model("numbers:1")["cost_usd"] == 0.0
+
+
 def test_typed_reports_give_back_the_registry_shapes():
     """The reports travel as typed messages; the SDK gives back exactly the registry's dicts."""
     from llmesh.coordinator.catalog import messages

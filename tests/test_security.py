@@ -166,6 +166,13 @@ def test_the_audit_log_records_changes_and_refusals(secured):
     assert {("user.add", "ok"), ("token.create", "ok"), ("model.register", "ok"), ("rpc.refused", "denied")} <= actions
     refusal = next(e for e in events if e["action"] == "rpc.refused")
     assert refusal["actor"] == "val" and "Register" in refusal["resource"]
+    assert refusal["role"] == "viewer" and refusal["source"].startswith("ipv4:127.0.0.1")  # who, from where
+    forged_token = f"L10{secured.endpoint['ca_sha256']}::forged"
+    result = secured.meshctl("hosts", check=False, env={"LLMESH_TOKEN": forged_token})
+    assert result.returncode == 1, result.stderr
+    forged = next(e for e in secured.json("audit") if e["action"] == "rpc.refused")
+    assert (forged["actor"], forged["role"]) == ("unknown", "unknown")
+    assert forged["source"].startswith("ipv4:127.0.0.1")
     change = next(e for e in events if e["action"] == "model.register")
     assert change["role"] == "admin" and change["source"].startswith("ipv4:127.0.0.1")
     only_val = secured.json("audit", "--actor", "val")

@@ -28,6 +28,7 @@ from llmesh.coordinator.registry.facts import (
     check_semver,
     metric_name,
     metric_value,
+    non_negative,
     param_row,
     semver_key,
 )
@@ -147,7 +148,7 @@ class CatalogRepository:
                 updates[key] = str(spec[key])
         for key in ("duration_s", "cost_usd"):
             if spec.get(key) is not None:
-                updates[key] = metric_value(key, spec[key])
+                updates[key] = non_negative(key, spec[key])
         if not row["code_commit"] and "code_commit" not in updates:
             git = (json.loads(row["metadata_json"] or "{}").get("git") or {})
             if git.get("commit"):

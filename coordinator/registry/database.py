@@ -64,12 +64,14 @@ class Database:
     # -- events ---------------------------------------------------------------------------
 
     def record_event(self, actor: str, action: str, resource: str, detail: dict | None = None,
-                     result: str = "ok") -> None:
+                     result: str = "ok", *, role: str | None = None, source: str | None = None) -> None:
         """Append to the audit log. Who, with which role and from where default to the
-        caller of the RPC being served (the auth interceptor sets it for every call)."""
+        caller of the RPC being served (the auth interceptor sets it for every call); a
+        refusal, which has no established caller, passes what the interceptor found."""
         who = current_caller.get() or SYSTEM
         self.handle["events"].insert({
-            "ts": time.time(), "actor": actor or who.name, "role": who.role, "source": who.address,
+            "ts": time.time(), "actor": actor or who.name, "role": who.role if role is None else role,
+            "source": who.address if source is None else source,
             "result": result, "action": action, "resource": resource,
             "detail_json": json.dumps(detail or {}, sort_keys=True),
         })

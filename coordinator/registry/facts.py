@@ -87,6 +87,21 @@ def semver_key(label: str | None) -> str | None:
     return key + "-" + "!".join(identifiers)
 
 
+def non_negative(key: str, value: Any) -> float:
+    """A duration or a cost: a finite number, 0 or more."""
+    number = metric_value(key, value)
+    if number < 0:
+        raise InvalidArgument(f"{key} must be 0 or more, got {value!r}")
+    return number
+
+
+def check_limit(limit: Any, most: int = 100_000) -> int:
+    """How many rows a listing returns: 0 (the default) up to ``most``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= most:
+        raise InvalidArgument(f"limit must be between 0 and {most}, got {limit!r}")
+    return limit
+
+
 def check_state(state: str) -> str:
     if state not in STATES:
         raise InvalidArgument(f"unknown lifecycle state {state!r} (states: {', '.join(STATES)})")

@@ -9,6 +9,7 @@ import time
 from llmesh.common.errors import FailedPrecondition, NotFound
 from llmesh.common.names import ModelRef, parse_ref
 from llmesh.coordinator.registry.database import Database, decode_json_columns
+from llmesh.coordinator.registry.facts import check_limit
 from llmesh.coordinator.registry.versions import VersionsRepository
 
 # For "best" in summaries: these are better when lower.
@@ -225,6 +226,7 @@ class ReportsRepository:
 
     def events_after(self, after_id: int = 0, limit: int = 100, resource: str = "") -> list[dict]:
         """Events after an id, oldest first; with after_id 0, the newest ``limit`` of them."""
+        check_limit(limit)
         where, params = ["id > ?"], [after_id]
         if resource:
             where.append("(resource = ? OR substr(resource, 1, ?) = ?)")  # NAME also matches NAME:VER

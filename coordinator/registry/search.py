@@ -34,9 +34,10 @@ import re
 from dataclasses import dataclass
 
 from llmesh.common.errors import InvalidArgument
+from llmesh.common.names import check_key, shown
 from llmesh.coordinator.registry import query_parser
 from llmesh.coordinator.registry.database import Database
-from llmesh.coordinator.registry.facts import metric_name, semver_key
+from llmesh.coordinator.registry.facts import check_limit, metric_name, semver_key
 from llmesh.coordinator.registry.query_parser import BoolOp, Not, QueryError, Test, parse
 from llmesh.coordinator.registry.versions import VersionsRepository
 
@@ -324,8 +325,7 @@ class SearchRepository:
     def search(self, connected: frozenset[str], query: str = "", *, sort: str = "", limit: int = 0,
                filters: list[Term] | None = None) -> list[dict]:
         """Versions matching a query (and extra compiled terms), in sort order; limit 0: all."""
-        if limit < 0 or limit > MAX_LIMIT:
-            raise InvalidArgument(f"limit must be between 0 and {MAX_LIMIT}")
+        check_limit(limit, MAX_LIMIT)
         terms = (compile_terms(query) if query and query.strip() else []) + list(filters or [])
         where, params = self._plan(terms)
         order, order_params = compile_sort(sort)
@@ -382,6 +382,7 @@ def flag_terms(role: str = "", backend: str = "", tags: list[str] | None = None,
         add("version_backends", "backend = ?", [backend])
     for tag in tags or ():
         key, sep, value = tag.partition("=")
+        check_key(key, f"tag {shown(tag)}: its key")
         add("version_tags", "key = ? AND value = ?" if sep else "key = ?", [key, value] if sep else [key])
     if host_id:
         add("copies", "host_id = ?", [host_id])

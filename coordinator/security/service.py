@@ -99,7 +99,8 @@ class SecurityService:
 
     async def record_refusal(self, who: Caller, method: str, reason: str) -> None:
         await self.core.run(self.registry.db.record_event, who.name, "rpc.refused", method,
-                            {"reason": reason, "source": who.address}, "denied")
+                            {"reason": reason, "source": who.address}, "denied",
+                            role=who.role or who.kind, source=who.address)
 
     async def audit(self, since: float, actor: str, limit: int) -> list[dict]:
         return await self.core.run(self.registry.security.audit, since, actor, limit or 1000)
