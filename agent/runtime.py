@@ -279,7 +279,8 @@ class AgentRuntime:
             elif kind == "chat_test":
                 reply.json = json.dumps(await asyncio.to_thread(self.deployments.chat, command.chat_test))
             elif kind == "remove_copy":
-                await asyncio.to_thread(self.holdings.remove_copy, command.remove_copy.path)
+                await asyncio.to_thread(self.holdings.remove_copy, command.remove_copy.path,
+                                        command.remove_copy.digest, self.scanner.inspect)
                 self._scan_requested.set()
             elif kind == "verify":  # `meshctl models verify`: every byte again, no hash cache
                 found = await asyncio.to_thread(self.scanner.inspect, command.verify.path, False)

@@ -262,9 +262,11 @@ class MeshClient:
             stream.cancel()
 
     def import_registry(self, content: bytes, file_name: str = "", fmt: str = "auto",
-                        dry_run: bool = False) -> dict:
-        """Import a registry file (llmesh export, hafs, afs registry/lineage, imageworks); returns the report."""
-        request = catalog_pb.ImportRequest(file_name=file_name, content=content, format=fmt, dry_run=dry_run)
+                        dry_run: bool = False, host_map: Mapping[str, str] | None = None) -> dict:
+        """Import a registry file (llmesh export, hafs, afs registry/lineage, imageworks); returns the report.
+        host_map maps the file's location names onto hosts ({"windows": "trainer"})."""
+        request = catalog_pb.ImportRequest(file_name=file_name, content=content, format=fmt, dry_run=dry_run,
+                                           host_map={name: _host(host) for name, host in (host_map or {}).items()})
         return catalog_reports.import_report(self._call(self._catalog.Import, request, 600.0))
 
     def export_registry(self) -> dict:

@@ -14,6 +14,7 @@ from llmesh.common.names import parse_ref
 from llmesh.coordinator.registry import Registry
 from llmesh.coordinator.registry.search import COLUMNS as FIELDS
 from llmesh.coordinator.registry.search import KEYED_TABLES as KEYED
+from llmesh.coordinator.registry.search import ORDER_KEYS
 from llmesh.coordinator.registry.search import SETS as MULTI
 from llmesh.coordinator.registry.search import QueryError, compile_query, compile_terms, parse
 
@@ -264,7 +265,7 @@ SQL_WORDS = {"v", "m", "c", "h", "id", "IN", "NOT", "AND", "OR", "IS", "NULL", "
              "JOIN", "ON", "version_id", "key", "value", "num", "name", "role", "backend", "alias", "host_id",
              "copies", "hosts", "version_roles", "version_backends", "aliases", "version_datasets",
              "version_capabilities", "version_tags", "version_metrics", "version_params"} | {
-    col.split(".")[1] for col, _, _ in FIELDS.values()}
+    col.split(".")[1] for col, _, _ in FIELDS.values()} | {col.split(".")[1] for col, _, _ in ORDER_KEYS.values()}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

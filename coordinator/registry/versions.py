@@ -71,6 +71,9 @@ class VersionsRepository:
                            + (f" (aliases: {', '.join(known)})" if known else ""))
         return row["version_id"]
 
+    def digest_of(self, version_id: int) -> str:
+        return self.db.one("SELECT digest FROM versions WHERE id = ?", [version_id])["digest"]
+
     def model_row(self, name: str) -> dict:
         """The model's id and name, or NotFound."""
         model = self.db.one("SELECT id, name FROM models WHERE name = ?", [name])
