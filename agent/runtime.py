@@ -347,7 +347,8 @@ class AgentRuntime:
             elif kind == "chat_test":
                 reply.json = json.dumps(await asyncio.to_thread(self.deployments.chat, command.chat_test))
             elif kind == "remove_copy":
-                await asyncio.to_thread(self.holdings.remove_copy, command.remove_copy.path)
+                await asyncio.to_thread(self.holdings.remove_copy, command.remove_copy.path,
+                                        command.remove_copy.digest, self.scanner.inspect)
                 self._scan_requested.set()
             elif kind == "revoke":  # a host was removed: refuse it from now on, streams in flight too
                 self.revocations.replace(command.revoke.serials, command.revoke.agent_ids)

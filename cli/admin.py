@@ -121,7 +121,7 @@ def _resource(event: dict) -> str:
 @click.command()
 @click.option("--since", default="", help="Only events newer than this (e.g. 1h, 7d).")
 @click.option("--actor", default="", help="Only this actor (user name or agent:<id>).")
-@click.option("--limit", type=int, default=200, show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), default=200, show_default=True)
 @render.output(show_audit)
 @click.pass_obj
 def audit(obj, since, actor, limit):

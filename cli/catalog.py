@@ -29,7 +29,8 @@ def _version_line(prefix: str):
 def versions_table(rows):
     t = render.table("VERSION", "SEMVER", "KIND", "STATE", "STATUS", "ALIASES", "METRICS", "CREATED")
     for v in rows:
-        t.add_row(f"v{v['version']}", v["semver"], v["kind"], v["state"], v["status"], ", ".join(v["aliases"]),
+        number = f"v{v['version']}" + (f" ({v['label']})" if v.get("label") else "")
+        t.add_row(number, v["semver"], v["kind"], v["state"], v["status"], ", ".join(v["aliases"]),
                   _metrics(v), render.when(v["created_at"]))
     return t
 
@@ -190,7 +191,7 @@ def rollback(obj, name, alias_name, reason, deprecate):
 def tree_lines(nodes, prefix: str = ""):
     for i, node in enumerate(nodes):
         last = i == len(nodes) - 1
-        notes = [n for n in (node["semver"], node["state"] if node["state"] != "active" else "",
+        notes = [n for n in (node.get("label", ""), node["semver"], node["state"] if node["state"] != "active" else "",
                              node["relation"], "@" + ",@".join(node["aliases"]) if node["aliases"] else "") if n]
         notes += [f"{p['relation']} of {p['name']}:{p['version']}" for p in node["external_parents"]]
         notes += [f"-> {d['name']}:{d['version']} ({d['relation']})" for d in node["derived"]]
@@ -339,7 +340,7 @@ def show_search(rows: list[dict]) -> None:
 @click.command("search")
 @click.argument("query")
 @click.option("--sort", default="", metavar="KEY[:desc]", help="name, version, created_at, metric.KEY, …")
-@click.option("--limit", type=int, default=20, show_default=True, help="At most this many results (0: all).")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="At most this many results (0: all).")
 @render.output(show_search)
 @click.pass_obj
 def search(obj, query, sort, limit):

@@ -99,7 +99,7 @@ def catalog_options(fn):
         click.option("--framework", default=None, help="Training framework (unsloth, mlx, huggingface, …)."),
         click.option("--hardware", default=None, help="Hardware it was trained on."),
         click.option("--duration", default=None, help="Training time: seconds, or 75m, 3h, '4h 32m'."),
-        click.option("--cost", type=float, default=None, help="Training cost in USD."),
+        click.option("--cost", type=click.FloatRange(min=0), default=None, help="Training cost in USD."),
         click.option("--commit", default=None,
                      help="Git commit of the training code (read from PATH's checkout otherwise)."),
         click.option("--param", "params", multiple=True, metavar="KEY=VALUE",

@@ -50,7 +50,7 @@ def info_panel(v: dict):
     grid.add_column(style="bold")
     grid.add_column()
     rows = [
-        ("Model", v["name"]), ("Version", f"v{v['version']}"), ("Kind", f"{v['kind']} ({v['format']}, {v['source']})"),
+        ("Model", v["name"]), ("Version", f"v{v['version']}" + (f" (label {v['label']})" if v.get("label") else "")), ("Kind", f"{v['kind']} ({v['format']}, {v['source']})"),
         ("Digest", v["digest"]), ("Size", f"{size(v['size_bytes'])} in {v['file_count']} files"),
         ("Base Model", v["base_model"] or meta.get("base_model") or ""),
         ("Architecture", meta.get("architecture", "")),

@@ -20,7 +20,7 @@ def show_events(events) -> None:
 
 @click.command()
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they happen (Ctrl-C stops).")
-@click.option("--limit", type=int, default=50, show_default=True, help="How many past events to show first.")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="How many past events to show first.")
 @click.option("--resource", default="", help="Only events about this resource (e.g. NAME or NAME:VER).")
 @render.output(show_events, json_help="Print JSON (with --follow, one object per line).")
 @click.pass_obj
@@ -56,17 +56,27 @@ def show_import(report: dict, file: Path) -> None:
               type=click.Choice(["auto", "llmesh", "hafs", "afs-registry", "afs-lineage", "imageworks"]),
               help="The file's format (auto: detected from its shape).")
 @click.option("--dry-run", is_flag=True, help="Report what would be imported; change nothing.")
+@click.option("--map-host", "map_hosts", multiple=True, metavar="LOCATION=HOST",
+              help="Record the file's location LOCATION (hafs: windows, mac; a path without one: local) "
+                   "as copies on HOST (repeatable).")
 @render.output(show_import)
 @click.pass_obj
-def import_file(obj, file, fmt, dry_run):
+def import_file(obj, file, fmt, dry_run, map_hosts):
     """Import an llmesh export, a hafs or afs registry.json, an afs lineage.json or an imageworks
-    model_registry.json; fields that cannot be mapped are reported (and kept under extra)."""
+    model_registry.json; every field is mapped or reported (and kept under extra)."""
+    host_map = {}
+    for pair in map_hosts:
+        location, sep, host = pair.partition("=")
+        if not sep or not location or not host:
+            raise click.BadParameter(f"{pair!r}: expected LOCATION=HOST, e.g. windows=trainer",
+                                     param_hint="'--map-host'")
+        host_map[location] = host
     try:
         content = file.read_bytes()
     except OSError as exc:
         raise InvalidArgument(f"cannot read {file}: {exc.strerror or exc}") from None
     with obj.client() as mesh:
-        return mesh.import_registry(content, file.name, fmt, dry_run)
+        return mesh.import_registry(content, file.name, fmt, dry_run, host_map)
 
 
 @click.command("export")

@@ -6,6 +6,9 @@ status (``grpc_status``), clients turn a gRPC error back into the same class
 """
 from __future__ import annotations
 
+# A message travels as gRPC status details (metadata, 16 KiB at most): never near that.
+MAX_MESSAGE_CHARS = 2000
+
 
 class MeshError(Exception):
     """An expected failure with a one-line message meant for people."""
@@ -17,8 +20,9 @@ class MeshError(Exception):
         super().__init__(message)
         self.message = message
 
-    def __str__(self) -> str:  # one line, always
-        return " ".join(str(self.message).split())
+    def __str__(self) -> str:  # one line, always, and short enough for the wire
+        line = " ".join(str(self.message).split())
+        return line if len(line) <= MAX_MESSAGE_CHARS else line[:MAX_MESSAGE_CHARS - 1] + "…"
 
 
 class InvalidArgument(MeshError):

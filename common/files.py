@@ -45,6 +45,28 @@ def replacing(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator
     fsync_dir(path.parent)
 
 
+def make_private(path: str | os.PathLike, *, directory: bool = False, create: bool = True) -> None:
+    """Owner-only access: 0600 for a file (created empty if missing, so that it never exists
+    with wider rights; with create=False a missing file stays missing), 0700 for a directory.
+    POSIX modes only: on Windows a file's ACL comes from its (per-user) folder, and chmod could
+    only toggle read-only."""
+    if os.name != "posix":
+        if directory:
+            os.makedirs(path, exist_ok=True)
+        return
+    if directory:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+        return
+    if create:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    try:
+        os.chmod(path, 0o600)
+    except FileNotFoundError:
+        if create:
+            raise
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` (text is written as UTF-8), atomically and durably; a new
     file gets ``mode`` (0o600 for secrets)."""

@@ -6,30 +6,64 @@ from dataclasses import dataclass
 
 from llmesh.common.errors import InvalidArgument
 
+# Every pattern here is matched whole (fullmatch): with ``$`` a trailing newline would pass.
+MAX_NAME_LENGTH = 128  # the whole name, namespace included; names travel in messages and events
 # One optional namespace ("org/name", as on the Hugging Face Hub); no "..", no leading dot.
-_PART = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
-NAME_RE = re.compile(rf"^{_PART}(/{_PART})?$")
-HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-_VERSION_RE = re.compile(r"^v?(\d{1,9})$")
+_PART = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
+NAME_RE = re.compile(rf"{_PART}(/{_PART})?")
+HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
+# Keys of tags, roles, capabilities, backends, metrics and parameters.
+KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+# A version label kept beside the number (an afs "v2b", a semver "1.2.0" or "v1.2.0").
+LABEL_RE = re.compile(r"v?\d[0-9A-Za-z._+-]{0,63}")
+_VERSION_RE = re.compile(r"v?(\d{1,9})")
+
+
+def shown(text, limit: int = 48) -> str:
+    """A value as messages quote it: repr, cut short (a 100,000-character name must not be
+    echoed back whole: error messages travel as gRPC metadata, which has a size limit)."""
+    text = text if isinstance(text, str) else str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
 
 
 def is_valid_name(name: str) -> bool:
-    return bool(NAME_RE.match(name)) and ".." not in name
+    return (isinstance(name, str) and len(name) <= MAX_NAME_LENGTH and NAME_RE.fullmatch(name) is not None
+            and ".." not in name)
 
 
 def check_name(name: str, what: str = "model name") -> str:
     if not is_valid_name(name):
         raise InvalidArgument(
-            f"invalid {what} {name!r}: use letters, digits, '.', '_', '-', '+' "
+            f"invalid {what} {shown(name)}: use at most {MAX_NAME_LENGTH} letters, digits, '.', '_', '-', '+' "
             "and at most one '/' (no '..', no leading punctuation)")
     return name
 
 
 def check_host_name(name: str) -> str:
-    if not HOST_RE.match(name or ""):
+    if not isinstance(name, str) or not HOST_RE.fullmatch(name):
         raise InvalidArgument(
-            f"invalid host name {name!r}: use letters, digits, '.', '_' and '-' (at most 63)")
+            f"invalid host name {shown(name)}: use letters, digits, '.', '_' and '-' (at most 63)")
     return name
+
+
+def check_key(key: str, what: str) -> str:
+    """A tag, role, capability, backend, metric or parameter name."""
+    if not isinstance(key, str) or not KEY_RE.fullmatch(key):
+        raise InvalidArgument(f"invalid {what} {shown(key)}: use letters, digits, '_', '.', '-' (at most 128)")
+    return key
+
+
+def is_valid_alias(alias: str) -> bool:
+    return isinstance(alias, str) and ALIAS_RE.fullmatch(alias) is not None
+
+
+def is_version_label(text: str) -> bool:
+    """A label such as v2b or 1.2.0 (not a plain number: that is the version number)."""
+    return (isinstance(text, str) and LABEL_RE.fullmatch(text) is not None
+            and _VERSION_RE.fullmatch(text) is None)
 
 
 def sanitize_name(raw: str) -> str:
@@ -40,8 +74,11 @@ def sanitize_name(raw: str) -> str:
         part = re.sub(r"[^A-Za-z0-9._+-]+", "-", part).strip(".-_+")
         part = re.sub(r"\.{2,}", ".", part)
         if part:
-            cleaned.append(part[:128])
-    return "/".join(cleaned) or "model"
+            cleaned.append(part[:MAX_NAME_LENGTH].rstrip(".-_+") or part[0])
+    name = "/".join(cleaned)
+    if len(name) > MAX_NAME_LENGTH:  # the namespace goes first, then the name is cut
+        name = cleaned[-1]
+    return name or "model"
 
 
 @dataclass(frozen=True)
@@ -49,31 +86,43 @@ class ModelRef:
     """A reference to a model or one of its versions.
 
     ``version`` is an integer version number, or None; ``alias`` names an alias
-    (``NAME@prod``); with neither, the reference means the latest version.
+    (``NAME@prod``); ``label`` a version label (``NAME:v2b``, ``NAME:1.2.0``); with none
+    of them, the reference means the latest version.
     """
 
     name: str
     version: int | None = None
     alias: str | None = None
+    label: str | None = None
+
+    @property
+    def names_a_version(self) -> bool:
+        """False for a bare NAME (the latest version, or the whole model)."""
+        return self.version is not None or bool(self.alias) or bool(self.label)
 
     def __str__(self) -> str:
         if self.version is not None:
             return f"{self.name}:{self.version}"
         if self.alias:
             return f"{self.name}@{self.alias}"
+        if self.label:
+            return f"{self.name}:{self.label}"
         return self.name
 
 
 def parse_ref(text: str) -> ModelRef:
-    """Parse NAME, NAME:VERSION (``3`` or ``v3``), NAME:latest or NAME@ALIAS."""
-    text = (text or "").strip()
+    """Parse NAME, NAME:VERSION (``3`` or ``v3``), NAME:LABEL (``v2b``, ``1.2.0``),
+    NAME:latest or NAME@ALIAS."""
+    if not isinstance(text, str):
+        raise InvalidArgument(f"invalid model reference {shown(text)}")
+    text = text.strip()
     if not text:
         raise InvalidArgument("empty model reference")
     if "@" in text:
         name, alias = text.rsplit("@", 1)
         check_name(name)
-        if not re.match(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$", alias):
-            raise InvalidArgument(f"invalid alias {alias!r} in {text!r}")
+        if not is_valid_alias(alias):
+            raise InvalidArgument(f"invalid alias {shown(alias)} in {shown(text)}")
         if alias == "latest":
             return ModelRef(name)
         return ModelRef(name, alias=alias)
@@ -82,11 +131,14 @@ def parse_ref(text: str) -> ModelRef:
         check_name(name)
         if version == "latest":
             return ModelRef(name)
-        match = _VERSION_RE.match(version)
-        if not match:
-            raise InvalidArgument(
-                f"invalid version {version!r} in {text!r}: expected a number like 3 or v3")
-        return ModelRef(name, int(match.group(1)))
+        match = _VERSION_RE.fullmatch(version)
+        if match:
+            return ModelRef(name, int(match.group(1)))
+        if is_version_label(version):
+            return ModelRef(name, label=version)
+        raise InvalidArgument(
+            f"invalid version {shown(version)} in {shown(text)}: expected a number like 3 or v3, "
+            "or a label like v2b or 1.2.0")
     return ModelRef(check_name(text))
 
 

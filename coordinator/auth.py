@@ -68,8 +68,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 found = self._agent(context, address)
             else:
                 found = await self._user(context, address, method, policy)
-        except MeshError as exc:
-            who = Caller(getattr(exc, "who", "unknown"), "", "unknown", address)
+        except MeshError as exc:  # the audit row names whoever the checks got as far as
+            who = getattr(exc, "caller", None) or Caller("unknown", "", "unknown", address)
             await self.auth.record_refusal(who, method, str(exc))
             await context.abort(grpc_status(exc), str(exc))
         current_caller.set(found)
@@ -83,7 +83,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             raise PermissionDenied("the client certificate is not an agent certificate")
         if format(cert.serial_number, "x") in self.auth.revoked_serials():
             error = PermissionDenied(f"agent {agent_id}'s certificate has been revoked")
-            error.who = f"agent:{agent_id}"
+            error.caller = Caller(f"agent:{agent_id}", AGENT, "agent", address)
             raise error
         return Caller(f"agent:{agent_id}", AGENT, "agent", address)
 
@@ -102,7 +102,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if not found.has_role(needed):
             error = PermissionDenied(f"user {found.name!r} has role {found.role}; "
                                      f"{method.rsplit('/', 1)[-1]} needs {needed} or higher")
-            error.who = found.name
+            error.caller = found
             raise error
         return found
 

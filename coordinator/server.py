@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
+from pathlib import Path
 
 from llmesh.common import channels
 from llmesh.common.config import CoordinatorConfig, remove_endpoint, write_credentials, write_endpoint
+from llmesh.common.files import make_private
 from llmesh.coordinator.auth import Authenticator, AuthInterceptor
 from llmesh.coordinator.catalog.service import CatalogService
 from llmesh.coordinator.catalog.servicer import CatalogServicer
@@ -65,7 +68,7 @@ class Coordinator:
 
     @classmethod
     async def start(cls, config: CoordinatorConfig) -> "Coordinator":
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        _make_private_tree(config.data_dir)
         ca = MeshCA(config.data_dir / "ca")
         core = Core(Registry(config.data_dir / "registry.db"))
         security = SecurityService(core, ca, config.agent_cert_ttl_s)
@@ -123,6 +126,20 @@ class Coordinator:
         self.core.hub.close_all()
         await self.server.stop(grace)
         self.core.close()
+
+
+def _make_private_tree(data_dir: Path) -> None:
+    """The data dir (the registry: token hashes, the audit log; the CA's keys) is the owner's
+    alone: 0700 folders, 0600 files, also those an older llmesh left readable."""
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    make_private(data_dir, directory=True)
+    for folder, dirs, files in os.walk(data_dir):
+        for name in dirs:
+            make_private(os.path.join(folder, name), directory=True)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):  # never change the mode of a file elsewhere
+                make_private(path, create=False)
 
 
 def _next_port(listen: str) -> str:

@@ -18,6 +18,7 @@ import grpc
 from llmesh.common import channels, tls, wire
 from llmesh.common.config import ClientConfig, resolve_coordinator
 from llmesh.common.errors import Unauthenticated, Unavailable, from_rpc_error
+from llmesh.common.names import check_host_name, check_name, parse_ref
 from llmesh.sdk import catalog_reports
 from llmesh.v1 import catalog_pb2 as catalog_pb
 from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
@@ -31,6 +32,21 @@ from llmesh.v1 import transfer_pb2 as transfer_pb
 from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
 
 USER_TOKEN_PREFIX = "L10"
+
+
+# Names and references are checked here, before they go on the wire: a bad one fails with the
+# same one line the coordinator would give, and never as a transport error.
+def _ref(text: str) -> str:
+    parse_ref(text)
+    return text
+
+
+def _name(text: str) -> str:
+    return check_name(text)
+
+
+def _host(text: str) -> str:
+    return check_host_name(text) if text else text
 
 
 def _trusted_ca(config: ClientConfig) -> bytes:
@@ -103,10 +119,10 @@ class MeshClient:
     # -- models ---------------------------------------------------------------------------
 
     def model(self, ref: str) -> dict:
-        return wire.to_dict(self._call(self._mesh.GetModel, pb.GetModelRequest(ref=ref)))
+        return wire.to_dict(self._call(self._mesh.GetModel, pb.GetModelRequest(ref=_ref(ref))))
 
     def delete(self, ref: str) -> dict:
-        return wire.to_dict(self._call(self._mesh.DeleteModel, pb.DeleteModelRequest(ref=ref)))
+        return wire.to_dict(self._call(self._mesh.DeleteModel, pb.DeleteModelRequest(ref=_ref(ref))))
 
     # -- people, tokens, hosts, audit -----------------------------------------------------
 
@@ -128,7 +144,7 @@ class MeshClient:
         self._call(self._admin.RemoveUser, security_pb.RemoveUserRequest(name=name))
 
     def remove_host(self, name: str) -> dict:
-        return wire.to_dict(self._call(self._admin.RemoveHost, security_pb.RemoveHostRequest(name=name)))
+        return wire.to_dict(self._call(self._admin.RemoveHost, security_pb.RemoveHostRequest(name=_host(name))))
 
     def audit(self, since: float = 0.0, actor: str = "", limit: int = 1000) -> list[dict]:
         reply = self._call(self._admin.ListAudit, security_pb.ListAuditRequest(since=since, actor=actor, limit=limit))
@@ -151,23 +167,25 @@ class MeshClient:
         datasets [{name, digest}], framework, hardware, duration_s, cost_usd, code_commit,
         params {k: v}, metrics {k: float}, backends, base_model, notes, description, training.
         Hashing happens on the agent, so the default timeout is long. Returns {version, created, message}."""
-        request = wire.to_message(catalog_pb.CatalogRegisterRequest, {"host": host, "path": path, "name": name,
+        if name:
+            _name(name)
+        request = wire.to_message(catalog_pb.CatalogRegisterRequest, {"host": _host(host), "path": path, "name": name,
                                                                       **facts})
         return wire.to_dict(self._call(self._catalog.Register, request, timeout_s))
 
     def versions(self, name: str) -> list[dict]:
         return [wire.to_dict(v) for v in self._call(self._catalog.Versions,
-                                                    catalog_pb.NameRequest(name=name)).versions]
+                                                    catalog_pb.NameRequest(name=_name(name))).versions]
 
     def edit(self, ref: str, **changes) -> dict:
         """changes: semver, add_roles, remove_roles, capabilities {k: bool}, remove_capabilities, tags,
         remove_tags, notes, parents, relation, datasets, framework, hardware, duration_s, cost_usd,
         code_commit, add_backends, remove_backends, base_model, description, display_name, params."""
-        request = wire.to_message(catalog_pb.EditRequest, {"ref": ref, **changes})
+        request = wire.to_message(catalog_pb.EditRequest, {"ref": _ref(ref), **changes})
         return wire.to_dict(self._call(self._catalog.Edit, request))
 
     def set_state(self, ref: str, state: str, reason: str = "") -> dict:
-        request = catalog_pb.SetStateRequest(ref=ref, state=state, reason=reason)
+        request = catalog_pb.SetStateRequest(ref=_ref(ref), state=state, reason=reason)
         return wire.to_dict(self._call(self._catalog.SetState, request))
 
     def deprecate(self, ref: str, reason: str = "") -> dict:
@@ -180,37 +198,37 @@ class MeshClient:
         return self.set_state(ref, "active", reason)
 
     def set_alias(self, ref: str, alias: str, reason: str = "", protect: bool = False) -> dict:
-        request = catalog_pb.AliasRequest(ref=ref, alias=alias, reason=reason, protect=protect)
+        request = catalog_pb.AliasRequest(ref=_ref(ref), alias=alias, reason=reason, protect=protect)
         return wire.to_dict(self._call(self._catalog.SetAlias, request))
 
     def remove_alias(self, name: str, alias: str, reason: str = "") -> dict:
-        request = catalog_pb.AliasRequest(ref=name, alias=alias, reason=reason)
+        request = catalog_pb.AliasRequest(ref=_name(name), alias=alias, reason=reason)
         return wire.to_dict(self._call(self._catalog.RemoveAlias, request))
 
     def alias_history(self, name: str, alias: str = "") -> list[dict]:
-        reply = self._call(self._catalog.AliasHistory, catalog_pb.AliasHistoryRequest(name=name, alias=alias))
+        reply = self._call(self._catalog.AliasHistory, catalog_pb.AliasHistoryRequest(name=_name(name), alias=alias))
         return [wire.to_dict(c) for c in reply.changes]
 
     def rollback(self, name: str, alias: str = "prod", reason: str = "", deprecate: bool = False) -> dict:
-        request = catalog_pb.RollbackRequest(name=name, alias=alias, reason=reason, deprecate=deprecate)
+        request = catalog_pb.RollbackRequest(name=_name(name), alias=alias, reason=reason, deprecate=deprecate)
         return wire.to_dict(self._call(self._catalog.Rollback, request))
 
     def tree(self, name: str) -> dict:
-        return catalog_reports.version_tree(self._call(self._catalog.Tree, catalog_pb.NameRequest(name=name)))
+        return catalog_reports.version_tree(self._call(self._catalog.Tree, catalog_pb.NameRequest(name=_name(name))))
 
     def lineage(self, ref: str) -> dict:
-        return catalog_reports.version_lineage(self._call(self._catalog.Lineage, catalog_pb.RefRequest(ref=ref)))
+        return catalog_reports.version_lineage(self._call(self._catalog.Lineage, catalog_pb.RefRequest(ref=_ref(ref))))
 
     def adapters(self, base: str) -> list[dict]:
         return [wire.to_dict(v) for v in self._call(self._catalog.Adapters,
                                                     catalog_pb.AdaptersRequest(base=base)).versions]
 
     def score(self, ref: str, metrics: Mapping[str, float], remove: Iterable[str] = ()) -> dict:
-        request = catalog_pb.ScoreRequest(ref=ref, metrics=dict(metrics), remove=list(remove))
+        request = catalog_pb.ScoreRequest(ref=_ref(ref), metrics=dict(metrics), remove=list(remove))
         return wire.to_dict(self._call(self._catalog.Score, request))
 
     def compare(self, name: str, a: str, b: str) -> dict:
-        request = catalog_pb.CompareRequest(name=name, a=a, b=b)
+        request = catalog_pb.CompareRequest(name=_name(name), a=a, b=b)
         return catalog_reports.comparison(self._call(self._catalog.Compare, request))
 
     def resolve(self, role: str, capabilities: Iterable[str] = (), prefer: str = "") -> dict:
@@ -223,11 +241,11 @@ class MeshClient:
         return [wire.to_dict(v) for v in self._call(self._catalog.Search, request).versions]
 
     def verify(self, ref: str, lock: bool = False, unlock: bool = False, timeout_s: float = 900.0) -> dict:
-        request = catalog_pb.VerifyRequest(ref=ref, lock=lock, unlock=unlock)
+        request = catalog_pb.VerifyRequest(ref=_ref(ref), lock=lock, unlock=unlock)
         return catalog_reports.verify_result(self._call(self._catalog.Verify, request, timeout_s))
 
     def summary(self, name: str = "") -> dict:
-        return catalog_reports.summary(self._call(self._catalog.Summary, catalog_pb.NameRequest(name=name)))
+        return catalog_reports.summary(self._call(self._catalog.Summary, catalog_pb.NameRequest(name=_name(name) if name else name)))
 
     def events(self, after_id: int = 0, limit: int = 100, follow: bool = False, resource: str = ""):
         """Registry events, oldest first; with follow, keeps yielding new ones as they happen."""
@@ -244,9 +262,11 @@ class MeshClient:
             stream.cancel()
 
     def import_registry(self, content: bytes, file_name: str = "", fmt: str = "auto",
-                        dry_run: bool = False) -> dict:
-        """Import a registry file (llmesh export, hafs, afs registry/lineage, imageworks); returns the report."""
-        request = catalog_pb.ImportRequest(file_name=file_name, content=content, format=fmt, dry_run=dry_run)
+                        dry_run: bool = False, host_map: Mapping[str, str] | None = None) -> dict:
+        """Import a registry file (llmesh export, hafs, afs registry/lineage, imageworks); returns the report.
+        host_map maps the file's location names onto hosts ({"windows": "trainer"})."""
+        request = catalog_pb.ImportRequest(file_name=file_name, content=content, format=fmt, dry_run=dry_run,
+                                           host_map={name: _host(host) for name, host in (host_map or {}).items()})
         return catalog_reports.import_report(self._call(self._catalog.Import, request, 600.0))
 
     def export_registry(self) -> dict:
@@ -257,7 +277,7 @@ class MeshClient:
 
     def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "") -> dict:
         """Start moving a version to a host; returns the job (see job() to follow it)."""
-        request = transfer_pb.PullRequest(ref=ref, to=to, dest_dir=dest_dir)
+        request = transfer_pb.PullRequest(ref=_ref(ref), to=_host(to), dest_dir=dest_dir)
         setattr(request, "from", source)
         return wire.to_dict(self._call(self._transfers.Pull, request))
 
@@ -272,25 +292,25 @@ class MeshClient:
         return wire.to_dict(self._call(self._transfers.CancelJob, transfer_pb.CancelJobRequest(id=job_id)))
 
     def remove_copy(self, ref: str, host: str, force: bool = False) -> dict:
-        request = transfer_pb.RemoveCopyRequest(ref=ref, host=host, force=force)
+        request = transfer_pb.RemoveCopyRequest(ref=_ref(ref), host=_host(host), force=force)
         return wire.to_dict(self._call(self._transfers.RemoveCopy, request, 300))
 
     # -- conversion and serving -----------------------------------------------------------
 
     def convert(self, ref: str, fmt: str = "gguf", quant: str = "", on: str = "") -> dict:
         """Start converting a version where it is; returns the job (its copy_path names the result)."""
-        request = serving_pb.ConvertRequest(ref=ref, format=fmt, quant=quant, on=on)
+        request = serving_pb.ConvertRequest(ref=_ref(ref), format=fmt, quant=quant, on=on)
         return wire.to_dict(self._call(self._serving.Convert, request, 3600))
 
     def deploy(self, ref: str, backend: str, on: str, served_name: str = "", port: int = 0, adapter: str = "",
                quant: str = "") -> dict:
         """Serve a version on a host, converting and pulling it first when needed."""
-        request = serving_pb.DeployRequest(ref=ref, backend=backend, on=on, served_name=served_name, port=port,
+        request = serving_pb.DeployRequest(ref=_ref(ref), backend=backend, on=on, served_name=served_name, port=port,
                                            adapter=adapter, quant=quant)
         return wire.to_dict(self._call(self._serving.Deploy, request, 7200))
 
     def undeploy(self, ref: str, on: str = "") -> dict:
-        return wire.to_dict(self._call(self._serving.Undeploy, serving_pb.UndeployRequest(ref=ref, on=on), 120))
+        return wire.to_dict(self._call(self._serving.Undeploy, serving_pb.UndeployRequest(ref=_ref(ref), on=on), 120))
 
     def deployments(self, include_stopped: bool = False) -> list[dict]:
         reply = self._call(self._serving.ListDeployments, serving_pb.ListDeploymentsRequest(all=include_stopped))
@@ -302,6 +322,6 @@ class MeshClient:
 
     def test_model(self, ref: str, on: str = "", prompt: str = "", max_tokens: int = 32,
                    ignore_eos: bool = False) -> dict:
-        request = serving_pb.TestModelRequest(ref=ref, on=on, prompt=prompt, max_tokens=max_tokens,
+        request = serving_pb.TestModelRequest(ref=_ref(ref), on=on, prompt=prompt, max_tokens=max_tokens,
                                               ignore_eos=ignore_eos)
         return wire.to_dict(self._call(self._serving.TestModel, request, 600))

@@ -413,6 +413,64 @@ def test_sdk_training_helpers_register_at_train_end(cat):
         assert "sdk-run" in [a["name"] for a in client.adapters("llama-base")]
 
 
+def test_names_are_checked_whole_and_long_ones_fail_as_invalid_names(cat):
+    from llmesh.common.errors import InvalidArgument
+    from llmesh.sdk.client import MeshClient
+    from llmesh.v1 import catalog_pb2, mesh_pb2
+
+    path = str(cat.root / new_model(cat, "names-model", 61))
+    long_names = ("x" * 100_000, "y" * 129)
+    for bad in ("trail\n", *long_names):
+        message = fails(cat, "models", "register", path, "--host", "trainer", "--name", bad)
+        assert message.startswith("invalid model name") and len(message) < 300, message
+    for bad in long_names:
+        assert fails(cat, "models", "info", bad).startswith("invalid model name")
+    register(cat, "names-model", "names-ok")
+    assert "invalid alias" in fails(cat, "models", "alias", "set", "names-ok:1", "beta\n")
+    assert "invalid host name" in fails(cat, "models", "rm", "names-ok:1", "--from", "h" * 100_000)
+    assert "invalid tag" in fails(cat, "models", "edit", "names-ok:1", "--tag", "stage\n=2")
+    # The coordinator checks them too, for a client that skips the SDK's checks.
+    with MeshClient.connect(None, cat.env(cat.base / "coord-home")) as client:
+        for bad in ("trail\n", *long_names):
+            with pytest.raises(InvalidArgument, match="^invalid model name") as refused:
+                client._call(client._catalog.Register, catalog_pb2.CatalogRegisterRequest(
+                    host="trainer", path=path, name=bad))
+            assert len(str(refused.value)) < 300
+        for bad in long_names:
+            with pytest.raises(InvalidArgument, match="^invalid model name"):
+                client._call(client._mesh.GetModel, mesh_pb2.GetModelRequest(ref=bad))
+        with pytest.raises(InvalidArgument, match="^invalid tag"):
+            client._call(client._catalog.Edit, catalog_pb2.EditRequest(ref="names-ok:1", tags={"stage\n": "2"}))
+
+
+def test_nonsense_numbers_and_tags_are_refused_in_the_cli_and_the_domain(cat):
+    from llmesh.common.errors import InvalidArgument
+    from llmesh.sdk.client import MeshClient
+
+    register(cat, new_model(cat, "numbers-model", 62), "numbers")
+    usage = [("models", "edit", "numbers:1", "--cost", "-5"), ("audit", "--limit", "-1"),
+             ("events", "--limit", "-1"), ("models", "search", "name = 'numbers'", "--limit", "-1")]
+    for args in usage:  # click's usage errors: exit 2, before anything is sent
+        result = cat.meshctl(*args, check=False)
+        assert result.returncode == 2 and "Invalid value" in result.stderr and "Traceback" not in result.stderr, args
+    assert "token lifetime must be between" in fails(cat, "token", "create", "--ttl", "0s")
+    assert "invalid tag '='" in fails(cat, "models", "list", "--tag", "=")
+    assert "invalid tag '=x'" in fails(cat, "models", "list", "--tag", "=x")
+    with MeshClient.connect(None, cat.env(cat.base / "coord-home")) as client:  # the domain refuses them too
+        refusals = {"cost_usd must be 0 or more": lambda: client.edit("numbers:1", cost_usd=-5),
+                    "duration_s must be 0 or more": lambda: client.edit("numbers:1", duration_s=-1),
+                    "token lifetime": lambda: client.create_join_token("agent", 0),
+                    "limit must be between": lambda: client.audit(limit=-1),
+                    "limit must be between ": lambda: list(client.events(limit=-1)),
+                    "limit must be between  ": lambda: client.search("name = 'numbers'", limit=-1),
+                    "invalid tag": lambda: client.list_models(tags=["="])}
+        for message, call in refusals.items():
+            with pytest.raises(InvalidArgument, match=message.strip()):
+                call()
+        assert client.model("numbers:1")["cost_usd"] is None
+        assert client.edit("numbers:1", cost_usd=0.0) and client.model("numbers:1")["cost_usd"] == 0.0
+
+
 def test_typed_reports_give_back_the_registry_shapes():
     """The reports travel as typed messages; the SDK gives back exactly the registry's dicts."""
     from llmesh.coordinator.catalog import messages
@@ -423,7 +481,7 @@ def test_typed_reports_give_back_the_registry_shapes():
         return type(message).FromString(message.SerializeToString())
 
     def node(version, **extra):
-        return {"version": version, "semver": "", "state": "active", "status": "ready", "kind": "model",
+        return {"version": version, "semver": "", "label": "", "state": "active", "status": "ready", "kind": "model",
                 "aliases": [], "relation": "", "external_parents": [], "derived": [], "children": [], **extra}
 
     # A chain of 300 fine-tunes nests 300 deep in the tree, not on the wire (protobuf stops at 100).

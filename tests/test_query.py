@@ -14,8 +14,8 @@ from llmesh.common.names import parse_ref
 from llmesh.coordinator.registry import Registry
 from llmesh.coordinator.registry.search import COLUMNS as FIELDS
 from llmesh.coordinator.registry.search import KEYED_TABLES as KEYED
+from llmesh.coordinator.registry.search import ORDER_KEYS, QueryError, compile_query, compile_terms, parse
 from llmesh.coordinator.registry.search import SETS as MULTI
-from llmesh.coordinator.registry.search import QueryError, compile_query, compile_terms, parse
 
 NOBODY = frozenset()
 
@@ -103,6 +103,56 @@ def test_sort_and_limit(registry):
     assert refs(registry, "kind != 'x'", sort="name:desc", limit=2) == ["gamma:1", "beta:1"]
     with pytest.raises(InvalidArgument, match="cannot sort by 'role'"):
         refs(registry, "kind = 'lora'", sort="role")
+
+
+SEMVERS = ["1.2", "1.9.0", "1.10.0-rc.1", "1.10.0-rc.2", "1.10.0-rc.10", "1.10.0", "2.0.0-alpha", "10.0.0"]
+
+
+def test_semver_compares_and_sorts_as_versions_even_in_an_older_registry(tmp_path):
+    import sqlite_utils
+
+    from llmesh.coordinator.registry import migrations
+
+    # A registry written before semver had an order (schema 21), then opened by this llmesh.
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    old["schema_migrations"].create({"version": int, "applied_at": float}, pk="version")
+    for number, migration in migrations.MIGRATIONS.items():
+        if number <= 21:
+            migration(old)
+            old["schema_migrations"].insert({"version": number, "applied_at": 0.0})
+    old["models"].insert({"id": 1, "name": "m", "origin": "registered", "display_name": "", "description": "",
+                          "created_at": 0.0, "updated_at": 0.0})
+    for number, label in enumerate(SEMVERS[:4], 1):
+        old["versions"].insert({"model_id": 1, "number": number, "digest": f"sha256:{number}", "kind": "model",
+                                "format": "", "source": "", "size_bytes": 0, "file_count": 0, "metadata_json": "{}",
+                                "base_model": "", "registered": 1, "notes": "", "created_by": "", "created_at": 0.0,
+                                "updated_at": 0.0, "semver": label})
+    old.conn.close()
+    registry = Registry(path)
+    try:
+        registry.hosts.host_hello(hello("id-a", "a"))
+        for number, label in enumerate(SEMVERS[4:], 5):  # and new ones, labelled by registration or by edit
+            vid, _, _ = registry.catalog.register_run("id-a", found(f"/m/m{number}", "m", str(number)),
+                                                      {"name": "m", **({"semver": label} if number % 2 else {})})
+            if not number % 2:
+                registry.catalog.edit(parse_ref(f"m:{number}"), {"semver": label})
+
+        def labels(query, sort=""):
+            return [v["semver"] for v in registry.search.search(NOBODY, query, sort=sort)]
+
+        assert labels("semver > '1.9.0'", sort="semver") == SEMVERS[2:]
+        assert labels("semver >= '1.10.0'") == ["1.10.0", "2.0.0-alpha", "10.0.0"]
+        assert labels("semver < '1.10.0' AND semver > '1.10.0-rc.1'") == ["1.10.0-rc.2", "1.10.0-rc.10"]
+        assert labels("semver <= 'v1.2.0'") == ["1.2"]
+        assert labels("NOT semver > '2.0.0-alpha'", sort="semver:desc") == list(reversed(SEMVERS[:7]))
+        assert labels("semver IS NOT NULL", sort="semver:desc") == list(reversed(SEMVERS))
+        registry.catalog.edit(parse_ref("m:8"), {"semver": ""})  # unlabelled: no longer compared
+        assert labels("semver > '9.0.0'") == []
+        with pytest.raises(QueryError, match="semver > needs a version like '1.2.0', not 'latest'"):
+            labels("semver > 'latest'")
+    finally:
+        registry.close()
 
 
 def test_list_flags_run_on_the_same_engine(registry):
@@ -214,7 +264,7 @@ SQL_WORDS = {"v", "m", "c", "h", "id", "IN", "NOT", "AND", "OR", "IS", "NULL", "
              "JOIN", "ON", "version_id", "key", "value", "num", "name", "role", "backend", "alias", "host_id",
              "copies", "hosts", "version_roles", "version_backends", "aliases", "version_datasets",
              "version_capabilities", "version_tags", "version_metrics", "version_params"} | {
-    col.split(".")[1] for col, _, _ in FIELDS.values()}
+    col.split(".")[1] for col, _, _ in FIELDS.values()} | {col.split(".")[1] for col, _, _ in ORDER_KEYS.values()}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -77,6 +77,28 @@ def test_key_material_is_private(secured):
     assert stat.S_IMODE((secured.base / "coord-home" / "credentials.json").stat().st_mode) == 0o600
 
 
+def test_the_registry_and_the_data_dir_are_private(secured):
+    def modes(directory):
+        return {str(p.relative_to(directory)): stat.S_IMODE(p.stat().st_mode) for p in directory.rglob("*")
+                if p.is_file()}
+
+    data = secured.base / "coord-home" / "coordinator"
+    secured.meshctl("user", "add", "pat", "--role", "viewer")  # a write: the WAL holds it
+    running = modes(data)
+    assert {"registry.db", "registry.db-wal", "registry.db-shm", "ca/ca.key"} <= set(running), running
+    assert set(running.values()) == {0o600}, running
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    secured.coordinator.stop()
+    for name in modes(data):  # as an older llmesh left them
+        (data / name).chmod(0o644)
+    data.chmod(0o755)
+    secured.start_coordinator()
+    secured.meshctl("user", "add", "quinn", "--role", "viewer")
+    reopened = modes(data)
+    assert "registry.db-wal" in reopened and set(reopened.values()) == {0o600}, reopened
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
 def test_a_removed_host_is_revoked_at_once(secured):
     agent = secured.start_agent("trainer", [secured.root])
     host = secured.wait_host("trainer")
@@ -167,6 +189,13 @@ def test_the_audit_log_records_changes_and_refusals(secured):
     assert {("user.add", "ok"), ("token.create", "ok"), ("model.register", "ok"), ("rpc.refused", "denied")} <= actions
     refusal = next(e for e in events if e["action"] == "rpc.refused")
     assert refusal["actor"] == "val" and "Register" in refusal["resource"]
+    assert refusal["role"] == "viewer" and refusal["source"].startswith("ipv4:127.0.0.1")  # who, from where
+    forged_token = f"L10{secured.endpoint['ca_sha256']}::forged"
+    result = secured.meshctl("hosts", check=False, env={"LLMESH_TOKEN": forged_token})
+    assert result.returncode == 1, result.stderr
+    forged = next(e for e in secured.json("audit") if e["action"] == "rpc.refused")
+    assert (forged["actor"], forged["role"]) == ("unknown", "unknown")
+    assert forged["source"].startswith("ipv4:127.0.0.1")
     change = next(e for e in events if e["action"] == "model.register")
     assert change["role"] == "admin" and change["source"].startswith("ipv4:127.0.0.1")
     only_val = secured.json("audit", "--actor", "val")

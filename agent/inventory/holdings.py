@@ -3,16 +3,20 @@ scan found under its roots. Transfers reuse them, the Peer service serves them, 
 while their real paths lie under the roots or in the store (confinement.py)."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable
 
 from llmesh.agent.inventory.confinement import Confinement
 from llmesh.agent.inventory.hash_cache import HashCache
 from llmesh.agent.inventory.scanner import ScanResult
-from llmesh.agent.store.blobs import BlobStore
+from llmesh.agent.store.blobs import MANIFEST_SUFFIX, BlobStore
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from llmesh.common.hashing import manifest_digest
 from llmesh.common.units import short_digest
 
 log = logging.getLogger("llmesh.agent.holdings")
@@ -26,9 +30,10 @@ class Holdings:
         self.confinement = Confinement(roots)
         self.servable = Confinement([*roots, store.blobs_dir])  # what the Peer service may read
         self._by_digest: dict[str, tuple[str, int]] = {}
+        self._found: dict[str, str] = {}  # real path of each model the last scan found -> its digest
 
     def update(self, result: ScanResult) -> None:
-        """Index the files of a finished scan by digest."""
+        """Index the files of a finished scan by digest, and its models by path."""
         index = {}
         for model in result.models:
             for f in model.files:
@@ -36,6 +41,7 @@ class Holdings:
                 if path:
                     index.setdefault(f.digest, (path, f.size))
         self._by_digest = index
+        self._found = {os.path.realpath(m.path): m.digest for m in result.models}
 
     def local_file(self, digest: str) -> str | None:
         """A file under the roots with these bytes, if it is still there unchanged in size."""
@@ -84,9 +90,13 @@ class Holdings:
             raise InvalidArgument(f"{path} is not under any model root of this host ({', '.join(self.roots)})")
         return Path(real)
 
-    def remove_copy(self, path: str) -> None:
+    def remove_copy(self, path: str, digest: str, inspect: Callable[[str], object] | None = None) -> None:
         """Delete a copy's files: a store directory (its blobs are then collected), or a
-        model folder or file under a root."""
+        model folder or file under a root. Only what this agent itself knows to hold the
+        version ``digest`` at that path (its store manifest, its last scan, or ``inspect``
+        of the path now) is deleted: a registry record alone never names what to delete."""
+        if not digest:
+            raise InvalidArgument(f"refusing to delete {path}: the request does not say which version it holds")
         real = os.path.realpath(path)
         store_models = os.path.realpath(self.store.models_dir)
         if real.startswith(store_models + os.sep):
@@ -94,6 +104,7 @@ class Holdings:
             name, version = "/".join(name_and_version.parts[:-1]), name_and_version.parts[-1]
             if not version.startswith("v") or not version[1:].isdigit():
                 raise InvalidArgument(f"{path} is not a model directory of the store")
+            self._check_holds(path, digest, _store_digest(Path(real)))
             self.store.remove_model(name, int(version[1:]))
             self.store.gc()
             return
@@ -102,11 +113,37 @@ class Holdings:
             raise FailedPrecondition(f"refusing to delete the model root {path} itself")
         if not os.path.exists(real):
             raise NotFound(f"{path} does not exist on this host")
+        held = self._found.get(real)
+        if held != digest and inspect is not None:  # found since the last scan (a pull into a root)
+            try:
+                found = inspect(real)
+                if os.path.realpath(found.path) == real:
+                    held = found.digest
+            except InvalidArgument:
+                pass
+        self._check_holds(path, digest, held)
         if os.path.isdir(real):
             shutil.rmtree(real)
         else:
             os.unlink(real)
         log.info("deleted the copy at %s", path)
+
+
+    @staticmethod
+    def _check_holds(path: str, digest: str, held: str | None) -> None:
+        if held != digest:
+            now = f"holds {short_digest(held)}" if held else "is not a model this host found there"
+            raise FailedPrecondition(f"refusing to delete {path}: it {now}, not {short_digest(digest)} "
+                                     "(this host deletes only what it holds for that version)")
+
+
+def _store_digest(model_dir: Path) -> str | None:
+    """The version digest a store directory's manifest records (None without one)."""
+    try:
+        manifest = json.loads((model_dir.parent / f".{model_dir.name}{MANIFEST_SUFFIX}").read_text())
+        return manifest_digest(SimpleNamespace(**f) for f in manifest["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _file_path(model, relative: str, digest: str) -> str | None:

@@ -176,14 +176,15 @@ class CatalogService:
 
     # -- import and export ----------------------------------------------------------------
 
-    async def import_file(self, file_name: str, content: bytes, fmt: str, dry_run: bool, actor: str) -> dict:
+    async def import_file(self, file_name: str, content: bytes, fmt: str, dry_run: bool, actor: str,
+                          host_map: dict[str, str] | None = None) -> dict:
         if len(content) > MAX_IMPORT_BYTES:
             raise InvalidArgument(f"{file_name}: larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB")
         try:
             data = json.loads(content.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidArgument(f"{file_name}: not a JSON file ({exc})") from None
-        bundle = importers.convert(data, fmt or "auto", file_name)
+        bundle = importers.convert(data, fmt or "auto", file_name, host_map)
         return await self.core.run(self.registry.exchange.import_bundle, bundle, actor, dry_run)
 
     async def export(self) -> dict:

@@ -120,7 +120,8 @@ class CatalogServicer(catalog_grpc.CatalogServicer):
     @translate_errors
     async def Import(self, request: pb.ImportRequest, context: Context) -> pb.ImportReport:
         return messages.import_report(await self.service.import_file(
-            request.file_name, request.content, request.format, request.dry_run, auth.caller(context).name))
+            request.file_name, request.content, request.format, request.dry_run, auth.caller(context).name,
+            dict(request.host_map)))
 
     @translate_errors
     async def Export(self, request: pb.ExportRequest, context: Context) -> pb.ExportResponse:

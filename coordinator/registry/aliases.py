@@ -11,19 +11,19 @@ import re
 import time
 
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from llmesh.common.names import ModelRef
+from llmesh.common.names import ModelRef, is_valid_alias, shown
 from llmesh.coordinator.registry.database import Database
 from llmesh.coordinator.registry.lifecycle import LifecycleRepository
 from llmesh.coordinator.registry.versions import VersionsRepository
 
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 ALWAYS_PROTECTED = frozenset({"prod", "production"})
 
 
 def check_alias(alias: str) -> str:
-    if not ALIAS_RE.match(alias or ""):
-        raise InvalidArgument(f"invalid alias {alias!r}: start with a letter; letters, digits, '.', '_', '-'")
-    if alias == "latest" or re.match(r"^v\d+$", alias):
+    if not is_valid_alias(alias):
+        raise InvalidArgument(f"invalid alias {shown(alias)}: start with a letter; letters, digits, '.', '_', '-' "
+                              "(at most 64)")
+    if alias == "latest" or re.fullmatch(r"v\d+", alias):
         raise InvalidArgument(f"alias {alias!r} is reserved (latest and vN already name versions)")
     return alias
 
@@ -39,7 +39,7 @@ class AliasesRepository:
                   now: float | None = None) -> dict:
         now = now or time.time()
         check_alias(alias)
-        if ref.version is None and not ref.alias:
+        if not ref.names_a_version:
             raise InvalidArgument(f"say which version {alias!r} should point to: {ref.name}:VERSION")
         with self.db.atomic():
             version_id = self.versions.resolve(ref)

@@ -28,7 +28,9 @@ from llmesh.coordinator.registry.facts import (
     check_semver,
     metric_name,
     metric_value,
+    non_negative,
     param_row,
+    semver_key,
 )
 from llmesh.coordinator.registry.lifecycle import LifecycleRepository
 from llmesh.coordinator.registry.models import ModelsRepository
@@ -140,13 +142,13 @@ class CatalogRepository:
                                  [row["model_id"], label])
             if holder and holder["id"] != version_id:
                 raise AlreadyExists(f"semver {label} is already the label of {self.db.version_ref(holder['id'])}")
-            updates["semver"] = label
+            updates["semver"], updates["semver_key"] = label, semver_key(label)
         for key in ("framework", "hardware", "code_commit"):
             if spec.get(key) is not None and spec.get(key) != "":
                 updates[key] = str(spec[key])
         for key in ("duration_s", "cost_usd"):
             if spec.get(key) is not None:
-                updates[key] = metric_value(key, spec[key])
+                updates[key] = non_negative(key, spec[key])
         if not row["code_commit"] and "code_commit" not in updates:
             git = (json.loads(row["metadata_json"] or "{}").get("git") or {})
             if git.get("commit"):
@@ -197,7 +199,7 @@ class CatalogRepository:
     def _params_from_metadata(self, row: dict) -> dict:
         """Hyperparameters the agent read from training_args.json, as searchable params."""
         training = (json.loads(row["metadata_json"] or "{}").get("training") or {})
-        return {k: v for k, v in (training.get("args") or {}).items() if KEY_RE.match(str(k))}
+        return {k: v for k, v in (training.get("args") or {}).items() if KEY_RE.fullmatch(str(k))}
 
     def _set_metric(self, version_id: int, key: str, value: Any) -> None:
         name = metric_name(key)
@@ -225,7 +227,7 @@ class CatalogRepository:
             version_id = self.versions.resolve(ref)
             row = self.db["versions"].get(version_id)
             if changes.get("semver") is not None and changes["semver"] == "":
-                self.db.execute("UPDATE versions SET semver = NULL WHERE id = ?", [version_id])
+                self.db.execute("UPDATE versions SET semver = NULL, semver_key = NULL WHERE id = ?", [version_id])
             for role in changes.get("remove_roles") or ():
                 self.db.execute("DELETE FROM version_roles WHERE version_id = ? AND role = ?", [version_id, role])
             for key in changes.get("remove_capabilities") or ():

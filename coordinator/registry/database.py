@@ -16,17 +16,26 @@ from pathlib import Path
 
 import sqlite_utils
 
+from llmesh.common.files import make_private
 from llmesh.coordinator.identity import SYSTEM, current_caller
+
+# The registry holds token hashes and the audit log: its files are the owner's alone.
+# SQLite gives the -wal and -shm files the database file's mode when it creates them.
+PRIVATE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 class Database:
     def __init__(self, path: Path | str):
+        on_disk = str(path) != ":memory:"
+        if on_disk:
+            _make_private_files(Path(path))
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 5000")
         # The sqlite-utils database (tables, indexes): what migrations and bulk loads work on.
         self.handle = sqlite_utils.Database(conn)
-        if str(path) != ":memory:":
+        if on_disk:
             self.handle.enable_wal()
+            _make_private_files(Path(path))  # the -wal and -shm files WAL mode just made
         self.handle.execute("PRAGMA foreign_keys = ON")
         self.handle.execute("PRAGMA synchronous = NORMAL")
         self.conn = conn
@@ -64,12 +73,14 @@ class Database:
     # -- events ---------------------------------------------------------------------------
 
     def record_event(self, actor: str, action: str, resource: str, detail: dict | None = None,
-                     result: str = "ok") -> None:
+                     result: str = "ok", *, role: str | None = None, source: str | None = None) -> None:
         """Append to the audit log. Who, with which role and from where default to the
-        caller of the RPC being served (the auth interceptor sets it for every call)."""
+        caller of the RPC being served (the auth interceptor sets it for every call); a
+        refusal, which has no established caller, passes what the interceptor found."""
         who = current_caller.get() or SYSTEM
         self.handle["events"].insert({
-            "ts": time.time(), "actor": actor or who.name, "role": who.role, "source": who.address,
+            "ts": time.time(), "actor": actor or who.name, "role": who.role if role is None else role,
+            "source": who.address if source is None else source,
             "result": result, "action": action, "resource": resource,
             "detail_json": json.dumps(detail or {}, sort_keys=True),
         })
@@ -77,6 +88,13 @@ class Database:
     def events(self, limit: int = 100) -> list[dict]:
         rows = self.handle.query("SELECT * FROM events ORDER BY id DESC LIMIT ?", [limit])
         return [decode_json_columns(r) for r in rows]
+
+
+def _make_private_files(path: Path) -> None:
+    """0600 for the database and those of its side files that exist (fixing older ones)."""
+    make_private(path)
+    for suffix in PRIVATE_SUFFIXES[1:]:
+        make_private(path.with_name(path.name + suffix), create=False)
 
 
 def decode_json_columns(row: dict) -> dict:

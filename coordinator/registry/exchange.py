@@ -9,6 +9,9 @@ Models and versions are named by name and number, never by row id.
 An import runs in one transaction: a version that cannot be imported is reported and
 skipped, everything else goes in; an unexpected failure leaves the registry untouched.
 A version whose digest already exists is merged (blank facts filled in), not duplicated.
+Paths are checked first, as strictly as those agents report: a file path that leaves its
+version's directory, or a copy path that is not an absolute path in its host's syntax,
+refuses the whole import (one line naming the record), before anything is written.
 """
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ import json
 import re
 import time
 
-from llmesh.common.errors import MeshError
-from llmesh.common.names import check_name
+from llmesh.common.errors import InvalidArgument, MeshError
+from llmesh.common.names import check_name, is_version_label
+from llmesh.common.paths import check_copy_path, check_file_path, native_copy_path
 from llmesh.coordinator.registry.aliases import AliasesRepository
 from llmesh.coordinator.registry.catalog import CatalogRepository
 from llmesh.coordinator.registry.database import Database, decode_json_columns
@@ -31,6 +35,7 @@ from llmesh.coordinator.registry.facts import (
     metric_value,
     param_row,
     param_value,
+    semver_key,
 )
 from llmesh.coordinator.registry.models import ModelsRepository
 
@@ -38,7 +43,7 @@ FORMAT = "llmesh-registry"
 VERSION_FIELDS = ("number", "digest", "kind", "format", "source", "size_bytes", "file_count", "base_model",
                   "registered", "notes", "created_by", "created_at", "updated_at", "semver", "status", "state",
                   "locked", "locked_digest", "last_verified", "framework", "hardware", "duration_s", "cost_usd",
-                  "code_commit")
+                  "code_commit", "label")
 MERGED_TEXT = ("base_model", "notes", "framework", "hardware", "code_commit")
 
 
@@ -119,6 +124,7 @@ class ExchangeRepository:
         report = {"format": bundle.get("source_format", "llmesh"), "models": 0, "versions": 0, "merged": 0,
                   "skipped": 0, "problems": list(bundle.get("problems") or []), "dry_run": dry_run}
         exact = bool(bundle.get("exact"))
+        self._check_paths(bundle, exact)
         try:
             with self.db.atomic():
                 if exact:
@@ -138,6 +144,33 @@ class ExchangeRepository:
         except _DryRun:
             pass
         return report
+
+    def _check_paths(self, bundle: dict, exact: bool) -> None:
+        """Every file path and copy path in the bundle, or InvalidArgument naming the record."""
+        platforms = {h["id"]: h["platform"] for h in self.db.query("SELECT id, platform FROM hosts")}
+        platforms.update({h["id"]: h.get("platform") or "" for h in bundle.get("hosts") or []
+                          if isinstance(h, dict) and isinstance(h.get("id"), str) and h["id"] not in platforms})
+        by_name = {h["name"]: h["platform"] for h in self.db.query("SELECT name, platform FROM hosts")}
+        for model in bundle.get("models") or []:
+            if not isinstance(model, dict):
+                continue
+            for v in model.get("versions") or []:
+                if not isinstance(v, dict):
+                    continue
+                where = _where(model.get("name"), v)
+                try:
+                    for f in v.get("files") or []:
+                        check_file_path(f.get("path") if isinstance(f, dict) else f)
+                    if exact:
+                        for c in v.get("copies") or []:
+                            platform = (platforms.get(c.get("host_id")) or by_name.get(c.get("host"), "")
+                                        if isinstance(c, dict) else "")
+                            check_copy_path(c.get("path") if isinstance(c, dict) else c, platform)
+                    locations = v.get("locations")
+                    for host, path in (locations.items() if isinstance(locations, dict) else ()):
+                        check_copy_path(path, by_name.get(host, ""))
+                except InvalidArgument as exc:
+                    raise InvalidArgument(f"import refused, nothing imported: {where}: {exc}") from None
 
     def _import_hosts(self, hosts: list, report: dict) -> None:
         columns = set(self.db["hosts"].columns_dict)
@@ -186,9 +219,12 @@ class ExchangeRepository:
                 "updated_at": _time(model.get("updated_at"), now),
                 "extra_json": json.dumps(model.get("extra") or {}, sort_keys=True)}).last_pk
             report["models"] += 1
-        for version in model.get("versions") or []:
-            where = f"{name} v{version.get('number') or version.get('semver') or '?'}" \
-                if isinstance(version, dict) else name
+        versions = [v for v in model.get("versions") or []]
+        # Versions with a number first: a label-only one (afs "v2b") takes the next free number
+        # after them, instead of the number a later version of the file asks for.
+        versions.sort(key=lambda v: not (isinstance(v, dict) and isinstance(v.get("number"), int)))
+        for version in versions:
+            where = _where(name, version) if isinstance(version, dict) else name
             try:
                 with self.db.atomic():  # a savepoint: a bad version leaves nothing behind
                     vid = self._import_version(model_id, name, version, exact, report, now)
@@ -203,7 +239,7 @@ class ExchangeRepository:
                                 "updated_at": now, "updated_by": "import"})
 
     def _import_version(self, model_id: int, name: str, v: dict, exact: bool, report: dict, now: float) -> int:
-        where = f"{name} v{v.get('number') or v.get('semver') or '?'}"
+        where = _where(name, v)
         digest = v["digest"]
         if not isinstance(digest, str) or not digest:
             raise ValueError("digest missing")
@@ -224,6 +260,11 @@ class ExchangeRepository:
             if self.db.one("SELECT 1 AS x FROM versions WHERE model_id = ? AND semver = ?", [model_id, semver]):
                 report["problems"].append(f"{where}: semver {semver} is taken in {name}; kept under extra")
                 semver = None
+        label = v.get("label") or None
+        if label is not None and not (is_version_label(label) and not self.db.one(
+                "SELECT 1 AS x FROM versions WHERE model_id = ? AND label = ?", [model_id, label])):
+            report["problems"].append(f"{where}: label {label!r} is taken in {name} or invalid; kept under extra")
+            label = None
         state = v.get("state") or "active"
         if state not in STATES:
             report["problems"].append(f"{where}: unknown state {state!r}; imported as active")
@@ -235,6 +276,8 @@ class ExchangeRepository:
         extra = dict(v.get("extra") or {})
         if v.get("semver") and semver is None:
             extra["semver"] = v["semver"]
+        if v.get("label") and label is None:
+            extra["label"] = v["label"]
         files = v.get("files") or []
         row = {"model_id": model_id, "number": number, "digest": digest, "kind": v.get("kind") or "model",
                "format": _text(v.get("format")), "source": _text(v.get("source")),
@@ -244,7 +287,8 @@ class ExchangeRepository:
                "base_model": _text(v.get("base_model")), "registered": int(v.get("registered", True)),
                "notes": _text(v.get("notes")), "created_by": _text(v.get("created_by")) if exact else "import",
                "created_at": _time(v.get("created_at"), now), "updated_at": _time(v.get("updated_at"), now),
-               "semver": semver, "status": status, "state": state, "locked": int(bool(v.get("locked"))),
+               "semver": semver, "semver_key": semver_key(semver), "label": label, "status": status,
+               "state": state, "locked": int(bool(v.get("locked"))),
                "locked_digest": v.get("locked_digest"), "last_verified": v.get("last_verified"),
                "framework": _text(v.get("framework")), "hardware": _text(v.get("hardware")),
                "duration_s": _number(v.get("duration_s")), "cost_usd": _number(v.get("cost_usd")),
@@ -300,8 +344,11 @@ class ExchangeRepository:
         else:
             copies = [{"host": h, "path": p, "state": "unverified"} for h, p in (v.get("locations") or {}).items()]
         for copy in copies:
-            host = self.db.one("SELECT id FROM hosts WHERE id = ?", [copy.get("host_id")]) if copy.get("host_id") \
-                else self.db.one("SELECT id FROM hosts WHERE name = ?", [copy.get("host") or ""])
+            host = self.db.one("SELECT id, platform FROM hosts WHERE id = ?", [copy.get("host_id")]) \
+                if copy.get("host_id") else self.db.one("SELECT id, platform FROM hosts WHERE name = ?",
+                                                        [copy.get("host") or ""])
+            if host and not exact:  # as that host's agent writes it, so that its scan finds the copy
+                copy["path"] = native_copy_path(copy["path"], host["platform"])
             taken = host and self.db.one("SELECT 1 AS x FROM copies WHERE host_id = ? AND path = ?",
                                          [host["id"], copy["path"]])
             if not host or taken:
@@ -324,7 +371,10 @@ class ExchangeRepository:
             label = check_semver(v["semver"])
             if not self.db.one("SELECT 1 AS x FROM versions WHERE model_id = ? AND semver = ?",
                                [row["model_id"], label]):
-                updates["semver"] = label
+                updates["semver"], updates["semver_key"] = label, semver_key(label)
+        if v.get("label") and not row["label"] and is_version_label(v["label"]) and not self.db.one(
+                "SELECT 1 AS x FROM versions WHERE model_id = ? AND label = ?", [row["model_id"], v["label"]]):
+            updates["label"] = v["label"]
         extra = json.loads(row["extra_json"] or "{}")
         for key, value in (v.get("extra") or {}).items():
             if key == "source" and "source" in extra and extra["source"] != value:
@@ -339,12 +389,16 @@ class ExchangeRepository:
         try:
             name = parent["name"]
             number = parent.get("version")
-            if number is None:  # a predecessor's label: vN, or a semver label
+            if number is None:  # a predecessor's label: vN, a kept label (v2b), or a semver label
                 label = str(parent.get("label") or "")
                 match = re.fullmatch(r"v?(\d+)", label)
-                column, value = ("v.number", int(match.group(1))) if match else ("v.semver", label.lstrip("v"))
-                row = self.db.one("SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id "
-                                  f"WHERE m.name = ? AND {column} = ?", [name, value])
+                if match:
+                    row = self.db.one("SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id "
+                                      "WHERE m.name = ? AND v.number = ?", [name, int(match.group(1))])
+                else:
+                    row = self.db.one("SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id "
+                                      "WHERE m.name = ? AND (v.label = ? OR v.semver = ?) ORDER BY v.label = ? DESC",
+                                      [name, label, label.lstrip("v"), label])
             else:
                 row = self.db.one("SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id WHERE m.name = ? "
                                   "AND v.number = ?", [name, number])
@@ -399,6 +453,13 @@ class ExchangeRepository:
             row = {k: v for k, v in e.items() if k in columns}  # every column the audit log has
             row["detail_json"] = json.dumps(e.get("detail") or {}, sort_keys=True)
             self.db["events"].insert(row)
+
+
+def _where(name, v: dict) -> str:
+    """How the report names a version of the file: NAME vN, or NAME and its label."""
+    if v.get("number"):
+        return f"{name} v{v['number']}"
+    return f"{name} {v.get('label') or v.get('semver') or '?'}"
 
 
 def _text(value) -> str:

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from llmesh.common.errors import InvalidArgument
+from llmesh.common.names import KEY_RE, check_key, shown  # noqa: F401 (the key rules live in names)
 
 STATES = ("draft", "training", "active", "deprecated", "archived")
 # Which lifecycle moves a user may make. Leaving draft/training needs weights (status ready).
@@ -30,15 +31,8 @@ METRIC_SYNONYMS = {
     "speed": "tokens_per_second", "latency": "latency_ms", "memory": "memory_mb",
     "memory_usage_mb": "memory_mb", "bleu_score": "bleu", "ppl": "perplexity",
 }
-KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
-SEMVER_RE = re.compile(r"^v?(\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)$")
+SEMVER_RE = re.compile(r"v?(\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)")
 PENDING_PREFIX = "pending:"
-
-
-def check_key(key: str, what: str) -> str:
-    if not isinstance(key, str) or not KEY_RE.match(key):
-        raise InvalidArgument(f"invalid {what} {key!r}: use letters, digits, '_', '.', '-' (at most 128)")
-    return key
 
 
 def metric_name(key: str) -> str:
@@ -58,10 +52,54 @@ def metric_value(key: str, value: Any) -> float:
 
 
 def check_semver(label: str) -> str:
-    match = SEMVER_RE.match(label or "")
+    match = SEMVER_RE.fullmatch(label) if isinstance(label, str) and len(label) <= 128 else None
     if not match:
-        raise InvalidArgument(f"invalid semver label {label!r}: expected MAJOR.MINOR[.PATCH][-PRE], e.g. 1.2.0")
+        raise InvalidArgument(f"invalid semver label {shown(label)}: expected MAJOR.MINOR[.PATCH][-PRE], e.g. 1.2.0")
     return match.group(1)
+
+
+_SEMVER_PARTS_RE = re.compile(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]*)?")
+
+
+def semver_key(label: str | None) -> str | None:
+    """A text that sorts as semver.org orders versions: 1.9.0 < 1.10.0, 1.0.0-alpha <
+    1.0.0-alpha.1 < 1.0.0-beta < 1.0.0; build metadata is ignored. None if not a version.
+
+    Numbers are written with their length first ("2" -> "12", "10" -> "210"), so longer
+    numbers sort after shorter ones; a release ends in "~", which sorts after the "-"
+    that starts a pre-release; pre-release identifiers are joined by "!", which sorts
+    before every character they may hold, so a shorter list sorts first; a numeric
+    identifier ("0" + number) sorts before an alphanumeric one ("1" + text).
+    Stored in versions.semver_key (migration 22): keep this function's output stable."""
+    match = _SEMVER_PARTS_RE.fullmatch(label) if isinstance(label, str) and label else None
+    if not match:
+        return None
+    major, minor, patch, pre = match.groups()
+
+    def number(text: str) -> str:
+        digits = text.lstrip("0") or "0"
+        return f"{len(digits):02d}{digits}"
+
+    key = ".".join(number(part or "0") for part in (major, minor, patch))
+    if not pre:
+        return key + "~"
+    identifiers = ["0" + number(i) if i.isdigit() else "1" + i for i in pre.split(".")]
+    return key + "-" + "!".join(identifiers)
+
+
+def non_negative(key: str, value: Any) -> float:
+    """A duration or a cost: a finite number, 0 or more."""
+    number = metric_value(key, value)
+    if number < 0:
+        raise InvalidArgument(f"{key} must be 0 or more, got {value!r}")
+    return number
+
+
+def check_limit(limit: Any, most: int = 100_000) -> int:
+    """How many rows a listing returns: 0 (the default) up to ``most``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= most:
+        raise InvalidArgument(f"limit must be between 0 and {most}, got {limit!r}")
+    return limit
 
 
 def check_state(state: str) -> str:

@@ -1,7 +1,7 @@
 """Every schema migration of the registry, in order, in one place.
 
 Each migration runs once, in its own transaction, and is recorded in schema_migrations.
-The numbers are those existing databases carry (1, 2, 3, 20, 21): never renumber one,
+The numbers are those existing databases carry (1, 2, 3, 20, 21, 22): never renumber one,
 never change one that has shipped; add a new one at the end with a higher number.
 A database that has applied a number this list does not know was written by a newer
 llmesh and is refused rather than misread.
@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from llmesh.common.errors import InvalidArgument
+from llmesh.coordinator.registry.facts import semver_key
 
 
 def _hosts_models_versions_copies(db: sqlite_utils.Database) -> None:
@@ -151,6 +152,17 @@ def _deployments(db: sqlite_utils.Database) -> None:
     db["jobs"].add_column("kind_detail_json", str)
 
 
+def _version_labels_and_semver_order(db: sqlite_utils.Database) -> None:
+    """A version's label kept beside its number (an imported afs "v2b"), and a key that sorts
+    semver labels as versions (1.10.0 after 1.9.0), filled for the labels already there."""
+    db.execute("ALTER TABLE versions ADD COLUMN label TEXT")
+    db.execute("ALTER TABLE versions ADD COLUMN semver_key TEXT")
+    db["versions"].create_index(["model_id", "label"], unique=True)
+    rows = list(db.query("SELECT id, semver FROM versions WHERE semver IS NOT NULL"))
+    db.conn.executemany("UPDATE versions SET semver_key = ? WHERE id = ?",
+                        [(semver_key(r["semver"]), r["id"]) for r in rows])
+
+
 def _job_sources_and_partials(db: sqlite_utils.Database) -> None:
     """Per job: the sources dropped from it and why (a drifted copy), and whether its
     destination still has partial blobs of it to delete (a cancelled or failed job)."""
@@ -174,6 +186,7 @@ MIGRATIONS: dict[int, Migration] = {
     3: _catalog,
     20: _jobs,
     21: _deployments,
+    22: _version_labels_and_semver_order,
     24: _job_sources_and_partials,
     25: _copy_found_digest,
 }

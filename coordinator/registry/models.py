@@ -209,7 +209,7 @@ class ModelsRepository:
         model = self.db.one("SELECT id FROM models WHERE name = ?", [ref.name])
         if not model:
             raise NotFound(f"unknown model {ref.name!r}")
-        if ref.version is None and not ref.alias:
+        if not ref.names_a_version:
             ids = [r["id"] for r in self.db.query("SELECT id FROM versions WHERE model_id = ?", [model["id"]])]
         else:
             ids = [self.versions.resolve(ref)]

@@ -9,6 +9,7 @@ import time
 from llmesh.common.errors import FailedPrecondition, NotFound
 from llmesh.common.names import ModelRef, parse_ref
 from llmesh.coordinator.registry.database import Database, decode_json_columns
+from llmesh.coordinator.registry.facts import check_limit
 from llmesh.coordinator.registry.versions import VersionsRepository
 
 # For "best" in summaries: these are better when lower.
@@ -29,10 +30,11 @@ class ReportsRepository:
         """The version tree of one model: edges inside the model nest, others are noted."""
         model = self.versions.model_row(name)
         rows = list(self.db.query(
-            "SELECT id, number, semver, state, status, kind FROM versions WHERE model_id = ? ORDER BY number",
+            "SELECT id, number, semver, label, state, status, kind FROM versions WHERE model_id = ? ORDER BY number",
             [model["id"]]))
         ids = {r["id"] for r in rows}
-        nodes = {r["id"]: {"version": r["number"], "semver": r["semver"] or "", "state": r["state"],
+        nodes = {r["id"]: {"version": r["number"], "semver": r["semver"] or "", "label": r["label"] or "",
+                           "state": r["state"],
                            "status": r["status"], "kind": r["kind"], "aliases": [], "relation": "",
                            "external_parents": [], "derived": [], "children": []} for r in rows}
         for r in self.db.query("SELECT a.version_id, a.alias FROM aliases a WHERE a.model_id = ? ORDER BY alias",
@@ -106,7 +108,7 @@ class ReportsRepository:
         except Exception:  # an HF id with characters our names refuse: match the string only
             ref = None
         if ref is not None and self.db.one("SELECT 1 AS x FROM models WHERE name = ?", [ref.name]):
-            if ref.version is None and not ref.alias:
+            if not ref.names_a_version:
                 rows = list(self.db.query("SELECT v.id, v.metadata_json FROM versions v JOIN models m "
                                           "ON m.id = v.model_id WHERE m.name = ?", [ref.name]))
             else:
@@ -224,6 +226,7 @@ class ReportsRepository:
 
     def events_after(self, after_id: int = 0, limit: int = 100, resource: str = "") -> list[dict]:
         """Events after an id, oldest first; with after_id 0, the newest ``limit`` of them."""
+        check_limit(limit)
         where, params = ["id > ?"], [after_id]
         if resource:
             where.append("(resource = ? OR substr(resource, 1, ?) = ?)")  # NAME also matches NAME:VER

@@ -34,9 +34,10 @@ import re
 from dataclasses import dataclass
 
 from llmesh.common.errors import InvalidArgument
+from llmesh.common.names import check_key, shown
 from llmesh.coordinator.registry import query_parser
 from llmesh.coordinator.registry.database import Database
-from llmesh.coordinator.registry.facts import metric_name
+from llmesh.coordinator.registry.facts import check_limit, metric_name, semver_key
 from llmesh.coordinator.registry.query_parser import BoolOp, Not, QueryError, Test, parse
 from llmesh.coordinator.registry.versions import VersionsRepository
 
@@ -75,6 +76,9 @@ INVERSE = {"=": "!=", "!=": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">", "IN
            "IS NOT NULL": "IS NULL"}
 POSITIVE = {"!=": "=", "NOT IN": "IN", "NOT LIKE": "LIKE", "IS NULL": "IS NOT NULL"}
 INDEXED_OPS = {"=", "IN", "<", "<=", ">", ">="}
+ORDER_OPS = {"<", "<=", ">", ">="}
+# Columns that order by a key of their own: semver labels order as versions (1.10.0 > 1.9.0).
+ORDER_KEYS = {"semver": ("v.semver_key", semver_key, "a version like '1.2.0'")}
 MAX_LIMIT = 10000
 DRIVER_CAP = 2000  # a term matching fewer versions than this drives the search
 
@@ -165,6 +169,12 @@ def _column(test: Test) -> Term:
         return Term(f"(+{column} IS NULL OR +{column} = ?)" if op == "IS NULL" else
                     f"(+{column} IS NOT NULL AND +{column} != ?)", [""])
     values = [_coerce(test, kind, v) for v in test.values]
+    if test.field in ORDER_KEYS and op in ORDER_OPS:
+        column, to_key, example = ORDER_KEYS[test.field]
+        keys = [to_key(v) for v in values]
+        if None in keys:
+            raise QueryError(test.pos, f"{test.field} {op} needs {example}, not {values[keys.index(None)]!r}")
+        return Term(_comparison(f"+{column}", op, keys, params), params)
     # The unary + keeps SQLite from walking a column's index when the walk in name order is cheaper.
     sql = _comparison(f"+{column}", op, values, params)
     exact = True
@@ -299,7 +309,7 @@ def compile_sort(sort: str) -> tuple[str, list]:
         expression = f"(SELECT {column} FROM {table} WHERE version_id = v.id AND key = ?)"
         params.append(sub)
     elif not sub and name in COLUMNS:
-        expression = COLUMNS[name][0]
+        expression = ORDER_KEYS[name][0] if name in ORDER_KEYS else COLUMNS[name][0]
     else:
         raise InvalidArgument(f"cannot sort by {key!r}: use one of {', '.join(sorted(COLUMNS))}, "
                               "metric.KEY, param.KEY or tag.KEY")
@@ -315,8 +325,7 @@ class SearchRepository:
     def search(self, connected: frozenset[str], query: str = "", *, sort: str = "", limit: int = 0,
                filters: list[Term] | None = None) -> list[dict]:
         """Versions matching a query (and extra compiled terms), in sort order; limit 0: all."""
-        if limit < 0 or limit > MAX_LIMIT:
-            raise InvalidArgument(f"limit must be between 0 and {MAX_LIMIT}")
+        check_limit(limit, MAX_LIMIT)
         terms = (compile_terms(query) if query and query.strip() else []) + list(filters or [])
         where, params = self._plan(terms)
         order, order_params = compile_sort(sort)
@@ -373,6 +382,7 @@ def flag_terms(role: str = "", backend: str = "", tags: list[str] | None = None,
         add("version_backends", "backend = ?", [backend])
     for tag in tags or ():
         key, sep, value = tag.partition("=")
+        check_key(key, f"tag {shown(tag)}: its key")
         add("version_tags", "key = ? AND value = ?" if sep else "key = ?", [key, value] if sep else [key])
     if host_id:
         add("copies", "host_id = ?", [host_id])

@@ -6,6 +6,7 @@ import time
 
 from llmesh.common.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated
 from llmesh.coordinator.registry.database import Database
+from llmesh.coordinator.registry.facts import check_limit
 
 
 class SecurityRepository:
@@ -114,6 +115,7 @@ class SecurityRepository:
                     result=r["result"])
 
     def audit(self, since: float = 0.0, actor: str = "", limit: int = 1000) -> list[dict]:
+        check_limit(limit)
         where, params = ["ts >= ?"], [since]
         if actor:
             where.append("actor = ?")

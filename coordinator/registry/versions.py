@@ -26,6 +26,8 @@ class VersionsRepository:
             raise NotFound(f"unknown model {ref.name!r}")
         if ref.alias:
             return self.resolve_alias(model["id"], ref.name, ref.alias)
+        if ref.label:
+            return self.resolve_label(model["id"], ref.name, ref.label)
         if ref.version is None:
             row = self.db.one("SELECT id FROM versions WHERE model_id = ? ORDER BY number DESC LIMIT 1",
                               [model["id"]])
@@ -50,6 +52,15 @@ class VersionsRepository:
     def version_by_id(self, version_id: int, connected: frozenset[str]) -> dict:
         return self.matching("v.id = ?", [version_id], connected)[0]
 
+    def resolve_label(self, model_id: int, name: str, label: str) -> int:
+        """The version a label names: its kept label (an afs "v2b"), else its semver ("1.2.0", "v1.2.0")."""
+        row = self.db.one("SELECT id FROM versions WHERE model_id = ? AND label = ?", [model_id, label]) \
+            or self.db.one("SELECT id FROM versions WHERE model_id = ? AND semver = ?",
+                           [model_id, label[1:] if label.startswith("v") else label])
+        if not row:
+            raise NotFound(f"model {name!r} has no version labelled {label!r}")
+        return row["id"]
+
     def resolve_alias(self, model_id: int, name: str, alias: str) -> int:
         """The version an alias of the model points to, or NotFound with the aliases there are."""
         row = self.db.one("SELECT version_id FROM aliases WHERE model_id = ? AND alias = ?", [model_id, alias])
@@ -59,6 +70,9 @@ class VersionsRepository:
             raise NotFound(f"model {name!r} has no alias {alias!r}"
                            + (f" (aliases: {', '.join(known)})" if known else ""))
         return row["version_id"]
+
+    def digest_of(self, version_id: int) -> str:
+        return self.db.one("SELECT digest FROM versions WHERE id = ?", [version_id])["digest"]
 
     def model_row(self, name: str) -> dict:
         """The model's id and name, or NotFound."""
@@ -167,7 +181,8 @@ class VersionsRepository:
         for version, row in zip(versions, rows):
             vid = row["id"]
             version.update({
-                "semver": row["semver"] or "", "status": row["status"], "state": row["state"],
+                "semver": row["semver"] or "", "label": row.get("label") or "",
+                "status": row["status"], "state": row["state"],
                 "locked": bool(row["locked"]), "last_verified": row["last_verified"] or 0.0,
                 "framework": row["framework"], "hardware": row["hardware"], "duration_s": row["duration_s"],
                 "cost_usd": row["cost_usd"], "code_commit": row["code_commit"],

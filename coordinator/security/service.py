@@ -8,7 +8,7 @@ import time
 
 from llmesh.common import tls
 from llmesh.common.errors import InvalidArgument, MeshError, PermissionDenied
-from llmesh.common.names import check_host_name
+from llmesh.common.names import check_host_name, shown
 from llmesh.coordinator.auth import JOIN_TOKEN_PREFIX, USER_TOKEN_PREFIX, Caller
 from llmesh.coordinator.core import Core
 from llmesh.coordinator.policy import ROLES
@@ -63,7 +63,7 @@ class SecurityService:
 
     async def add_user(self, name: str, role: str) -> tuple[dict, str]:
         if not name or len(name) > 64 or not set(name) <= USER_NAME_CHARS:
-            raise InvalidArgument(f"invalid user name {name!r}: letters, digits, '.', '_', '-', '@'")
+            raise InvalidArgument(f"invalid user name {shown(name)}: at most 64 letters, digits, '.', '_', '-', '@'")
         if role not in ROLES:
             raise InvalidArgument(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
         token, hashed = self._token(USER_TOKEN_PREFIX)
@@ -127,7 +127,8 @@ class SecurityService:
 
     async def record_refusal(self, who: Caller, method: str, reason: str) -> None:
         await self.core.run(self.registry.db.record_event, who.name, "rpc.refused", method,
-                            {"reason": reason, "source": who.address}, "denied")
+                            {"reason": reason, "source": who.address}, "denied",
+                            role=who.role or who.kind, source=who.address)
 
     async def audit(self, since: float, actor: str, limit: int) -> list[dict]:
         return await self.core.run(self.registry.security.audit, since, actor, limit or 1000)

@@ -34,7 +34,8 @@ class AdminServicer(security_grpc.AdminServicer):
     @translate_errors
     async def CreateJoinToken(self, request: pb.CreateJoinTokenRequest,
                               context: grpc.aio.ServicerContext) -> pb.CreateJoinTokenResponse:
-        token, expires_at = await self.security.create_join_token(request.role or "agent", request.ttl_s or 3600)
+        ttl_s = request.ttl_s if request.HasField("ttl_s") else 3600.0  # 0 is refused, not the default
+        token, expires_at = await self.security.create_join_token(request.role or "agent", ttl_s)
         return pb.CreateJoinTokenResponse(token=token, expires_at=expires_at)
 
     @translate_errors

@@ -150,9 +150,11 @@ class TransferService:
         if not others and not force:
             raise FailedPrecondition(f"{host} holds the last verified copy of {ref_text} in the mesh; "
                                      "pass --force to delete it anyway")
+        digest = await self.core.run(self.registry.versions.digest_of, version_id)
         connection = self.core.hub.get(target["id"], host)
-        for copy in copies:
-            await connection.request(link_pb.Command(remove_copy=link_pb.RemoveCopy(path=copy["path"])), 120)
+        for copy in copies:  # the agent deletes only what its own inventory holds with that digest
+            await connection.request(link_pb.Command(remove_copy=link_pb.RemoveCopy(path=copy["path"], digest=digest)),
+                                     120)
         return await self.core.run(self.registry.jobs.remove_copies, version_id, target["id"], True)
 
     # -- progress from agents ---------------------------------------------------------------

@@ -315,10 +315,12 @@ class ChatTest(_message.Message):
     def __init__(self, endpoint: _Optional[str] = ..., prompt: _Optional[str] = ..., max_tokens: _Optional[int] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., ignore_eos: _Optional[bool] = ..., deployment_id: _Optional[str] = ...) -> None: ...
 
 class RemoveCopy(_message.Message):
-    __slots__ = ("path",)
+    __slots__ = ("path", "digest")
     PATH_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
     path: str
-    def __init__(self, path: _Optional[str] = ...) -> None: ...
+    digest: str
+    def __init__(self, path: _Optional[str] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class VerifyCopy(_message.Message):
     __slots__ = ("path",)

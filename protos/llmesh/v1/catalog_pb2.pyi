@@ -396,7 +396,7 @@ class VersionTree(_message.Message):
     def __init__(self, name: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[TreeNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[TreeEdge, _Mapping]]] = ...) -> None: ...
 
 class TreeNode(_message.Message):
-    __slots__ = ("version", "semver", "state", "status", "kind", "aliases", "external_parents", "derived")
+    __slots__ = ("version", "semver", "state", "status", "kind", "aliases", "external_parents", "derived", "label")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SEMVER_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -405,6 +405,7 @@ class TreeNode(_message.Message):
     ALIASES_FIELD_NUMBER: _ClassVar[int]
     EXTERNAL_PARENTS_FIELD_NUMBER: _ClassVar[int]
     DERIVED_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
     version: int
     semver: str
     state: str
@@ -413,7 +414,8 @@ class TreeNode(_message.Message):
     aliases: _containers.RepeatedScalarFieldContainer[str]
     external_parents: _containers.RepeatedCompositeFieldContainer[VersionLink]
     derived: _containers.RepeatedCompositeFieldContainer[VersionLink]
-    def __init__(self, version: _Optional[int] = ..., semver: _Optional[str] = ..., state: _Optional[str] = ..., status: _Optional[str] = ..., kind: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., external_parents: _Optional[_Iterable[_Union[VersionLink, _Mapping]]] = ..., derived: _Optional[_Iterable[_Union[VersionLink, _Mapping]]] = ...) -> None: ...
+    label: str
+    def __init__(self, version: _Optional[int] = ..., semver: _Optional[str] = ..., state: _Optional[str] = ..., status: _Optional[str] = ..., kind: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., external_parents: _Optional[_Iterable[_Union[VersionLink, _Mapping]]] = ..., derived: _Optional[_Iterable[_Union[VersionLink, _Mapping]]] = ..., label: _Optional[str] = ...) -> None: ...
 
 class TreeEdge(_message.Message):
     __slots__ = ("parent", "child", "relation")
@@ -664,16 +666,25 @@ class Event(_message.Message):
     def __init__(self, id: _Optional[int] = ..., ts: _Optional[float] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...
 
 class ImportRequest(_message.Message):
-    __slots__ = ("file_name", "content", "format", "dry_run")
+    __slots__ = ("file_name", "content", "format", "dry_run", "host_map")
+    class HostMapEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    HOST_MAP_FIELD_NUMBER: _ClassVar[int]
     file_name: str
     content: bytes
     format: str
     dry_run: bool
-    def __init__(self, file_name: _Optional[str] = ..., content: _Optional[bytes] = ..., format: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    host_map: _containers.ScalarMap[str, str]
+    def __init__(self, file_name: _Optional[str] = ..., content: _Optional[bytes] = ..., format: _Optional[str] = ..., dry_run: _Optional[bool] = ..., host_map: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ImportReport(_message.Message):
     __slots__ = ("format", "models", "versions", "merged", "skipped", "problems", "dry_run")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18llmesh/v1/security.proto\x12\tllmesh.v1\"M\n\x0bJoinRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x04 \x01(\x0c\"F\n\x0cJoinResponse\x12\x10\n\x08\x63\x65rt_pem\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x02 \x01(\x0c\x12\x14\n\x0clink_address\x18\x03 \x01(\t\"\x0f\n\rWhoAmIRequest\",\n\x0eWhoAmIResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"5\n\x16\x43reateJoinTokenRequest\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\r\n\x05ttl_s\x18\x02 \x01(\x01\"<\n\x17\x43reateJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\nexpires_at\x18\x02 \x01(\x01\"J\n\x04User\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\x12\x12\n\ncreated_by\x18\x04 \x01(\t\",\n\x0e\x41\x64\x64UserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"?\n\x0f\x41\x64\x64UserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b\x32\x0f.llmesh.v1.User\x12\r\n\x05token\x18\x02 \x01(\t\"\x12\n\x10ListUsersRequest\"3\n\x11ListUsersResponse\x12\x1e\n\x05users\x18\x01 \x03(\x0b\x32\x0f.llmesh.v1.User\"!\n\x11RemoveUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x14\n\x12RemoveUserResponse\"!\n\x11RemoveHostRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x12RemoveHostResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x13\n\x0bunconfirmed\x18\x02 \x03(\t\"\x98\x01\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\n\n\x02ts\x18\x02 \x01(\x01\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x10\n\x08resource\x18\x06 \x01(\t\x12\x0e\n\x06result\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\t \x01(\t\"?\n\x10ListAuditRequest\x12\r\n\x05since\x18\x01 \x01(\x01\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\":\n\x11ListAuditResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.llmesh.v1.AuditEvent2D\n\tBootstrap\x12\x37\n\x04Join\x12\x16.llmesh.v1.JoinRequest\x1a\x17.llmesh.v1.JoinResponse2\x88\x04\n\x05\x41\x64min\x12=\n\x06WhoAmI\x12\x18.llmesh.v1.WhoAmIRequest\x1a\x19.llmesh.v1.WhoAmIResponse\x12X\n\x0f\x43reateJoinToken\x12!.llmesh.v1.CreateJoinTokenRequest\x1a\".llmesh.v1.CreateJoinTokenResponse\x12@\n\x07\x41\x64\x64User\x12\x19.llmesh.v1.AddUserRequest\x1a\x1a.llmesh.v1.AddUserResponse\x12\x46\n\tListUsers\x12\x1b.llmesh.v1.ListUsersRequest\x1a\x1c.llmesh.v1.ListUsersResponse\x12I\n\nRemoveUser\x12\x1c.llmesh.v1.RemoveUserRequest\x1a\x1d.llmesh.v1.RemoveUserResponse\x12I\n\nRemoveHost\x12\x1c.llmesh.v1.RemoveHostRequest\x1a\x1d.llmesh.v1.RemoveHostResponse\x12\x46\n\tListAudit\x12\x1b.llmesh.v1.ListAuditRequest\x1a\x1c.llmesh.v1.ListAuditResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18llmesh/v1/security.proto\x12\tllmesh.v1\"M\n\x0bJoinRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x04 \x01(\x0c\"F\n\x0cJoinResponse\x12\x10\n\x08\x63\x65rt_pem\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x02 \x01(\x0c\x12\x14\n\x0clink_address\x18\x03 \x01(\t\"\x0f\n\rWhoAmIRequest\",\n\x0eWhoAmIResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"D\n\x16\x43reateJoinTokenRequest\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x12\n\x05ttl_s\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\x08\n\x06_ttl_s\"<\n\x17\x43reateJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\nexpires_at\x18\x02 \x01(\x01\"J\n\x04User\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\x12\x12\n\ncreated_by\x18\x04 \x01(\t\",\n\x0e\x41\x64\x64UserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"?\n\x0f\x41\x64\x64UserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b\x32\x0f.llmesh.v1.User\x12\r\n\x05token\x18\x02 \x01(\t\"\x12\n\x10ListUsersRequest\"3\n\x11ListUsersResponse\x12\x1e\n\x05users\x18\x01 \x03(\x0b\x32\x0f.llmesh.v1.User\"!\n\x11RemoveUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x14\n\x12RemoveUserResponse\"!\n\x11RemoveHostRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x12RemoveHostResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x13\n\x0bunconfirmed\x18\x02 \x03(\t\"\x98\x01\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\n\n\x02ts\x18\x02 \x01(\x01\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x10\n\x08resource\x18\x06 \x01(\t\x12\x0e\n\x06result\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\t \x01(\t\"?\n\x10ListAuditRequest\x12\r\n\x05since\x18\x01 \x01(\x01\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\":\n\x11ListAuditResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.llmesh.v1.AuditEvent2D\n\tBootstrap\x12\x37\n\x04Join\x12\x16.llmesh.v1.JoinRequest\x1a\x17.llmesh.v1.JoinResponse2\x88\x04\n\x05\x41\x64min\x12=\n\x06WhoAmI\x12\x18.llmesh.v1.WhoAmIRequest\x1a\x19.llmesh.v1.WhoAmIResponse\x12X\n\x0f\x43reateJoinToken\x12!.llmesh.v1.CreateJoinTokenRequest\x1a\".llmesh.v1.CreateJoinTokenResponse\x12@\n\x07\x41\x64\x64User\x12\x19.llmesh.v1.AddUserRequest\x1a\x1a.llmesh.v1.AddUserResponse\x12\x46\n\tListUsers\x12\x1b.llmesh.v1.ListUsersRequest\x1a\x1c.llmesh.v1.ListUsersResponse\x12I\n\nRemoveUser\x12\x1c.llmesh.v1.RemoveUserRequest\x1a\x1d.llmesh.v1.RemoveUserResponse\x12I\n\nRemoveHost\x12\x1c.llmesh.v1.RemoveHostRequest\x1a\x1d.llmesh.v1.RemoveHostResponse\x12\x46\n\tListAudit\x12\x1b.llmesh.v1.ListAuditRequest\x1a\x1c.llmesh.v1.ListAuditResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,35 +40,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WHOAMIRESPONSE']._serialized_start=207
   _globals['_WHOAMIRESPONSE']._serialized_end=251
   _globals['_CREATEJOINTOKENREQUEST']._serialized_start=253
-  _globals['_CREATEJOINTOKENREQUEST']._serialized_end=306
-  _globals['_CREATEJOINTOKENRESPONSE']._serialized_start=308
-  _globals['_CREATEJOINTOKENRESPONSE']._serialized_end=368
-  _globals['_USER']._serialized_start=370
-  _globals['_USER']._serialized_end=444
-  _globals['_ADDUSERREQUEST']._serialized_start=446
-  _globals['_ADDUSERREQUEST']._serialized_end=490
-  _globals['_ADDUSERRESPONSE']._serialized_start=492
-  _globals['_ADDUSERRESPONSE']._serialized_end=555
-  _globals['_LISTUSERSREQUEST']._serialized_start=557
-  _globals['_LISTUSERSREQUEST']._serialized_end=575
-  _globals['_LISTUSERSRESPONSE']._serialized_start=577
-  _globals['_LISTUSERSRESPONSE']._serialized_end=628
-  _globals['_REMOVEUSERREQUEST']._serialized_start=630
-  _globals['_REMOVEUSERREQUEST']._serialized_end=663
-  _globals['_REMOVEUSERRESPONSE']._serialized_start=665
-  _globals['_REMOVEUSERRESPONSE']._serialized_end=685
-  _globals['_REMOVEHOSTREQUEST']._serialized_start=687
-  _globals['_REMOVEHOSTREQUEST']._serialized_end=720
-  _globals['_REMOVEHOSTRESPONSE']._serialized_start=722
-  _globals['_REMOVEHOSTRESPONSE']._serialized_end=781
-  _globals['_AUDITEVENT']._serialized_start=784
-  _globals['_AUDITEVENT']._serialized_end=936
-  _globals['_LISTAUDITREQUEST']._serialized_start=938
-  _globals['_LISTAUDITREQUEST']._serialized_end=1001
-  _globals['_LISTAUDITRESPONSE']._serialized_start=1003
-  _globals['_LISTAUDITRESPONSE']._serialized_end=1061
-  _globals['_BOOTSTRAP']._serialized_start=1063
-  _globals['_BOOTSTRAP']._serialized_end=1131
-  _globals['_ADMIN']._serialized_start=1134
-  _globals['_ADMIN']._serialized_end=1654
+  _globals['_CREATEJOINTOKENREQUEST']._serialized_end=321
+  _globals['_CREATEJOINTOKENRESPONSE']._serialized_start=323
+  _globals['_CREATEJOINTOKENRESPONSE']._serialized_end=383
+  _globals['_USER']._serialized_start=385
+  _globals['_USER']._serialized_end=459
+  _globals['_ADDUSERREQUEST']._serialized_start=461
+  _globals['_ADDUSERREQUEST']._serialized_end=505
+  _globals['_ADDUSERRESPONSE']._serialized_start=507
+  _globals['_ADDUSERRESPONSE']._serialized_end=570
+  _globals['_LISTUSERSREQUEST']._serialized_start=572
+  _globals['_LISTUSERSREQUEST']._serialized_end=590
+  _globals['_LISTUSERSRESPONSE']._serialized_start=592
+  _globals['_LISTUSERSRESPONSE']._serialized_end=643
+  _globals['_REMOVEUSERREQUEST']._serialized_start=645
+  _globals['_REMOVEUSERREQUEST']._serialized_end=678
+  _globals['_REMOVEUSERRESPONSE']._serialized_start=680
+  _globals['_REMOVEUSERRESPONSE']._serialized_end=700
+  _globals['_REMOVEHOSTREQUEST']._serialized_start=702
+  _globals['_REMOVEHOSTREQUEST']._serialized_end=735
+  _globals['_REMOVEHOSTRESPONSE']._serialized_start=737
+  _globals['_REMOVEHOSTRESPONSE']._serialized_end=796
+  _globals['_AUDITEVENT']._serialized_start=799
+  _globals['_AUDITEVENT']._serialized_end=951
+  _globals['_LISTAUDITREQUEST']._serialized_start=953
+  _globals['_LISTAUDITREQUEST']._serialized_end=1016
+  _globals['_LISTAUDITRESPONSE']._serialized_start=1018
+  _globals['_LISTAUDITRESPONSE']._serialized_end=1076
+  _globals['_BOOTSTRAP']._serialized_start=1078
+  _globals['_BOOTSTRAP']._serialized_end=1146
+  _globals['_ADMIN']._serialized_start=1149
+  _globals['_ADMIN']._serialized_end=1669
 # @@protoc_insertion_point(module_scope)
