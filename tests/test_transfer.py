@@ -318,7 +318,7 @@ def fill_disk(path: Path, leave: int) -> Path:
 
 
 def test_dest_on_a_small_disk_is_refused_and_a_full_one_mid_copy_leaves_nothing(pair, small_disk):
-    start_both(pair, trainer_env={"LLMESH_TEST_THROTTLE_BPS": str(4 * MIB)})
+    start_both(pair, trainer_env={"LLMESH_TEST_THROTTLE_BPS": str(MIB)})  # slow: the fill lands mid-copy
     # Too small from the start (the store's disk is not: the files are copied to another disk).
     filler = fill_disk(small_disk, leave=16 * MIB)
     refused = pair.meshctl("models", "pull", "big", "--to", "mac", "--dest", str(small_disk), "--wait",
