@@ -257,7 +257,12 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         rescan_interval, hash_workers, labels, ollama_url, llama_server, log_level):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from llmesh.agent.runtime import AgentRuntime
-    from llmesh.agent.testing import peer_faults_from_env, receive_faults_from_env, ticket_log_from_env
+    from llmesh.agent.testing import (
+        peer_faults_from_env,
+        protocol_from_env,
+        receive_faults_from_env,
+        ticket_log_from_env,
+    )
 
     _logging(log_level)
     if not roots:
@@ -272,10 +277,11 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
     faults = peer_faults_from_env(obj.env)  # the test harness's fault hooks; None in production
     receive_faults = receive_faults_from_env(obj.env)
     ticket_log = ticket_log_from_env(obj.env)
+    protocol = protocol_from_env(obj.env)
 
     async def main(stop):
         runtime = AgentRuntime(config, reconnect_max_s=reconnect_max, faults=faults,
-                               receive_faults=receive_faults, ticket_log=ticket_log)
+                               receive_faults=receive_faults, ticket_log=ticket_log, protocol=protocol)
         task = asyncio.create_task(runtime.run())
         try:
             await _until(stop, task)

@@ -13,6 +13,7 @@ import logging
 from llmesh.common.errors import InvalidArgument, MeshError, PermissionDenied
 from llmesh.common.hashing import is_digest
 from llmesh.common.names import check_host_name
+from llmesh.common.protocol import check_protocol, protocol_text
 from llmesh.coordinator.core import Core
 from llmesh.coordinator.link.hub import AgentConnection
 from llmesh.coordinator.security.service import SecurityService
@@ -41,8 +42,13 @@ class LinkService:
             raise PermissionDenied("an agent may only speak for the id in its own certificate")
         if not hello.get("agent_id"):
             raise InvalidArgument("agent hello without an agent id")
+        try:
+            protocol = check_protocol(hello.get("protocol", ""), "agent")
+        except MeshError as exc:
+            log.warning("agent %s (%s) refused: %s", hello.get("name", ""), hello["agent_id"], exc)
+            raise
         check_host_name(hello.get("name", ""))
-        row = await self.core.run(self.registry.hosts.host_hello, hello)
+        row = await self.core.run(self.registry.hosts.host_hello, dict(hello, protocol=protocol_text(protocol)))
         connection = AgentConnection(row["id"], row["name"])
         self.core.hub.attach(connection)
         log.info("agent %s (%s) connected", row["name"], row["id"])
