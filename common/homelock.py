@@ -100,8 +100,7 @@ def _holder(path: Path, command: str) -> str:
                 address = str(endpoint.get("address") or "")
         except (OSError, ValueError):
             pass
-    where = f" at {address}" if address else (" (still starting)" if path.name == COORDINATOR_LOCK else "")
-    return f"{what} is already running{where}" + (f" (pid {pid})" if pid else "")
+    return f"{what} is already running" + (f" at {address}" if address else "") + (f" (pid {pid})" if pid else "")
 
 
 if sys.platform == "win32":

@@ -20,14 +20,12 @@ from llmesh.common import tls
 from llmesh.common.errors import Internal, MeshError, PermissionDenied, Unauthenticated, grpc_status
 from llmesh.common.protocol import METADATA_KEY, check_protocol
 from llmesh.coordinator.identity import ROLES, SYSTEM, Caller, current_caller  # noqa: F401 (re-exported)
-from llmesh.coordinator.policy import AGENT, METHOD_POLICY, PUBLIC
+from llmesh.coordinator.policy import AGENT, LINK_METHOD, METHOD_POLICY, PUBLIC
 
 log = logging.getLogger("llmesh.coordinator.auth")
 
 USER_TOKEN_PREFIX = "L10"
 JOIN_TOKEN_PREFIX = "K10"
-# Agents announce their protocol in their Hello, checked where the link reads it.
-LINK_METHOD = "/llmesh.v1.AgentLink/Link"
 
 
 def caller(context=None) -> Caller:
@@ -63,7 +61,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         address = context.peer() or ""
         policy = METHOD_POLICY.get(method)
         try:
-            if method != LINK_METHOD:
+            if method != LINK_METHOD:  # an agent's protocol is in its Hello: checked by the link
                 check_protocol(_metadata(context, METADATA_KEY), "client")
             if policy is None:
                 raise PermissionDenied(f"{method} is not open to anyone")
