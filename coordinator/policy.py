@@ -21,7 +21,7 @@ LINK_METHOD = "/llmesh.v1.AgentLink/Link"
 # aliases (checked in the registry, since it depends on the alias).
 METHOD_POLICY: dict[str, str] = {
     "/llmesh.v1.Bootstrap/Join": PUBLIC,
-    LINK_METHOD: AGENT,
+    "/llmesh.v1.AgentLink/Link": AGENT,
 
     "/llmesh.v1.Mesh/ListHosts": "viewer",
     "/llmesh.v1.Mesh/ListGpus": "viewer",
