@@ -37,8 +37,10 @@ class HomeLock:
         and the file only, and changes nothing else, when the lock is held by another."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / file
-        # Never O_TRUNC: the holder's text stays for the next one to read.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+        try:  # never O_TRUNC: the holder's text stays for the next one to read
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+        except OSError as exc:
+            raise FailedPrecondition(f"cannot lock {path}: {exc.strerror or exc}") from None
         try:
             locked = _try_lock(fd)
         except BaseException:
@@ -46,8 +48,8 @@ class HomeLock:
             raise
         if not locked:
             os.close(fd)
-            raise FailedPrecondition(f"{_holder(path, command)} for {folder}: stop it first, or use another "
-                                     + ("LLMESH_HOME" if file == COORDINATOR_LOCK else "--home"))
+            other = "use another LLMESH_HOME" if file == COORDINATOR_LOCK else "give this agent another --home"
+            raise FailedPrecondition(f"{_holder(path)} for {folder}: stop it first, or {other}")
         lock = cls(path, fd)
         lock._record({"pid": os.getpid(), "command": command})
         return lock
@@ -73,16 +75,7 @@ class HomeLock:
         self.release()
 
 
-def holder_pid(path: Path) -> int | None:
-    """The pid written in a lock file (whether or not it still holds the lock)."""
-    try:
-        pid = json.loads(path.read_text() or "{}").get("pid")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return pid if isinstance(pid, int) else None
-
-
-def _holder(path: Path, command: str) -> str:
+def _holder(path: Path) -> str:
     """'meshctl up is already running at ADDR (pid N)', from the lock file and, for a coordinator,
     its endpoint file (the address is known once it listens)."""
     try:
