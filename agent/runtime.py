@@ -14,6 +14,7 @@ import random
 import uuid
 
 import grpc
+import psutil
 
 from llmesh import __version__
 from llmesh.agent import hardware
@@ -33,6 +34,7 @@ from llmesh.agent.transfer.revocations import Revocations
 from llmesh.common import channels, wire
 from llmesh.common.config import AgentConfig
 from llmesh.common.errors import DeadlineExceeded, Internal, MeshError, Unavailable, error_for_code, from_rpc_error
+from llmesh.common.protocol import PROTOCOL_TEXT
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import common_pb2, peer_pb2_grpc
@@ -55,11 +57,13 @@ class AgentRefused(MeshError):
 class AgentRuntime:
     def __init__(self, config: AgentConfig, reconnect_max_s: float = 30.0,
                  faults: PeerFaults | None = None, receive_faults: ReceiveFaults | None = None,
-                 ticket_log: TicketLog | None = None):
+                 ticket_log: TicketLog | None = None, protocol: str = PROTOCOL_TEXT):
         self.config = config
         self.reconnect_max_s = reconnect_max_s
         self.faults = faults  # the test harness's (llmesh.agent.testing); None in production
         self.ticket_log = ticket_log  # likewise
+        self.protocol = protocol  # the wire protocol announced; only the test harness claims another
+        self.started_at = psutil.Process().create_time()  # `meshctl hosts` shows the uptime
         config.home.mkdir(parents=True, exist_ok=True)
         self.agent_record = load_or_create_identity(config.home)  # the stable id
         self.facts = hardware.host_facts()
@@ -163,7 +167,12 @@ class AgentRuntime:
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in FATAL_CODES:
                     raise AgentRefused(f"coordinator refused this agent: {exc.details()}") from None
-                if exc.code() != grpc.StatusCode.CANCELLED or not self._stopping.is_set():
+                if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    # Another protocol major: retried slowly, so upgrading the coordinator (or this
+                    # agent, which restarts it) is all it takes.
+                    log.error("coordinator %s refused this agent: %s", self.config.coordinator, exc.details())
+                    attempt = max(attempt, 64)
+                elif exc.code() != grpc.StatusCode.CANCELLED or not self._stopping.is_set():
                     log.warning("link to coordinator %s lost: %s", self.config.coordinator,
                                 from_rpc_error(exc))
             if self._stopping.is_set():
@@ -177,7 +186,7 @@ class AgentRuntime:
 
     def _backoff(self, attempt: int) -> float:
         """Exponential with full jitter, so a restarted coordinator is not hit by every agent at once."""
-        ceiling = min(self.reconnect_max_s, 0.25 * 2 ** attempt)
+        ceiling = min(self.reconnect_max_s, 0.25 * 2 ** min(attempt, 32))  # 2**1024 overflows a float
         return random.uniform(ceiling / 2, ceiling)
 
     async def _run_link(self) -> bool:
@@ -194,7 +203,8 @@ class AgentRuntime:
 
         established = False
         link_address = self.credentials.link_address()
-        async with channels.aio_client_channel(link_address, self.identity.ca_pem, identity=self.identity) as channel:
+        async with channels.aio_client_channel(link_address, self.identity.ca_pem, identity=self.identity,
+                                               protocol=self.protocol) as channel:
             call = link_grpc.AgentLinkStub(channel).Link(outgoing())
             self._call = call
             beats = reads = None
@@ -242,7 +252,7 @@ class AgentRuntime:
             "facts": dataclasses.asdict(self.facts), "roots": list(self.config.roots),
             "peer_address": self.peer_address, "agent_version": __version__,
             "heartbeat_interval_s": self.config.heartbeat_interval_s,
-            "labels": dict(self.config.labels),
+            "labels": dict(self.config.labels), "protocol": self.protocol, "started_at": self.started_at,
         })
 
     async def _heartbeats(self, outbox: asyncio.Queue) -> None:

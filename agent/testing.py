@@ -13,6 +13,10 @@ to the agent; without them they are None, and the agent behaves as in production
     LLMESH_TEST_TICKET_LOG=<file>                            append every transfer ticket this agent
                                                              receives (a JSON line each), so a test
                                                              can replay one as this agent later
+    LLMESH_TEST_PROTOCOL=<major>.<minor>                     announce this wire protocol instead of
+                                                             ours: an agent in its hello, meshctl on
+                                                             every call (version skew without two
+                                                             releases installed)
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from llmesh.common.errors import NotFound
+from llmesh.common.protocol import PROTOCOL_TEXT, parse_protocol
 from llmesh.common.units import short_digest
 
 CORRUPT_VARIABLE = "LLMESH_TEST_CORRUPT"
@@ -30,6 +35,7 @@ REFUSE_VARIABLE = "LLMESH_TEST_REFUSE"
 REFUSE_AFTER_VARIABLE = "LLMESH_TEST_REFUSE_AFTER_S"
 OPEN_DELAY_VARIABLE = "LLMESH_TEST_OPEN_DELAY_S"
 TICKET_LOG_VARIABLE = "LLMESH_TEST_TICKET_LOG"
+PROTOCOL_VARIABLE = "LLMESH_TEST_PROTOCOL"
 
 
 class PeerFaults:
@@ -131,3 +137,12 @@ class TicketLog:
 def ticket_log_from_env(env: Mapping[str, str]) -> TicketLog | None:
     path = env.get(TICKET_LOG_VARIABLE, "")
     return TicketLog(Path(path)) if path else None
+
+
+def protocol_from_env(env: Mapping[str, str]) -> str:
+    """The wire protocol to announce: the harness's claim, or ours."""
+    claimed = env.get(PROTOCOL_VARIABLE, "")
+    if not claimed:
+        return PROTOCOL_TEXT
+    parse_protocol(claimed)  # a malformed claim is the harness's mistake: say so at start
+    return claimed

@@ -5,20 +5,23 @@ import click
 
 from llmesh.cli import render
 from llmesh.cli.render import ago, size, status
+from llmesh.common.units import human_duration
 
 
 def show_hosts(rows: list[dict]) -> None:
     if render.say_if_empty(rows, "hosts yet: start an agent with `meshctl up` or `meshctl agent run`"):
         return
-    t = render.table("NAME", "STATUS", "PLATFORM", "CPU", "MEMORY", "ROOTS (free/total)", "GPUS", "MODELS",
-                     "LAST SEEN")
+    t = render.table("NAME", "STATUS", "VERSION", "UPTIME", "PLATFORM", "CPU", "MEMORY", "ROOTS (free/total)",
+                     "GPUS", "MODELS", "LAST SEEN")
     for h in rows:
         facts, hw = h["facts"], h["hardware"]
         roots = "\n".join(f"{d['path']} ({'error: ' + d['error'] if d['error'] else size(d['free_bytes']) + '/' + size(d['total_bytes'])})"
                           for d in hw.get("disks", [])) or "\n".join(h["roots"])
         gpus = "\n".join(f"{g['name']} ({size(g['memory_total_bytes'])})" for g in hw.get("gpus", [])) or "-"
         memory = f"{size(hw.get('memory_available_bytes'))} free / {size(facts['memory_total_bytes'])}"
+        uptime = "-" if h.get("uptime_s") is None else human_duration(h["uptime_s"])
         t.add_row(h["name"], status(h["status"]) + (" (scanning)" if h["scanning"] else ""),
+                  h["agent_version"] or "-", uptime,
                   f"{facts['platform']} {facts['arch']}\n{facts['os']}",
                   f"{facts['cpu_count']}× {facts['cpu_model'] or '?'}", memory, roots, gpus,
                   str(h["model_count"]), ago(h["last_seen"]))
@@ -37,7 +40,8 @@ def _host_json(h: dict) -> dict:
         "roots": hw.get("disks") or [{"path": r} for r in h["roots"]],
         "gpus": hw.get("gpus", []), "gpu_error": hw.get("gpu_error", ""),
         "last_seen": h["last_seen"], "first_seen": h["first_seen"], "peer_address": h["peer_address"],
-        "agent_version": h["agent_version"], "labels": h["labels"], "scanning": h["scanning"],
+        "agent_version": h["agent_version"], "protocol": h["protocol"], "started_at": h["started_at"] or None,
+        "uptime_s": h.get("uptime_s"), "labels": h["labels"], "scanning": h["scanning"],
         "model_count": h["model_count"], "problems": h["problems"],
     }
 
@@ -46,7 +50,7 @@ def _host_json(h: dict) -> dict:
 @render.output(show_hosts, to_json=lambda rows: [_host_json(h) for h in rows])
 @click.pass_context
 def hosts(ctx):
-    """Every agent: status, platform, CPU, memory, model roots and GPUs."""
+    """Every agent: status, llmesh version and uptime, platform, CPU, memory, model roots and GPUs."""
     if ctx.invoked_subcommand is not None:
         return None
     with ctx.obj.client() as mesh:

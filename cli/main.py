@@ -36,7 +36,9 @@ class Context:
         self.env = dict(os.environ)
 
     def client(self) -> MeshClient:
-        return MeshClient.connect(self.coordinator, self.env, self.timeout)
+        from llmesh.agent.testing import protocol_from_env  # the harness's version-skew hook
+
+        return MeshClient.connect(self.coordinator, self.env, self.timeout, protocol_from_env(self.env))
 
 
 @click.group(cls=MeshGroup, context_settings={"help_option_names": ["-h", "--help"]})

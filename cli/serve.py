@@ -20,6 +20,7 @@ from llmesh.common.config import (
     home_from_env,
 )
 from llmesh.common.errors import InvalidArgument
+from llmesh.common.homelock import AGENT_LOCK, COORDINATOR_LOCK, HomeLock
 from llmesh.common.names import check_host_name, sanitize_name
 from llmesh.common.pieces import check_piece_size
 from llmesh.common.tickets import TICKET_TTL_S
@@ -122,15 +123,20 @@ def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, label
     """Start the embedded default: a coordinator and a local agent, on loopback.
 
     Data lives under LLMESH_HOME (default ~/.local/share/llmesh); every other meshctl
-    command run with the same LLMESH_HOME finds this coordinator. Ctrl-C stops it."""
+    command run with the same LLMESH_HOME finds this coordinator. Ctrl-C stops it.
+    One `up` runs per LLMESH_HOME: a second says where the first is and exits 1."""
     from llmesh.agent.runtime import AgentRuntime
     from llmesh.coordinator.server import Coordinator
 
     _logging(log_level)
     home = home_from_env(obj.env)
     check_address(listen)
-    roots = _roots(roots) if roots else _default_roots(home, obj.env)
+    roots = _roots(roots) if roots else ()
     name = check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-"))
+    # One `up` per home: a second one stops here, before it writes anything.
+    coordinator_lock = HomeLock.acquire(home, COORDINATOR_LOCK, "up")
+    agent_lock = HomeLock.acquire(home / "agent", AGENT_LOCK, "up")
+    roots = roots or _default_roots(home, obj.env)
     coordinator_config = CoordinatorConfig(data_dir=home / "coordinator", listen=listen,
                                            endpoint_file=home / ENDPOINT_FILE,
                                            credentials_file=home / CREDENTIALS_FILE)
@@ -154,7 +160,8 @@ def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, label
             await coord.stop()
             click.echo("llmesh stopped", err=True)
 
-    _run_until_signalled(main)
+    with coordinator_lock, agent_lock:
+        _run_until_signalled(main)
 
 
 async def _provision_local_agent(coord, agent_home: Path) -> None:
@@ -223,7 +230,8 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticke
         finally:
             await coord.stop()
 
-    _run_until_signalled(main)
+    with HomeLock.acquire(home, COORDINATOR_LOCK, "coordinator serve"):  # it owns coordinator.json here
+        _run_until_signalled(main)
 
 
 def _ticket_ttl(seconds: float) -> float:
@@ -257,7 +265,12 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         rescan_interval, hash_workers, labels, ollama_url, llama_server, log_level):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from llmesh.agent.runtime import AgentRuntime
-    from llmesh.agent.testing import peer_faults_from_env, receive_faults_from_env, ticket_log_from_env
+    from llmesh.agent.testing import (
+        peer_faults_from_env,
+        protocol_from_env,
+        receive_faults_from_env,
+        ticket_log_from_env,
+    )
 
     _logging(log_level)
     if not roots:
@@ -272,10 +285,11 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
     faults = peer_faults_from_env(obj.env)  # the test harness's fault hooks; None in production
     receive_faults = receive_faults_from_env(obj.env)
     ticket_log = ticket_log_from_env(obj.env)
+    protocol = protocol_from_env(obj.env)
 
     async def main(stop):
         runtime = AgentRuntime(config, reconnect_max_s=reconnect_max, faults=faults,
-                               receive_faults=receive_faults, ticket_log=ticket_log)
+                               receive_faults=receive_faults, ticket_log=ticket_log, protocol=protocol)
         task = asyncio.create_task(runtime.run())
         try:
             await _until(stop, task)
@@ -285,7 +299,8 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         if isinstance(results[0], Exception):
             raise results[0]
 
-    _run_until_signalled(main)
+    with HomeLock.acquire(config.home, AGENT_LOCK, "agent run"):  # one agent per identity and store
+        _run_until_signalled(main)
 
 
 @click.command("join")

@@ -12,6 +12,7 @@ from typing import Callable
 import grpc
 
 from llmesh.common.errors import Unavailable
+from llmesh.common.protocol import METADATA_KEY, PROTOCOL_TEXT
 from llmesh.common.tls import Identity
 
 # Model bytes move in ~1 MiB messages; inventories of big roots can be larger.
@@ -81,13 +82,28 @@ def _add_port(server, address: str, credentials) -> str:
     return f"{host}:{port}"
 
 
-def _channel_credentials(ca_pem: bytes, identity: Identity | None, token: str):
+class _ProtocolMetadata(grpc.AuthMetadataPlugin):
+    """Announces our wire protocol on every call, so the coordinator can refuse another major."""
+
+    def __init__(self, protocol: str):
+        self.metadata = ((METADATA_KEY, protocol),)
+
+    def __call__(self, context, callback) -> None:
+        callback(self.metadata, None)
+
+
+def _channel_credentials(ca_pem: bytes, identity: Identity | None, token: str, protocol: str):
     if identity is not None:
         credentials = grpc.ssl_channel_credentials(identity.ca_pem, identity.key_pem, identity.cert_pem)
     else:
         credentials = grpc.ssl_channel_credentials(ca_pem)
-    if token:
-        credentials = grpc.composite_channel_credentials(credentials, grpc.access_token_call_credentials(token))
+    calls = [grpc.access_token_call_credentials(token)] if token else []
+    if protocol:
+        calls.append(grpc.metadata_call_credentials(_ProtocolMetadata(protocol), name="llmesh-protocol"))
+    if len(calls) > 1:
+        return grpc.composite_channel_credentials(credentials, grpc.composite_call_credentials(*calls))
+    if calls:
+        return grpc.composite_channel_credentials(credentials, calls[0])
     return credentials
 
 
@@ -96,16 +112,20 @@ def _options(target_name: str | None):
 
 
 def client_channel(address: str, ca_pem: bytes, *, token: str = "", identity: Identity | None = None,
-                   target_name: str | None = None) -> grpc.Channel:
-    """A channel for people's calls (token) or an agent's (identity) to the coordinator."""
-    return grpc.secure_channel(address, _channel_credentials(ca_pem, identity, token), _options(target_name))
+                   target_name: str | None = None, protocol: str = PROTOCOL_TEXT) -> grpc.Channel:
+    """A channel for people's calls (token) or an agent's (identity) to the coordinator; every
+    call carries ``protocol`` (the test harness may claim another, see agent/testing.py)."""
+    return grpc.secure_channel(address, _channel_credentials(ca_pem, identity, token, protocol),
+                               _options(target_name))
 
 
 def aio_client_channel(address: str, ca_pem: bytes, *, token: str = "", identity: Identity | None = None,
-                       target_name: str | None = None) -> grpc.aio.Channel:
-    return grpc.aio.secure_channel(address, _channel_credentials(ca_pem, identity, token), _options(target_name))
+                       target_name: str | None = None, protocol: str = PROTOCOL_TEXT) -> grpc.aio.Channel:
+    return grpc.aio.secure_channel(address, _channel_credentials(ca_pem, identity, token, protocol),
+                                   _options(target_name))
 
 
 def aio_peer_channel(address: str, identity: Identity) -> grpc.aio.Channel:
-    """Agent to agent: mutual TLS with mesh certificates."""
-    return aio_client_channel(address, identity.ca_pem, identity=identity, target_name=PEER_TLS_NAME)
+    """Agent to agent: mutual TLS with mesh certificates (peers check no protocol metadata)."""
+    return aio_client_channel(address, identity.ca_pem, identity=identity, target_name=PEER_TLS_NAME,
+                              protocol="")

@@ -71,8 +71,10 @@ def write_endpoint(path: Path, address: str, **extra) -> None:
 
 
 def remove_endpoint(path: Path, address: str) -> None:
+    """Remove the endpoint file only if this process wrote it: another coordinator's stays."""
     try:
-        if json.loads(path.read_text()).get("address") == address:
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and data.get("address") == address and data.get("pid") == os.getpid():
             path.unlink()
     except (OSError, ValueError):
         pass

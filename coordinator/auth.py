@@ -18,8 +18,9 @@ from cryptography import x509
 
 from llmesh.common import tls
 from llmesh.common.errors import Internal, MeshError, PermissionDenied, Unauthenticated, grpc_status
+from llmesh.common.protocol import METADATA_KEY, check_protocol
 from llmesh.coordinator.identity import ROLES, SYSTEM, Caller, current_caller  # noqa: F401 (re-exported)
-from llmesh.coordinator.policy import AGENT, METHOD_POLICY, PUBLIC
+from llmesh.coordinator.policy import AGENT, LINK_METHOD, METHOD_POLICY, PUBLIC
 
 log = logging.getLogger("llmesh.coordinator.auth")
 
@@ -60,6 +61,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         address = context.peer() or ""
         policy = METHOD_POLICY.get(method)
         try:
+            if method != LINK_METHOD:  # an agent's protocol is in its Hello: checked by the link
+                check_protocol(_metadata(context, METADATA_KEY), "client")
             if policy is None:
                 raise PermissionDenied(f"{method} is not open to anyone")
             if policy == PUBLIC:
@@ -105,6 +108,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             error.caller = found
             raise error
         return found
+
+
+def _metadata(context, key: str) -> str:
+    for name, value in context.invocation_metadata() or ():
+        if name == key:
+            return value
+    return ""
 
 
 def _bearer(context) -> str | None:

@@ -13,6 +13,8 @@ AGENT = "agent"    # a mesh agent, by its certificate on the link port
 # Services of llmesh.v1 that agents serve to each other, authorised by transfer tickets
 # rather than by this table.
 SERVED_BY_AGENTS = ("llmesh.v1.Peer",)
+# The agent's link: its protocol version comes in its Hello, not in metadata.
+LINK_METHOD = "/llmesh.v1.AgentLink/Link"
 
 # Catalog: viewer reads; developer registers, annotates, scores and moves lifecycle; operator
 # also moves aliases, rolls back and verifies; admin imports and exports, and manages protected

@@ -19,6 +19,7 @@ from llmesh.common import channels, tls, wire
 from llmesh.common.config import ClientConfig, resolve_coordinator
 from llmesh.common.errors import Unauthenticated, Unavailable, from_rpc_error
 from llmesh.common.names import check_host_name, check_name, parse_ref
+from llmesh.common.protocol import PROTOCOL_TEXT
 from llmesh.sdk import catalog_reports
 from llmesh.v1 import catalog_pb2 as catalog_pb
 from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
@@ -64,9 +65,11 @@ def _pin(token: str) -> str:
 
 
 class MeshClient:
-    def __init__(self, config: ClientConfig):
+    def __init__(self, config: ClientConfig, protocol: str = PROTOCOL_TEXT):
         self.config = config
-        self._channel = channels.client_channel(config.address, _trusted_ca(config), token=config.token)
+        # Every call announces ``protocol``; a coordinator of another major refuses it in one line.
+        self._channel = channels.client_channel(config.address, _trusted_ca(config), token=config.token,
+                                                protocol=protocol)
         self._mesh = mesh_grpc.MeshStub(self._channel)
         self._admin = security_grpc.AdminStub(self._channel)
         self._transfers = transfer_grpc.TransfersStub(self._channel)
@@ -75,9 +78,9 @@ class MeshClient:
 
     @classmethod
     def connect(cls, coordinator: str | None = None, env: Mapping[str, str] | None = None,
-                timeout_s: float = 30.0) -> "MeshClient":
+                timeout_s: float = 30.0, protocol: str = PROTOCOL_TEXT) -> "MeshClient":
         """--coordinator / LLMESH_COORDINATOR / the endpoint file in LLMESH_HOME, in that order."""
-        return cls(resolve_coordinator(coordinator, os.environ if env is None else env, timeout_s))
+        return cls(resolve_coordinator(coordinator, os.environ if env is None else env, timeout_s), protocol)
 
     def close(self) -> None:
         self._channel.close()

@@ -13,8 +13,11 @@ import logging
 from llmesh.common.errors import InvalidArgument, MeshError, PermissionDenied
 from llmesh.common.hashing import is_digest
 from llmesh.common.names import check_host_name
+from llmesh.common.protocol import check_protocol, protocol_text
 from llmesh.coordinator.core import Core
+from llmesh.coordinator.identity import Caller, current_caller
 from llmesh.coordinator.link.hub import AgentConnection
+from llmesh.coordinator.policy import LINK_METHOD
 from llmesh.coordinator.security.service import SecurityService
 from llmesh.coordinator.serving.service import ServingService
 from llmesh.coordinator.transfer.service import TransferService
@@ -34,6 +37,7 @@ class LinkService:
         self.transfers = transfers
         self.serving = serving
         self._reports: set[asyncio.Task] = set()  # job reports in progress (kept so they are not collected)
+        self._refused: set[tuple[str, str]] = set()  # (agent, refusal) already in the audit log
 
     async def connect(self, caller_name: str, hello: dict) -> AgentConnection:
         """An agent says hello: record it and open its link in the hub."""
@@ -41,8 +45,18 @@ class LinkService:
             raise PermissionDenied("an agent may only speak for the id in its own certificate")
         if not hello.get("agent_id"):
             raise InvalidArgument("agent hello without an agent id")
+        try:
+            protocol = check_protocol(hello.get("protocol", ""), "agent")
+        except MeshError as exc:
+            # Such an agent retries for as long as it runs: the audit log gets it once per coordinator run.
+            if (caller_name, str(exc)) not in self._refused:
+                self._refused.add((caller_name, str(exc)))
+                log.warning("agent %s (%s) refused: %s", hello.get("name", ""), hello["agent_id"], exc)
+                await self.security.record_refusal(current_caller.get() or Caller(caller_name, "agent", "agent"),
+                                                   LINK_METHOD, str(exc))
+            raise
         check_host_name(hello.get("name", ""))
-        row = await self.core.run(self.registry.hosts.host_hello, hello)
+        row = await self.core.run(self.registry.hosts.host_hello, dict(hello, protocol=protocol_text(protocol)))
         connection = AgentConnection(row["id"], row["name"])
         self.core.hub.attach(connection)
         log.info("agent %s (%s) connected", row["name"], row["id"])

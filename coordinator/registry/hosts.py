@@ -34,6 +34,8 @@ class HostsRepository:
                 "labels_json": json.dumps(dict(hello.get("labels") or {})),
                 "peer_address": hello.get("peer_address", ""),
                 "agent_version": hello.get("agent_version", ""),
+                "protocol": hello.get("protocol") or "1.0",
+                "started_at": float(hello.get("started_at") or 0.0),
                 "heartbeat_interval_s": float(hello.get("heartbeat_interval_s") or 5.0),
                 "last_seen": now, "scanning": 0,
             }
@@ -67,15 +69,17 @@ class HostsRepository:
             "SELECT host_id, COUNT(*) AS n FROM copies WHERE state = 'verified' GROUP BY host_id")}
         hosts = []
         for row in self.db.query("SELECT * FROM hosts ORDER BY name"):
+            status = host_status(row, connected, now)
             hosts.append({
-                "id": row["id"], "name": row["name"],
-                "status": host_status(row, connected, now),
+                "id": row["id"], "name": row["name"], "status": status,
                 "facts": json.loads(row["facts_json"] or "{}"),
                 "hardware": json.loads(row["hardware_json"] or "{}"),
                 "roots": json.loads(row["roots_json"] or "[]"),
                 "labels": json.loads(row["labels_json"] or "{}"),
                 "problems": json.loads(row["problems_json"] or "[]"),
                 "peer_address": row["peer_address"], "agent_version": row["agent_version"],
+                "protocol": row["protocol"], "started_at": row["started_at"],
+                "uptime_s": max(0.0, now - row["started_at"]) if status == "online" and row["started_at"] else None,
                 "first_seen": row["first_seen"], "last_seen": row["last_seen"],
                 "heartbeat_interval_s": row["heartbeat_interval_s"],
                 "scanning": bool(row["scanning"]), "model_count": counts.get(row["id"], 0),

@@ -177,6 +177,13 @@ def _copy_found_digest(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE copies ADD COLUMN found_digest TEXT")
 
 
+def _host_uptime_and_protocol(db: sqlite_utils.Database) -> None:
+    """Per host: when its agent process started (for `meshctl hosts`' uptime) and the wire
+    protocol it speaks; hosts that have not said hello since are 0 and 1.0."""
+    db["hosts"].add_column("started_at", float, not_null_default=0.0)
+    db["hosts"].add_column("protocol", str, not_null_default="1.0")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -189,6 +196,7 @@ MIGRATIONS: dict[int, Migration] = {
     22: _version_labels_and_semver_order,
     24: _job_sources_and_partials,
     25: _copy_found_digest,
+    27: _host_uptime_and_protocol,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Hello(_message.Message):
-    __slots__ = ("agent_id", "name", "facts", "roots", "peer_address", "agent_version", "heartbeat_interval_s", "labels")
+    __slots__ = ("agent_id", "name", "facts", "roots", "peer_address", "agent_version", "heartbeat_interval_s", "labels", "protocol", "started_at")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,8 @@ class Hello(_message.Message):
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     name: str
     facts: _common_pb2.HostFacts
@@ -32,7 +34,9 @@ class Hello(_message.Message):
     agent_version: str
     heartbeat_interval_s: float
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., facts: _Optional[_Union[_common_pb2.HostFacts, _Mapping]] = ..., roots: _Optional[_Iterable[str]] = ..., peer_address: _Optional[str] = ..., agent_version: _Optional[str] = ..., heartbeat_interval_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    protocol: str
+    started_at: float
+    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., facts: _Optional[_Union[_common_pb2.HostFacts, _Mapping]] = ..., roots: _Optional[_Iterable[str]] = ..., peer_address: _Optional[str] = ..., agent_version: _Optional[str] = ..., heartbeat_interval_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., protocol: _Optional[str] = ..., started_at: _Optional[float] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("hardware", "scanning")

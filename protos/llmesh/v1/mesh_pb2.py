@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from llmesh.v1 import common_pb2 as llmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14llmesh/v1/mesh.proto\x12\tllmesh.v1\x1a\x16llmesh/v1/common.proto\"\x9a\x03\n\x04Host\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12#\n\x05\x66\x61\x63ts\x18\x04 \x01(\x0b\x32\x14.llmesh.v1.HostFacts\x12-\n\x08hardware\x18\x05 \x01(\x0b\x32\x1b.llmesh.v1.HardwareSnapshot\x12\r\n\x05roots\x18\x06 \x03(\t\x12\x14\n\x0cpeer_address\x18\x07 \x01(\t\x12\x15\n\ragent_version\x18\x08 \x01(\t\x12\x12\n\nfirst_seen\x18\t \x01(\x01\x12\x11\n\tlast_seen\x18\n \x01(\x01\x12\x1c\n\x14heartbeat_interval_s\x18\x0b \x01(\x01\x12+\n\x06labels\x18\x0c \x03(\x0b\x32\x1b.llmesh.v1.Host.LabelsEntry\x12\x10\n\x08scanning\x18\r \x01(\x08\x12\x13\n\x0bmodel_count\x18\x0e \x01(\x03\x12\x10\n\x08problems\x18\x0f \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x12\n\x10ListHostsRequest\"3\n\x11ListHostsResponse\x12\x1e\n\x05hosts\x18\x01 \x03(\x0b\x32\x0f.llmesh.v1.Host\"m\n\x08HostGpus\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0c\n\x04live\x18\x03 \x01(\x08\x12\"\n\x04gpus\x18\x04 \x03(\x0b\x32\x14.llmesh.v1.GpuStatus\x12\x11\n\tgpu_error\x18\x05 \x01(\t\"\x1f\n\x0fListGpusRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\"6\n\x10ListGpusResponse\x12\"\n\x05hosts\x18\x01 \x03(\x0b\x32\x13.llmesh.v1.HostGpus\"`\n\tModelCopy\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x13\n\x0bverified_at\x18\x04 \x01(\x01\x12\x13\n\x0bhost_status\x18\x05 \x01(\t\"\xc1\x08\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x12\n\nfile_count\x18\x08 \x01(\x03\x12$\n\x06\x63opies\x18\t \x03(\x0b\x32\x14.llmesh.v1.ModelCopy\x12\x15\n\rmetadata_json\x18\n \x01(\t\x12\r\n\x05roles\x18\x0b \x03(\t\x12/\n\x04tags\x18\x0c \x03(\x0b\x32!.llmesh.v1.ModelVersion.TagsEntry\x12\x12\n\nbase_model\x18\r \x01(\t\x12\x12\n\nregistered\x18\x0e \x01(\x08\x12\x12\n\ncreated_at\x18\x0f \x01(\x01\x12\x12\n\nupdated_at\x18\x10 \x01(\x01\x12#\n\x05\x66iles\x18\x11 \x03(\x0b\x32\x14.llmesh.v1.FileEntry\x12\r\n\x05notes\x18\x12 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x13 \x01(\t\x12\x0e\n\x06semver\x18\x1e \x01(\t\x12\x0e\n\x06status\x18\x1f \x01(\t\x12\r\n\x05state\x18  \x01(\t\x12\x35\n\x07metrics\x18! \x03(\x0b\x32$.llmesh.v1.ModelVersion.MetricsEntry\x12\x13\n\x0bparams_json\x18\" \x01(\t\x12?\n\x0c\x63\x61pabilities\x18# \x03(\x0b\x32).llmesh.v1.ModelVersion.CapabilitiesEntry\x12\x0f\n\x07\x61liases\x18$ \x03(\t\x12\x14\n\x0cparents_json\x18% \x01(\t\x12\x15\n\rdatasets_json\x18& \x01(\t\x12\x13\n\x0b\x63ode_commit\x18\' \x01(\t\x12\x11\n\tframework\x18( \x01(\t\x12\x10\n\x08hardware\x18) \x01(\t\x12\x17\n\nduration_s\x18* \x01(\x01H\x00\x88\x01\x01\x12\x15\n\x08\x63ost_usd\x18+ \x01(\x01H\x01\x88\x01\x01\x12\x0e\n\x06locked\x18, \x01(\x08\x12\x15\n\rlast_verified\x18- \x01(\x01\x12\x10\n\x08\x62\x61\x63kends\x18. \x03(\t\x12\x12\n\nextra_json\x18/ \x01(\t\x12\x12\n\ncreated_by\x18\x30 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x31 \x01(\t\x12\r\n\x05label\x18\x32 \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x33\n\x11\x43\x61pabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x42\r\n\x0b_duration_sB\x0b\n\t_cost_usd\"y\n\x11ListModelsRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x1e \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x1f \x01(\t\x12\x0c\n\x04tags\x18  \x03(\t\x12\r\n\x05query\x18! \x01(\t\"?\n\x12ListModelsResponse\x12)\n\x08versions\x18\x01 \x03(\x0b\x32\x17.llmesh.v1.ModelVersion\"\x1e\n\x0fGetModelRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"c\n\x15RegisterModelResponse\x12(\n\x07version\x18\x01 \x01(\x0b\x32\x17.llmesh.v1.ModelVersion\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\"!\n\x12\x44\x65leteModelRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"7\n\x13\x44\x65leteModelResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x03(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x1d\n\rRescanRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\"\x1f\n\x0eRescanResponse\x12\r\n\x05hosts\x18\x01 \x03(\t2\xac\x03\n\x04Mesh\x12\x46\n\tListHosts\x12\x1b.llmesh.v1.ListHostsRequest\x1a\x1c.llmesh.v1.ListHostsResponse\x12\x43\n\x08ListGpus\x12\x1a.llmesh.v1.ListGpusRequest\x1a\x1b.llmesh.v1.ListGpusResponse\x12I\n\nListModels\x12\x1c.llmesh.v1.ListModelsRequest\x1a\x1d.llmesh.v1.ListModelsResponse\x12?\n\x08GetModel\x12\x1a.llmesh.v1.GetModelRequest\x1a\x17.llmesh.v1.ModelVersion\x12L\n\x0b\x44\x65leteModel\x12\x1d.llmesh.v1.DeleteModelRequest\x1a\x1e.llmesh.v1.DeleteModelResponse\x12=\n\x06Rescan\x12\x18.llmesh.v1.RescanRequest\x1a\x19.llmesh.v1.RescanResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14llmesh/v1/mesh.proto\x12\tllmesh.v1\x1a\x16llmesh/v1/common.proto\"\xe4\x03\n\x04Host\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12#\n\x05\x66\x61\x63ts\x18\x04 \x01(\x0b\x32\x14.llmesh.v1.HostFacts\x12-\n\x08hardware\x18\x05 \x01(\x0b\x32\x1b.llmesh.v1.HardwareSnapshot\x12\r\n\x05roots\x18\x06 \x03(\t\x12\x14\n\x0cpeer_address\x18\x07 \x01(\t\x12\x15\n\ragent_version\x18\x08 \x01(\t\x12\x12\n\nfirst_seen\x18\t \x01(\x01\x12\x11\n\tlast_seen\x18\n \x01(\x01\x12\x1c\n\x14heartbeat_interval_s\x18\x0b \x01(\x01\x12+\n\x06labels\x18\x0c \x03(\x0b\x32\x1b.llmesh.v1.Host.LabelsEntry\x12\x10\n\x08scanning\x18\r \x01(\x08\x12\x13\n\x0bmodel_count\x18\x0e \x01(\x03\x12\x10\n\x08problems\x18\x0f \x03(\t\x12\x12\n\nstarted_at\x18\x10 \x01(\x01\x12\x15\n\x08uptime_s\x18\x11 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08protocol\x18\x12 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0b\n\t_uptime_s\"\x12\n\x10ListHostsRequest\"3\n\x11ListHostsResponse\x12\x1e\n\x05hosts\x18\x01 \x03(\x0b\x32\x0f.llmesh.v1.Host\"m\n\x08HostGpus\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0c\n\x04live\x18\x03 \x01(\x08\x12\"\n\x04gpus\x18\x04 \x03(\x0b\x32\x14.llmesh.v1.GpuStatus\x12\x11\n\tgpu_error\x18\x05 \x01(\t\"\x1f\n\x0fListGpusRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\"6\n\x10ListGpusResponse\x12\"\n\x05hosts\x18\x01 \x03(\x0b\x32\x13.llmesh.v1.HostGpus\"`\n\tModelCopy\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x13\n\x0bverified_at\x18\x04 \x01(\x01\x12\x13\n\x0bhost_status\x18\x05 \x01(\t\"\xc1\x08\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x12\n\nfile_count\x18\x08 \x01(\x03\x12$\n\x06\x63opies\x18\t \x03(\x0b\x32\x14.llmesh.v1.ModelCopy\x12\x15\n\rmetadata_json\x18\n \x01(\t\x12\r\n\x05roles\x18\x0b \x03(\t\x12/\n\x04tags\x18\x0c \x03(\x0b\x32!.llmesh.v1.ModelVersion.TagsEntry\x12\x12\n\nbase_model\x18\r \x01(\t\x12\x12\n\nregistered\x18\x0e \x01(\x08\x12\x12\n\ncreated_at\x18\x0f \x01(\x01\x12\x12\n\nupdated_at\x18\x10 \x01(\x01\x12#\n\x05\x66iles\x18\x11 \x03(\x0b\x32\x14.llmesh.v1.FileEntry\x12\r\n\x05notes\x18\x12 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x13 \x01(\t\x12\x0e\n\x06semver\x18\x1e \x01(\t\x12\x0e\n\x06status\x18\x1f \x01(\t\x12\r\n\x05state\x18  \x01(\t\x12\x35\n\x07metrics\x18! \x03(\x0b\x32$.llmesh.v1.ModelVersion.MetricsEntry\x12\x13\n\x0bparams_json\x18\" \x01(\t\x12?\n\x0c\x63\x61pabilities\x18# \x03(\x0b\x32).llmesh.v1.ModelVersion.CapabilitiesEntry\x12\x0f\n\x07\x61liases\x18$ \x03(\t\x12\x14\n\x0cparents_json\x18% \x01(\t\x12\x15\n\rdatasets_json\x18& \x01(\t\x12\x13\n\x0b\x63ode_commit\x18\' \x01(\t\x12\x11\n\tframework\x18( \x01(\t\x12\x10\n\x08hardware\x18) \x01(\t\x12\x17\n\nduration_s\x18* \x01(\x01H\x00\x88\x01\x01\x12\x15\n\x08\x63ost_usd\x18+ \x01(\x01H\x01\x88\x01\x01\x12\x0e\n\x06locked\x18, \x01(\x08\x12\x15\n\rlast_verified\x18- \x01(\x01\x12\x10\n\x08\x62\x61\x63kends\x18. \x03(\t\x12\x12\n\nextra_json\x18/ \x01(\t\x12\x12\n\ncreated_by\x18\x30 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x31 \x01(\t\x12\r\n\x05label\x18\x32 \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x33\n\x11\x43\x61pabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x42\r\n\x0b_duration_sB\x0b\n\t_cost_usd\"y\n\x11ListModelsRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x1e \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x1f \x01(\t\x12\x0c\n\x04tags\x18  \x03(\t\x12\r\n\x05query\x18! \x01(\t\"?\n\x12ListModelsResponse\x12)\n\x08versions\x18\x01 \x03(\x0b\x32\x17.llmesh.v1.ModelVersion\"\x1e\n\x0fGetModelRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"c\n\x15RegisterModelResponse\x12(\n\x07version\x18\x01 \x01(\x0b\x32\x17.llmesh.v1.ModelVersion\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\"!\n\x12\x44\x65leteModelRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"7\n\x13\x44\x65leteModelResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x03(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x1d\n\rRescanRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\"\x1f\n\x0eRescanResponse\x12\r\n\x05hosts\x18\x01 \x03(\t2\xac\x03\n\x04Mesh\x12\x46\n\tListHosts\x12\x1b.llmesh.v1.ListHostsRequest\x1a\x1c.llmesh.v1.ListHostsResponse\x12\x43\n\x08ListGpus\x12\x1a.llmesh.v1.ListGpusRequest\x1a\x1b.llmesh.v1.ListGpusResponse\x12I\n\nListModels\x12\x1c.llmesh.v1.ListModelsRequest\x1a\x1d.llmesh.v1.ListModelsResponse\x12?\n\x08GetModel\x12\x1a.llmesh.v1.GetModelRequest\x1a\x17.llmesh.v1.ModelVersion\x12L\n\x0b\x44\x65leteModel\x12\x1d.llmesh.v1.DeleteModelRequest\x1a\x1e.llmesh.v1.DeleteModelResponse\x12=\n\x06Rescan\x12\x18.llmesh.v1.RescanRequest\x1a\x19.llmesh.v1.RescanResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,45 +41,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELVERSION_CAPABILITIESENTRY']._loaded_options = None
   _globals['_MODELVERSION_CAPABILITIESENTRY']._serialized_options = b'8\001'
   _globals['_HOST']._serialized_start=60
-  _globals['_HOST']._serialized_end=470
-  _globals['_HOST_LABELSENTRY']._serialized_start=425
-  _globals['_HOST_LABELSENTRY']._serialized_end=470
-  _globals['_LISTHOSTSREQUEST']._serialized_start=472
-  _globals['_LISTHOSTSREQUEST']._serialized_end=490
-  _globals['_LISTHOSTSRESPONSE']._serialized_start=492
-  _globals['_LISTHOSTSRESPONSE']._serialized_end=543
-  _globals['_HOSTGPUS']._serialized_start=545
-  _globals['_HOSTGPUS']._serialized_end=654
-  _globals['_LISTGPUSREQUEST']._serialized_start=656
-  _globals['_LISTGPUSREQUEST']._serialized_end=687
-  _globals['_LISTGPUSRESPONSE']._serialized_start=689
-  _globals['_LISTGPUSRESPONSE']._serialized_end=743
-  _globals['_MODELCOPY']._serialized_start=745
-  _globals['_MODELCOPY']._serialized_end=841
-  _globals['_MODELVERSION']._serialized_start=844
-  _globals['_MODELVERSION']._serialized_end=1933
-  _globals['_MODELVERSION_TAGSENTRY']._serialized_start=1761
-  _globals['_MODELVERSION_TAGSENTRY']._serialized_end=1804
-  _globals['_MODELVERSION_METRICSENTRY']._serialized_start=1806
-  _globals['_MODELVERSION_METRICSENTRY']._serialized_end=1852
-  _globals['_MODELVERSION_CAPABILITIESENTRY']._serialized_start=1854
-  _globals['_MODELVERSION_CAPABILITIESENTRY']._serialized_end=1905
-  _globals['_LISTMODELSREQUEST']._serialized_start=1935
-  _globals['_LISTMODELSREQUEST']._serialized_end=2056
-  _globals['_LISTMODELSRESPONSE']._serialized_start=2058
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2121
-  _globals['_GETMODELREQUEST']._serialized_start=2123
-  _globals['_GETMODELREQUEST']._serialized_end=2153
-  _globals['_REGISTERMODELRESPONSE']._serialized_start=2155
-  _globals['_REGISTERMODELRESPONSE']._serialized_end=2254
-  _globals['_DELETEMODELREQUEST']._serialized_start=2256
-  _globals['_DELETEMODELREQUEST']._serialized_end=2289
-  _globals['_DELETEMODELRESPONSE']._serialized_start=2291
-  _globals['_DELETEMODELRESPONSE']._serialized_end=2346
-  _globals['_RESCANREQUEST']._serialized_start=2348
-  _globals['_RESCANREQUEST']._serialized_end=2377
-  _globals['_RESCANRESPONSE']._serialized_start=2379
-  _globals['_RESCANRESPONSE']._serialized_end=2410
-  _globals['_MESH']._serialized_start=2413
-  _globals['_MESH']._serialized_end=2841
+  _globals['_HOST']._serialized_end=544
+  _globals['_HOST_LABELSENTRY']._serialized_start=486
+  _globals['_HOST_LABELSENTRY']._serialized_end=531
+  _globals['_LISTHOSTSREQUEST']._serialized_start=546
+  _globals['_LISTHOSTSREQUEST']._serialized_end=564
+  _globals['_LISTHOSTSRESPONSE']._serialized_start=566
+  _globals['_LISTHOSTSRESPONSE']._serialized_end=617
+  _globals['_HOSTGPUS']._serialized_start=619
+  _globals['_HOSTGPUS']._serialized_end=728
+  _globals['_LISTGPUSREQUEST']._serialized_start=730
+  _globals['_LISTGPUSREQUEST']._serialized_end=761
+  _globals['_LISTGPUSRESPONSE']._serialized_start=763
+  _globals['_LISTGPUSRESPONSE']._serialized_end=817
+  _globals['_MODELCOPY']._serialized_start=819
+  _globals['_MODELCOPY']._serialized_end=915
+  _globals['_MODELVERSION']._serialized_start=918
+  _globals['_MODELVERSION']._serialized_end=2007
+  _globals['_MODELVERSION_TAGSENTRY']._serialized_start=1835
+  _globals['_MODELVERSION_TAGSENTRY']._serialized_end=1878
+  _globals['_MODELVERSION_METRICSENTRY']._serialized_start=1880
+  _globals['_MODELVERSION_METRICSENTRY']._serialized_end=1926
+  _globals['_MODELVERSION_CAPABILITIESENTRY']._serialized_start=1928
+  _globals['_MODELVERSION_CAPABILITIESENTRY']._serialized_end=1979
+  _globals['_LISTMODELSREQUEST']._serialized_start=2009
+  _globals['_LISTMODELSREQUEST']._serialized_end=2130
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2132
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2195
+  _globals['_GETMODELREQUEST']._serialized_start=2197
+  _globals['_GETMODELREQUEST']._serialized_end=2227
+  _globals['_REGISTERMODELRESPONSE']._serialized_start=2229
+  _globals['_REGISTERMODELRESPONSE']._serialized_end=2328
+  _globals['_DELETEMODELREQUEST']._serialized_start=2330
+  _globals['_DELETEMODELREQUEST']._serialized_end=2363
+  _globals['_DELETEMODELRESPONSE']._serialized_start=2365
+  _globals['_DELETEMODELRESPONSE']._serialized_end=2420
+  _globals['_RESCANREQUEST']._serialized_start=2422
+  _globals['_RESCANREQUEST']._serialized_end=2451
+  _globals['_RESCANRESPONSE']._serialized_start=2453
+  _globals['_RESCANRESPONSE']._serialized_end=2484
+  _globals['_MESH']._serialized_start=2487
+  _globals['_MESH']._serialized_end=2915
 # @@protoc_insertion_point(module_scope)

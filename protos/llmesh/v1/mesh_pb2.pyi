@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Host(_message.Message):
-    __slots__ = ("id", "name", "status", "facts", "hardware", "roots", "peer_address", "agent_version", "first_seen", "last_seen", "heartbeat_interval_s", "labels", "scanning", "model_count", "problems")
+    __slots__ = ("id", "name", "status", "facts", "hardware", "roots", "peer_address", "agent_version", "first_seen", "last_seen", "heartbeat_interval_s", "labels", "scanning", "model_count", "problems", "started_at", "uptime_s", "protocol")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,9 @@ class Host(_message.Message):
     SCANNING_FIELD_NUMBER: _ClassVar[int]
     MODEL_COUNT_FIELD_NUMBER: _ClassVar[int]
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_S_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     status: str
@@ -46,7 +49,10 @@ class Host(_message.Message):
     scanning: bool
     model_count: int
     problems: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., facts: _Optional[_Union[_common_pb2.HostFacts, _Mapping]] = ..., hardware: _Optional[_Union[_common_pb2.HardwareSnapshot, _Mapping]] = ..., roots: _Optional[_Iterable[str]] = ..., peer_address: _Optional[str] = ..., agent_version: _Optional[str] = ..., first_seen: _Optional[float] = ..., last_seen: _Optional[float] = ..., heartbeat_interval_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., scanning: _Optional[bool] = ..., model_count: _Optional[int] = ..., problems: _Optional[_Iterable[str]] = ...) -> None: ...
+    started_at: float
+    uptime_s: float
+    protocol: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., facts: _Optional[_Union[_common_pb2.HostFacts, _Mapping]] = ..., hardware: _Optional[_Union[_common_pb2.HardwareSnapshot, _Mapping]] = ..., roots: _Optional[_Iterable[str]] = ..., peer_address: _Optional[str] = ..., agent_version: _Optional[str] = ..., first_seen: _Optional[float] = ..., last_seen: _Optional[float] = ..., heartbeat_interval_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., scanning: _Optional[bool] = ..., model_count: _Optional[int] = ..., problems: _Optional[_Iterable[str]] = ..., started_at: _Optional[float] = ..., uptime_s: _Optional[float] = ..., protocol: _Optional[str] = ...) -> None: ...
 
 class ListHostsRequest(_message.Message):
     __slots__ = ()
