@@ -22,7 +22,8 @@ from llmesh.cli.config_option import config_keys
 from llmesh.common.config import check_address, home_from_env
 from llmesh.common.config_file import check_config, dump_toml, read_config
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from llmesh.common.logfile import default_log_file, follow as follow_file, tail
+from llmesh.common.logfile import default_log_file, tail
+from llmesh.common.logfile import follow as follow_file
 from llmesh.common.names import check_host_name, sanitize_name
 from llmesh.common.services.manager import ServiceManager
 from llmesh.common.services.spec import PLATFORMS, ServiceFile, ServiceSpec, host_platform, join, service_env

@@ -53,7 +53,19 @@ def add_file_handler(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, backups: in
 
 
 def tail(path: Path, lines: int) -> list[str]:
-    """The last ``lines`` lines of a file (read from the end: a log can be large)."""
+    """The last ``lines`` lines of a log, reaching back into its rotated copies (path.1, path.2, …)
+    when the current file has fewer."""
+    out: list[str] = []
+    for n in range(0, 1000):
+        part = path if n == 0 else path.with_name(f"{path.name}.{n}")
+        if len(out) >= lines or not part.is_file():
+            break
+        out = _tail_one(part, lines - len(out)) + out
+    return out
+
+
+def _tail_one(path: Path, lines: int) -> list[str]:
+    """The last ``lines`` lines of one file (read from the end: a log can be large)."""
     if lines <= 0:
         return []
     with open(path, "rb") as f:
