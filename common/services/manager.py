@@ -61,8 +61,7 @@ class ServiceManager:
             return
         if spec.platform == "linux" and not (shutil.which("systemctl") and Path("/run/systemd/system").is_dir()):
             raise FailedPrecondition("systemd is not running on this host (no /run/systemd/system: a container?); "
-                                     "add --dry-run to print the unit, or run `meshctl agent run --config FILE` "
-                                     "under the supervisor you have")
+                                     "add --dry-run to print the unit (its ExecStart runs under any supervisor)")
         if spec.platform == "macos" and not shutil.which("launchctl"):
             raise FailedPrecondition("launchctl is not on PATH; add --dry-run to print the plist")
         if spec.platform == "windows" and not (self.winsw_exe and Path(self.winsw_exe).is_file()):
