@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from llmesh.cli import admin, catalog, hosts, models, registry, serve, serving, transfer
+from llmesh.cli import admin, catalog, hosts, install, models, registry, serve, serving, transfer
 from llmesh.common.errors import MeshError
 from llmesh.sdk.client import MeshClient
 
@@ -66,8 +66,10 @@ def _build(root: click.Group) -> click.Group:
     return _attach(
         root,
         serve.up,
-        _attach(serve.coordinator, serve.serve),
-        _attach(serve.agent, serve.run, serve.join, serve.request),
+        _attach(serve.coordinator, serve.serve, install.coordinator_install, install.coordinator_status,
+                install.coordinator_uninstall, install.coordinator_logs),
+        _attach(serve.agent, serve.run, serve.join, serve.request, install.agent_install, install.agent_status,
+                install.agent_uninstall, install.agent_logs),
         _attach(hosts.hosts, hosts.remove),
         hosts.gpus,
         hosts.rescan,

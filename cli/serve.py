@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from llmesh.cli import render
+from llmesh.cli.config_option import config_option
 from llmesh.common.config import (
     CREDENTIALS_FILE,
     DEFAULT_HEARTBEAT_S,
@@ -21,14 +22,31 @@ from llmesh.common.config import (
 )
 from llmesh.common.errors import InvalidArgument
 from llmesh.common.homelock import AGENT_LOCK, COORDINATOR_LOCK, HomeLock
+from llmesh.common.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, add_file_handler, default_log_file
 from llmesh.common.names import check_host_name, sanitize_name
 from llmesh.common.pieces import check_piece_size
 from llmesh.common.tickets import TICKET_TTL_S
 
 
-def _logging(level: str) -> None:
+def _logging(level: str, log_file: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+             backups: int = DEFAULT_BACKUPS) -> None:
+    """Log to stderr and, for the commands a service runs, to a rotating file (0600) as well."""
     logging.basicConfig(level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("grpc").setLevel(logging.WARNING)
+    if log_file is not None:
+        add_file_handler(log_file, max_bytes, backups)
+
+
+def log_options(kind: str):
+    """--log-file/--log-max-bytes/--log-backups of `agent run` and `coordinator serve`."""
+    return with_options([
+        click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help=f"The rotating log file (default: LLMESH_HOME/logs/{kind}.log)."),
+        click.option("--log-max-bytes", type=int, default=DEFAULT_MAX_BYTES, show_default=True,
+                     help="Rotate the log file at this size."),
+        click.option("--log-backups", type=int, default=DEFAULT_BACKUPS, show_default=True,
+                     help="Rotated log files kept."),
+    ])
 
 
 def _run_until_signalled(main) -> None:
@@ -87,7 +105,8 @@ def _default_roots(home: Path, env) -> tuple[str, ...]:
 
 
 agent_options = [
-    click.option("--root", "roots", multiple=True, metavar="PATH", help="A folder of models (repeatable)."),
+    click.option("--root", "roots", multiple=True, metavar="PATH", type=click.Path(),
+                 help="A folder of models (repeatable)."),
     click.option("--heartbeat", type=float, default=DEFAULT_HEARTBEAT_S, show_default=True,
                  help="Seconds between heartbeats; three missed ones mark the host offline."),
     click.option("--rescan-interval", type=float, default=60.0, show_default=True,
@@ -113,6 +132,7 @@ def with_options(options):
 
 
 @click.command()
+@config_option
 @click.option("--listen", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
               help="Coordinator address (port 0 picks a free one; meshctl finds it through LLMESH_HOME).")
 @click.option("--name", default=None, help="This host's name in the mesh (default: the hostname).")
@@ -187,6 +207,7 @@ def coordinator():
 
 
 @click.command("serve")
+@config_option
 @click.option("--listen", default="0.0.0.0:7440", show_default=True, metavar="HOST:PORT",
               help="The API (TLS): people with tokens, agents joining.")
 @click.option("--link-listen", default="", metavar="HOST:PORT",
@@ -205,16 +226,18 @@ def coordinator():
               help="Where the registry and the mesh CA live (default: LLMESH_HOME/coordinator).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
+@log_options("coordinator")
 @click.pass_obj
-def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticket_ttl, data_dir, log_level):
+def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticket_ttl, data_dir, log_level,
+          log_file, log_max_bytes, log_backups):
     """Serve the registry and the Mesh API; agents dial in to it.
 
     The first start creates the mesh CA and an admin whose credentials are written,
     0600, to LLMESH_HOME/credentials.json."""
     from llmesh.coordinator.server import Coordinator
 
-    _logging(log_level)
     home = home_from_env(obj.env)
+    _logging(log_level, log_file or default_log_file(home, "coordinator"), log_max_bytes, log_backups)
     config = CoordinatorConfig(data_dir=(data_dir or home / "coordinator").resolve(),
                                listen=check_address(listen),
                                link_listen=check_address(link_listen) if link_listen else "",
@@ -246,6 +269,7 @@ def agent():
 
 
 @click.command("run")
+@config_option
 @click.option("--coordinator", "coordinator_address", required=True, metavar="HOST:PORT",
               help="The coordinator's API address (used to join; the link address comes from the join).")
 @click.option("--token", default="", envvar="LLMESH_JOIN_TOKEN", metavar="K10…",
@@ -260,9 +284,11 @@ def agent():
 @click.option("--reconnect-max", type=float, default=30.0, show_default=True,
               help="Longest wait between reconnect attempts, in seconds.")
 @with_options(agent_options)
+@log_options("agent")
 @click.pass_obj
 def run(obj, coordinator_address, token, name, listen, advertise, home, reconnect_max, roots, heartbeat,
-        rescan_interval, hash_workers, labels, ollama_url, llama_server, log_level):
+        rescan_interval, hash_workers, labels, ollama_url, llama_server, log_level, log_file, log_max_bytes,
+        log_backups):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from llmesh.agent.runtime import AgentRuntime
     from llmesh.agent.testing import (
@@ -272,7 +298,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         ticket_log_from_env,
     )
 
-    _logging(log_level)
+    _logging(log_level, log_file or default_log_file(home_from_env(obj.env), "agent"), log_max_bytes, log_backups)
     if not roots:
         raise InvalidArgument("at least one --root PATH is required")
     config = AgentConfig(
