@@ -28,13 +28,14 @@ from llmesh.common.pieces import check_piece_size
 from llmesh.common.tickets import TICKET_TTL_S
 
 
-def _logging(level: str, log_file: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-             backups: int = DEFAULT_BACKUPS) -> None:
-    """Log to stderr and, for the commands a service runs, to a rotating file (0600) as well."""
+def _logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("grpc").setLevel(logging.WARNING)
-    if log_file is not None:
-        add_file_handler(log_file, max_bytes, backups)
+
+
+def _log_to_file(log_file: Path, max_bytes: int, backups: int) -> None:
+    """The commands a service runs log to a rotating file (0600) as well as to stderr."""
+    add_file_handler(log_file, max_bytes, backups)
 
 
 def log_options(kind: str):
@@ -237,7 +238,7 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticke
     from llmesh.coordinator.server import Coordinator
 
     home = home_from_env(obj.env)
-    _logging(log_level, log_file or default_log_file(home, "coordinator"), log_max_bytes, log_backups)
+    _logging(log_level)
     config = CoordinatorConfig(data_dir=(data_dir or home / "coordinator").resolve(),
                                listen=check_address(listen),
                                link_listen=check_address(link_listen) if link_listen else "",
@@ -254,6 +255,8 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticke
             await coord.stop()
 
     with HomeLock.acquire(home, COORDINATOR_LOCK, "coordinator serve"):  # it owns coordinator.json here
+        # The log file only once the home is ours: a refused second start touches nothing.
+        _log_to_file(log_file or default_log_file(home, "coordinator"), log_max_bytes, log_backups)
         _run_until_signalled(main)
 
 
@@ -298,7 +301,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         ticket_log_from_env,
     )
 
-    _logging(log_level, log_file or default_log_file(home_from_env(obj.env), "agent"), log_max_bytes, log_backups)
+    _logging(log_level)
     if not roots:
         raise InvalidArgument("at least one --root PATH is required")
     config = AgentConfig(
@@ -326,6 +329,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
             raise results[0]
 
     with HomeLock.acquire(config.home, AGENT_LOCK, "agent run"):  # one agent per identity and store
+        _log_to_file(log_file or default_log_file(home_from_env(obj.env), "agent"), log_max_bytes, log_backups)
         _run_until_signalled(main)
 
 
