@@ -37,6 +37,8 @@ class CoordinatorConfig:
     agent_cert_ttl_s: float = 30 * 24 * 3600
     piece_size: int = 64 * 1024 * 1024  # transfers verify and resume in pieces of this size
     ticket_ttl_s: float = TICKET_TTL_S  # transfer tickets' lifetime; destinations renew them
+    http_listen: str = ""          # /healthz and /metrics (TLS, the API's certificate); "" = no HTTP
+    drain_s: float = 0.0           # on stop: NOT_SERVING this long before the ports close
 
 
 @dataclass(frozen=True)

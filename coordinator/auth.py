@@ -19,7 +19,7 @@ from cryptography import x509
 from llmesh.common import tls
 from llmesh.common.errors import Internal, MeshError, PermissionDenied, Unauthenticated, grpc_status
 from llmesh.coordinator.identity import ROLES, SYSTEM, Caller, current_caller  # noqa: F401 (re-exported)
-from llmesh.coordinator.policy import AGENT, METHOD_POLICY, PUBLIC
+from llmesh.coordinator.policy import AGENT, PUBLIC, policy_for
 
 log = logging.getLogger("llmesh.coordinator.auth")
 
@@ -58,7 +58,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def _authorize(self, method: str, context) -> None:
         address = context.peer() or ""
-        policy = METHOD_POLICY.get(method)
+        policy = policy_for(method)
         try:
             if policy is None:
                 raise PermissionDenied(f"{method} is not open to anyone")
