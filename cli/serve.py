@@ -16,6 +16,7 @@ from llmesh.common.config import (
     ENDPOINT_FILE,
     AgentConfig,
     CoordinatorConfig,
+    HookSettings,
     check_address,
     home_from_env,
 )
@@ -216,11 +217,15 @@ def coordinator():
 @click.option("--drain", type=float, default=0.0, show_default=True, metavar="SECONDS",
               help="On SIGTERM, report NOT_SERVING (gRPC health, /healthz) this long before stopping, "
                    "so load balancers stop sending work first; a second SIGTERM ends the wait.")
+@click.option("--hook-attempts", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Attempts at each webhook delivery before it is logged as failed.")
+@click.option("--hook-backoff", type=click.FloatRange(0.01, 3600), default=5.0, show_default=True,
+              metavar="SECONDS", help="Wait before a webhook's 2nd attempt; doubled for each one after.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.pass_obj
 def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticket_ttl, data_dir, http_listen, drain,
-          log_level):
+          hook_attempts, hook_backoff, log_level):
     """Serve the registry and the Mesh API; agents dial in to it.
 
     The first start creates the mesh CA and an admin whose credentials are written,
@@ -235,7 +240,8 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticke
                                endpoint_file=home / ENDPOINT_FILE, credentials_file=home / CREDENTIALS_FILE,
                                advertise=tuple(advertise), agent_cert_ttl_s=agent_cert_ttl,
                                piece_size=check_piece_size(piece_size), ticket_ttl_s=_ticket_ttl(ticket_ttl),
-                               http_listen=check_address(http_listen) if http_listen else "", drain_s=_drain(drain))
+                               http_listen=check_address(http_listen) if http_listen else "", drain_s=_drain(drain),
+                               hooks=HookSettings(attempts=hook_attempts, backoff_s=hook_backoff))
 
     async def main(stop):
         coord = await Coordinator.start(config)

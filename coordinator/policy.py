@@ -70,6 +70,12 @@ METHOD_POLICY: dict[str, str] = {
     "/llmesh.v1.Admin/RemoveUser": "admin",
     "/llmesh.v1.Admin/RemoveHost": "admin",
     "/llmesh.v1.Admin/ListAudit": "admin",
+
+    # Webhooks carry the registry's events out of the mesh: admins add and remove them.
+    "/llmesh.v1.Hooks/AddHook": "admin",
+    "/llmesh.v1.Hooks/RemoveHook": "admin",
+    "/llmesh.v1.Hooks/ListHooks": "operator",
+    "/llmesh.v1.Hooks/HookLog": "operator",
 }
 
 # Standard gRPC services beside llmesh's on the coordinator's ports: health (load balancers,

@@ -9,6 +9,7 @@ Every object is built here, by its constructor, in dependency order:
      ├─ ServingService(mesh, transfers)
      ├─ CatalogService
      ├─ LinkService(security, transfers, serving)
+     ├─ HookService: webhooks, fed by the event log
      └─ Observability(security): health, reflection, RPC metrics, the HTTP address
 
 Serving uses transfers (pulls, job rows); transfers never call serving: agents' reports on
@@ -29,6 +30,8 @@ from llmesh.coordinator.auth import Authenticator, AuthInterceptor
 from llmesh.coordinator.catalog.service import CatalogService
 from llmesh.coordinator.catalog.servicer import CatalogServicer
 from llmesh.coordinator.core import Core
+from llmesh.coordinator.hooks.service import HookService
+from llmesh.coordinator.hooks.servicer import HooksServicer
 from llmesh.coordinator.link.service import LinkService
 from llmesh.coordinator.link.servicer import AgentLinkServicer
 from llmesh.coordinator.mesh.service import MeshService
@@ -42,9 +45,10 @@ from llmesh.coordinator.serving.service import ServingService
 from llmesh.coordinator.serving.servicer import ServingServicer
 from llmesh.coordinator.transfer.service import TransferService
 from llmesh.coordinator.transfer.servicer import TransfersServicer
-from llmesh.v1 import agent_link_pb2, catalog_pb2, mesh_pb2, security_pb2, serving_pb2, transfer_pb2
+from llmesh.v1 import agent_link_pb2, catalog_pb2, hooks_pb2, mesh_pb2, security_pb2, serving_pb2, transfer_pb2
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
+from llmesh.v1 import hooks_pb2_grpc as hooks_grpc
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 from llmesh.v1 import security_pb2_grpc as security_grpc
 from llmesh.v1 import serving_pb2_grpc as serving_grpc
@@ -57,7 +61,8 @@ class Coordinator:
     """A running coordinator. ``await Coordinator.start(config)``, then ``await stop()``."""
 
     def __init__(self, config: CoordinatorConfig, core: Core, security: SecurityService, transfers: TransferService,
-                 server, address: str, link_address: str, observe: Observability, http_address: str):
+                 server, address: str, link_address: str, observe: Observability, http_address: str,
+                 hooks: HookService):
         self.config = config
         self.core = core
         self.security = security
@@ -67,6 +72,7 @@ class Coordinator:
         self.link_address = link_address
         self.observe = observe
         self.http_address = http_address
+        self.hooks = hooks
 
     @property
     def ca(self) -> MeshCA:
@@ -95,6 +101,7 @@ class Coordinator:
             serving = ServingService(core, mesh, transfers)
             links = LinkService(core, security, transfers, serving)
             catalog = CatalogService(core)
+            hooks = HookService(core, config.hooks)
 
             security_grpc.add_BootstrapServicer_to_server(
                 BootstrapServicer(security, _advertised(link_address, config.advertise)), server)
@@ -104,6 +111,7 @@ class Coordinator:
             catalog_grpc.add_CatalogServicer_to_server(CatalogServicer(catalog), server)
             transfer_grpc.add_TransfersServicer_to_server(TransfersServicer(transfers), server)
             serving_grpc.add_ServingServicer_to_server(ServingServicer(serving), server)
+            hooks_grpc.add_HooksServicer_to_server(HooksServicer(hooks), server)
             observe.add_to(server, _service_names())
             http_address = await observe.start(config.http_listen, identity, config.data_dir)
         except Exception:
@@ -112,7 +120,9 @@ class Coordinator:
             raise
         await server.start()
         await transfers.start()
-        coordinator = cls(config, core, security, transfers, server, address, link_address, observe, http_address)
+        await hooks.start()
+        coordinator = cls(config, core, security, transfers, server, address, link_address, observe, http_address,
+                          hooks)
         await coordinator._bootstrap_admin()
         if config.endpoint_file:
             extra = {"http_address": http_address} if http_address else {}
@@ -141,6 +151,7 @@ class Coordinator:
         if self.config.endpoint_file:
             remove_endpoint(self.config.endpoint_file, self.address)
         await self.transfers.stop()
+        await self.hooks.stop()
         self.core.hub.close_all()
         await self.server.stop(grace)
         self.observe.close()
@@ -149,7 +160,7 @@ class Coordinator:
 
 def _service_names() -> list[str]:
     """The llmesh.v1 services this server answers (health and reflection name them)."""
-    modules = (security_pb2, agent_link_pb2, mesh_pb2, catalog_pb2, transfer_pb2, serving_pb2)
+    modules = (security_pb2, agent_link_pb2, mesh_pb2, catalog_pb2, transfer_pb2, serving_pb2, hooks_pb2)
     return sorted(s.full_name for module in modules for s in module.DESCRIPTOR.services_by_name.values())
 
 

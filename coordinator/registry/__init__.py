@@ -26,6 +26,7 @@ from llmesh.coordinator.registry.catalog import CatalogRepository
 from llmesh.coordinator.registry.database import Database
 from llmesh.coordinator.registry.deployments import DeploymentsRepository
 from llmesh.coordinator.registry.exchange import ExchangeRepository
+from llmesh.coordinator.registry.hooks import HooksRepository
 from llmesh.coordinator.registry.hosts import HostsRepository, host_status
 from llmesh.coordinator.registry.jobs import JobsRepository
 from llmesh.coordinator.registry.lifecycle import LifecycleRepository
@@ -63,6 +64,7 @@ class Registry:
         self.jobs = JobsRepository(db, self.models)
         self.deployments = DeploymentsRepository(db)
         self.metrics = MetricsRepository(db)
+        self.hooks = HooksRepository(db)
 
     def schema_version(self) -> int:
         return migrations.schema_version(self.db.handle)

@@ -177,6 +177,24 @@ def _copy_found_digest(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE copies ADD COLUMN found_digest TEXT")
 
 
+def _webhooks(db: sqlite_utils.Database) -> None:
+    """Webhooks, their deliveries (one per event and hook, retried until delivered or given up) and
+    each attempt, and how far into the event log deliveries have been queued (from now on: the
+    events before this migration are not delivered)."""
+    db["hooks"].create({"id": str, "url": str, "events_json": str, "secret": str, "after_event_id": int,
+                        "created_by": str, "created_at": float}, pk="id")
+    db["hook_deliveries"].create({
+        "id": str, "hook_id": str, "url": str, "event": str, "event_id": int, "payload": str, "state": str,
+        "attempts": int, "next_at": float, "created_at": float, "updated_at": float}, pk="id")
+    db["hook_deliveries"].create_index(["state", "next_at"])
+    db["hook_attempts"].create({"id": int, "delivery_id": str, "attempt": int, "ts": float, "http_status": int,
+                                "error": str, "outcome": str}, pk="id")
+    db["hook_attempts"].create_index(["delivery_id"])
+    db["hook_cursor"].create({"id": int, "last_event_id": int}, pk="id")
+    last = db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+    db["hook_cursor"].insert({"id": 1, "last_event_id": last})
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -189,6 +207,7 @@ MIGRATIONS: dict[int, Migration] = {
     22: _version_labels_and_semver_order,
     24: _job_sources_and_partials,
     25: _copy_found_digest,
+    28: _webhooks,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)
