@@ -127,7 +127,7 @@ class Coordinator:
         if config.endpoint_file:
             extra = {"http_address": http_address} if http_address else {}
             write_endpoint(config.endpoint_file, address, link_address=link_address, ca_sha256=ca.pin, **extra)
-        log.info("coordinator listening on %s (agents' links on %s; HTTP %s; registry %s)", address, link_address,
+        log.info("coordinator listening on %s (agents' links on %s; HTTPS %s; registry %s)", address, link_address,
                  http_address or "off", config.data_dir / "registry.db")
         return coordinator
 

@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -54,6 +55,10 @@ class ObserveHttp:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        """A failed handshake (plain HTTP, an untrusting client) or a dropped connection: one line."""
+        log.debug("HTTP connection from %s failed: %s", client_address[0], sys.exc_info()[1])
 
 
 class _V6Server(_Server):
