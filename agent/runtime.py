@@ -34,10 +34,11 @@ from llmesh.agent.transfer.revocations import Revocations
 from llmesh.common import channels, wire
 from llmesh.common.config import AgentConfig
 from llmesh.common.errors import DeadlineExceeded, Internal, MeshError, Unavailable, error_for_code, from_rpc_error
+from llmesh.common.health import Health
 from llmesh.common.protocol import PROTOCOL_TEXT
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
-from llmesh.v1 import common_pb2, peer_pb2_grpc
+from llmesh.v1 import common_pb2, peer_pb2, peer_pb2_grpc
 
 log = logging.getLogger("llmesh.agent")
 
@@ -97,6 +98,7 @@ class AgentRuntime:
         self._outbox: asyncio.Queue | None = None
         self._call = None
         self._peer_server = None
+        self._peer_health: Health | None = None
 
     @property
     def agent_id(self) -> str:
@@ -112,6 +114,8 @@ class AgentRuntime:
         try:
             await self._link_loop()
         finally:
+            if self._peer_health is not None:
+                await self._peer_health.shut_down()  # NOT_SERVING before anything stops
             self._stopping.set()
             self.scanner.cancel()
             scans.cancel()
@@ -150,8 +154,11 @@ class AgentRuntime:
             open_held=self.faults.open_held(self.holdings.open_held) if self.faults else self.holdings.open_held,
             revocations=self.revocations, reads=self.peer_reads,
             faults=self.faults), server)
+        # Health on the Peer port (mutual TLS: a checker presents a mesh certificate).
+        self._peer_health = Health(server, [peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name])
         bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)
         await server.start()
+        await self._peer_health.serving()
         self._peer_server = server
         self.peer_address = self.config.advertise or bound
         log.info("agent %s serving peers on %s", self.config.name, bound)

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from llmesh.cli import admin, catalog, hosts, install, models, registry, serve, serving, transfer
+from llmesh.cli import admin, catalog, hooks, hosts, install, models, registry, serve, serving, transfer
 from llmesh.common.errors import MeshError
 from llmesh.sdk.client import MeshClient
 
@@ -90,6 +90,7 @@ def _build(root: click.Group) -> click.Group:
         _attach(admin.token, admin.token_create),
         _attach(admin.user, admin.user_add, admin.user_list, admin.user_rm),
         admin.audit,
+        _attach(hooks.hooks, hooks.hooks_add, hooks.hooks_list, hooks.hooks_rm, hooks.hooks_log),
         admin.login,
         admin.whoami,
     )

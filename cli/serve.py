@@ -17,6 +17,7 @@ from llmesh.common.config import (
     ENDPOINT_FILE,
     AgentConfig,
     CoordinatorConfig,
+    HookSettings,
     check_address,
     home_from_env,
 )
@@ -50,14 +51,25 @@ def log_options(kind: str):
     ])
 
 
+class _Stop(asyncio.Event):
+    """Set by the first SIGINT/SIGTERM; a second one sets ``hurry`` (cut a drain short)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hurry = asyncio.Event()
+
+    def signalled(self) -> None:
+        (self.hurry if self.is_set() else self).set()
+
+
 def _run_until_signalled(main) -> None:
     """Run ``main(stop_event)`` until it returns or SIGINT/SIGTERM asks it to stop cleanly."""
     async def runner():
-        stop = asyncio.Event()
+        stop = _Stop()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, stop.signalled)
             except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt instead
                 pass
         await main(stop)
@@ -136,10 +148,12 @@ def with_options(options):
 @config_option
 @click.option("--listen", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
               help="Coordinator address (port 0 picks a free one; meshctl finds it through LLMESH_HOME).")
+@click.option("--http-listen", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
+              help="HTTPS address for /healthz and /metrics (the API's certificate); '' turns it off.")
 @click.option("--name", default=None, help="This host's name in the mesh (default: the hostname).")
 @with_options(agent_options)
 @click.pass_obj
-def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, labels, ollama_url, llama_server,
+def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_workers, labels, ollama_url, llama_server,
        log_level):
     """Start the embedded default: a coordinator and a local agent, on loopback.
 
@@ -159,6 +173,7 @@ def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, label
     agent_lock = HomeLock.acquire(home / "agent", AGENT_LOCK, "up")
     roots = roots or _default_roots(home, obj.env)
     coordinator_config = CoordinatorConfig(data_dir=home / "coordinator", listen=listen,
+                                           http_listen=check_address(http_listen) if http_listen else "",
                                            endpoint_file=home / ENDPOINT_FILE,
                                            credentials_file=home / CREDENTIALS_FILE)
 
@@ -171,7 +186,8 @@ def up(obj, listen, name, roots, heartbeat, rescan_interval, hash_workers, label
             hash_workers=hash_workers, labels=_labels(labels), ollama_url=ollama_url,
             llama_server_binary=llama_server))
         task = asyncio.create_task(agent.run())
-        click.echo(f"llmesh is up: coordinator {coord.address}, agent {name!r}, "
+        click.echo(f"llmesh is up: coordinator {coord.address}" + (f", HTTPS {coord.http_address}"
+                   if coord.http_address else "") + f", agent {name!r}, "
                    f"roots {', '.join(roots)}; data in {home}. Ctrl-C stops it.", err=True)
         try:
             await _until(stop, task)
@@ -225,12 +241,21 @@ def coordinator():
               help="Lifetime of transfer tickets in seconds (pulls renew theirs after two thirds).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the registry and the mesh CA live (default: LLMESH_HOME/coordinator).")
+@click.option("--http-listen", default="", metavar="HOST:PORT",
+              help="HTTPS address for /healthz and /metrics (the API's certificate); default: none.")
+@click.option("--drain", type=float, default=0.0, show_default=True, metavar="SECONDS",
+              help="On SIGTERM, report NOT_SERVING (gRPC health, /healthz) this long before stopping, "
+                   "so load balancers stop sending work first; a second SIGTERM ends the wait.")
+@click.option("--hook-attempts", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Attempts at each webhook delivery before it is logged as failed.")
+@click.option("--hook-backoff", type=click.FloatRange(0.01, 3600), default=5.0, show_default=True,
+              metavar="SECONDS", help="Wait before a webhook's 2nd attempt; doubled for each one after.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @log_options("coordinator")
 @click.pass_obj
-def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticket_ttl, data_dir, log_level,
-          log_file, log_max_bytes, log_backups):
+def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticket_ttl, data_dir, http_listen, drain,
+          hook_attempts, hook_backoff, log_level, log_file, log_max_bytes, log_backups):
     """Serve the registry and the Mesh API; agents dial in to it.
 
     The first start creates the mesh CA and an admin whose credentials are written,
@@ -244,20 +269,29 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticke
                                link_listen=check_address(link_listen) if link_listen else "",
                                endpoint_file=home / ENDPOINT_FILE, credentials_file=home / CREDENTIALS_FILE,
                                advertise=tuple(advertise), agent_cert_ttl_s=agent_cert_ttl,
-                               piece_size=check_piece_size(piece_size), ticket_ttl_s=_ticket_ttl(ticket_ttl))
+                               piece_size=check_piece_size(piece_size), ticket_ttl_s=_ticket_ttl(ticket_ttl),
+                               http_listen=check_address(http_listen) if http_listen else "", drain_s=_drain(drain),
+                               hooks=HookSettings(attempts=hook_attempts, backoff_s=hook_backoff))
 
     async def main(stop):
         coord = await Coordinator.start(config)
-        click.echo(f"coordinator listening on {coord.address}", err=True)
+        click.echo(f"coordinator listening on {coord.address}"
+                   + (f", HTTPS on {coord.http_address}" if coord.http_address else ""), err=True)
         try:
             await stop.wait()
         finally:
-            await coord.stop()
+            await coord.stop(hurry=stop.hurry)
 
     with HomeLock.acquire(home, COORDINATOR_LOCK, "coordinator serve"):  # it owns coordinator.json here
         # The log file only once the home is ours: a refused second start touches nothing.
         _log_to_file(log_file or default_log_file(home, "coordinator"), log_max_bytes, log_backups)
         _run_until_signalled(main)
+
+
+def _drain(seconds: float) -> float:
+    if not 0 <= seconds <= 600:
+        raise InvalidArgument(f"--drain {seconds:g}: must be between 0 and 600 seconds")
+    return seconds
 
 
 def _ticket_ttl(seconds: float) -> float:

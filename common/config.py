@@ -27,6 +27,16 @@ def home_from_env(env: Mapping[str, str]) -> Path:
 
 
 @dataclass(frozen=True)
+class HookSettings:
+    """Webhook deliveries: attempts per delivery, and the backoff between them (doubling)."""
+    attempts: int = 5          # the first included
+    backoff_s: float = 5.0     # before the 2nd attempt; doubled for each one after, up to backoff_max_s
+    backoff_max_s: float = 600.0
+    timeout_s: float = 10.0    # per POST
+    poll_s: float = 1.0        # how often new events and due retries are looked for
+
+
+@dataclass(frozen=True)
 class CoordinatorConfig:
     data_dir: Path                 # registry.db and the mesh CA live here
     listen: str = "127.0.0.1:0"    # the API (TLS; people's tokens; joins); port 0 picks a free one
@@ -37,6 +47,9 @@ class CoordinatorConfig:
     agent_cert_ttl_s: float = 30 * 24 * 3600
     piece_size: int = 64 * 1024 * 1024  # transfers verify and resume in pieces of this size
     ticket_ttl_s: float = TICKET_TTL_S  # transfer tickets' lifetime; destinations renew them
+    http_listen: str = ""          # /healthz and /metrics (TLS, the API's certificate); "" = no HTTP
+    drain_s: float = 0.0           # on stop: NOT_SERVING this long before the ports close
+    hooks: HookSettings = field(default_factory=HookSettings)  # webhook retries and timeouts
 
 
 @dataclass(frozen=True)

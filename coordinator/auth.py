@@ -20,7 +20,7 @@ from llmesh.common import tls
 from llmesh.common.errors import Internal, MeshError, PermissionDenied, Unauthenticated, grpc_status
 from llmesh.common.protocol import METADATA_KEY, check_protocol
 from llmesh.coordinator.identity import ROLES, SYSTEM, Caller, current_caller  # noqa: F401 (re-exported)
-from llmesh.coordinator.policy import AGENT, LINK_METHOD, METHOD_POLICY, PUBLIC
+from llmesh.coordinator.policy import AGENT, LINK_METHOD, PUBLIC, policy_for
 
 log = logging.getLogger("llmesh.coordinator.auth")
 
@@ -59,7 +59,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def _authorize(self, method: str, context) -> None:
         address = context.peer() or ""
-        policy = METHOD_POLICY.get(method)
+        policy = policy_for(method)
         try:
             if method != LINK_METHOD:  # an agent's protocol is in its Hello: checked by the link
                 check_protocol(_metadata(context, METADATA_KEY), "client")

@@ -72,4 +72,24 @@ METHOD_POLICY: dict[str, str] = {
     "/llmesh.v1.Admin/RemoveUser": "admin",
     "/llmesh.v1.Admin/RemoveHost": "admin",
     "/llmesh.v1.Admin/ListAudit": "admin",
+
+    # Webhooks carry the registry's events out of the mesh: admins add and remove them.
+    "/llmesh.v1.Hooks/AddHook": "admin",
+    "/llmesh.v1.Hooks/RemoveHook": "admin",
+    "/llmesh.v1.Hooks/ListHooks": "operator",
+    "/llmesh.v1.Hooks/HookLog": "operator",
 }
+
+# Standard gRPC services beside llmesh's on the coordinator's ports: health (load balancers,
+# orchestrators) and server reflection (grpcurl). Open to anyone, as an HTTP /healthz is.
+STANDARD_POLICY: dict[str, str] = {
+    "/grpc.health.v1.Health/Check": PUBLIC,
+    "/grpc.health.v1.Health/List": PUBLIC,
+    "/grpc.health.v1.Health/Watch": PUBLIC,
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": PUBLIC,
+}
+
+
+def policy_for(method: str) -> str | None:
+    """The least role (or kind of caller) a method needs; None: refused to everyone."""
+    return METHOD_POLICY.get(method) or STANDARD_POLICY.get(method)

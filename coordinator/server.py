@@ -8,13 +8,16 @@ Every object is built here, by its constructor, in dependency order:
      ├─ TransferService
      ├─ ServingService(mesh, transfers)
      ├─ CatalogService
-     └─ LinkService(security, transfers, serving)
+     ├─ LinkService(security, transfers, serving)
+     ├─ HookService: webhooks, fed by the event log
+     └─ Observability(security): health, reflection, RPC metrics, the HTTP address
 
 Serving uses transfers (pulls, job rows); transfers never call serving: agents' reports on
 conversion jobs reach serving through the link service, which routes each job by its kind.
 """
 from __future__ import annotations
 
+import asyncio
 import getpass
 import logging
 import os
@@ -27,10 +30,13 @@ from llmesh.coordinator.auth import Authenticator, AuthInterceptor
 from llmesh.coordinator.catalog.service import CatalogService
 from llmesh.coordinator.catalog.servicer import CatalogServicer
 from llmesh.coordinator.core import Core
+from llmesh.coordinator.hooks.service import HookService
+from llmesh.coordinator.hooks.servicer import HooksServicer
 from llmesh.coordinator.link.service import LinkService
 from llmesh.coordinator.link.servicer import AgentLinkServicer
 from llmesh.coordinator.mesh.service import MeshService
 from llmesh.coordinator.mesh.servicer import MeshServicer
+from llmesh.coordinator.observe.service import Observability
 from llmesh.coordinator.registry import Registry
 from llmesh.coordinator.security.ca import MeshCA
 from llmesh.coordinator.security.service import SecurityService
@@ -39,8 +45,10 @@ from llmesh.coordinator.serving.service import ServingService
 from llmesh.coordinator.serving.servicer import ServingServicer
 from llmesh.coordinator.transfer.service import TransferService
 from llmesh.coordinator.transfer.servicer import TransfersServicer
+from llmesh.v1 import agent_link_pb2, catalog_pb2, hooks_pb2, mesh_pb2, security_pb2, serving_pb2, transfer_pb2
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
+from llmesh.v1 import hooks_pb2_grpc as hooks_grpc
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 from llmesh.v1 import security_pb2_grpc as security_grpc
 from llmesh.v1 import serving_pb2_grpc as serving_grpc
@@ -53,7 +61,8 @@ class Coordinator:
     """A running coordinator. ``await Coordinator.start(config)``, then ``await stop()``."""
 
     def __init__(self, config: CoordinatorConfig, core: Core, security: SecurityService, transfers: TransferService,
-                 server, address: str, link_address: str):
+                 server, address: str, link_address: str, observe: Observability, http_address: str,
+                 hooks: HookService):
         self.config = config
         self.core = core
         self.security = security
@@ -61,6 +70,9 @@ class Coordinator:
         self.server = server
         self.address = address
         self.link_address = link_address
+        self.observe = observe
+        self.http_address = http_address
+        self.hooks = hooks
 
     @property
     def ca(self) -> MeshCA:
@@ -72,14 +84,15 @@ class Coordinator:
         ca = MeshCA(config.data_dir / "ca")
         core = Core(Registry(config.data_dir / "registry.db"))
         security = SecurityService(core, ca, config.agent_cert_ttl_s)
+        observe = Observability(core, security)
         try:
             await security.load()
-            server = channels.aio_server([AuthInterceptor(Authenticator(
+            server = channels.aio_server([observe.interceptor, AuthInterceptor(Authenticator(
                 security.user_for_token, security.revoked_serials, security.record_refusal, ca.pin))])
             # Bound before the servicers are added: Join answers with the link port's address.
             link_listen = config.link_listen or _next_port(config.listen)
-            identity = ca.server_identity(list(config.advertise),
-                                          [a.rpartition(":")[0] for a in (config.listen, link_listen)])
+            identity = ca.server_identity(list(config.advertise), [
+                a.rpartition(":")[0].strip("[]") for a in (config.listen, link_listen, config.http_listen) if a])
             address = channels.bind(server, config.listen, identity, require_client_cert=False)
             link_address = channels.bind(server, link_listen, identity, require_client_cert=True)
 
@@ -88,6 +101,7 @@ class Coordinator:
             serving = ServingService(core, mesh, transfers)
             links = LinkService(core, security, transfers, serving)
             catalog = CatalogService(core)
+            hooks = HookService(core, config.hooks)
 
             security_grpc.add_BootstrapServicer_to_server(
                 BootstrapServicer(security, _advertised(link_address, config.advertise)), server)
@@ -97,17 +111,24 @@ class Coordinator:
             catalog_grpc.add_CatalogServicer_to_server(CatalogServicer(catalog), server)
             transfer_grpc.add_TransfersServicer_to_server(TransfersServicer(transfers), server)
             serving_grpc.add_ServingServicer_to_server(ServingServicer(serving), server)
+            hooks_grpc.add_HooksServicer_to_server(HooksServicer(hooks), server)
+            observe.add_to(server, _service_names())
+            http_address = await observe.start(config.http_listen, identity, config.data_dir)
         except Exception:
+            observe.close()
             core.close()
             raise
         await server.start()
         await transfers.start()
-        coordinator = cls(config, core, security, transfers, server, address, link_address)
+        await hooks.start()
+        coordinator = cls(config, core, security, transfers, server, address, link_address, observe, http_address,
+                          hooks)
         await coordinator._bootstrap_admin()
         if config.endpoint_file:
-            write_endpoint(config.endpoint_file, address, link_address=link_address, ca_sha256=ca.pin)
-        log.info("coordinator listening on %s (agents' links on %s; registry %s)", address, link_address,
-                 config.data_dir / "registry.db")
+            extra = {"http_address": http_address} if http_address else {}
+            write_endpoint(config.endpoint_file, address, link_address=link_address, ca_sha256=ca.pin, **extra)
+        log.info("coordinator listening on %s (agents' links on %s; HTTPS %s; registry %s)", address, link_address,
+                 http_address or "off", config.data_dir / "registry.db")
         return coordinator
 
     async def _bootstrap_admin(self) -> None:
@@ -119,13 +140,28 @@ class Coordinator:
         elif token:
             log.warning("created the first admin %r; its token (shown once): %s", _local_user(), token)
 
-    async def stop(self, grace: float = 2.0) -> None:
+    async def stop(self, grace: float = 2.0, hurry: asyncio.Event | None = None) -> None:
+        """NOT_SERVING first; then, for ``drain_s`` or until ``hurry`` is set, keep serving; then stop."""
+        await self.observe.shut_down()
+        if self.config.drain_s > 0:
+            try:
+                await asyncio.wait_for((hurry or asyncio.Event()).wait(), self.config.drain_s)
+            except asyncio.TimeoutError:
+                pass
         if self.config.endpoint_file:
             remove_endpoint(self.config.endpoint_file, self.address)
         await self.transfers.stop()
+        await self.hooks.stop()
         self.core.hub.close_all()
         await self.server.stop(grace)
+        self.observe.close()
         self.core.close()
+
+
+def _service_names() -> list[str]:
+    """The llmesh.v1 services this server answers (health and reflection name them)."""
+    modules = (security_pb2, agent_link_pb2, mesh_pb2, catalog_pb2, transfer_pb2, serving_pb2, hooks_pb2)
+    return sorted(s.full_name for module in modules for s in module.DESCRIPTOR.services_by_name.values())
 
 
 def _make_private_tree(data_dir: Path) -> None:

@@ -21,6 +21,7 @@ from llmesh.common.errors import Unauthenticated, Unavailable, from_rpc_error
 from llmesh.common.names import check_host_name, check_name, parse_ref
 from llmesh.common.protocol import PROTOCOL_TEXT
 from llmesh.sdk import catalog_reports
+from llmesh.sdk.hooks import HooksClient
 from llmesh.v1 import catalog_pb2 as catalog_pb
 from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
 from llmesh.v1 import mesh_pb2 as pb
@@ -75,6 +76,7 @@ class MeshClient:
         self._transfers = transfer_grpc.TransfersStub(self._channel)
         self._serving = serving_grpc.ServingStub(self._channel)
         self._catalog = catalog_grpc.CatalogStub(self._channel)
+        self.hooks = HooksClient(self._channel, self._call)  # webhooks: mesh.hooks.add(...), .list(), ...
 
     @classmethod
     def connect(cls, coordinator: str | None = None, env: Mapping[str, str] | None = None,

@@ -14,6 +14,7 @@ builds them in dependency order, so who uses whom reads from ``__init__`` below:
     exchange                   <- models, catalog, aliases
     jobs                       <- models
     deployments                <- the database alone
+    metrics, hooks             <- the database alone
 """
 from __future__ import annotations
 
@@ -25,9 +26,11 @@ from llmesh.coordinator.registry.catalog import CatalogRepository
 from llmesh.coordinator.registry.database import Database
 from llmesh.coordinator.registry.deployments import DeploymentsRepository
 from llmesh.coordinator.registry.exchange import ExchangeRepository
+from llmesh.coordinator.registry.hooks import HooksRepository
 from llmesh.coordinator.registry.hosts import HostsRepository, host_status
 from llmesh.coordinator.registry.jobs import JobsRepository
 from llmesh.coordinator.registry.lifecycle import LifecycleRepository
+from llmesh.coordinator.registry.metrics import MetricsRepository
 from llmesh.coordinator.registry.migrations import MIGRATIONS, SCHEMA_VERSION
 from llmesh.coordinator.registry.models import ModelsRepository
 from llmesh.coordinator.registry.reports import ReportsRepository
@@ -60,6 +63,8 @@ class Registry:
         self.exchange = ExchangeRepository(db, self.models, self.catalog, self.aliases)
         self.jobs = JobsRepository(db, self.models)
         self.deployments = DeploymentsRepository(db)
+        self.metrics = MetricsRepository(db)
+        self.hooks = HooksRepository(db)
 
     def schema_version(self) -> int:
         return migrations.schema_version(self.db.handle)

@@ -182,6 +182,22 @@ def _host_uptime_and_protocol(db: sqlite_utils.Database) -> None:
     protocol it speaks; hosts that have not said hello since are 0 and 1.0."""
     db["hosts"].add_column("started_at", float, not_null_default=0.0)
     db["hosts"].add_column("protocol", str, not_null_default="1.0")
+def _webhooks(db: sqlite_utils.Database) -> None:
+    """Webhooks, their deliveries (one per event and hook, retried until delivered or given up) and
+    each attempt, and how far into the event log deliveries have been queued (from now on: the
+    events before this migration are not delivered)."""
+    db["hooks"].create({"id": str, "url": str, "events_json": str, "secret": str, "after_event_id": int,
+                        "created_by": str, "created_at": float}, pk="id")
+    db["hook_deliveries"].create({
+        "id": str, "hook_id": str, "url": str, "event": str, "event_id": int, "payload": str, "state": str,
+        "attempts": int, "next_at": float, "created_at": float, "updated_at": float}, pk="id")
+    db["hook_deliveries"].create_index(["state", "next_at"])
+    db["hook_attempts"].create({"id": int, "delivery_id": str, "attempt": int, "ts": float, "http_status": int,
+                                "error": str, "outcome": str}, pk="id")
+    db["hook_attempts"].create_index(["delivery_id"])
+    db["hook_cursor"].create({"id": int, "last_event_id": int}, pk="id")
+    last = db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+    db["hook_cursor"].insert({"id": 1, "last_event_id": last})
 
 
 Migration = Callable[[sqlite_utils.Database], None]
@@ -197,6 +213,7 @@ MIGRATIONS: dict[int, Migration] = {
     24: _job_sources_and_partials,
     25: _copy_found_digest,
     27: _host_uptime_and_protocol,
+    28: _webhooks,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)
