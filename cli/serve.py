@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import socket
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from llmesh.common.config import (
 from llmesh.common.errors import InvalidArgument
 from llmesh.common.names import check_host_name, sanitize_name
 from llmesh.common.pieces import check_piece_size
+from llmesh.common.platform import on_stop_signals
 from llmesh.common.tickets import TICKET_TTL_S
 
 
@@ -31,16 +31,15 @@ def _logging(level: str) -> None:
 
 
 def _run_until_signalled(main) -> None:
-    """Run ``main(stop_event)`` until it returns or SIGINT/SIGTERM asks it to stop cleanly."""
+    """Run ``main(stop_event)`` until it returns or a stop signal (SIGINT, SIGTERM; SIGBREAK on
+    Windows) asks it to stop cleanly."""
     async def runner():
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt instead
-                pass
-        await main(stop)
+        restore = on_stop_signals(asyncio.get_running_loop(), stop.set)
+        try:
+            await main(stop)
+        finally:
+            restore()
     asyncio.run(runner())
 
 
