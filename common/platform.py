@@ -166,13 +166,13 @@ def _stop_tree(proc: subprocess.Popen, timeout_s: float, kill_after_s: float) ->
             proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             pass
-        _, descendants = psutil.wait_procs(descendants, timeout=max(0.0, deadline - time.monotonic()))
+        descendants = _still_running(descendants, deadline - time.monotonic())
     _each(proc, descendants, "kill")
     try:
         proc.wait(timeout=kill_after_s)
     except subprocess.TimeoutExpired:
         pass
-    psutil.wait_procs(descendants, timeout=kill_after_s)
+    _still_running(descendants, kill_after_s)
 
 
 def _each(proc: subprocess.Popen, descendants: list, how: str) -> None:
@@ -188,12 +188,32 @@ def _each(proc: subprocess.Popen, descendants: list, how: str) -> None:
             pass
 
 
+def _still_running(processes: list, timeout_s: float) -> list:
+    """Those of ``processes`` still running after up to ``timeout_s`` (a zombie has stopped:
+    only its parent, not us, can reap it)."""
+    deadline = time.monotonic() + max(0.0, timeout_s)
+    while True:
+        alive = [p for p in processes if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _running(process) -> bool:
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def process_alive(pid: int) -> bool:
     """Whether a process with this pid runs (never ``os.kill(pid, 0)``: on Windows that kills it)."""
     import psutil
 
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return _running(psutil.Process(pid))
     except psutil.Error:
         return False
 
