@@ -4,9 +4,9 @@ CI has no Windows. What keeps the Windows path honest is, together:
 - a static check (ast) that fails on any POSIX-only call outside common/platform.py;
 - unit tests of platform.py both ways: the real POSIX calls, and the fallbacks with the POSIX
   functions removed (monkeypatch);
-- a Windows-shaped run: a real coordinator and two real agents whose interpreter has the
-  POSIX-only functions removed and asyncio signal handlers refused (tests/windows_shaped, a
-  STAND-IN for Windows' Python) move a model, deploy it with llama.cpp, undeploy it and stop.
+- a Windows-shaped run (tests/test_windows_shaped.py): a real coordinator and two real agents
+  whose interpreter has the POSIX-only functions removed and asyncio signal handlers refused
+  move a model, deploy it with llama.cpp, undeploy it and stop.
 """
 from __future__ import annotations
 
@@ -19,17 +19,16 @@ import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 
 import psutil
 import pytest
 from harness import REPO, wait_for
+from test_windows_shaped import shaped_env
 
 from llmesh.common import platform
 
 PRODUCT = ("agent", "coordinator", "cli", "common", "sdk")
 PLATFORM_MODULE = REPO / "common" / "platform.py"
-SHAPED = REPO / "tests" / "windows_shaped"
 
 # What Windows' Python lacks (or, for os.kill(pid, 0), does something else with: it kills).
 POSIX_ONLY_OS = {"pread", "pwrite", "preadv", "pwritev", "posix_fallocate", "posix_fadvise", "killpg",
@@ -414,34 +413,3 @@ def test_on_stop_signals_outside_the_main_thread_installs_nothing_and_fails_noth
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         loop.close()
-
-
-# -- the Windows-shaped run ------------------------------------------------------------------------
-
-def shaped_env(marker: Path | None = None) -> dict:
-    env = {"LLMESH_WINDOWS_SHAPED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(SHAPED), os.environ.get("PYTHONPATH", "")]))}
-    if marker is not None:
-        env["LLMESH_WINDOWS_SHAPED_MARKER"] = str(marker)
-    return env
-
-
-PROBE = textwrap.dedent("""
-    import asyncio, os
-    async def main():
-        try:
-            asyncio.get_running_loop().add_signal_handler(15, print)
-            return "handlers"
-        except NotImplementedError:
-            return "no handlers"
-    names = ("pread", "pwrite", "preadv", "posix_fallocate", "killpg", "setsid")
-    print(sorted(n for n in names if hasattr(os, n)), asyncio.run(main()))
-""")
-
-
-def test_the_windows_shaped_interpreter_lacks_what_windows_lacks():
-    shaped = subprocess.run([sys.executable, "-c", PROBE], env=dict(os.environ, **shaped_env()),
-                            capture_output=True, text=True, check=True)
-    assert shaped.stdout.strip() == "[] no handlers", shaped
-    plain = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
-    assert plain.stdout.strip() != "[] no handlers"  # the stand-in is what removes them
