@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
+import os
 import socket
 from pathlib import Path
 
@@ -25,7 +25,9 @@ from llmesh.common.errors import InvalidArgument
 from llmesh.common.homelock import AGENT_LOCK, COORDINATOR_LOCK, HomeLock
 from llmesh.common.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, add_file_handler, default_log_file
 from llmesh.common.names import check_host_name, sanitize_name
+from llmesh.common.paths import native_root
 from llmesh.common.pieces import check_piece_size
+from llmesh.common.platform import on_stop_signals
 from llmesh.common.tickets import TICKET_TTL_S
 
 
@@ -63,16 +65,15 @@ class _Stop(asyncio.Event):
 
 
 def _run_until_signalled(main) -> None:
-    """Run ``main(stop_event)`` until it returns or SIGINT/SIGTERM asks it to stop cleanly."""
+    """Run ``main(stop_event)`` until it returns or a stop signal (SIGINT, SIGTERM; SIGBREAK on
+    Windows) asks it to stop cleanly."""
     async def runner():
         stop = _Stop()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.signalled)
-            except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt instead
-                pass
-        await main(stop)
+        restore = on_stop_signals(asyncio.get_running_loop(), stop.signalled)
+        try:
+            await main(stop)
+        finally:
+            restore()
     asyncio.run(runner())
 
 
@@ -96,14 +97,15 @@ def _labels(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 def _roots(roots: tuple[str, ...]) -> tuple[str, ...]:
-    """Native absolute paths; a root that does not exist is an error at start, not later."""
-    resolved = []
+    """Native absolute paths, as written (never resolved: paths.native_root); a root that does
+    not exist is an error at start, not later."""
+    native = []
     for root in roots:
-        path = Path(root).expanduser()
-        if not path.is_dir():
+        path = native_root(root)
+        if not os.path.isdir(path):
             raise InvalidArgument(f"model root {root!r} is not a directory")
-        resolved.append(str(path.resolve()))
-    return tuple(resolved)
+        native.append(path)
+    return tuple(native)
 
 
 def _default_roots(home: Path, env) -> tuple[str, ...]:
@@ -114,7 +116,7 @@ def _default_roots(home: Path, env) -> tuple[str, ...]:
     ollama = Path(env.get("OLLAMA_MODELS") or "~/.ollama/models").expanduser()
     roots += [p for p in (hf, ollama) if p.is_dir()]
     (home / "models").mkdir(parents=True, exist_ok=True)
-    return tuple(str(p.resolve()) for p in roots)
+    return tuple(native_root(str(p)) for p in roots)
 
 
 agent_options = [

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from llmesh.common.platform import binary_flags
+
 
 def fsync_dir(path: str | os.PathLike) -> None:
     """Make a rename or link in ``path`` durable (a no-op where directories cannot be opened)."""
@@ -73,7 +75,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, mode: int = 0o64
     if isinstance(data, str):
         data = data.encode("utf-8")
     with replacing(path) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), mode)
+        fd = os.open(tmp, binary_flags(os.O_WRONLY | os.O_CREAT | os.O_TRUNC), mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PureWindowsPath
 
 from llmesh.common.errors import InvalidArgument
 
@@ -67,8 +68,15 @@ def is_version_label(text: str) -> bool:
 
 
 def sanitize_name(raw: str) -> str:
-    """Turn a found directory or file name into a valid model name."""
-    parts = [p for p in raw.replace("\\", "/").split("/") if p][-2:]
+    """Turn a found directory or file name into a valid model name. An absolute path (POSIX,
+    ``D:\\…``, ``\\\\server\\share\\…``) gives its last part only: the folders above a
+    model are where it lies, not a namespace, and a name never carries a path."""
+    text = raw.replace("\\", "/")
+    windows = PureWindowsPath(raw)
+    absolute = text.startswith("/") or bool(windows.drive and windows.root)
+    if absolute:
+        text = text[len(windows.drive):]
+    parts = [p for p in text.split("/") if p][-1 if absolute else -2:]
     cleaned = []
     for part in parts:
         part = re.sub(r"[^A-Za-z0-9._+-]+", "-", part).strip(".-_+")

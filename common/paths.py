@@ -1,13 +1,17 @@
-"""The two kinds of path the registry stores, and the checks on them (no file system here).
+"""The kinds of path llmesh keeps, and the checks on them (no file system here).
 
 A *file path* names a file inside a version: relative, '/'-separated, never leaving the
 version's directory (no '..', no absolute path, no drive letter or UNC share). A *copy
 path* is where a host holds a copy, in that host's own syntax: an absolute POSIX path,
 or an absolute Windows path (``D:\\models\\x``, ``D:/models/x``, ``\\\\server\\share\\x``).
-Registry imports are checked against these rules before anything is written.
+Registry imports are checked against these rules before anything is written. A *model root*
+is kept as its user wrote it, made absolute in its host's syntax but never resolved
+(``native_root``): ``D:\\hafs_training\\models`` and ``\\\\nas\\models`` are reported as they are.
+Names and references never carry a path (llmesh.common.names).
 """
 from __future__ import annotations
 
+import os
 from pathlib import PurePosixPath, PureWindowsPath
 
 from llmesh.common.errors import InvalidArgument
@@ -54,5 +58,15 @@ def check_copy_path(text, platform: str = "") -> str:
 
 
 def native_copy_path(text: str, platform: str) -> str:
-    """The path as that host's agent reports it (Windows agents write backslashes)."""
-    return str(PureWindowsPath(text)) if is_windows_platform(platform) else text
+    """The path as that host's agent reports it: Windows agents write backslashes. Only the
+    separators change (a share root ``\\\\nas\\models`` gains no trailing backslash)."""
+    return text.replace("/", "\\") if is_windows_platform(platform) else text
+
+
+def native_root(text: str, pathmod=os.path) -> str:
+    """A model root in its host's own form: absolute, with the host's separators, ``~`` expanded,
+    and never resolved. Resolving would turn a mapped drive into its UNC path, a junction or
+    symlink into its target and a name into the case on disk, so a Windows root would no longer
+    read as its user wrote it. (``pathmod``: ``ntpath`` or ``posixpath`` to see another host's
+    form; what the agent reads is confined by real path separately, see confinement.py.)"""
+    return pathmod.abspath(pathmod.expanduser(text))

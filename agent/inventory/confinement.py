@@ -16,13 +16,13 @@ import stat as stat_mod
 from collections.abc import Iterable
 
 from llmesh.common.errors import PermissionDenied
+from llmesh.common.platform import binary_flags
 
 # Where the platform has them (POSIX): a link in the last component fails the open instead of
 # being followed, and a FIFO planted in a root opens at once (to be refused) instead of blocking;
 # neither changes how a regular file reads. Windows has neither flag nor need (the checks after
 # the open cover it).
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-               | getattr(os, "O_BINARY", 0))
+_OPEN_FLAGS = binary_flags(os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
 
 
 class Confinement:

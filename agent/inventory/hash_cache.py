@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from llmesh.common.hashing import hash_file
+from llmesh.common.platform import binary_flags
 
 log = logging.getLogger("llmesh.agent")
 
@@ -148,7 +149,7 @@ def make_private(db_path: str) -> None:
     """Create ``db_path`` owner-only if it is missing, and make it and the side files SQLite
     keeps beside it owner-only (a cache written by an older agent was 0644)."""
     try:
-        os.close(os.open(db_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), PRIVATE_MODE))
+        os.close(os.open(db_path, binary_flags(os.O_RDWR | os.O_CREAT), PRIVATE_MODE))
     except OSError:
         return  # SQLite reports an unusable path in its own words
     for path in (db_path, *(db_path + suffix for suffix in SQLITE_SIDE_FILES)):

@@ -133,8 +133,8 @@ class LlamaServer:
         return self.endpoint
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop supervising and terminate the server's whole process group (SIGTERM, then
-        SIGKILL after `timeout_s`)."""
+        """Stop supervising and terminate the server's whole process group (asked to stop,
+        then killed after `timeout_s`)."""
         if self._supervisor is not None:
             self._supervisor.stop(timeout_s)
 

@@ -6,15 +6,15 @@ with its whole group, so no process outlives its owner.
                             address=url)
     pid = supervisor.start()                    # waits until ready() is true
     supervisor.wait_for_restart(pid)            # after it died: the new pid, once ready
-    supervisor.stop()                           # SIGTERM to the group, then SIGKILL
+    supervisor.stop()                           # the whole group: politely, then by force
 
-Nothing here knows what the process is: llamacpp.py supervises llama.cpp servers with it.
+Nothing here knows what the process is: llamacpp.py supervises llama.cpp servers with it. How a
+group is started and stopped on each OS is llmesh.common.platform's business.
 """
 from __future__ import annotations
 
 import atexit
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from llmesh.common.errors import DeadlineExceeded, FailedPrecondition, Unavailable
+from llmesh.common.platform import start_in_group, stop_group
 
 LOG_TAIL_BYTES = 2000
 RAN_WELL_S = 60.0  # a process that stayed up this long earns a fresh backoff after it dies
@@ -78,14 +79,14 @@ class Supervisor:
             return self._proc.pid
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop watching and terminate the whole process group (SIGTERM, then SIGKILL after
-        `timeout_s`)."""
+        """Stop watching and terminate the whole process group (asked to stop, then killed
+        after `timeout_s`)."""
         self._stopping.set()
         _LIVE.discard(self)
         with self._lock:
             proc, self._proc = self._proc, None
         if proc is not None:
-            _terminate_group(proc, timeout_s)
+            stop_group(proc, timeout_s)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
         self._thread = None
@@ -98,9 +99,9 @@ class Supervisor:
             log.write(f"--- start {time.strftime('%Y-%m-%dT%H:%M:%S')}: "
                       f"{' '.join(self.command)}\n".encode())
             log.flush()
-            # Its own session (and so process group): stop() can kill everything it spawned.
-            proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            # Its own process group: stop() can kill everything it spawned.
+            proc = start_in_group(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
         with self._lock:
             self._proc, self._ready = proc, False
         try:
@@ -109,7 +110,7 @@ class Supervisor:
             with self._lock:
                 if self._proc is proc:
                     self._proc = None
-            _terminate_group(proc, 5.0)
+            stop_group(proc, 5.0)
             raise
         with self._restarted:
             self._ready = True
@@ -152,7 +153,7 @@ class Supervisor:
                 if self._stopping.is_set():
                     return
                 # It died on its own: kill anything left in its group, then start it again.
-                _terminate_group(proc, 2.0)
+                stop_group(proc, 2.0)
                 with self._lock:
                     if self._proc is proc:
                         self._proc, self._ready = None, False
@@ -171,7 +172,7 @@ class Supervisor:
 
 
 # Processes still running when the interpreter exits normally are stopped with it. (An agent
-# killed with SIGKILL cannot clean up; its servers keep serving until stopped by pid.)
+# killed by force cannot clean up; its servers keep serving until stopped by pid.)
 _LIVE: "weakref.WeakSet[Supervisor]" = weakref.WeakSet()
 
 
@@ -179,27 +180,3 @@ _LIVE: "weakref.WeakSet[Supervisor]" = weakref.WeakSet()
 def _stop_all() -> None:
     for supervisor in list(_LIVE):
         supervisor.stop(timeout_s=5.0)
-
-
-def _terminate_group(proc: subprocess.Popen, timeout_s: float) -> None:
-    for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=wait)
-            # The leader is gone; children in its group may not be.
-            if sig == signal.SIGTERM and _group_alive(proc.pid):
-                continue
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False

@@ -1,6 +1,6 @@
-"""Disk I/O the blob store and the blobs it receives share: positional reads and writes
-(Windows has no pread/pwrite), preallocation, durable copies, read-only blobs, and one
-MeshError for a failed disk operation."""
+"""Disk I/O the blob store and the blobs it receives share: hashing a range of a file, durable
+copies, read-only blobs, and one MeshError for a failed disk operation. (Positional reads and
+writes and preallocation, which Windows does differently, are in llmesh.common.platform.)"""
 from __future__ import annotations
 
 import errno
@@ -8,12 +8,12 @@ import hashlib
 import json
 import os
 import shutil
-import threading
 from pathlib import Path
 
 from llmesh.common.errors import FailedPrecondition, Internal, InvalidArgument, MeshError, ResourceExhausted
 from llmesh.common.hashing import PREFIX, format_digest, is_digest
 from llmesh.common.pieces import READ_SIZE
+from llmesh.common.platform import pread_into
 
 
 class DigestMismatch(FailedPrecondition):
@@ -69,20 +69,6 @@ def allocated(st: os.stat_result) -> int:
     return blocks * 512 if blocks is not None else st.st_size
 
 
-def preallocate(fd: int, size: int) -> None:
-    """Reserve a file's blocks now, so a full disk shows up before the first byte."""
-    if size == 0:
-        return
-    if hasattr(os, "posix_fallocate"):
-        try:
-            os.posix_fallocate(fd, 0, size)
-            return
-        except OSError as e:
-            if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                raise
-    os.ftruncate(fd, size)
-
-
 def hash_range(fd: int, start: int, length: int, into=None) -> str:
     """sha256 of ``length`` bytes of ``fd`` from ``start`` (updating ``into`` if given)."""
     h = into if into is not None else hashlib.sha256()
@@ -90,32 +76,9 @@ def hash_range(fd: int, start: int, length: int, into=None) -> str:
     end = start + length
     while start < end:
         view = memoryview(buf)[:min(len(buf), end - start)]
-        n = os.preadv(fd, [view], start) if hasattr(os, "preadv") else _pread_into(fd, view, start)
+        n = pread_into(fd, view, start)
         if n <= 0:
             raise OSError(errno.EIO, "file shorter than expected")
         h.update(view[:n])
         start += n
     return format_digest(h.hexdigest())
-
-
-# Windows has no pwrite/pread: seek and transfer under one lock (writes serialise there).
-_SEEK_LOCK = threading.Lock()
-
-
-def pwrite(fd: int, view: memoryview, offset: int) -> int:
-    if hasattr(os, "pwrite"):
-        return os.pwrite(fd, view, offset)
-    with _SEEK_LOCK:
-        os.lseek(fd, offset, os.SEEK_SET)
-        return os.write(fd, view)
-
-
-def _pread_into(fd: int, view: memoryview, offset: int) -> int:
-    if hasattr(os, "pread"):
-        data = os.pread(fd, len(view), offset)
-    else:
-        with _SEEK_LOCK:
-            os.lseek(fd, offset, os.SEEK_SET)
-            data = os.read(fd, len(view))
-    view[:len(data)] = data
-    return len(data)

@@ -19,11 +19,12 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from llmesh.agent.store.blob_io import DigestMismatch, hash_range, os_error, preallocate, pwrite, read_json
+from llmesh.agent.store.blob_io import DigestMismatch, hash_range, os_error, read_json
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError
 from llmesh.common.files import atomic_write
 from llmesh.common.hashing import format_digest
 from llmesh.common.pieces import PieceIndex
+from llmesh.common.platform import binary_flags, fdatasync, preallocate, pwrite
 from llmesh.common.units import short_digest as short
 
 log = logging.getLogger("llmesh.agent")
@@ -89,7 +90,7 @@ class PartialBlob:
     def _open_file(self) -> None:
         resumed = self._load_state() if self.path.exists() else None
         try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0),
+            self._fd = os.open(self.path, binary_flags(os.O_RDWR | os.O_CREAT),
                                0o644)
             if resumed is None or os.fstat(self._fd).st_size != self.size:
                 resumed = set()
@@ -495,7 +496,7 @@ class _Committer:
                     return True
                 fd = blob._fd
             try:
-                os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
+                fdatasync(fd)
                 with blob._changed:
                     durable = pending & blob._verified  # not those found bad meanwhile
                 blob._write_state(durable)

@@ -37,6 +37,7 @@ from llmesh.common.errors import (
 )
 from llmesh.common.files import atomic_write
 from llmesh.common.pieces import PIECE_SIZE, PieceIndex, check_piece_size, piece_index_of_file
+from llmesh.common.platform import pread
 from llmesh.common.units import short_digest
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
 
@@ -122,7 +123,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         """Read ahead one chunk on a thread while the previous one is sent. The caller's
         certificate is checked again before every message: a revocation cuts the stream."""
         offset, end = request.offset, request.offset + request.length
-        pending = asyncio.ensure_future(asyncio.to_thread(os.pread, fd, min(CHUNK, end - offset), offset))
+        pending = asyncio.ensure_future(asyncio.to_thread(pread, fd, min(CHUNK, end - offset), offset))
         while offset < end:
             data = await pending
             if not data:
@@ -130,7 +131,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
             next_offset = offset + len(data)
             if next_offset < end:
                 pending = asyncio.ensure_future(
-                    asyncio.to_thread(os.pread, fd, min(CHUNK, end - next_offset), next_offset))
+                    asyncio.to_thread(pread, fd, min(CHUNK, end - next_offset), next_offset))
             if self.faults is not None:
                 data = self._with_faults(request, offset, data)
             self._check_revocation(caller)
