@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 from llmesh.common.config import ENDPOINT_FILE
 from llmesh.common.errors import FailedPrecondition
+from llmesh.common.platform import try_lock, unlock
 
 COORDINATOR_LOCK = "coordinator.lock"  # in LLMESH_HOME, next to coordinator.json
 AGENT_LOCK = "agent.lock"              # in the agent's home
-_WINDOWS_LOCK_OFFSET = 1 << 20         # past any text this file holds
 
 
 class HomeLock:
@@ -42,7 +41,7 @@ class HomeLock:
         except OSError as exc:
             raise FailedPrecondition(f"cannot lock {path}: {exc.strerror or exc}") from None
         try:
-            locked = _try_lock(fd)
+            locked = try_lock(fd)
         except BaseException:
             os.close(fd)
             raise
@@ -64,7 +63,7 @@ class HomeLock:
             return
         fd, self._fd = self._fd, None
         try:
-            _unlock(fd)
+            unlock(fd)
         finally:
             os.close(fd)
 
@@ -94,34 +93,3 @@ def _holder(path: Path) -> str:
         except (OSError, ValueError):
             pass
     return f"{what} is already running" + (f" at {address}" if address else "") + (f" (pid {pid})" if pid else "")
-
-
-if sys.platform == "win32":
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        except OSError:
-            pass  # closing the handle releases it as well
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)

@@ -24,6 +24,55 @@ from typing import Callable
 
 # -- files ---------------------------------------------------------------------------------------
 
+# Windows locks a byte range, so lock one byte far past any text a lock file holds: others can
+# still read who holds it.
+_WINDOWS_LOCK_OFFSET = 1 << 20
+
+
+def try_lock(fd: int) -> bool:
+    """An exclusive lock on an open file, without waiting; False when another holds it. The OS
+    drops it when the process ends, however it ends."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def unlock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:
+        import msvcrt
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass  # closing the handle releases it as well
+        return
+    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def user_id() -> int | None:
+    """The numeric user id where the OS has one (not Windows)."""
+    return os.getuid() if hasattr(os, "getuid") else None
+
+
+def is_superuser() -> bool | None:
+    """Whether this process runs as root; None where the OS has no such notion (Windows)."""
+    return os.geteuid() == 0 if hasattr(os, "geteuid") else None
+
+
 # Without pread/pwrite a positional transfer is a seek and a read (or write) on the descriptor's
 # one shared offset: one lock keeps another thread's seek from coming between them.
 _SEEK_LOCK = threading.Lock()

@@ -6,9 +6,9 @@ launchd itself waits ThrottleInterval seconds between starts.
 """
 from __future__ import annotations
 
-import os
 import plistlib
 
+from llmesh.common.platform import user_id
 from llmesh.common.services.spec import ServiceFile, ServiceSpec
 
 SYSTEM_DIR = "/Library/LaunchDaemons"
@@ -38,7 +38,7 @@ def render(spec: ServiceSpec) -> ServiceFile:
 
 
 def _domain(spec: ServiceSpec) -> str:
-    return "system" if spec.scope == "system" else f"gui/{os.getuid() if hasattr(os, 'getuid') else 501}"
+    return "system" if spec.scope == "system" else f"gui/{user_id() or 501}"
 
 
 def start_commands(spec: ServiceSpec) -> list[list[str]]:

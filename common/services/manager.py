@@ -10,7 +10,6 @@ files go under DIR and its commands are appended to DIR/commands.log instead of 
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Mapping
 
 from llmesh.common.errors import FailedPrecondition
 from llmesh.common.files import atomic_write
+from llmesh.common.platform import is_superuser
 from llmesh.common.services import launchd, systemd, winsw
 from llmesh.common.services.spec import ServiceFile, ServiceSpec, host_platform
 
@@ -67,7 +67,7 @@ class ServiceManager:
         if spec.platform == "windows" and not (self.winsw_exe and Path(self.winsw_exe).is_file()):
             raise FailedPrecondition("WinSW not found: download WinSW-x64.exe (github.com/winsw/winsw releases) "
                                      f"and pass --winsw PATH or set {WINSW_ENV}; add --dry-run to print the XML")
-        if spec.scope == "system" and hasattr(os, "geteuid") and os.geteuid() != 0:
+        if spec.scope == "system" and is_superuser() is False:
             raise FailedPrecondition(f"a system {self.manager_name} service needs root: run it with sudo, "
                                      "or pass --user")
 
