@@ -5,7 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo protos bench clean
+.PHONY: install test demo protos bench clean system-packages
+
+# System packages the tests use (their tests skip, saying why, where they are missing). Installed
+# only when running as root with apt-get (as CI does on a clean Debian); binaries are checked first.
+SYSTEM_PACKAGES += docker-registry
 
 install: $(STAMP)
 
@@ -26,7 +30,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+system-packages:
+	@for pkg in $(SYSTEM_PACKAGES); do \
+		command -v $$pkg >/dev/null 2>&1 && continue; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get install -y --no-install-recommends $$pkg || { apt-get update && \
+				apt-get install -y --no-install-recommends $$pkg; } || echo "could not install $$pkg"; \
+		else echo "$$pkg missing (not root with apt-get): its tests skip"; fi; \
+	done
+
+test: $(STAMP) system-packages
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
