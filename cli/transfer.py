@@ -61,18 +61,27 @@ def fail_if_waited_and_failed(job: dict, wait: bool | None) -> None:
 
 
 @click.command("pull")
-@click.argument("ref", metavar="NAME[:VERSION]")
-@click.option("--to", "to", required=True, help="The host that should get a copy.")
+@click.argument("ref", metavar="NAME[:VERSION] | REGISTRY/NS/MODEL[:TAG]")
+@click.option("--to", "to", required=True,
+              help="The host that should get a copy (a hub ref: HOST[,HOST…], fetched from the hub once).")
 @click.option("--from", "source", default="", help="Only pull from this host.")
 @click.option("--dest", "dest_dir", default="", help="Also place the files in this folder (under a root of the host).")
+@click.option("--registry", default="", metavar="HOST[:PORT]",
+              help="Read a bare REF (mistral:7b) as an Ollama-style name on this registry.")
+@click.option("--insecure", is_flag=True, help="The registry speaks plain HTTP (a registry on a LAN).")
+@click.option("--ollama", "ollama_layout", is_flag=True,
+              help="Also lay a registry model out in the host's Ollama store (OLLAMA_MODELS), so `ollama list` shows it.")
 @click.option("--wait/--detach", default=None, help="Follow the job (default on a terminal) or return at once.")
 @render.output(show_pull, check=fail_if_waited_and_failed,
                json_help="Print the job as JSON (when it ends, with --wait).")
 @click.pass_obj
-def pull(obj, ref, to, source, dest_dir, wait):
-    """Copy a version to a host, agent to agent, verified and resumable."""
+def pull(obj, ref, to, source, dest_dir, registry, insecure, ollama_layout, wait):
+    """Copy a version to a host, agent to agent, verified and resumable; or pull a model from an
+    OCI/Ollama registry (REGISTRY/NS/MODEL:TAG, ollama.com/library/mistral:7b): the agent on the
+    host downloads it, verified piece by piece, and it is registered with its source."""
     with obj.client() as mesh:
-        job = mesh.pull(ref, to, source, dest_dir)
+        job = mesh.pull(ref, to, source, dest_dir, registry=registry, insecure=insecure,
+                        ollama_layout=ollama_layout)
         return wait_for_job(mesh, job, quietly=render.json_requested()) if _waits(wait) else job
 
 

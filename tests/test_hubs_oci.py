@@ -8,6 +8,7 @@ import json
 import os
 
 import pytest
+from oci_registry import REGISTRY_BINARY, WHY_NO_REGISTRY, FaultProxy, LocalRegistry
 
 from llmesh.agent.hubs import fetch as hubfetch
 from llmesh.agent.hubs.oci import OLLAMA_MODEL, OLLAMA_TEMPLATE, Registry
@@ -15,7 +16,6 @@ from llmesh.agent.hubs.push import PushFile, files_of_manifest, push_files
 from llmesh.agent.store.blobs import BlobStore
 from llmesh.common.errors import NotFound, PermissionDenied, ResourceExhausted, Unauthenticated, Unavailable
 from llmesh.common.refs import parse_hub_ref
-from tests.registry import REGISTRY_BINARY, WHY_NO_REGISTRY, FaultProxy, LocalRegistry
 
 pytestmark = pytest.mark.skipif(REGISTRY_BINARY is None, reason=WHY_NO_REGISTRY)
 

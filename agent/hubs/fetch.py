@@ -155,6 +155,15 @@ def pull_manifest_blobs(store: BlobStore, registry: Registry, manifest: Manifest
             for b in manifest.blobs}
 
 
+def copy_blob(src: Path, dest: Path) -> None:
+    """Where a hard link is impossible (another file system, Windows shares)."""
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        while chunk := fin.read(8 * 1024 * 1024):
+            fout.write(chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
 def place_in_ollama_store(models_dir: str | os.PathLike, parts: tuple[str, str, str, str], manifest: Manifest,
                           blobs: dict[str, Path]) -> Path:
     """Lay a pulled model out as Ollama keeps it (OLLAMA_MODELS): blobs/sha256-<hex> (hard links to
@@ -171,11 +180,7 @@ def place_in_ollama_store(models_dir: str | os.PathLike, parts: tuple[str, str, 
         try:
             os.link(src, tmp)
         except OSError:
-            with open(src, "rb") as fin, open(tmp, "wb") as fout:
-                while chunk := fin.read(8 * 1024 * 1024):
-                    fout.write(chunk)
-                fout.flush()
-                os.fsync(fout.fileno())
+            copy_blob(src, tmp)
         os.replace(tmp, target)
     fsync_dir(root / "blobs")
     manifest_path = root.joinpath("manifests", *parts)

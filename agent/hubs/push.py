@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmesh.agent.hubs.oci import DOCKER_CONFIG, DOCKER_MANIFEST, OLLAMA_MODEL, Registry
+from llmesh.common.errors import FailedPrecondition
 from llmesh.common.hashing import format_digest
 
 LLMESH_FILE = "application/vnd.llmesh.file"
@@ -75,6 +76,8 @@ def files_of_manifest(manifest) -> list[tuple[str, str, int]]:
         if not title:
             kind = media.rsplit(".", 1)[-1] if media.startswith("application/vnd.ollama.image.") else "blob"
             title = "model.gguf" if kind == "model" else kind
+        if title.startswith(("/", "\\")) or "\\" in title or ".." in title.split("/") or ":" in title:
+            raise FailedPrecondition(f"the registry's manifest names a file {title[:80]!r} outside the model")
         name, n = title, 1
         while name in used:
             n += 1

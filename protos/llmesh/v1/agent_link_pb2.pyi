@@ -95,7 +95,7 @@ class RenewCertificate(_message.Message):
     def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
 
 class JobProgress(_message.Message):
-    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources")
+    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources", "source_digest")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +106,7 @@ class JobProgress(_message.Message):
     COPY_PATH_FIELD_NUMBER: _ClassVar[int]
     DRIFTED_SOURCES_FIELD_NUMBER: _ClassVar[int]
     SUSPECT_SOURCES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     bytes_total: int
@@ -116,7 +117,8 @@ class JobProgress(_message.Message):
     copy_path: str
     drifted_sources: _containers.RepeatedScalarFieldContainer[str]
     suspect_sources: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ...) -> None: ...
+    source_digest: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ..., source_digest: _Optional[str] = ...) -> None: ...
 
 class TicketRequest(_message.Message):
     __slots__ = ("request_id", "job_id")
@@ -332,8 +334,22 @@ class VerifyCopy(_message.Message):
     path: str
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
+class HubPull(_message.Message):
+    __slots__ = ("job_id", "ref", "insecure", "piece_size", "ollama_layout")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_FIELD_NUMBER: _ClassVar[int]
+    PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    OLLAMA_LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    ref: str
+    insecure: bool
+    piece_size: int
+    ollama_layout: bool
+    def __init__(self, job_id: _Optional[str] = ..., ref: _Optional[str] = ..., insecure: _Optional[bool] = ..., piece_size: _Optional[int] = ..., ollama_layout: _Optional[bool] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull")
+    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull", "hub_pull")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSPECT_FIELD_NUMBER: _ClassVar[int]
     QUERY_HARDWARE_FIELD_NUMBER: _ClassVar[int]
@@ -348,6 +364,7 @@ class Command(_message.Message):
     CHAT_TEST_FIELD_NUMBER: _ClassVar[int]
     REVOKE_FIELD_NUMBER: _ClassVar[int]
     CHECK_PULL_FIELD_NUMBER: _ClassVar[int]
+    HUB_PULL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     inspect: InspectPath
     query_hardware: QueryHardware
@@ -362,7 +379,8 @@ class Command(_message.Message):
     chat_test: ChatTest
     revoke: Revocations
     check_pull: CheckPull
-    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ...) -> None: ...
+    hub_pull: HubPull
+    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ..., hub_pull: _Optional[_Union[HubPull, _Mapping]] = ...) -> None: ...
 
 class Certificate(_message.Message):
     __slots__ = ("cert_pem", "error")

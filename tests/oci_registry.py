@@ -27,6 +27,7 @@ def free_port() -> int:
 class LocalRegistry:
     def __init__(self, root: Path):
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         config = root / "config.yml"

@@ -1,0 +1,111 @@
+"""The hub pull jobs the coordinator sends this agent: a model from an OCI/Ollama registry, fetched
+by this agent (the bytes never pass through the coordinator or meshctl) into its store, laid out
+as a model directory under the store's hub/ folder and, when asked, in the host's Ollama store;
+progress is reported as the job runs, and the coordinator registers the directory when it is done."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from llmesh.agent.hubs import fetch as hubfetch
+from llmesh.agent.hubs.oci import Registry
+from llmesh.agent.hubs.push import files_of_manifest
+from llmesh.agent.store.blobs import BlobStore
+from llmesh.common.errors import MeshError
+from llmesh.common.refs import parse_hub_ref
+from llmesh.v1 import agent_link_pb2 as link_pb
+
+log = logging.getLogger("llmesh.agent.hubs")
+
+REPORT_EVERY_S = 0.5
+
+
+def default_ollama_models_dir(env) -> Path:
+    """Where Ollama keeps models on this host: OLLAMA_MODELS, else ~/.ollama/models."""
+    return Path(env.get("OLLAMA_MODELS") or Path.home() / ".ollama" / "models")
+
+
+class HubJobs:
+    def __init__(self, store: BlobStore, ollama_models: Path, report: Callable[[link_pb.JobProgress], None]):
+        self.store = store
+        self.ollama_models = ollama_models
+        self.report = report
+        self._jobs: dict[str, asyncio.Task] = {}
+
+    def start(self, command: link_pb.HubPull) -> None:
+        if command.job_id in self._jobs and not self._jobs[command.job_id].done():
+            return
+        self._jobs[command.job_id] = asyncio.create_task(self._pull(command))
+
+    async def _pull(self, command: link_pb.HubPull) -> None:
+        loop = asyncio.get_running_loop()
+        counts = {"done": 0, "received": 0, "total": 0}
+        lock = threading.Lock()
+
+        def on_progress(done: int, received: int) -> None:
+            with lock:
+                counts["done"] += done
+                counts["received"] += received
+
+        def send(state: str, error: str = "", path: str = "", source_digest: str = "") -> None:
+            with lock:
+                progress = dict(counts)
+            self.report(link_pb.JobProgress(
+                job_id=command.job_id, state=state, bytes_total=progress["total"], bytes_done=progress["done"],
+                bytes_received=progress["received"], error=error, copy_path=path, source_digest=source_digest))
+
+        async def ticker():
+            while True:
+                await asyncio.sleep(REPORT_EVERY_S)
+                send("running")
+
+        tick = asyncio.create_task(ticker())
+        try:
+            out, digest = await loop.run_in_executor(None, self._pull_now, command, on_progress, counts)
+            send("done", path=str(out), source_digest=digest)
+        except MeshError as exc:
+            send("failed", error=str(exc))
+        except Exception as exc:  # a bug must end the job visibly
+            log.exception("hub pull %s failed", command.job_id)
+            send("failed", error=f"hub pull failed: {type(exc).__name__}: {exc}")
+        finally:
+            tick.cancel()
+
+    def _pull_now(self, command: link_pb.HubPull, on_progress, counts: dict) -> tuple[Path, str]:
+        ref = parse_hub_ref(command.ref, insecure=command.insecure)
+        registry = Registry(ref)
+        manifest = registry.manifest()
+        counts["total"] = sum(b["size"] for b in manifest.blobs)
+        started = time.monotonic()
+        blobs = hubfetch.pull_manifest_blobs(self.store, registry, manifest,
+                                             piece_size=command.piece_size or hubfetch.HUB_PIECE_SIZE,
+                                             progress=on_progress)
+        out = self._model_dir(ref, manifest, blobs)
+        if command.ollama_layout:
+            hubfetch.place_in_ollama_store(self.ollama_models, ref.ollama_manifest_parts, manifest, blobs)
+        log.info("pulled %s (%s) in %.1fs", ref, manifest.digest, time.monotonic() - started)
+        return out, manifest.digest
+
+    def _model_dir(self, ref, manifest, blobs: dict[str, Path]) -> Path:
+        """A model directory of hard links to the verified blobs: hub/REGISTRY/NS/MODEL/TAG."""
+        parts = [re.sub(r"[^A-Za-z0-9._-]", "_", p) for p in ref.ollama_manifest_parts]
+        out = self.store.models_dir.joinpath("hub", *parts)
+        out.mkdir(parents=True, exist_ok=True)
+        for rel, digest, _ in files_of_manifest(manifest):
+            if rel in ("params", "template", "system", "license", "messages", "blob"):
+                continue  # Ollama's small text layers belong to its own layout, not the model files
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                target.unlink()
+            try:
+                os.link(blobs[digest], target)
+            except OSError:
+                hubfetch.copy_blob(blobs[digest], target)
+        return out

@@ -1,0 +1,116 @@
+"""`meshctl models pull REGISTRY/NS/MODEL:TAG --to HOST` end to end: real agents, a real OCI
+registry (Debian's docker-registry, behind the counting proxy of oci_registry.py), the agent
+fetching the model itself into its store and its Ollama store layout, the version registered
+with its source; pulled once, spread over the mesh (a second host's pull and `--to h1,h2` move
+no bytes from the registry again)."""
+import hashlib
+import json
+
+import pytest
+from factories import make_gguf
+from harness import wait_for
+from oci_registry import REGISTRY_BINARY, WHY_NO_REGISTRY, FaultProxy, LocalRegistry
+
+from llmesh.agent.hubs.oci import OLLAMA_MODEL, OLLAMA_TEMPLATE, Registry
+from llmesh.common.refs import parse_hub_ref
+
+pytestmark = pytest.mark.skipif(REGISTRY_BINARY is None, reason=WHY_NO_REGISTRY)
+MIB = 1024 * 1024
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push_ollama_model(address: str, name: str, gguf: bytes) -> bytes:
+    """An Ollama-shaped model pushed by the distribution protocol (blob uploads, manifest PUT)."""
+    reg = Registry(parse_hub_ref(f"{address}/library/{name}", insecure=True))
+    config = json.dumps({"model_format": "gguf", "model_family": "llama"}).encode()
+    template = b"{{ .Prompt }}"
+    for data in (config, gguf, template):
+        reg.push_blob(digest_of(data), data)
+    raw = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": digest_of(config),
+                   "size": len(config)},
+        "layers": [{"mediaType": OLLAMA_MODEL, "digest": digest_of(gguf), "size": len(gguf)},
+                   {"mediaType": OLLAMA_TEMPLATE, "digest": digest_of(template), "size": len(template)}]}).encode()
+    reg.push_manifest(raw)
+    return raw
+
+
+@pytest.fixture
+def hub(tmp_path):
+    reg = LocalRegistry(tmp_path / "registry-root")
+    proxy = FaultProxy(reg.address)
+    yield proxy
+    proxy.stop()
+    reg.stop()
+
+
+def blob_gets(proxy, digest: str) -> int:
+    return sum(1 for m, p, _ in proxy.requests if m == "GET" and f"/blobs/{digest}" in p)
+
+
+def test_pull_from_a_registry_to_an_agent_then_spread_over_the_mesh(mesh, tmp_path, hub):
+    gguf = make_gguf(tmp_path / "src" / "tiny.gguf", hidden=512, layers=6, seed=7).read_bytes()
+    assert len(gguf) > 2 * MIB  # several pieces
+    raw = push_ollama_model(hub.address, "tiny", gguf)
+
+    mesh.start_coordinator(extra=["--piece-size", str(MIB)])
+    roots = {h: tmp_path / f"root-{h}" for h in ("vm", "mac", "box")}
+    for h, root in roots.items():
+        root.mkdir()
+        mesh.start_agent(h, [root], env={"OLLAMA_MODELS": str(tmp_path / f"ollama-{h}")})
+    for h in roots:
+        mesh.wait_host(h)
+
+    ref = f"{hub.address}/library/tiny"
+    job = json.loads(mesh.meshctl("models", "pull", ref, "--to", "vm", "--insecure", "--ollama", "--wait",
+                                  "--json", timeout=300).stdout)
+    assert job["state"] == "done", job
+    assert job["ref"].startswith("tiny:") and job["bytes_received"] == job["bytes_total"] > len(gguf)
+    pieces = -(-len(gguf) // MIB)
+    assert blob_gets(hub, digest_of(gguf)) == pieces  # one Range request per piece, nothing twice
+
+    # The host's Ollama store has it as Ollama keeps models, and the model dir holds the GGUF.
+    manifest = tmp_path / "ollama-vm" / "manifests" / hub.address / "library" / "tiny" / "latest"
+    assert manifest.read_bytes() == raw
+    blob = tmp_path / "ollama-vm" / "blobs" / ("sha256-" + digest_of(gguf).split(":")[1])
+    assert blob.read_bytes() == gguf
+    info = mesh.json("models", "info", job["ref"])
+    assert info["tags"]["hub.source"] == f"{hub.address}/library/tiny:latest"
+    assert info["tags"]["hub.digest"] == digest_of(raw)
+    assert [c["host"] for c in info["copies"]] == ["vm"]
+    jobs = mesh.json("jobs", "--all")
+    assert [j["kind"] for j in jobs if j["id"] == job["id"]] == ["hub-pull"]
+
+    # A second host asks for the same ref: it comes from vm over the mesh, 0 bytes from the registry.
+    before = len(hub.requests)
+    second = json.loads(mesh.meshctl("models", "pull", ref, "--to", "mac", "--insecure", "--wait", "--json",
+                                     timeout=300).stdout)
+    assert second["state"] == "done" and second["ref"] == job["ref"] and second["sources"] == ["vm"]
+    assert len(hub.requests) == before
+
+    # A fresh ref to two hosts: fetched from the registry once, the second host from the first.
+    gguf2 = make_gguf(tmp_path / "src" / "other.gguf", hidden=512, layers=6, seed=8).read_bytes()
+    push_ollama_model(hub.address, "other", gguf2)
+    first = json.loads(mesh.meshctl("models", "pull", f"{hub.address}/library/other", "--to", "box,mac",
+                                    "--insecure", "--wait", "--json", timeout=300).stdout)
+    assert first["state"] == "done"
+    wait_for(lambda: {c["host"] for c in mesh.json("models", "info", first["ref"])["copies"]
+                      if c["state"] == "verified"} == {"box", "mac"}, 120, "the fan-out to mac")
+    assert blob_gets(hub, digest_of(gguf2)) == -(-len(gguf2) // MIB)
+
+
+def test_hub_pull_errors_are_one_line(mesh, tmp_path, hub):
+    mesh.start_coordinator()
+    (tmp_path / "r").mkdir()
+    mesh.start_agent("vm", [tmp_path / "r"])
+    mesh.wait_host("vm")
+    result = mesh.meshctl("models", "pull", f"{hub.address}/library/nothing:here", "--to", "vm", "--insecure",
+                          "--wait", "--json", check=False, timeout=120)
+    assert result.returncode != 0 and "unknown tag or repository" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = mesh.meshctl("models", "pull", "a/b/c/d", "--to", "vm", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr and result.stderr.count("\n") == 1
