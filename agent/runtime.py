@@ -85,7 +85,8 @@ class AgentRuntime:
         self._ticket_request_ids = itertools.count(1)
         self.conversions = ConversionJobs(self.holdings.check_under_roots, self.store.models_dir / "converted",
                                           self._report_job)
-        self.hub_jobs = HubJobs(self.store, default_ollama_models_dir(os.environ), self._report_job)
+        self.hub_jobs = HubJobs(self.store, default_ollama_models_dir(os.environ), self._report_job,
+                                self.holdings.locate)
         self.deployments = Deployments(self.holdings.check_under_roots, config.home / "serving",
                                        ollama_url=config.ollama_url,
                                        llama_server_binary=config.llama_server_binary)
@@ -362,6 +363,8 @@ class AgentRuntime:
                 self.conversions.start(command.convert)
             elif kind == "hub_pull":
                 self.hub_jobs.start(command.hub_pull)
+            elif kind == "hub_push":
+                reply.json = json.dumps(await asyncio.to_thread(self.hub_jobs.push, command.hub_push))
             elif kind == "start_serving":
                 reply.json = json.dumps(await asyncio.to_thread(self.deployments.start, command.start_serving))
             elif kind == "stop_serving":

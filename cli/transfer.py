@@ -95,6 +95,27 @@ def wait_for_job(mesh, job: dict, quietly: bool) -> dict:
     return job
 
 
+def show_push(result: dict) -> None:
+    click.echo(f"pushed {result['version']} to {result['to']} from {result['host']}: {result['manifest_digest']} "
+               f"({result['blobs_sent']} blobs sent, {render.size(result['bytes_sent'])}; "
+               f"{result['blobs_skipped']} already there)")
+
+
+@click.command("push")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("to", metavar="REGISTRY/NS/MODEL[:TAG]")
+@click.option("--from", "source", default="", help="The host that uploads (default: an online holder).")
+@click.option("--insecure", is_flag=True, help="The registry speaks plain HTTP (a registry on a LAN).")
+@render.output(show_push)
+@click.pass_obj
+def push(obj, ref, to, source, insecure):
+    """Push a version to an OCI/Ollama registry from an agent that holds it: blobs the registry
+    lacks, then the manifest (a GGUF as Ollama's model layer; the config carries the registry
+    record). `meshctl models pull` of that ref brings it back."""
+    with obj.client() as mesh:
+        return mesh.push(ref, to, source, insecure)
+
+
 @click.command("rm")
 @click.argument("ref", metavar="NAME[:VERSION]")
 @click.option("--from", "host", required=True, help="The host whose copy to delete.")

@@ -296,6 +296,12 @@ class MeshClient:
         setattr(request, "from", source)
         return wire.to_dict(self._call(self._transfers.Pull, request))
 
+    def push(self, ref: str, to: str, source: str = "", insecure: bool = False) -> dict:
+        """Push a version to an OCI/Ollama registry (REGISTRY/NS/MODEL[:TAG]) from an agent that holds it."""
+        request = transfer_pb.PushRequest(ref=_ref(ref), to=to, insecure=insecure)
+        setattr(request, "from", source)
+        return wire.to_dict(self._call(self._transfers.Push, request))
+
     def jobs(self, include_finished: bool = False) -> list[dict]:
         reply = self._call(self._transfers.ListJobs, transfer_pb.ListJobsRequest(all=include_finished))
         return [wire.to_dict(j) for j in reply.jobs]

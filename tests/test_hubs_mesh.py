@@ -5,6 +5,7 @@ with its source; pulled once, spread over the mesh (a second host's pull and `--
 no bytes from the registry again)."""
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 from factories import make_gguf
@@ -114,3 +115,38 @@ def test_hub_pull_errors_are_one_line(mesh, tmp_path, hub):
     assert "Traceback" not in result.stderr
     result = mesh.meshctl("models", "pull", "a/b/c/d", "--to", "vm", check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_push_to_a_registry_then_pull_it_back_onto_another_agent(mesh, tmp_path, hub):
+    mesh.start_coordinator(extra=["--piece-size", str(MIB)])
+    trainer, mac = tmp_path / "trainer", tmp_path / "mac"
+    gguf = make_gguf(trainer / "tiny-q" / "tiny-q.gguf", hidden=512, layers=6, seed=9).read_bytes()
+    mac.mkdir()
+    mesh.start_agent("trainer", [trainer])
+    mesh.start_agent("mac", [mac])
+    mesh.wait_host("trainer")
+    mesh.wait_host("mac")
+    mesh.wait_models(lambda rows: any(r["name"] == "tiny-q" for r in rows))
+    original = mesh.json("models", "info", "tiny-q")
+
+    ref = f"{hub.address}/team/tiny-q:v1"
+    pushed = mesh.json("models", "push", "tiny-q", ref, "--insecure")
+    assert pushed["host"] == "trainer" and pushed["blobs_sent"] == 2 and pushed["blobs_skipped"] == 0
+    again = mesh.json("models", "push", "tiny-q", f"{hub.address}/team/tiny-q:latest", "--insecure")
+    assert again["blobs_sent"] == 0 and again["blobs_skipped"] == 2  # the registry has them: not sent
+    assert again["manifest_digest"] == pushed["manifest_digest"]
+    manifest = Registry(parse_hub_ref(ref, insecure=True)).manifest()
+    assert manifest.layers[0]["mediaType"] == OLLAMA_MODEL and manifest.layers[0]["digest"] == digest_of(gguf)
+
+    job = json.loads(mesh.meshctl("models", "pull", ref, "--to", "mac", "--insecure", "--wait", "--json",
+                                  timeout=300).stdout)
+    assert job["state"] == "done"
+    copy = mesh.json("models", "info", job["ref"])
+    assert copy["digest"] == original["digest"]  # the same bytes, the same files: the same version
+    mac_copy = [c for c in copy["copies"] if c["host"] == "mac"]
+    assert mac_copy and mac_copy[0]["state"] == "verified"
+    pulled = Path(mac_copy[0]["path"])
+    assert (pulled / "tiny-q.gguf" if pulled.is_dir() else pulled).read_bytes() == gguf
+
+    result = mesh.meshctl("models", "push", "tiny-q", "hf.co/org/repo", check=False)
+    assert result.returncode != 0 and "not wired" in result.stderr and "Traceback" not in result.stderr

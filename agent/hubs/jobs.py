@@ -5,6 +5,7 @@ progress is reported as the job runs, and the coordinator registers the director
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -15,9 +16,9 @@ from typing import Callable
 
 from llmesh.agent.hubs import fetch as hubfetch
 from llmesh.agent.hubs.oci import Registry
-from llmesh.agent.hubs.push import files_of_manifest
+from llmesh.agent.hubs.push import PushFile, files_of_manifest, push_files
 from llmesh.agent.store.blobs import BlobStore
-from llmesh.common.errors import MeshError
+from llmesh.common.errors import MeshError, NotFound
 from llmesh.common.refs import parse_hub_ref
 from llmesh.v1 import agent_link_pb2 as link_pb
 
@@ -32,8 +33,10 @@ def default_ollama_models_dir(env) -> Path:
 
 
 class HubJobs:
-    def __init__(self, store: BlobStore, ollama_models: Path, report: Callable[[link_pb.JobProgress], None]):
+    def __init__(self, store: BlobStore, ollama_models: Path, report: Callable[[link_pb.JobProgress], None],
+                 locate: Callable[[str], str | None]):
         self.store = store
+        self.locate = locate  # digest -> a local file with those bytes (the store or a root), or None
         self.ollama_models = ollama_models
         self.report = report
         self._jobs: dict[str, asyncio.Task] = {}
@@ -42,6 +45,21 @@ class HubJobs:
         if command.job_id in self._jobs and not self._jobs[command.job_id].done():
             return
         self._jobs[command.job_id] = asyncio.create_task(self._pull(command))
+
+    def push(self, command: link_pb.HubPush) -> dict:
+        """Upload a held version to a registry (runs on a worker thread)."""
+        ref = parse_hub_ref(command.ref, insecure=command.insecure)
+        files = []
+        for f in command.files:
+            path = self.locate(f.digest)
+            if path is None:
+                raise NotFound(f"this host no longer holds {f.path} ({f.digest[:19]}…)")
+            files.append(PushFile(f.path, Path(path), f.digest, f.size))
+        result = push_files(Registry(ref), files, json.loads(command.record_json or "{}"))
+        log.info("pushed %d files to %s (%s): %d blobs sent, %d already there", len(files), ref,
+                 result.manifest_digest, result.blobs_sent, result.blobs_skipped)
+        return {"manifest_digest": result.manifest_digest, "blobs_sent": result.blobs_sent,
+                "blobs_skipped": result.blobs_skipped, "bytes_sent": result.bytes_sent}
 
     async def _pull(self, command: link_pb.HubPull) -> None:
         loop = asyncio.get_running_loop()

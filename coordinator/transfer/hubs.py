@@ -10,20 +10,24 @@ not from the hub again.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 
 from llmesh.common import wire
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError, Unavailable
+from llmesh.common.names import parse_ref
 from llmesh.common.refs import HubRef, parse_hub_ref
 from llmesh.coordinator.auth import caller
 from llmesh.coordinator.core import INSPECT_TIMEOUT_S
 from llmesh.v1 import agent_link_pb2 as link_pb
+from llmesh.v1 import common_pb2 as link_pb_common
 
 log = logging.getLogger("llmesh.coordinator.hubs")
 
 HUB_PIECE_SIZE = 64 * 1024 * 1024
 COMMAND_S = 30.0
+PUSH_TIMEOUT_S = 6 * 3600.0  # the holder uploads every blob the registry lacks before it answers
 
 
 class HubPulls:
@@ -64,6 +68,34 @@ class HubPulls:
                                   ollama_layout=ollama_layout)
         await self.core.hub.get(dest["id"], dest["name"]).request(link_pb.Command(hub_pull=command), COMMAND_S)
         await self.core.run(self.registry.jobs.update_job, job_id, state="running", started_at=time.time())
+
+    async def push(self, ref_text: str, to: str, source: str = "", insecure: bool = False) -> dict:
+        """Push a version to a registry from an online agent that holds it verified."""
+        target = parse_hub_ref(to, insecure=insecure)
+        if target.kind != "oci":
+            raise InvalidArgument(f"{to}: pushing to Hugging Face is not wired into meshctl yet; "
+                                  "OCI and Ollama registries are")
+        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
+        version_ref = await self.core.run(self.registry.db.version_ref, version_id)
+        connected = self.core.hub.connected_ids()
+        holders = [h for h in await self.core.run(self.registry.jobs.transfer_sources, version_id)
+                   if h["host_id"] in connected and (not source or h["host"] == source)]
+        if not holders:
+            where = f" on {source}" if source else ""
+            raise FailedPrecondition(f"no online host{where} holds a verified copy of {version_ref} to push")
+        files = await self.core.run(self.registry.jobs.version_files, version_id)
+        version = await self.core.run(self.registry.versions.version_by_id, version_id, connected)
+        record = {"name": version["name"], "version": version["version"], "digest": version["digest"],
+                  "kind": version["kind"], "format": version["format"], "base_model": version.get("base_model", ""),
+                  "metrics": version.get("metrics", {}), "tags": version.get("tags", {})}
+        command = link_pb.HubPush(ref=str(target), insecure=target.insecure, record_json=json.dumps(record),
+                                  files=[link_pb_common.FileEntry(**f) for f in files])
+        holder = holders[0]
+        reply = await self.core.hub.get(holder["host_id"], holder["host"]).request(
+            link_pb.Command(hub_push=command), PUSH_TIMEOUT_S)
+        await self.core.run(self.registry.db.record_event, caller().name, "version.push", version_ref,
+                            {"to": str(target), "host": holder["host"]})
+        return {"version": version_ref, "to": str(target), "host": holder["host"], **json.loads(reply.json)}
 
     async def host_back(self, host_id: str) -> None:
         """An agent (re)connected: a hub pull it was running may have died with it; the dispatcher

@@ -348,8 +348,20 @@ class HubPull(_message.Message):
     ollama_layout: bool
     def __init__(self, job_id: _Optional[str] = ..., ref: _Optional[str] = ..., insecure: _Optional[bool] = ..., piece_size: _Optional[int] = ..., ollama_layout: _Optional[bool] = ...) -> None: ...
 
+class HubPush(_message.Message):
+    __slots__ = ("ref", "insecure", "files", "record_json")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    insecure: bool
+    files: _containers.RepeatedCompositeFieldContainer[_common_pb2.FileEntry]
+    record_json: str
+    def __init__(self, ref: _Optional[str] = ..., insecure: _Optional[bool] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., record_json: _Optional[str] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull", "hub_pull")
+    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull", "hub_pull", "hub_push")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSPECT_FIELD_NUMBER: _ClassVar[int]
     QUERY_HARDWARE_FIELD_NUMBER: _ClassVar[int]
@@ -365,6 +377,7 @@ class Command(_message.Message):
     REVOKE_FIELD_NUMBER: _ClassVar[int]
     CHECK_PULL_FIELD_NUMBER: _ClassVar[int]
     HUB_PULL_FIELD_NUMBER: _ClassVar[int]
+    HUB_PUSH_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     inspect: InspectPath
     query_hardware: QueryHardware
@@ -380,7 +393,8 @@ class Command(_message.Message):
     revoke: Revocations
     check_pull: CheckPull
     hub_pull: HubPull
-    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ..., hub_pull: _Optional[_Union[HubPull, _Mapping]] = ...) -> None: ...
+    hub_push: HubPush
+    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ..., hub_pull: _Optional[_Union[HubPull, _Mapping]] = ..., hub_push: _Optional[_Union[HubPush, _Mapping]] = ...) -> None: ...
 
 class Certificate(_message.Message):
     __slots__ = ("cert_pem", "error")

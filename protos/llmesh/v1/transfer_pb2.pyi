@@ -102,3 +102,32 @@ class RemoveCopyResponse(_message.Message):
     paths: _containers.RepeatedScalarFieldContainer[str]
     message: str
     def __init__(self, paths: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class PushRequest(_message.Message):
+    __slots__ = ("ref", "to", "insecure")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    to: str
+    insecure: bool
+    def __init__(self, ref: _Optional[str] = ..., to: _Optional[str] = ..., insecure: _Optional[bool] = ..., **kwargs) -> None: ...
+
+class PushResponse(_message.Message):
+    __slots__ = ("version", "to", "host", "manifest_digest", "blobs_sent", "blobs_skipped", "bytes_sent")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_SENT_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_SENT_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    to: str
+    host: str
+    manifest_digest: str
+    blobs_sent: int
+    blobs_skipped: int
+    bytes_sent: int
+    def __init__(self, version: _Optional[str] = ..., to: _Optional[str] = ..., host: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., blobs_sent: _Optional[int] = ..., blobs_skipped: _Optional[int] = ..., bytes_sent: _Optional[int] = ...) -> None: ...
