@@ -97,6 +97,10 @@ class HubJobs:
 
     def _pull_now(self, command: link_pb.HubPull, on_progress, counts: dict) -> tuple[Path, str]:
         ref = parse_hub_ref(command.ref, insecure=command.insecure)
+        if ref.kind == "hf":
+            from llmesh.agent.hubs.hf import pull_hf  # huggingface_hub only when a Hub pull runs
+            out, commit = pull_hf(ref, self.store, on_progress)
+            return out, f"hf.co/{ref.repository}@{commit}"
         registry = Registry(ref)
         manifest = registry.manifest()
         counts["total"] = sum(b["size"] for b in manifest.blobs)

@@ -40,9 +40,6 @@ class HubPulls:
     async def pull(self, ref_text: str, to: str, *, registry: str = "", insecure: bool = False,
                    ollama_layout: bool = False) -> dict:
         ref = parse_hub_ref(ref_text, insecure=insecure, **({"default_registry": registry} if registry else {}))
-        if ref.kind != "oci":
-            raise InvalidArgument(f"{ref}: Hugging Face pulls are not wired into meshctl yet; "
-                                  "OCI and Ollama registries are")
         hosts = [h.strip() for h in to.split(",") if h.strip()]
         if not hosts:
             raise InvalidArgument("--to needs at least one host")
