@@ -71,6 +71,7 @@ class FaultProxy:
         self.token = ""
         self.status = 0
         self.drop = False
+        self.delay_s = 0.0  # before answering each blob range: a slow link, so a test can act mid-pull
         self.lock = threading.Lock()
         proxy = self
 
@@ -115,6 +116,8 @@ class FaultProxy:
             challenge = f'Bearer realm="http://{self.address}/token",service="test",scope="repository:x:pull"'
             return self._reply(h, 401, {"WWW-Authenticate": challenge, "Content-Type": "application/json"},
                                b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}')
+        if self.delay_s and h.headers.get("Range"):
+            time.sleep(self.delay_s)
         conn = http.client.HTTPConnection(self.upstream, timeout=60)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in ("host", "authorization", "connection")}
         conn.request(h.command, h.path, body=body, headers=headers)

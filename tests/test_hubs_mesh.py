@@ -150,3 +150,36 @@ def test_push_to_a_registry_then_pull_it_back_onto_another_agent(mesh, tmp_path,
 
     result = mesh.meshctl("models", "push", "tiny-q", "hf.co/org/repo", check=False)
     assert result.returncode != 0 and "not wired" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_agent_killed_mid_pull_resumes_and_a_corrupted_piece_is_refetched_alone(mesh, tmp_path, hub):
+    gguf = make_gguf(tmp_path / "src" / "slow.gguf", hidden=512, layers=6, seed=11).read_bytes()
+    pieces = -(-len(gguf) // MIB)
+    assert pieces >= 3
+    push_ollama_model(hub.address, "slow", gguf)
+    mesh.start_coordinator(extra=["--piece-size", str(MIB)])
+    root = tmp_path / "root-vm"
+    root.mkdir()
+    mesh.start_agent("vm", [root])
+    mesh.wait_host("vm")
+
+    hub.delay_s = 3.0  # long enough that the kill lands while piece 1 is on the wire
+    hub.corrupt_range = f"bytes={2 * MIB}-{3 * MIB - 1}"  # piece 2 arrives corrupted, once (after the restart)
+    job = mesh.json("models", "pull", f"{hub.address}/library/slow", "--to", "vm", "--insecure", "--detach")
+    wait_for(lambda: blob_gets(hub, digest_of(gguf)) >= 2, 120, "piece 1 requested")
+    mesh.agent("vm").kill()  # mid-pull: piece 0 is recorded in the store's tmp/, piece 1 is not
+    hub.delay_s = 0.0
+    mesh.start_agent("vm", [root])
+    done = wait_for(lambda: (lambda j: j if j["state"] in ("done", "failed") else None)(
+        mesh.json("jobs", "show", job["id"])), 300, "the pull to finish after the restart")
+    assert done["state"] == "done", done
+    copy = [c for c in mesh.json("models", "info", done["ref"])["copies"] if c["host"] == "vm"][0]
+    path = Path(copy["path"])
+    assert (path if path.is_file() else path / "model.gguf").read_bytes() == gguf
+
+    gets = [r for m, p, r in hub.requests if m == "GET" and f"/blobs/{digest_of(gguf)}" in p]
+    per_piece = [gets.count(f"bytes={i * MIB}-{min((i + 1) * MIB, len(gguf)) - 1}") for i in range(pieces)]
+    # piece 0: once, and once more while looking for the bad piece; piece 1: in flight at the kill,
+    # again after the restart, and once while looking; piece 2: corrupted, looked at, rewritten;
+    # every later piece exactly once (the restart did not start over).
+    assert per_piece == [2, 3, 3] + [1] * (pieces - 3)
