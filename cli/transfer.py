@@ -71,17 +71,19 @@ def fail_if_waited_and_failed(job: dict, wait: bool | None) -> None:
 @click.option("--insecure", is_flag=True, help="The registry speaks plain HTTP (a registry on a LAN).")
 @click.option("--ollama", "ollama_layout", is_flag=True,
               help="Also lay a registry model out in the host's Ollama store (OLLAMA_MODELS), so `ollama list` shows it.")
+@click.option("--include", "include", multiple=True, metavar="GLOB",
+              help="A Hugging Face pull: only files matching GLOB (repeatable), e.g. '*Q4_K_M.gguf'.")
 @click.option("--wait/--detach", default=None, help="Follow the job (default on a terminal) or return at once.")
 @render.output(show_pull, check=fail_if_waited_and_failed,
                json_help="Print the job as JSON (when it ends, with --wait).")
 @click.pass_obj
-def pull(obj, ref, to, source, dest_dir, registry, insecure, ollama_layout, wait):
+def pull(obj, ref, to, source, dest_dir, registry, insecure, ollama_layout, include, wait):
     """Copy a version to a host, agent to agent, verified and resumable; or pull a model from an
     OCI/Ollama registry (REGISTRY/NS/MODEL:TAG, ollama.com/library/mistral:7b): the agent on the
     host downloads it, verified piece by piece, and it is registered with its source."""
     with obj.client() as mesh:
         job = mesh.pull(ref, to, source, dest_dir, registry=registry, insecure=insecure,
-                        ollama_layout=ollama_layout)
+                        ollama_layout=ollama_layout, include=include)
         return wait_for_job(mesh, job, quietly=render.json_requested()) if _waits(wait) else job
 
 

@@ -282,7 +282,7 @@ class MeshClient:
     # -- transfers ------------------------------------------------------------------------
 
     def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "", *, registry: str = "",
-             insecure: bool = False, ollama_layout: bool = False) -> dict:
+             insecure: bool = False, ollama_layout: bool = False, include=()) -> dict:
         """Start moving a version to a host, or pulling a hub ref (a registry's model) to hosts
         (``to`` may be "h1,h2,h3" for a hub ref); returns the job (see job() to follow it)."""
         hub = registry or looks_like_hub_ref(ref)
@@ -292,7 +292,7 @@ class MeshClient:
                 _host(host.strip())
         request = transfer_pb.PullRequest(ref=ref if hub else _ref(ref), to=to if hub else _host(to),
                                           dest_dir=dest_dir, registry=registry, insecure=insecure,
-                                          ollama_layout=ollama_layout)
+                                          ollama_layout=ollama_layout, include=list(include))
         setattr(request, "from", source)
         return wire.to_dict(self._call(self._transfers.Pull, request))
 

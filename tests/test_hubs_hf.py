@@ -73,6 +73,10 @@ def test_one_file_of_a_repo_at_a_revision_and_clear_errors(mesh, tmp_path, hub):
                                   "--json", timeout=300).stdout)
     assert job["state"] == "done"
     assert hub.lfs_bytes_served == len(b)  # only the file asked for
+    job = json.loads(mesh.meshctl("models", "pull", "hf.co/org/two:v1", "--include", "*Q8_0.gguf", "--to", "vm",
+                                  "--wait", "--json", timeout=300).stdout)
+    assert job["state"] == "done"
+    assert hub.lfs_bytes_served == len(b) + len(a)  # --include: one GGUF out of the repo
 
     for ref, words in (("hf.co/org/nothing", "no such repository"), ("hf.co/org/two:v9", "no revision 'v9'"),
                        ("hf.co/org/private", "refused access"), ("hf.co/org/two:v1/c.gguf", "no file")):

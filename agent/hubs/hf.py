@@ -33,7 +33,7 @@ def pull_hf(ref: HubRef, store: BlobStore, progress=None) -> tuple[Path, str]:
     """Download ``ref`` into the HF cache and the store; (model directory, resolved commit)."""
     # Imported here: the agent starts without it, and huggingface_hub reads its settings at import.
     from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.utils import HfHubHTTPError
+    from huggingface_hub.utils import HfHubHTTPError, filter_repo_objects
 
     if ref.kind != "hf":
         raise InvalidArgument(f"{ref} is not a Hugging Face reference")
@@ -59,10 +59,13 @@ def pull_hf(ref: HubRef, store: BlobStore, progress=None) -> tuple[Path, str]:
         refs = snapshot.parent.parent / "refs" / ref.tag
         refs.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(refs, commit)
-    files = [p for p in sorted(tree) if (snapshot / p).is_file()]
+    # What this pull asked for (the snapshot folder may hold files of earlier pulls too).
+    wanted = set(filter_repo_objects(sorted(tree), allow_patterns=patterns))
+    files = [p for p in sorted(tree) if p in wanted and (snapshot / p).is_file()]
     if not files:
         raise NotFound(f"{ref}: nothing matched {patterns or 'the repo'} at {commit[:12]}")
-    out = store.models_dir.joinpath("hub", "huggingface.co", ref.namespace, ref.model, commit)
+    leaf = commit if not patterns else f"{commit}-{hashlib.sha256(repr(sorted(patterns)).encode()).hexdigest()[:8]}"
+    out = store.models_dir.joinpath("hub", "huggingface.co", ref.namespace, ref.model, leaf)
     for rel in files:
         digest = _verified_digest(ref, snapshot / rel, tree[rel])
         blob = store.adopt((snapshot / rel).resolve(), digest)  # the cache blob, not its snapshot symlink

@@ -96,7 +96,7 @@ class HubJobs:
             tick.cancel()
 
     def _pull_now(self, command: link_pb.HubPull, on_progress, counts: dict) -> tuple[Path, str]:
-        ref = parse_hub_ref(command.ref, insecure=command.insecure)
+        ref = parse_hub_ref(command.ref, insecure=command.insecure, include=list(command.include))
         if ref.kind == "hf":
             from llmesh.agent.hubs.hf import pull_hf  # huggingface_hub only when a Hub pull runs
             out, commit = pull_hf(ref, self.store, on_progress)

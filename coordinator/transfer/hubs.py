@@ -38,8 +38,11 @@ class HubPulls:
         self.piece_size = piece_size
 
     async def pull(self, ref_text: str, to: str, *, registry: str = "", insecure: bool = False,
-                   ollama_layout: bool = False) -> dict:
-        ref = parse_hub_ref(ref_text, insecure=insecure, **({"default_registry": registry} if registry else {}))
+                   ollama_layout: bool = False, include=()) -> dict:
+        ref = parse_hub_ref(ref_text, insecure=insecure, include=include,
+                            **({"default_registry": registry} if registry else {}))
+        if include and ref.kind != "hf":
+            raise InvalidArgument("--include picks files of a Hugging Face repo; a registry model is pulled whole")
         hosts = [h.strip() for h in to.split(",") if h.strip()]
         if not hosts:
             raise InvalidArgument("--to needs at least one host")
@@ -48,12 +51,13 @@ class HubPulls:
         for d in dests:
             if d["id"] not in connected:
                 raise Unavailable(f"host {d['name']!r} is offline")
-        source = str(ref)
+        source = str(ref) + "".join(f" --include {g}" for g in sorted(ref.include))
         held = await self._held_version(source)
         if held:  # pulled once already: every host gets it from the mesh
             jobs = [await self.transfers.pull(held, d["name"]) for d in dests]
             return jobs[0]
-        detail = {"hub_ref": source, "insecure": ref.insecure, "ollama_layout": ollama_layout,
+        detail = {"hub_ref": source, "ref": str(ref), "include": list(ref.include), "insecure": ref.insecure,
+                  "ollama_layout": ollama_layout,
                   "fan_out": [d["name"] for d in dests[1:]]}
         job_id = await self.core.run(self.registry.jobs.create_job_of_kind, "hub-pull", None, dests[0]["id"],
                                      detail, caller().name)
@@ -62,7 +66,7 @@ class HubPulls:
 
     async def _send(self, dest: dict, job_id: str, ref: HubRef, ollama_layout: bool) -> None:
         command = link_pb.HubPull(job_id=job_id, ref=str(ref), insecure=ref.insecure, piece_size=self.piece_size,
-                                  ollama_layout=ollama_layout)
+                                  ollama_layout=ollama_layout, include=list(ref.include))
         await self.core.hub.get(dest["id"], dest["name"]).request(link_pb.Command(hub_pull=command), COMMAND_S)
         await self.core.run(self.registry.jobs.update_job, job_id, state="running", started_at=time.time())
 
@@ -112,7 +116,8 @@ class HubPulls:
             return
         if job["state"] == "waiting":
             detail = await self.core.run(self.registry.jobs.job_detail, job["id"])
-            ref = parse_hub_ref(detail["hub_ref"], insecure=detail.get("insecure", False))
+            ref = parse_hub_ref(detail.get("ref") or detail["hub_ref"], insecure=detail.get("insecure", False),
+                                include=detail.get("include") or ())
             dest = {"id": job["dest_host_id"], "name": job["destination"]}
             try:
                 await self._send(dest, job["id"], ref, detail.get("ollama_layout", False))
@@ -157,7 +162,7 @@ class HubPulls:
     async def _register(self, connection, job: dict, detail: dict, path: str, digest: str) -> tuple[str, int]:
         reply = await connection.request(link_pb.Command(inspect=link_pb.InspectPath(path=path)), INSPECT_TIMEOUT_S)
         found = wire.to_dict(reply.model)
-        ref = parse_hub_ref(detail["hub_ref"])
+        ref = parse_hub_ref(detail.get("ref") or detail["hub_ref"])
         spec = {"name": ref.suggested_name(),
                 "tags": {"hub.source": detail["hub_ref"], "hub.registry": ref.registry, "hub.digest": digest},
                 "notes": f"pulled from {detail['hub_ref']}"}

@@ -75,12 +75,12 @@ class TransferService:
     # -- requests -------------------------------------------------------------------------
 
     async def pull(self, ref_text: str, to: str, source: str = "", dest_dir: str = "", *, registry: str = "",
-                   insecure: bool = False, ollama_layout: bool = False) -> dict:
+                   insecure: bool = False, ollama_layout: bool = False, include=()) -> dict:
         if looks_like_hub_ref(ref_text) or registry:
             if source or dest_dir:
                 raise InvalidArgument("--from and --dest are for mesh pulls; a hub pull comes from the hub")
             return await self.hubs.pull(ref_text, to, registry=registry, insecure=insecure,
-                                        ollama_layout=ollama_layout)
+                                        ollama_layout=ollama_layout, include=include)
         version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
         dest = await self.core.run(self.registry.hosts.host_by_name, to)
         if source:

@@ -19,7 +19,7 @@ class TransfersServicer(transfer_grpc.TransfersServicer):
     async def Pull(self, request: pb.PullRequest, context: grpc.aio.ServicerContext) -> pb.Job:
         job = await self.transfers.pull(request.ref, request.to, getattr(request, "from"), request.dest_dir,
                                         registry=request.registry, insecure=request.insecure,
-                                        ollama_layout=request.ollama_layout)
+                                        ollama_layout=request.ollama_layout, include=list(request.include))
         return wire.to_message(pb.Job, job)
 
     @translate_errors

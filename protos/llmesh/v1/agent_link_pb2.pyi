@@ -335,18 +335,20 @@ class VerifyCopy(_message.Message):
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
 class HubPull(_message.Message):
-    __slots__ = ("job_id", "ref", "insecure", "piece_size", "ollama_layout")
+    __slots__ = ("job_id", "ref", "insecure", "piece_size", "ollama_layout", "include")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     REF_FIELD_NUMBER: _ClassVar[int]
     INSECURE_FIELD_NUMBER: _ClassVar[int]
     PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
     OLLAMA_LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     ref: str
     insecure: bool
     piece_size: int
     ollama_layout: bool
-    def __init__(self, job_id: _Optional[str] = ..., ref: _Optional[str] = ..., insecure: _Optional[bool] = ..., piece_size: _Optional[int] = ..., ollama_layout: _Optional[bool] = ...) -> None: ...
+    include: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., ref: _Optional[str] = ..., insecure: _Optional[bool] = ..., piece_size: _Optional[int] = ..., ollama_layout: _Optional[bool] = ..., include: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HubPush(_message.Message):
     __slots__ = ("ref", "insecure", "files", "record_json")

@@ -45,7 +45,7 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[str] = ..., ref: _Optional[str] = ..., destination: _Optional[str] = ..., sources: _Optional[_Iterable[str]] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., created_by: _Optional[str] = ...) -> None: ...
 
 class PullRequest(_message.Message):
-    __slots__ = ("ref", "to", "dest_dir", "insecure", "registry", "ollama_layout")
+    __slots__ = ("ref", "to", "dest_dir", "insecure", "registry", "ollama_layout", "include")
     REF_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
@@ -53,13 +53,15 @@ class PullRequest(_message.Message):
     INSECURE_FIELD_NUMBER: _ClassVar[int]
     REGISTRY_FIELD_NUMBER: _ClassVar[int]
     OLLAMA_LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FIELD_NUMBER: _ClassVar[int]
     ref: str
     to: str
     dest_dir: str
     insecure: bool
     registry: str
     ollama_layout: bool
-    def __init__(self, ref: _Optional[str] = ..., to: _Optional[str] = ..., dest_dir: _Optional[str] = ..., insecure: _Optional[bool] = ..., registry: _Optional[str] = ..., ollama_layout: _Optional[bool] = ..., **kwargs) -> None: ...
+    include: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ref: _Optional[str] = ..., to: _Optional[str] = ..., dest_dir: _Optional[str] = ..., insecure: _Optional[bool] = ..., registry: _Optional[str] = ..., ollama_layout: _Optional[bool] = ..., include: _Optional[_Iterable[str]] = ..., **kwargs) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ("all",)
