@@ -86,7 +86,7 @@ class AgentRuntime:
         self.conversions = ConversionJobs(self.holdings.check_under_roots, self.store.models_dir / "converted",
                                           self._report_job)
         self.hub_jobs = HubJobs(self.store, default_ollama_models_dir(os.environ), self._report_job,
-                                self.holdings.locate)
+                                self.holdings.locate, config.home)
         self.deployments = Deployments(self.holdings.check_under_roots, config.home / "serving",
                                        ollama_url=config.ollama_url,
                                        llama_server_binary=config.llama_server_binary)

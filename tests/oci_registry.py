@@ -3,6 +3,7 @@ loopback port, and a small HTTP proxy in front of it that counts requests and in
 a piece corrupted once, a Bearer token challenge, a status code, a dropped connection."""
 from __future__ import annotations
 
+import base64
 import http.client
 import http.server
 import shutil
@@ -69,6 +70,7 @@ class FaultProxy:
         self.requests: list[tuple[str, str, str]] = []  # (method, path, range)
         self.corrupt_range = ""
         self.token = ""
+        self.token_basic = ""  # when set, the token endpoint wants these Basic credentials (user:password)
         self.status = 0
         self.drop = False
         self.delay_s = 0.0  # before answering each blob range: a slow link, so a test can act mid-pull
@@ -104,6 +106,10 @@ class FaultProxy:
         with self.lock:
             self.requests.append((h.command, h.path, h.headers.get("Range", "")))
         if h.path.startswith("/token"):
+            if self.token_basic and h.headers.get("Authorization") != \
+                    "Basic " + base64.b64encode(self.token_basic.encode()).decode():
+                return self._reply(h, 401, {"Content-Type": "application/json"},
+                                   b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}')
             return self._reply(h, 200, {"Content-Type": "application/json"}, b'{"token": "%s"}' % self.token.encode())
         if self.drop:
             h.close_connection = True

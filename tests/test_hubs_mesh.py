@@ -5,6 +5,8 @@ with its source; pulled once, spread over the mesh (a second host's pull and `--
 no bytes from the registry again)."""
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,23 @@ def test_hub_pull_errors_are_one_line(mesh, tmp_path, hub):
     assert "Traceback" not in result.stderr
     result = mesh.meshctl("models", "pull", "a/b/c/d", "--to", "vm", check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+    # A registry that wants credentials: one line without them; with them stored on the agent
+    # (`meshctl hub login`, run on that host, never through the coordinator), the pull works.
+    push_ollama_model(hub.address, "locked", make_gguf(tmp_path / "src" / "l.gguf", seed=12).read_bytes())
+    hub.token, hub.token_basic = "tok", "bob:pw-9f3k"
+    ref = f"{hub.address}/library/locked"
+    result = mesh.meshctl("models", "pull", ref, "--to", "vm", "--insecure", "--wait", "--json", check=False,
+                          timeout=120)
+    assert result.returncode != 0 and "wants credentials" in result.stderr and "Traceback" not in result.stderr
+    login = subprocess.run([sys.executable, "-m", "llmesh.cli", "hub", "login", hub.address, "--username", "bob",
+                            "--home", str(mesh.base / "agent-vm" / "agent")], input="pw-9f3k\n",
+                           capture_output=True, text=True, timeout=60)
+    assert login.returncode == 0, login.stderr
+    job = json.loads(mesh.meshctl("models", "pull", ref, "--to", "vm", "--insecure", "--wait", "--json",
+                                  timeout=120).stdout)
+    assert job["state"] == "done"
+    assert "pw-9f3k" not in (mesh.base / "coordinator.log").read_text()
 
 
 def test_push_to_a_registry_then_pull_it_back_onto_another_agent(mesh, tmp_path, hub):

@@ -29,7 +29,7 @@ from llmesh.common.hashing import format_digest, hash_file
 from llmesh.common.refs import HubRef
 
 
-def pull_hf(ref: HubRef, store: BlobStore, progress=None) -> tuple[Path, str]:
+def pull_hf(ref: HubRef, store: BlobStore, progress=None, token: str | None = None) -> tuple[Path, str]:
     """Download ``ref`` into the HF cache and the store; (model directory, resolved commit)."""
     # Imported here: the agent starts without it, and huggingface_hub reads its settings at import.
     from huggingface_hub import HfApi, snapshot_download
@@ -37,7 +37,7 @@ def pull_hf(ref: HubRef, store: BlobStore, progress=None) -> tuple[Path, str]:
 
     if ref.kind != "hf":
         raise InvalidArgument(f"{ref} is not a Hugging Face reference")
-    api = HfApi()
+    api = HfApi(token=token)  # None: huggingface_hub's own (HF_TOKEN, its token file)
     try:
         commit = api.model_info(ref.repository, revision=ref.tag).sha
         if not commit:
@@ -47,7 +47,8 @@ def pull_hf(ref: HubRef, store: BlobStore, progress=None) -> tuple[Path, str]:
         patterns = [ref.file] if ref.file else (list(ref.include) or None)
         if ref.file and ref.file not in tree:
             raise NotFound(f"{ref}: no file {ref.file!r} in {ref.repository} at {commit[:12]}")
-        snapshot = Path(snapshot_download(ref.repository, revision=commit, allow_patterns=patterns))
+        snapshot = Path(snapshot_download(ref.repository, revision=commit, allow_patterns=patterns,
+                                            token=token))
     except MeshError:
         raise
     except HfHubHTTPError as exc:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from llmesh.agent.hubs import credentials
 from llmesh.agent.hubs import fetch as hubfetch
 from llmesh.agent.hubs.oci import Registry
 from llmesh.agent.hubs.push import PushFile, files_of_manifest, push_files
@@ -34,8 +35,9 @@ def default_ollama_models_dir(env) -> Path:
 
 class HubJobs:
     def __init__(self, store: BlobStore, ollama_models: Path, report: Callable[[link_pb.JobProgress], None],
-                 locate: Callable[[str], str | None]):
+                 locate: Callable[[str], str | None], home: Path | None = None):
         self.store = store
+        self.home = home  # where `meshctl hub login` left this agent's hub credentials
         self.locate = locate  # digest -> a local file with those bytes (the store or a root), or None
         self.ollama_models = ollama_models
         self.report = report
@@ -55,7 +57,8 @@ class HubJobs:
             if path is None:
                 raise NotFound(f"this host no longer holds {f.path} ({f.digest[:19]}…)")
             files.append(PushFile(f.path, Path(path), f.digest, f.size))
-        result = push_files(Registry(ref), files, json.loads(command.record_json or "{}"))
+        username, password = credentials.for_registry(self.home, ref.registry)
+        result = push_files(Registry(ref, username=username, password=password), files, json.loads(command.record_json or "{}"))
         log.info("pushed %d files to %s (%s): %d blobs sent, %d already there", len(files), ref,
                  result.manifest_digest, result.blobs_sent, result.blobs_skipped)
         return {"manifest_digest": result.manifest_digest, "blobs_sent": result.blobs_sent,
@@ -99,9 +102,10 @@ class HubJobs:
         ref = parse_hub_ref(command.ref, insecure=command.insecure, include=list(command.include))
         if ref.kind == "hf":
             from llmesh.agent.hubs.hf import pull_hf  # huggingface_hub only when a Hub pull runs
-            out, commit = pull_hf(ref, self.store, on_progress)
+            out, commit = pull_hf(ref, self.store, on_progress, token=credentials.hf_token(self.home))
             return out, f"hf.co/{ref.repository}@{commit}"
-        registry = Registry(ref)
+        username, password = credentials.for_registry(self.home, ref.registry)
+        registry = Registry(ref, username=username, password=password)
         manifest = registry.manifest()
         counts["total"] = sum(b["size"] for b in manifest.blobs)
         started = time.monotonic()
