@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from factories import make_gguf
-from harness import wait_for
+from harness import Mesh, wait_for
 from oci_registry import REGISTRY_BINARY, WHY_NO_REGISTRY, FaultProxy, LocalRegistry
 
 from llmesh.agent.hubs.oci import OLLAMA_MODEL, OLLAMA_TEMPLATE, Registry
@@ -202,3 +202,34 @@ def test_an_agent_killed_mid_pull_resumes_and_a_corrupted_piece_is_refetched_alo
     # again after the restart, and once while looking; piece 2: corrupted, looked at, rewritten;
     # every later piece exactly once (the restart did not start over).
     assert per_piece == [2, 3, 3] + [1] * (pieces - 3)
+
+
+def test_a_pushed_version_pulled_into_another_mesh_keeps_its_name_metrics_and_tags(mesh, tmp_path, hub):
+    mesh.start_coordinator()
+    trainer = tmp_path / "trainer"
+    make_gguf(trainer / "ft-q" / "ft-q.gguf", seed=13)
+    mesh.start_agent("trainer", [trainer])
+    mesh.wait_host("trainer")
+    mesh.wait_models(lambda rows: any(r["name"] == "ft-q" for r in rows))
+    mesh.meshctl("models", "register", str(trainer / "ft-q" / "ft-q.gguf"), "--host", "trainer", "--name", "ft-q",
+                 "--tag", "team=nlp")
+    mesh.meshctl("models", "score", "ft-q", "--metric", "accuracy=0.91")
+    ref = f"{hub.address}/team/ft-q:v1"
+    mesh.json("models", "push", "ft-q", ref, "--insecure")
+    mesh.close()
+
+    other = Mesh(tmp_path / "other-site")  # a second mesh that has never heard of ft-q
+    try:
+        other.start_coordinator()
+        (tmp_path / "site-b").mkdir()
+        other.start_agent("box", [tmp_path / "site-b"])
+        other.wait_host("box")
+        job = json.loads(other.meshctl("models", "pull", ref, "--to", "box", "--insecure", "--wait", "--json",
+                                       timeout=300).stdout)
+        assert job["state"] == "done"
+        info = other.json("models", "info", job["ref"])
+        assert info["name"] == "ft-q"  # the record's name, not the registry path's team/ft-q
+        assert info["metrics"] == {"accuracy": 0.91}
+        assert info["tags"]["team"] == "nlp" and info["tags"]["hub.source"] == ref
+    finally:
+        other.close()

@@ -74,12 +74,13 @@ class HubJobs:
                 counts["done"] += done
                 counts["received"] += received
 
-        def send(state: str, error: str = "", path: str = "", source_digest: str = "") -> None:
+        def send(state: str, error: str = "", path: str = "", source_digest: str = "", record: str = "") -> None:
             with lock:
                 progress = dict(counts)
             self.report(link_pb.JobProgress(
                 job_id=command.job_id, state=state, bytes_total=progress["total"], bytes_done=progress["done"],
-                bytes_received=progress["received"], error=error, copy_path=path, source_digest=source_digest))
+                bytes_received=progress["received"], error=error, copy_path=path, source_digest=source_digest,
+                source_record_json=record))
 
         async def ticker():
             while True:
@@ -88,8 +89,8 @@ class HubJobs:
 
         tick = asyncio.create_task(ticker())
         try:
-            out, digest = await loop.run_in_executor(None, self._pull_now, command, on_progress, counts)
-            send("done", path=str(out), source_digest=digest)
+            out, digest, record = await loop.run_in_executor(None, self._pull_now, command, on_progress, counts)
+            send("done", path=str(out), source_digest=digest, record=record)
         except MeshError as exc:
             send("failed", error=str(exc))
         except Exception as exc:  # a bug must end the job visibly
@@ -98,12 +99,12 @@ class HubJobs:
         finally:
             tick.cancel()
 
-    def _pull_now(self, command: link_pb.HubPull, on_progress, counts: dict) -> tuple[Path, str]:
+    def _pull_now(self, command: link_pb.HubPull, on_progress, counts: dict) -> tuple[Path, str, str]:
         ref = parse_hub_ref(command.ref, insecure=command.insecure, include=list(command.include))
         if ref.kind == "hf":
             from llmesh.agent.hubs.hf import pull_hf  # huggingface_hub only when a Hub pull runs
             out, commit = pull_hf(ref, self.store, on_progress, token=credentials.hf_token(self.home))
-            return out, f"hf.co/{ref.repository}@{commit}"
+            return out, f"hf.co/{ref.repository}@{commit}", ""
         username, password = credentials.for_registry(self.home, ref.registry)
         registry = Registry(ref, username=username, password=password)
         manifest = registry.manifest()
@@ -116,7 +117,7 @@ class HubJobs:
         if command.ollama_layout:
             hubfetch.place_in_ollama_store(self.ollama_models, ref.ollama_manifest_parts, manifest, blobs)
         log.info("pulled %s (%s) in %.1fs", ref, manifest.digest, time.monotonic() - started)
-        return out, manifest.digest
+        return out, manifest.digest, _record_of(blobs.get(manifest.config.get("digest", "")))
 
     def _model_dir(self, ref, manifest, blobs: dict[str, Path]) -> Path:
         """A model directory of hard links to the verified blobs: hub/REGISTRY/NS/MODEL/TAG."""
@@ -135,3 +136,14 @@ class HubJobs:
             except OSError:
                 hubfetch.copy_blob(blobs[digest], target)
         return out
+
+
+def _record_of(config_blob: Path | None) -> str:
+    """The registry record an llmesh push put in the config blob (JSON text), or ''."""
+    if config_blob is None or config_blob.stat().st_size > 1024 * 1024:
+        return ""
+    try:
+        record = json.loads(config_blob.read_bytes()).get("llmesh")
+    except (ValueError, AttributeError):
+        return ""
+    return json.dumps(record) if isinstance(record, dict) else ""

@@ -16,7 +16,7 @@ import time
 
 from llmesh.common import wire
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError, Unavailable
-from llmesh.common.names import parse_ref
+from llmesh.common.names import check_name, parse_ref
 from llmesh.common.refs import HubRef, parse_hub_ref
 from llmesh.coordinator.auth import caller
 from llmesh.coordinator.core import INSPECT_TIMEOUT_S
@@ -143,7 +143,7 @@ class HubPulls:
         if progress.state == "done":
             try:
                 version_ref, version_id = await self._register(connection, job, detail, progress.copy_path,
-                                                               progress.source_digest)
+                                                               progress.source_digest, progress.source_record_json)
             except MeshError as exc:  # the bytes are verified but could not be registered: say so
                 fields.update(state="failed", error=f"registering {progress.copy_path}: {exc}",
                               finished_at=time.time())
@@ -159,15 +159,35 @@ class HubPulls:
             fields["finished_at"] = time.time()
         await self.core.run(self.registry.jobs.update_job, job["id"], **fields)
 
-    async def _register(self, connection, job: dict, detail: dict, path: str, digest: str) -> tuple[str, int]:
+    async def _register(self, connection, job: dict, detail: dict, path: str, digest: str,
+                        record_json: str = "") -> tuple[str, int]:
         reply = await connection.request(link_pb.Command(inspect=link_pb.InspectPath(path=path)), INSPECT_TIMEOUT_S)
         found = wire.to_dict(reply.model)
         ref = parse_hub_ref(detail.get("ref") or detail["hub_ref"])
         spec = {"name": ref.suggested_name(),
                 "tags": {"hub.source": detail["hub_ref"], "hub.registry": ref.registry, "hub.digest": digest},
                 "notes": f"pulled from {detail['hub_ref']}"}
+        record = _record(record_json)
+        if record:  # pushed by llmesh: the record its config carried restores name, tags, metrics, lineage
+            spec["name"] = record["name"]
+            spec["tags"] = {**{k: str(v) for k, v in record.get("tags", {}).items() if not k.startswith("hub.")},
+                            **spec["tags"]}
+            spec["metrics"] = record.get("metrics") or {}
+            if record.get("base_model"):
+                spec["base_model"] = record["base_model"]
         if not found.get("digest"):
             raise FailedPrecondition(f"nothing to register at {path}")
         version_id, _, _ = await self.core.run(self.registry.catalog.register_run, connection.host_id, found, spec,
                                                job["created_by"])
         return await self.core.run(self.registry.db.version_ref, version_id), version_id
+
+
+def _record(text: str) -> dict:
+    """A pushed version's record, kept only when its name is a valid mesh name."""
+    try:
+        record = json.loads(text) if text else {}
+        check_name(record.get("name", ""))
+        metrics = {str(k): float(v) for k, v in (record.get("metrics") or {}).items()}
+    except (ValueError, TypeError, AttributeError, MeshError):
+        return {}
+    return {**record, "metrics": metrics, "tags": record.get("tags") if isinstance(record.get("tags"), dict) else {}}

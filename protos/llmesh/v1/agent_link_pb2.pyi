@@ -95,7 +95,7 @@ class RenewCertificate(_message.Message):
     def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
 
 class JobProgress(_message.Message):
-    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources", "source_digest")
+    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources", "source_digest", "source_record_json")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,7 @@ class JobProgress(_message.Message):
     DRIFTED_SOURCES_FIELD_NUMBER: _ClassVar[int]
     SUSPECT_SOURCES_FIELD_NUMBER: _ClassVar[int]
     SOURCE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     bytes_total: int
@@ -118,7 +119,8 @@ class JobProgress(_message.Message):
     drifted_sources: _containers.RepeatedScalarFieldContainer[str]
     suspect_sources: _containers.RepeatedScalarFieldContainer[str]
     source_digest: str
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ..., source_digest: _Optional[str] = ...) -> None: ...
+    source_record_json: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ..., source_digest: _Optional[str] = ..., source_record_json: _Optional[str] = ...) -> None: ...
 
 class TicketRequest(_message.Message):
     __slots__ = ("request_id", "job_id")
