@@ -356,6 +356,7 @@ class AgentRuntime:
                 self._ticket_received(command.transfer.job_id, command.transfer.ticket)
                 self.jobs.start(command.transfer)
             elif kind == "cancel_job":
+                self.hub_jobs.cancel(command.cancel_job.job_id)
                 await self.jobs.cancel(command.cancel_job.job_id, list(command.cancel_job.digests))
             elif kind == "check_pull":
                 await asyncio.to_thread(self.jobs.check_pull, command.check_pull)

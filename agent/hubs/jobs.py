@@ -19,7 +19,7 @@ from llmesh.agent.hubs import fetch as hubfetch
 from llmesh.agent.hubs.oci import Registry
 from llmesh.agent.hubs.push import PushFile, files_of_manifest, push_files
 from llmesh.agent.store.blobs import BlobStore
-from llmesh.common.errors import MeshError, NotFound
+from llmesh.common.errors import FailedPrecondition, MeshError, NotFound
 from llmesh.common.refs import parse_hub_ref
 from llmesh.v1 import agent_link_pb2 as link_pb
 
@@ -42,11 +42,18 @@ class HubJobs:
         self.ollama_models = ollama_models
         self.report = report
         self._jobs: dict[str, asyncio.Task] = {}
+        self._cancelled: set[str] = set()
 
     def start(self, command: link_pb.HubPull) -> None:
         if command.job_id in self._jobs and not self._jobs[command.job_id].done():
             return
+        self._cancelled.discard(command.job_id)
         self._jobs[command.job_id] = asyncio.create_task(self._pull(command))
+
+    def cancel(self, job_id: str) -> None:
+        """Stop a hub pull at its next piece (its verified pieces stay in tmp/ until gc)."""
+        if job_id in self._jobs and not self._jobs[job_id].done():
+            self._cancelled.add(job_id)
 
     def push(self, command: link_pb.HubPush) -> dict:
         """Upload a held version to a registry (runs on a worker thread)."""
@@ -70,6 +77,8 @@ class HubJobs:
         lock = threading.Lock()
 
         def on_progress(done: int, received: int) -> None:
+            if command.job_id in self._cancelled:
+                raise FailedPrecondition(f"job {command.job_id} was cancelled")
             with lock:
                 counts["done"] += done
                 counts["received"] += received
