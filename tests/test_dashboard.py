@@ -12,6 +12,7 @@ import urllib.request
 from http import cookies
 from pathlib import Path
 
+import nvml_fake
 import pytest
 from browser import Browser, find_chromium, spki_hash
 from factories import write_big_safetensors
@@ -19,6 +20,9 @@ from harness import free_port, version_of, wait_for
 from tokenizers_for_tests import make_runnable_llama
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
+GPUS = [dict(name="NVIDIA GeForce RTX 5060 Ti", uuid="GPU-5060", memory_total=16 * GIB, memory_used=5 * GIB,
+             utilization=37, temperature=58, power_mw=95_000)]
 
 
 class Client:
@@ -187,8 +191,13 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
     write_big_safetensors(alpha / "big" / "model.safetensors", 32 * MIB, seed=5)
     (alpha / "big" / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     beta.mkdir()
-    # alpha sends slowly (every stream throttled), so the pull below is still moving while we look.
-    mesh.start_agent("alpha", [alpha], env={"LLMESH_TEST_THROTTLE_BPS": str(256 * 1024)})
+    # alpha sends slowly (every stream throttled), so the pull below is still moving while we look;
+    # it has a GPU where a C compiler can build the NVML stand-in (tests/nvml_stub).
+    alpha_env = {"LLMESH_TEST_THROTTLE_BPS": str(256 * 1024)}
+    if nvml_fake.find_c_compiler():
+        gpu_env = nvml_fake.fake_nvml_env(nvml_fake.build_fake_nvml(tmp_path, GPUS), {})
+        alpha_env.update({k: gpu_env[k] for k in ("LD_LIBRARY_PATH", "FAKE_NVML_CONFIG")})
+    mesh.start_agent("alpha", [alpha], env=alpha_env)
     mesh.start_agent("beta", [beta])
     mesh.wait_host("alpha")
     mesh.wait_host("beta")
@@ -205,10 +214,10 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
     try:
         # A wrong token: the login page again, saying why.
         browser.goto(base + "/")
-        browser.wait("document.getElementById('login-form')", what="the login form")
+        browser.wait("!!document.getElementById('login-form')", what="the login form")
         browser.js("document.getElementById('token').value = 'L10nope::nope';"
                    "document.getElementById('login-form').submit()")
-        browser.wait("document.getElementById('login-error')", what="the login error")
+        browser.wait("!!document.getElementById('login-error')", what="the login error")
         browser.screenshot(shots / "dashboard-login.png")
 
         # The admin's token: both hosts online, with their hardware.
@@ -218,6 +227,9 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
                      what="both hosts online")
         assert "llmesh_session" not in browser.js("document.cookie")  # HttpOnly
         assert browser.js("document.getElementById('who').dataset.role") == "admin"
+        if nvml_fake.find_c_compiler():  # per GPU: memory, utilisation and temperature charts
+            browser.wait("document.querySelectorAll('[data-gpu=\"alpha/0\"] svg polyline').length === 3",
+                         what="alpha's GPU charts")
         time.sleep(4)  # a few polls: the charts have points to draw
         browser.screenshot(shots / "dashboard-hosts.png")
 
@@ -234,7 +246,7 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
 
         # Models x hosts: big on alpha (and arriving on beta); the GGUF deployed on alpha.
         browser.goto(base + "/#models")
-        browser.wait(f"document.querySelector('[data-cell=\"{deployed['ref']}@alpha\"] .deployed')",
+        browser.wait(f"!!document.querySelector('[data-cell=\"{deployed['ref']}@alpha\"] .deployed')",
                      what="the deployed GGUF in the matrix")
         assert browser.js("document.querySelector('[data-cell=\"big:1@alpha\"] .pill').textContent") == "verified"
         browser.screenshot(shots / "dashboard-models.png")
@@ -247,7 +259,7 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
         browser.screenshot(shots / "dashboard-deployments.png")
 
         browser.goto(base + f"/#lineage/{deployed['ref']}")
-        browser.wait("document.querySelector('li[data-parent^=\"tiny-llama:\"]')", what="the GGUF's parent")
+        browser.wait("!!document.querySelector('li[data-parent^=\"tiny-llama:\"]')", what="the GGUF's parent")
         browser.screenshot(shots / "dashboard-lineage.png")
 
         browser.goto(base + "/#events")
@@ -256,13 +268,13 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
 
         # Log out: back to the login form, and the old session is gone.
         browser.js("document.getElementById('logout').submit()")
-        browser.wait("document.getElementById('login-form')", what="the login form after logging out")
+        browser.wait("!!document.getElementById('login-form')", what="the login form after logging out")
         assert browser.js("fetch('/api/me').then(r => r.status)") == 401
 
         # A viewer, through a one-time link: reads, sees no write, and a forged write gets 403.
         link = mesh.meshctl("dashboard", "--print", "--view", "jobs", env={"LLMESH_TOKEN": viewer_token}).stdout.strip()
         browser.goto(link)
-        browser.wait(f"document.body.dataset.view === 'jobs' && {row}", what="the jobs view as a viewer")
+        browser.wait(f"document.body.dataset.view === 'jobs' && !!{row}", what="the jobs view as a viewer")
         assert browser.js("document.getElementById('who').dataset.role") == "viewer"
         assert browser.js("document.querySelectorAll('[data-action]').length") == 0
         assert browser.js("document.getElementById('audit-tab').hidden") is True
@@ -274,6 +286,6 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
         assert mesh.json("jobs", "show", job["id"])["state"] != "cancelled"
         # The same link again: spent, so the login page.
         browser.goto(link)
-        browser.wait("document.getElementById('login-error')", what="the spent link refused")
+        browser.wait("!!document.getElementById('login-error')", what="the spent link refused")
     finally:
         browser.close()

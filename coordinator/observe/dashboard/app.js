@@ -20,6 +20,7 @@ function el(tag, attrs, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") node.className = value;
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "width") node.style.width = value;  // CSSOM: allowed where style="" is not (CSP)
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children.flat()) {
@@ -96,7 +97,7 @@ function sparkline(points, max, label, unit) {
 function hostsView(data) {
   const rows = data.items.map((h) => {
     const facts = h.facts || {}; const hw = h.hardware || {};
-    const disks = (hw.disks || []).map((d) => el("div", { class: "cell" },
+    const disks = (hw.disks || []).map((d) => el("div", { class: "path" },
       d.error ? `${d.path}: ${d.error}` : `${d.path}: ${bytes(d.free_bytes)} free of ${bytes(d.total_bytes)}`));
     const gpus = (hw.gpus || []).map((g) => {
       const key = `${h.name}/${g.index || 0}`;
@@ -104,9 +105,9 @@ function hostsView(data) {
       const util = remember(`${key}/util`, h.status === "online" ? g.utilization_percent : null);
       const temp = remember(`${key}/temp`, h.status === "online" ? g.temperature_c : null);
       return el("div", { class: "gpu", "data-gpu": key },
-        el("span", { class: "cell" }, `#${g.index || 0} ${g.name || ""} · ${bytes(g.memory_used_bytes)} / ${bytes(g.memory_total_bytes)}`),
-        sparkline(used, g.memory_total_bytes, "mem", "B"), sparkline(util, 100, "util", "%"),
-        sparkline(temp, 100, "temp", "°C"));
+        el("div", { class: "cell" }, `#${g.index || 0} ${g.name || ""} · ${bytes(g.memory_used_bytes)} / ${bytes(g.memory_total_bytes)}`),
+        el("div", { class: "charts" }, sparkline(used, g.memory_total_bytes, "mem", "B"), sparkline(util, 100, "util", "%"),
+          sparkline(temp, 100, "temp", "°C")));
     });
     return el("tr", { "data-host": h.name, "data-status": h.status },
       el("td", {}, el("strong", {}, h.name), el("div", { class: "muted cell" }, h.peer_address || "")),
@@ -157,7 +158,7 @@ function jobsView(data) {
       el("td", { class: "cell" }, j.id.slice(0, 12)), el("td", {}, j.kind), el("td", {}, j.ref),
       el("td", {}, `${(j.sources || []).join(", ") || j.source_host || "?"} → ${j.destination}`),
       el("td", {}, pill(j.state), j.error ? el("div", { class: "error cell" }, j.error) : null),
-      el("td", {}, el("div", { class: "bar", title: `${(share * 100).toFixed(1)}%` }, el("span", { style: `width:${(share * 100).toFixed(1)}%` })),
+      el("td", {}, el("div", { class: "bar", title: `${(share * 100).toFixed(1)}%` }, el("span", { width: `${(share * 100).toFixed(1)}%` })),
         el("div", { class: "cell progress" }, `${bytes(done)} / ${bytes(total)} (${(share * 100).toFixed(1)}%)`)),
       el("td", { class: "num" }, speed ? `${bytes(speed)}/s` : ""), el("td", { class: "num" }, eta),
       el("td", {}, canCancel && active ? el("button", {
