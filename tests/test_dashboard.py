@@ -16,7 +16,7 @@ import nvml_fake
 import pytest
 from browser import Browser, find_chromium, spki_hash
 from factories import write_big_safetensors
-from harness import free_port, version_of, wait_for
+from harness import free_port, version_of
 from tokenizers_for_tests import make_runnable_llama
 
 MIB = 1024 * 1024
