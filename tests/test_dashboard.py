@@ -193,8 +193,8 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
     beta.mkdir()
     # alpha sends slowly (every stream throttled), so the pull below is still moving while we look;
     # it has a GPU where a C compiler can build the NVML stand-in (tests/nvml_stub).
-    alpha_env = {"LLMESH_TEST_THROTTLE_BPS": str(256 * 1024)}
-    if nvml_fake.find_c_compiler():
+    alpha_env, has_gpu = {"LLMESH_TEST_THROTTLE_BPS": str(256 * 1024)}, nvml_fake.find_c_compiler() is not None
+    if has_gpu:
         gpu_env = nvml_fake.fake_nvml_env(nvml_fake.build_fake_nvml(tmp_path, GPUS), {})
         alpha_env.update({k: gpu_env[k] for k in ("LD_LIBRARY_PATH", "FAKE_NVML_CONFIG")})
     mesh.start_agent("alpha", [alpha], env=alpha_env)
@@ -227,10 +227,13 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
                      what="both hosts online")
         assert "llmesh_session" not in browser.js("document.cookie")  # HttpOnly
         assert browser.js("document.getElementById('who').dataset.role") == "admin"
-        if nvml_fake.find_c_compiler():  # per GPU: memory, utilisation and temperature charts
-            browser.wait("document.querySelectorAll('[data-gpu=\"alpha/0\"] svg polyline').length === 3",
-                         what="alpha's GPU charts")
-        time.sleep(4)  # a few polls: the charts have points to draw
+        if has_gpu:  # per GPU: memory, utilisation and temperature charts, a point per poll
+            charts = "[data-gpu=\"alpha/0\"] svg polyline"
+            browser.wait(f"document.querySelectorAll('{charts}').length === 3", what="alpha's GPU charts")
+            browser.wait(f"document.querySelector('{charts}').getAttribute('points').split(' ').length > 3",
+                         what="a GPU chart with a few readings")
+            assert "util 37%" in browser.js("document.querySelector('[data-gpu=\"alpha/0\"]').textContent")
+        time.sleep(6)  # a few more polls: the charts have more to draw  # a few polls: the charts have points to draw
         browser.screenshot(shots / "dashboard-hosts.png")
 
         # Jobs: the pull's progress moves between polls.

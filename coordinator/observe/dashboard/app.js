@@ -75,14 +75,21 @@ function sparkline(points, max, label, unit) {
   const w = 120; const h = 28;
   const known = points.filter((p) => p !== null);
   const top = max || Math.max(1, ...known);
-  const step = w / (HISTORY - 1);
-  const start = HISTORY - points.length;
-  const coords = points.map((p, i) => (p === null ? null : `${((start + i) * step).toFixed(1)},${(h - 2 - (p / top) * (h - 4)).toFixed(1)}`))
-    .filter(Boolean).join(" ");
+  const step = w / (Math.max(points.length, 12) - 1);  // grows from the left until HISTORY points
+  const start = 0;
+  const xy = points.map((p, i) => (p === null ? null : [(start + i) * step, h - 2 - (Math.min(p, top) / top) * (h - 4)]))
+    .filter(Boolean);
+  const coords = xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" ");
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("width", w); svg.setAttribute("height", h); svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
   svg.setAttribute("role", "img"); svg.setAttribute("aria-label", label);
+  if (xy.length) {  // the area under the line, so that a short or flat history still shows
+    const area = document.createElementNS(ns, "polygon");
+    area.setAttribute("points", `${xy[0][0].toFixed(1)},${h} ${coords} ${xy[xy.length - 1][0].toFixed(1)},${h}`);
+    area.setAttribute("fill", "#dbeafe");
+    svg.append(area);
+  }
   const line = document.createElementNS(ns, "polyline");
   line.setAttribute("points", coords); line.setAttribute("fill", "none");
   line.setAttribute("stroke", "#2563eb"); line.setAttribute("stroke-width", "1.5");
@@ -197,9 +204,9 @@ function lineageView(data) {
 
 function eventsView(data) {
   const rows = data.items.map((e) => el("tr", { "data-event": e.id },
-    el("td", { class: "cell" }, when(e.ts)), el("td", {}, e.actor), el("td", {}, e.role || ""),
-    el("td", {}, e.action), el("td", {}, e.resource), el("td", {}, pill(e.result || "ok")),
-    el("td", { class: "cell muted" }, JSON.stringify(e.detail || e.detail_json || {}).slice(0, 160))));
+    el("td", { class: "cell" }, when(e.ts)), el("td", { class: "path" }, e.actor), el("td", {}, e.role || ""),
+    el("td", {}, e.action), el("td", { class: "path" }, e.resource), el("td", {}, pill(e.result || "ok")),
+    el("td", { class: "path muted" }, JSON.stringify(e.detail || e.detail_json || {}).slice(0, 160))));
   return table(["time", "actor", "role", "action", "resource", "result", "detail"], rows);
 }
 
