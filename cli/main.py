@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from llmesh.cli import admin, catalog, hooks, hosts, install, models, registry, serve, serving, transfer
+from llmesh.cli import admin, catalog, dashboard, hooks, hosts, install, models, registry, serve, serving, transfer
 from llmesh.common.errors import MeshError
 from llmesh.sdk.client import MeshClient
 
@@ -93,6 +93,7 @@ def _build(root: click.Group) -> click.Group:
         _attach(hooks.hooks, hooks.hooks_add, hooks.hooks_list, hooks.hooks_rm, hooks.hooks_log),
         admin.login,
         admin.whoami,
+        dashboard.dashboard,
     )
 
 

@@ -151,7 +151,8 @@ def with_options(options):
 @click.option("--listen", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
               help="Coordinator address (port 0 picks a free one; meshctl finds it through LLMESH_HOME).")
 @click.option("--http-listen", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
-              help="HTTPS address for /healthz and /metrics (the API's certificate); '' turns it off.")
+              help="HTTPS address for the dashboard, /healthz and /metrics (the API's certificate); "
+                   "'' turns it off.")
 @click.option("--name", default=None, help="This host's name in the mesh (default: the hostname).")
 @with_options(agent_options)
 @click.pass_obj
@@ -244,7 +245,7 @@ def coordinator():
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the registry and the mesh CA live (default: LLMESH_HOME/coordinator).")
 @click.option("--http-listen", default="", metavar="HOST:PORT",
-              help="HTTPS address for /healthz and /metrics (the API's certificate); default: none.")
+              help="HTTPS address for the dashboard, /healthz and /metrics (the API's certificate); default: none.")
 @click.option("--drain", type=float, default=0.0, show_default=True, metavar="SECONDS",
               help="On SIGTERM, report NOT_SERVING (gRPC health, /healthz) this long before stopping, "
                    "so load balancers stop sending work first; a second SIGTERM ends the wait.")

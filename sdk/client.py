@@ -69,7 +69,8 @@ class MeshClient:
     def __init__(self, config: ClientConfig, protocol: str = PROTOCOL_TEXT):
         self.config = config
         # Every call announces ``protocol``; a coordinator of another major refuses it in one line.
-        self._channel = channels.client_channel(config.address, _trusted_ca(config), token=config.token,
+        self.ca_pem = _trusted_ca(config)
+        self._channel = channels.client_channel(config.address, self.ca_pem, token=config.token,
                                                 protocol=protocol)
         self._mesh = mesh_grpc.MeshStub(self._channel)
         self._admin = security_grpc.AdminStub(self._channel)
