@@ -35,7 +35,8 @@ system-packages:
 		command -v $$pkg >/dev/null 2>&1 && continue; \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			(apt-get install -y --no-install-recommends $$pkg || \
-			 (apt-get update && apt-get install -y --no-install-recommends $$pkg)) >/dev/null; \
+			 (apt-get update && apt-get install -y --no-install-recommends $$pkg)) >/dev/null 2>&1 || \
+			echo "note: could not install $$pkg; the tests that need it will skip"; \
 		else echo "note: $$pkg is not installed; the tests that need it will skip"; fi; \
 	done
 
