@@ -106,6 +106,12 @@ class LinkService:
         except Exception:
             log.exception("job report from %s failed", connection.name)
 
+    async def scrub_report(self, connection: AgentConnection, report: dict) -> None:
+        """How an integrity scrub on the agent goes; its end says what each copy hashes to now."""
+        if not report.get("scrub_id") or len(report["scrub_id"]) > 64:
+            raise InvalidArgument(f"malformed scrub report from {connection.name}")
+        await self.core.run(self.registry.scrubs.report, connection.host_id, connection.name, report)
+
     async def renew(self, connection: AgentConnection, csr_pem: bytes) -> bytes:
         return await self.security.renew(connection.host_id, csr_pem)
 
