@@ -23,7 +23,11 @@ def show_scrubs(result: dict) -> None:
     for s in rows:
         state = s["state"] + (f": {s['error']}" if s["error"] else "")
         drifted = "\n".join(s["drifted_copies"]) if s["drifted"] else "0"
-        t.add_row(s["host"], render.status("verified" if state == "done" and not s["drifted"] else state),
+        if s["drifted"]:
+            state = f"[red]{state}, {s['drifted']} drifted[/red]"
+        elif s["state"] == "done":
+            state = f"[green]{state}[/green]"
+        t.add_row(s["host"], state,
                   s["trigger"], ago(s["started_at"]), f"{s['copies_checked']}/{s['copies_total']}",
                   f"{size(s['bytes_done'])}/{size(s['bytes_total'])}",
                   f"[red]{drifted}[/red]" if s["drifted"] else drifted, s["id"][:12])
