@@ -137,7 +137,7 @@ agent_options = [
                  help="A llama-server binary to serve with (default: llama-cpp-python's server)."),
     click.option("--scrub-interval", type=float, default=DEFAULT_SCRUB_INTERVAL_S, show_default=True,
                  help="Seconds between integrity scrubs (every copy re-read and re-hashed); 0 turns them off."),
-    click.option("--scrub-rate", type=click.IntRange(min=0), default=DEFAULT_SCRUB_RATE, show_default=True,
+    click.option("--scrub-rate", type=int, default=DEFAULT_SCRUB_RATE, show_default=True,
                  help="Bytes per second a scrub may read (a share of the disk); 0: no limit."),
     click.option("--log-level", default="info", show_default=True,
                  type=click.Choice(["debug", "info", "warning", "error"])),
@@ -174,6 +174,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
     _logging(log_level)
     home = home_from_env(obj.env)
     check_address(listen)
+    scrub_interval, scrub_rate = _scrub_interval(scrub_interval), _scrub_rate(scrub_rate)
     roots = _roots(roots) if roots else ()
     name = check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-"))
     # One `up` per home: a second one stops here, before it writes anything.
@@ -192,8 +193,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
             home=home / "agent", name=name, coordinator=coord.address, roots=roots,
             heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval,
             hash_workers=hash_workers, labels=_labels(labels), ollama_url=ollama_url,
-            llama_server_binary=llama_server, scrub_interval_s=_scrub_interval(scrub_interval),
-            scrub_rate_bytes_s=scrub_rate))
+            llama_server_binary=llama_server, scrub_interval_s=scrub_interval, scrub_rate_bytes_s=scrub_rate))
         task = asyncio.create_task(agent.run())
         click.echo(f"llmesh is up: coordinator {coord.address}" + (f", HTTPS {coord.http_address}"
                    if coord.http_address else "") + f", agent {name!r}, "
@@ -355,7 +355,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         listen=check_address(listen), advertise=check_address(advertise) if advertise else "",
         heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
         labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server,
-        scrub_interval_s=_scrub_interval(scrub_interval), scrub_rate_bytes_s=scrub_rate)
+        scrub_interval_s=_scrub_interval(scrub_interval), scrub_rate_bytes_s=_scrub_rate(scrub_rate))
     faults = peer_faults_from_env(obj.env)  # the test harness's fault hooks; None in production
     receive_faults = receive_faults_from_env(obj.env)
     ticket_log = ticket_log_from_env(obj.env)
@@ -415,6 +415,12 @@ def request(obj, ref, role, backend, port, home):
 
     credentials = AgentCredentials((home or home_from_env(obj.env) / "agent").resolve())
     return request_model(credentials, ref, role, backend, port, obj.timeout)
+
+
+def _scrub_rate(rate: int) -> int:
+    if rate < 0:
+        raise InvalidArgument(f"--scrub-rate {rate}: must be 0 (no limit) or bytes per second")
+    return rate
 
 
 def _scrub_interval(seconds: float) -> float:
