@@ -241,6 +241,7 @@ class AgentRuntime:
                     self._queue_inventory(self.inventory)
                 for report in self.jobs.reports():  # what the coordinator may have missed
                     outbox.put_nowait(link_pb.AgentMessage(job=report))
+                self.scrubber.report_again()
                 self._scan_requested.set()  # the coordinator may have missed changes while we were apart
                 while (message := await call.read()) is not grpc.aio.EOF:
                     kind = message.WhichOneof("body")

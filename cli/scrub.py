@@ -10,7 +10,7 @@ from llmesh.cli.render import ago, size
 from llmesh.common.errors import FailedPrecondition
 
 WAIT_POLL_S = 1.0
-FINAL = ("done", "failed", "cancelled")
+FINAL = ("done", "failed", "cancelled", "interrupted")
 
 
 def show_scrubs(result: dict) -> None:

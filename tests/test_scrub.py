@@ -18,6 +18,8 @@ from test_metrics import get, samples, value
 from llmesh.agent.inventory.hash_cache import HashCache
 from llmesh.agent.inventory.scanner import Scanner
 from llmesh.agent.inventory.scrub import ScrubRun, ScrubStopped, Throttle, scrub_copies
+from llmesh.common.errors import PermissionDenied
+from llmesh.coordinator.registry import Registry
 
 
 class FakeClock:
@@ -104,6 +106,31 @@ def test_scrub_does_not_follow_a_link_out_of_the_roots(tmp_path):
     assert finding["outcome"] == "error" and finding["digest"] == ""
     assert "outside" in finding["error"], finding
     assert run.bytes_done == 0 or run.bytes_done < model.size_bytes
+
+
+def test_a_scrub_in_flight_when_its_agent_reconnects_is_interrupted_until_it_reports_again(tmp_path):
+    registry = Registry(tmp_path / "registry.db")
+    try:
+        for agent_id, name in (("id-a", "a"), ("id-b", "b")):
+            registry.hosts.host_hello({"agent_id": agent_id, "name": name, "facts": {"platform": "linux"},
+                                       "roots": ["/m"], "heartbeat_interval_s": 1.0})
+        host_id = registry.hosts.host_by_name("a")["id"]
+        registry.scrubs.requested(host_id, "s1", "alice")
+        report = {"scrub_id": "s1", "state": "running", "copies_total": 3, "copies_checked": 1}
+        registry.scrubs.report(host_id, "a", report)
+        registry.scrubs.interrupt(host_id)  # the agent said hello again
+        [row] = registry.scrubs.list(host_id)
+        assert row["state"] == "interrupted" and "reconnected" in row["error"]
+        registry.scrubs.report(host_id, "a", dict(report, copies_checked=2))  # it was still running
+        assert registry.scrubs.list(ids=["s1"])[0]["state"] == "running"
+        registry.scrubs.report(host_id, "a", dict(report, state="done", copies_checked=3, findings=[]))
+        registry.scrubs.report(host_id, "a", dict(report, state="running"))  # a stale repeat: ignored
+        [row] = registry.scrubs.list(ids=["s1"])
+        assert (row["state"], row["copies_checked"], row["requested_by"]) == ("done", 3, "alice")
+        with pytest.raises(PermissionDenied):  # one agent cannot report another's scrub
+            registry.scrubs.report(registry.hosts.host_by_name("b")["id"], "b", dict(report, state="done"))
+    finally:
+        registry.close()
 
 
 # -- real processes ---------------------------------------------------------------------------

@@ -96,6 +96,11 @@ class Scrubber:
         self._task = asyncio.create_task(self._run(self.current))
         return self.current.scrub_id
 
+    def report_again(self) -> None:
+        """On a new link: the last scrub's state (its findings if it ended) may not have arrived."""
+        if self.current is not None:
+            self.send(self.current.report(self.current.state != "running"))
+
     async def schedule(self) -> None:
         """Scrub every interval_s (0: never), counted from the end of the last scrub."""
         if self.interval_s <= 0:

@@ -57,6 +57,7 @@ class LinkService:
             raise
         check_host_name(hello.get("name", ""))
         row = await self.core.run(self.registry.hosts.host_hello, dict(hello, protocol=protocol_text(protocol)))
+        await self.core.run(self.registry.scrubs.interrupt, row["id"])  # the agent reports its scrub again
         connection = AgentConnection(row["id"], row["name"])
         self.core.hub.attach(connection)
         log.info("agent %s (%s) connected", row["name"], row["id"])

@@ -15,7 +15,9 @@ from llmesh.common.errors import PermissionDenied
 from llmesh.coordinator.registry.database import Database
 
 FINAL = ("done", "failed", "cancelled")
-STATES = ("requested", "running", *FINAL)
+# An agent that (re)connects reports its scrub again; until then one in flight is "interrupted"
+# (an agent restarted mid-scrub never finishes it), and a report revives it.
+STATES = ("requested", "running", "interrupted", *FINAL)
 COUNTS = ("copies_total", "copies_checked", "bytes_total", "bytes_done")
 
 
@@ -29,6 +31,12 @@ class ScrubsRepository:
             "id": scrub_id, "host_id": host_id, "trigger": "request", "state": "requested",
             "requested_by": actor, "started_at": now, "finished_at": 0.0, "updated_at": now,
             **{k: 0 for k in COUNTS}, "drifted": 0, "error": "", "drifted_json": "[]"})
+
+    def interrupt(self, host_id: str, now: float | None = None) -> None:
+        """HOST's agent connected anew: what it was scrubbing is interrupted unless it says otherwise."""
+        self.db.execute("UPDATE scrubs SET state = 'interrupted', updated_at = ?, error = "
+                        "'the agent reconnected; it did not report this scrub again' "
+                        "WHERE host_id = ? AND state IN ('requested', 'running')", [now or time.time(), host_id])
 
     def forget(self, scrub_id: str) -> None:
         """A requested scrub the agent did not start (another was running)."""
