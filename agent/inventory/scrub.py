@@ -162,11 +162,13 @@ def scrub_copies(models: list, inspect, throttle: Throttle, run: ScrubRun,
     """Re-hash each model (a FoundModel of the inventory) in full; fills ``run`` as it goes."""
     run.copies_total = len(models)
     run.bytes_total = sum(m.size_bytes for m in models)
+    counting = threading.Lock()  # the scanner's hash workers read in parallel
 
     def on_read(n: int) -> None:
         if stopping is not None and stopping.is_set():
             raise ScrubStopped()
-        run.bytes_done += n
+        with counting:
+            run.bytes_done += n
         throttle(n)
 
     for model in models:
