@@ -166,6 +166,8 @@ def test_a_flipped_byte_is_found_by_the_next_scrub_and_shown_as_drifted(mesh, tm
         status = mesh.json("scrub", "--status")["scrubs"]
         assert [(s["id"], s["drifted"]) for s in status] == [(scrub["id"], 1)]
         assert "drifted" in mesh.meshctl("scrub", "--status").stdout
+        last = mesh.host("box")["last_scrub"]
+        assert (last["id"], last["drifted"], last["copies_checked"]) == (scrub["id"], 1, 2)
 
         viewer = mesh.meshctl("user", "add", "prometheus", "--role", "viewer").stdout.strip()
         metrics = samples(get(mesh, "/metrics", viewer)[1])
