@@ -5,6 +5,7 @@ import click
 
 from llmesh.cli import render
 from llmesh.cli.render import ago, size, status
+from llmesh.common.errors import Internal
 from llmesh.common.units import human_duration
 
 
@@ -55,7 +56,11 @@ def hosts(ctx):
     if ctx.invoked_subcommand is not None:
         return None
     with ctx.obj.client() as mesh:
-        rows, scrubs = mesh.hosts(), {s["host"]: s for s in mesh.scrubs()}
+        rows = mesh.hosts()
+        try:
+            scrubs = {s["host"]: s for s in mesh.scrubs()}
+        except Internal:  # a coordinator from before scrubs (UNIMPLEMENTED)
+            scrubs = {}
     return [dict(h, last_scrub=scrubs.get(h["name"])) for h in rows]
 
 
