@@ -10,7 +10,20 @@ import sys
 
 import click
 
-from llmesh.cli import admin, catalog, dashboard, hooks, hosts, install, models, registry, serve, serving, transfer
+from llmesh.cli import (
+    admin,
+    catalog,
+    dashboard,
+    hooks,
+    hosts,
+    install,
+    models,
+    registry,
+    scrub,
+    serve,
+    serving,
+    transfer,
+)
 from llmesh.common.errors import MeshError
 from llmesh.sdk.client import MeshClient
 
@@ -73,6 +86,7 @@ def _build(root: click.Group) -> click.Group:
         _attach(hosts.hosts, hosts.remove),
         hosts.gpus,
         hosts.rescan,
+        scrub.scrub,
         _attach(
             models.models,
             models.list_models, models.info, models.register, models.delete,

@@ -122,6 +122,15 @@ class MeshClient:
     def rescan(self, host: str = "") -> list[str]:
         return list(self._call(self._mesh.Rescan, pb.RescanRequest(host=host)).hosts)
 
+    def scrub(self, host: str = "") -> dict:
+        """Start an integrity scrub on each online host (or HOST): {scrubs, offline}."""
+        return wire.to_dict(self._call(self._mesh.Scrub, pb.ScrubRequest(host=host)))
+
+    def scrubs(self, host: str = "", ids: list[str] | None = None) -> list[dict]:
+        """The scrubs named by IDS; without them, each host's last one."""
+        reply = self._call(self._mesh.ListScrubs, pb.ListScrubsRequest(host=host, ids=ids or []))
+        return [wire.to_dict(s) for s in reply.scrubs]
+
     # -- models ---------------------------------------------------------------------------
 
     def model(self, ref: str) -> dict:
