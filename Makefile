@@ -7,10 +7,6 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test demo protos bench clean system-packages
 
-# System packages the tests use (their tests skip, saying why, where they are missing). Installed
-# only when running as root with apt-get (as CI does on a clean Debian); binaries are checked first.
-SYSTEM_PACKAGES += docker-registry
-
 install: $(STAMP)
 
 # llama.cpp (through llama-cpp-python) is built from source once per machine into a
@@ -30,13 +26,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# Debian packages tests use (chromium: the dashboard's browser tests). Installed where we
+# run as root with apt-get (as CI does) and the binary is missing; elsewhere those tests skip.
+SYSTEM_PACKAGES += chromium
+# docker-registry: a real OCI registry for the hub pull/push tests.
+SYSTEM_PACKAGES += docker-registry
+
 system-packages:
 	@for pkg in $(SYSTEM_PACKAGES); do \
 		command -v $$pkg >/dev/null 2>&1 && continue; \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			apt-get install -y --no-install-recommends $$pkg || { apt-get update && \
-				apt-get install -y --no-install-recommends $$pkg; } || echo "could not install $$pkg"; \
-		else echo "$$pkg missing (not root with apt-get): its tests skip"; fi; \
+			(apt-get install -y --no-install-recommends $$pkg || \
+			 (apt-get update && apt-get install -y --no-install-recommends $$pkg)) >/dev/null 2>&1 || \
+			echo "note: could not install $$pkg; the tests that need it will skip"; \
+		else echo "note: $$pkg is not installed; the tests that need it will skip"; fi; \
 	done
 
 test: $(STAMP) system-packages

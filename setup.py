@@ -31,4 +31,6 @@ def _packages() -> list[str]:
 
 
 setup(packages=_packages(), package_dir=PARTS,
-      package_data={"llmesh.v1": ["*.proto", "*.pyi"], "llmesh": ["py.typed"]})
+      package_data={"llmesh.v1": ["*.proto", "*.pyi"], "llmesh": ["py.typed"],
+                    "llmesh.coordinator.observe": ["dashboard/*.html", "dashboard/*.js", "dashboard/*.css",
+                                                   "dashboard/*.svg"]})

@@ -26,7 +26,9 @@ from llmesh.agent.identity import load_or_create_identity
 from llmesh.agent.inventory.hash_cache import HashCache
 from llmesh.agent.inventory.holdings import Holdings
 from llmesh.agent.inventory.scanner import Scanner, ScanResult
+from llmesh.agent.inventory.scrub import Scrubber
 from llmesh.agent.serving.deployments import Deployments
+from llmesh.agent.serving.ollama import OllamaClient
 from llmesh.agent.store.blobs import BlobStore
 from llmesh.agent.testing import PeerFaults, ReceiveFaults, TicketLog
 from llmesh.agent.transfer.peer import PeerServicer
@@ -48,6 +50,7 @@ INVENTORY_BATCH = 100
 PEER_READS_EVERY_S = 1.0  # how often what the Peer service served goes to the coordinator's audit log
 PEER_READS_BATCH = 500
 TICKET_REQUEST_TIMEOUT_S = 30.0
+OLLAMA_PS_TIMEOUT_S = 2.0  # a heartbeat never waits long for a slow or absent Ollama
 # The coordinator refused us for a reason retrying will not fix.
 FATAL_CODES = {grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT,
                grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
@@ -91,6 +94,9 @@ class AgentRuntime:
                                        ollama_url=config.ollama_url,
                                        llama_server_binary=config.llama_server_binary)
         self.inventory: ScanResult | None = None
+        self.scrubber = Scrubber(self.scanner.inspect, lambda: self.inventory and self.inventory.models,
+                                 self._report_scrub, config.home, config.scrub_interval_s,
+                                 config.scrub_rate_bytes_s)
         self.scanning = False
         self.peer_address = ""
         self.credentials = AgentCredentials(config.home)
@@ -115,9 +121,12 @@ class AgentRuntime:
         await self._ensure_identity()
         await self._start_peer_server()
         scans = asyncio.create_task(self._scan_loop())
+        scrubs = asyncio.create_task(self.scrubber.schedule())
         try:
             await self._link_loop()
         finally:
+            scrubs.cancel()
+            await self.scrubber.stop()
             if self._peer_health is not None:
                 await self._peer_health.shut_down()  # NOT_SERVING before anything stops
             self._stopping.set()
@@ -134,6 +143,7 @@ class AgentRuntime:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.scrubber.stopping.set()
         self.scanner.cancel()
         if self._call is not None:
             self._call.cancel()
@@ -235,6 +245,7 @@ class AgentRuntime:
                     self._queue_inventory(self.inventory)
                 for report in self.jobs.reports():  # what the coordinator may have missed
                     outbox.put_nowait(link_pb.AgentMessage(job=report))
+                self.scrubber.report_again()
                 self._scan_requested.set()  # the coordinator may have missed changes while we were apart
                 while (message := await call.read()) is not grpc.aio.EOF:
                     kind = message.WhichOneof("body")
@@ -276,7 +287,25 @@ class AgentRuntime:
 
     async def _snapshot(self) -> common_pb2.HardwareSnapshot:
         snap = await asyncio.to_thread(hardware.snapshot, list(self.config.roots), self.gpu_probe)
-        return wire.to_message(common_pb2.HardwareSnapshot, dataclasses.asdict(snap))
+        message = wire.to_message(common_pb2.HardwareSnapshot, dataclasses.asdict(snap))
+        loaded = await asyncio.to_thread(self._ollama_loaded)
+        if loaded is not None:
+            message.ollama_reachable = True
+            message.ollama_loaded.extend(wire.to_message(common_pb2.OllamaLoaded, m) for m in loaded)
+        return message
+
+    def _ollama_loaded(self) -> list[dict] | None:
+        """What this host's Ollama has loaded (None when there is no Ollama to ask)."""
+        if not self.config.ollama_url:
+            return None
+        try:
+            return OllamaClient(self.config.ollama_url, timeout_s=OLLAMA_PS_TIMEOUT_S).loaded()
+        except (MeshError, ValueError):
+            return None
+
+    def _report_scrub(self, report: dict) -> None:
+        if self._outbox is not None:  # a report missed while apart is superseded by the next one
+            self._outbox.put_nowait(link_pb.AgentMessage(scrub=wire.to_message(link_pb.ScrubReport, report)))
 
     def _report_job(self, progress: link_pb.JobProgress) -> None:
         if self._outbox is not None:
@@ -380,6 +409,8 @@ class AgentRuntime:
                 self.revocations.replace(command.revoke.serials, command.revoke.agent_ids)
                 log.info("revocation list updated: %d agents, %d certificates",
                          len(command.revoke.agent_ids), len(command.revoke.serials))
+            elif kind == "scrub":  # `meshctl scrub`: every copy, every byte, throttled
+                reply.json = json.dumps({"scrub_id": self.scrubber.start(command.scrub.scrub_id)})
             elif kind == "verify":  # `meshctl models verify`: every byte again, no hash cache
                 found = await asyncio.to_thread(self.scanner.inspect, command.verify.path, False)
                 reply.model.CopyFrom(wire.to_message(common_pb2.FoundModel, found.to_dict()))

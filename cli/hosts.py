@@ -5,6 +5,7 @@ import click
 
 from llmesh.cli import render
 from llmesh.cli.render import ago, size, status
+from llmesh.common.errors import Internal
 from llmesh.common.units import human_duration
 
 
@@ -43,6 +44,7 @@ def _host_json(h: dict) -> dict:
         "agent_version": h["agent_version"], "protocol": h["protocol"], "started_at": h["started_at"] or None,
         "uptime_s": h.get("uptime_s"), "labels": h["labels"], "scanning": h["scanning"],
         "model_count": h["model_count"], "problems": h["problems"],
+        "last_scrub": h.get("last_scrub"),  # `meshctl scrub --status`'s row for this host, or None
     }
 
 
@@ -54,7 +56,12 @@ def hosts(ctx):
     if ctx.invoked_subcommand is not None:
         return None
     with ctx.obj.client() as mesh:
-        return mesh.hosts()
+        rows = mesh.hosts()
+        try:
+            scrubs = {s["host"]: s for s in mesh.scrubs()}
+        except Internal:  # a coordinator from before scrubs (UNIMPLEMENTED)
+            scrubs = {}
+    return [dict(h, last_scrub=scrubs.get(h["name"])) for h in rows]
 
 
 @click.command("remove")

@@ -10,7 +10,21 @@ import sys
 
 import click
 
-from llmesh.cli import admin, catalog, hooks, hosts, hubs, install, models, registry, serve, serving, transfer
+from llmesh.cli import (
+    admin,
+    catalog,
+    dashboard,
+    hooks,
+    hosts,
+    hubs,
+    install,
+    models,
+    registry,
+    scrub,
+    serve,
+    serving,
+    transfer,
+)
 from llmesh.common.errors import MeshError
 from llmesh.sdk.client import MeshClient
 
@@ -73,6 +87,7 @@ def _build(root: click.Group) -> click.Group:
         _attach(hosts.hosts, hosts.remove),
         hosts.gpus,
         hosts.rescan,
+        scrub.scrub,
         _attach(
             models.models,
             models.list_models, models.info, models.register, models.delete,
@@ -93,6 +108,7 @@ def _build(root: click.Group) -> click.Group:
         _attach(hooks.hooks, hooks.hooks_add, hooks.hooks_list, hooks.hooks_rm, hooks.hooks_log),
         admin.login,
         admin.whoami,
+        dashboard.dashboard,
         _attach(hubs.hub, hubs.login),
     )
 

@@ -14,6 +14,8 @@ from llmesh.cli.config_option import config_option
 from llmesh.common.config import (
     CREDENTIALS_FILE,
     DEFAULT_HEARTBEAT_S,
+    DEFAULT_SCRUB_INTERVAL_S,
+    DEFAULT_SCRUB_RATE,
     ENDPOINT_FILE,
     AgentConfig,
     CoordinatorConfig,
@@ -133,6 +135,10 @@ agent_options = [
                  help="This host's Ollama daemon, for the ollama backend."),
     click.option("--llama-server", "llama_server", default="", metavar="PATH",
                  help="A llama-server binary to serve with (default: llama-cpp-python's server)."),
+    click.option("--scrub-interval", type=float, default=DEFAULT_SCRUB_INTERVAL_S, show_default=True,
+                 help="Seconds between integrity scrubs (every copy re-read and re-hashed); 0 turns them off."),
+    click.option("--scrub-rate", type=int, default=DEFAULT_SCRUB_RATE, show_default=True,
+                 help="Bytes per second a scrub may read (a share of the disk); 0: no limit."),
     click.option("--log-level", default="info", show_default=True,
                  type=click.Choice(["debug", "info", "warning", "error"])),
 ]
@@ -151,12 +157,13 @@ def with_options(options):
 @click.option("--listen", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
               help="Coordinator address (port 0 picks a free one; meshctl finds it through LLMESH_HOME).")
 @click.option("--http-listen", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
-              help="HTTPS address for /healthz and /metrics (the API's certificate); '' turns it off.")
+              help="HTTPS address for the dashboard, /healthz and /metrics (the API's certificate); "
+                   "'' turns it off.")
 @click.option("--name", default=None, help="This host's name in the mesh (default: the hostname).")
 @with_options(agent_options)
 @click.pass_obj
 def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_workers, labels, ollama_url, llama_server,
-       log_level):
+       scrub_interval, scrub_rate, log_level):
     """Start the embedded default: a coordinator and a local agent, on loopback.
 
     Data lives under LLMESH_HOME (default ~/.local/share/llmesh); every other meshctl
@@ -168,6 +175,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
     _logging(log_level)
     home = home_from_env(obj.env)
     check_address(listen)
+    scrub_interval, scrub_rate = _scrub_interval(scrub_interval), _scrub_rate(scrub_rate)
     roots = _roots(roots) if roots else ()
     name = check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-"))
     # One `up` per home: a second one stops here, before it writes anything.
@@ -186,7 +194,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
             home=home / "agent", name=name, coordinator=coord.address, roots=roots,
             heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval,
             hash_workers=hash_workers, labels=_labels(labels), ollama_url=ollama_url,
-            llama_server_binary=llama_server))
+            llama_server_binary=llama_server, scrub_interval_s=scrub_interval, scrub_rate_bytes_s=scrub_rate))
         task = asyncio.create_task(agent.run())
         click.echo(f"llmesh is up: coordinator {coord.address}" + (f", HTTPS {coord.http_address}"
                    if coord.http_address else "") + f", agent {name!r}, "
@@ -244,7 +252,7 @@ def coordinator():
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the registry and the mesh CA live (default: LLMESH_HOME/coordinator).")
 @click.option("--http-listen", default="", metavar="HOST:PORT",
-              help="HTTPS address for /healthz and /metrics (the API's certificate); default: none.")
+              help="HTTPS address for the dashboard, /healthz and /metrics (the API's certificate); default: none.")
 @click.option("--drain", type=float, default=0.0, show_default=True, metavar="SECONDS",
               help="On SIGTERM, report NOT_SERVING (gRPC health, /healthz) this long before stopping, "
                    "so load balancers stop sending work first; a second SIGTERM ends the wait.")
@@ -326,7 +334,8 @@ def agent():
 @log_options("agent")
 @click.pass_obj
 def run(obj, coordinator_address, token, name, listen, advertise, home, reconnect_max, roots, heartbeat,
-        rescan_interval, hash_workers, labels, ollama_url, llama_server, log_level, log_file, log_max_bytes,
+        rescan_interval, hash_workers, labels, ollama_url, llama_server, scrub_interval, scrub_rate, log_level,
+        log_file, log_max_bytes,
         log_backups):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from llmesh.agent.runtime import AgentRuntime
@@ -346,7 +355,8 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         coordinator=check_address(coordinator_address), roots=_roots(roots),
         listen=check_address(listen), advertise=check_address(advertise) if advertise else "",
         heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
-        labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server)
+        labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server,
+        scrub_interval_s=_scrub_interval(scrub_interval), scrub_rate_bytes_s=_scrub_rate(scrub_rate))
     faults = peer_faults_from_env(obj.env)  # the test harness's fault hooks; None in production
     receive_faults = receive_faults_from_env(obj.env)
     ticket_log = ticket_log_from_env(obj.env)
@@ -406,3 +416,15 @@ def request(obj, ref, role, backend, port, home):
 
     credentials = AgentCredentials((home or home_from_env(obj.env) / "agent").resolve())
     return request_model(credentials, ref, role, backend, port, obj.timeout)
+
+
+def _scrub_rate(rate: int) -> int:
+    if rate < 0:
+        raise InvalidArgument(f"--scrub-rate {rate}: must be 0 (no limit) or bytes per second")
+    return rate
+
+
+def _scrub_interval(seconds: float) -> float:
+    if seconds < 0:
+        raise InvalidArgument(f"--scrub-interval {seconds:g}: must be 0 (off) or a number of seconds")
+    return seconds

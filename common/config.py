@@ -52,6 +52,10 @@ class CoordinatorConfig:
     hooks: HookSettings = field(default_factory=HookSettings)  # webhook retries and timeouts
 
 
+DEFAULT_SCRUB_INTERVAL_S = 7 * 24 * 3600.0  # weekly
+DEFAULT_SCRUB_RATE = 100 * 1024 * 1024       # 100 MiB/s: a modest share of a disk
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     home: Path                     # agent.json (stable id), hash cache
@@ -67,6 +71,8 @@ class AgentConfig:
     join_token: str = ""           # K10<ca-sha256>::<secret>, spent on the first start
     ollama_url: str = "http://127.0.0.1:11434"  # the Ollama daemon on this host, for the ollama backend
     llama_server_binary: str = ""  # a llama-server binary; default: llama-cpp-python's server
+    scrub_interval_s: float = DEFAULT_SCRUB_INTERVAL_S  # 0: no scheduled integrity scrub
+    scrub_rate_bytes_s: int = DEFAULT_SCRUB_RATE      # bytes a scrub reads per second; 0: no limit
 
 
 @dataclass(frozen=True)

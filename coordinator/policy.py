@@ -29,6 +29,8 @@ METHOD_POLICY: dict[str, str] = {
     "/llmesh.v1.Mesh/GetModel": "viewer",
     "/llmesh.v1.Mesh/DeleteModel": "developer",
     "/llmesh.v1.Mesh/Rescan": "developer",
+    "/llmesh.v1.Mesh/Scrub": "operator",  # as `models verify`: hours of disk reads on every host
+    "/llmesh.v1.Mesh/ListScrubs": "viewer",
 
     "/llmesh.v1.Catalog/Register": "developer",
     "/llmesh.v1.Catalog/Versions": "viewer",

@@ -11,6 +11,7 @@ Every object is built here, by its constructor, in dependency order:
      ├─ LinkService(security, transfers, serving)
      ├─ HookService: webhooks, fed by the event log
      └─ Observability(security): health, reflection, RPC metrics, the HTTP address
+      └─ DashboardApi(security, mesh, catalog, transfers, serving): the dashboard's reads and writes
 
 Serving uses transfers (pulls, job rows); transfers never call serving: agents' reports on
 conversion jobs reach serving through the link service, which routes each job by its kind.
@@ -36,6 +37,7 @@ from llmesh.coordinator.link.service import LinkService
 from llmesh.coordinator.link.servicer import AgentLinkServicer
 from llmesh.coordinator.mesh.service import MeshService
 from llmesh.coordinator.mesh.servicer import MeshServicer
+from llmesh.coordinator.observe.dashboard_api import DashboardApi
 from llmesh.coordinator.observe.service import Observability
 from llmesh.coordinator.registry import Registry
 from llmesh.coordinator.security.ca import MeshCA
@@ -113,6 +115,7 @@ class Coordinator:
             serving_grpc.add_ServingServicer_to_server(ServingServicer(serving), server)
             hooks_grpc.add_HooksServicer_to_server(HooksServicer(hooks), server)
             observe.add_to(server, _service_names())
+            observe.serve_dashboard(DashboardApi(core, security, mesh, catalog, transfers, serving))
             http_address = await observe.start(config.http_listen, identity, config.data_dir)
         except Exception:
             observe.close()

@@ -70,7 +70,8 @@ class MeshClient:
     def __init__(self, config: ClientConfig, protocol: str = PROTOCOL_TEXT):
         self.config = config
         # Every call announces ``protocol``; a coordinator of another major refuses it in one line.
-        self._channel = channels.client_channel(config.address, _trusted_ca(config), token=config.token,
+        self.ca_pem = _trusted_ca(config)
+        self._channel = channels.client_channel(config.address, self.ca_pem, token=config.token,
                                                 protocol=protocol)
         self._mesh = mesh_grpc.MeshStub(self._channel)
         self._admin = security_grpc.AdminStub(self._channel)
@@ -121,6 +122,15 @@ class MeshClient:
 
     def rescan(self, host: str = "") -> list[str]:
         return list(self._call(self._mesh.Rescan, pb.RescanRequest(host=host)).hosts)
+
+    def scrub(self, host: str = "") -> dict:
+        """Start an integrity scrub on each online host (or HOST): {scrubs, offline}."""
+        return wire.to_dict(self._call(self._mesh.Scrub, pb.ScrubRequest(host=host)))
+
+    def scrubs(self, host: str = "", ids: list[str] | None = None) -> list[dict]:
+        """The scrubs named by IDS; without them, each host's last one."""
+        reply = self._call(self._mesh.ListScrubs, pb.ListScrubsRequest(host=host, ids=ids or []))
+        return [wire.to_dict(s) for s in reply.scrubs]
 
     # -- models ---------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ It implements only the endpoints llmesh uses, as Ollama's API documentation desc
                                 every referenced blob must exist (400 otherwise); streams
                                 newline-delimited {"status": ...} ending in {"status": "success"}
     GET    /api/tags            {"models": [{name, model, modified_at, size, digest, details}]}
+    GET    /api/ps              {"models": [{name, model, size, digest, expires_at, size_vram}]}: what a
+                                test put in `loaded` (nothing is really loaded)
     DELETE /api/delete          {model}: 200, or 404 if unknown
     POST   /api/generate        {model, prompt, stream: false}: a CANNED response (no inference)
 
@@ -30,6 +32,7 @@ class OllamaStandIn:
     def __init__(self):
         self.blobs: dict[str, bytes] = {}
         self.models: dict[str, dict] = {}
+        self.loaded: dict[str, dict] = {}  # name -> {size, size_vram}: what GET /api/ps reports
         self.requests: list[tuple[str, str]] = []   # (method, path)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -96,6 +99,11 @@ def _handler_for(state: OllamaStandIn):
 
         def do_GET(self):
             self._record()
+            if self.path == "/api/ps":
+                return self._send_json(200, {"models": [
+                    {"name": n, "model": n, "size": m["size"], "size_vram": m["size_vram"],
+                     "digest": m.get("digest", ""), "expires_at": "2099-01-01T00:00:00Z",
+                     "details": {"format": "gguf"}} for n, m in sorted(state.loaded.items())]})
             if self.path != "/api/tags":
                 return self._send_json(404, {"error": "not found"})
             self._send_json(200, {"models": [

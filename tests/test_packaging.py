@@ -77,6 +77,9 @@ def test_wheel_holds_only_llmesh_and_every_module(wheel):
     missing = set(_source_modules()) - in_wheel
     assert not missing, f"modules left out of the wheel: {sorted(missing)}"
     assert "llmesh/v1/catalog.proto" in names and "llmesh/v1/mesh_pb2.pyi" in names
+    assets = {f"llmesh/coordinator/observe/dashboard/{p.name}" for p in (REPO / "coordinator/observe/dashboard").iterdir()
+              if not p.name.endswith(".py") and p.name != "__pycache__"}
+    assert assets and assets <= set(names), sorted(assets - set(names))  # the dashboard's pages, script, style
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "meshctl = llmesh.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
@@ -114,6 +117,10 @@ def test_installed_wheel_runs_alone(wheel, tmp_path):
             return result.returncode == 0 and json.loads(result.stdout)
         rows = wait_for(hosts, 60, "meshctl up from the installed wheel", logs=[up.log])
         assert [(h["name"], h["status"]) for h in rows] == [("laptop", "online")]
+        # The dashboard, served on loopback by default, with its assets from the wheel.
+        link = subprocess.run([str(meshctl), "dashboard", "--print"], cwd=outside, env=env, capture_output=True,
+                              text=True, timeout=60, check=True).stdout.strip()
+        assert _dashboard_script(link, json.loads((home / "credentials.json").read_text())["ca_pem"])
     finally:
         up.signal(signal.SIGTERM)
         code = up.popen.wait(30)
@@ -136,3 +143,15 @@ for name in names:
     assert fresh_site.resolve() in where.parents, f"{name} imported from {where}"
 print(json.dumps(names))
 """
+
+
+def _dashboard_script(link: str, ca_pem: str) -> bool:
+    """Spend a one-time login link, then fetch the page's script with the session it opened."""
+    import ssl
+    import urllib.request
+    context = ssl.create_default_context(cadata=ca_pem)
+    with urllib.request.urlopen(link, context=context, timeout=60) as reply:
+        cookie = reply.headers["Set-Cookie"].split(";")[0]
+    script = urllib.request.Request(link.split("/login")[0] + "/static/app.js", headers={"Cookie": cookie})
+    with urllib.request.urlopen(script, context=context, timeout=60) as reply:
+        return reply.status == 200 and b"POLL_MS" in reply.read()

@@ -202,20 +202,25 @@ def test_the_audit_log_records_changes_and_refusals(secured):
     assert only_val and all(e["actor"] == "val" for e in only_val)
 
 
+# Short enough to see a renewal and an expiry in one test, long enough that the renewed
+# certificate outlives a coordinator restart on a loaded machine.
+CERT_TTL_S = 15
+
+
 def test_certificates_renew_before_expiry_without_a_restart(mesh, tmp_path):
     port = __import__("harness").free_port()
-    mesh.start_coordinator(port, extra=["--agent-cert-ttl", "6"])
+    mesh.start_coordinator(port, extra=["--agent-cert-ttl", str(CERT_TTL_S)])
     make_hf_model(tmp_path / "models" / "tiny")
     mesh.start_agent("trainer", [tmp_path / "models"])
     mesh.wait_host("trainer")
     cert_path = mesh.base / "agent-trainer" / "agent" / "agent.pem"
     first = tls.load_cert(cert_path.read_bytes())
     renewed = wait_for(lambda: (c := tls.load_cert(cert_path.read_bytes())).serial_number != first.serial_number
-                       and c, 20, "a renewed certificate", logs=mesh.logs())
+                       and c, CERT_TTL_S * 3, "a renewed certificate", logs=mesh.logs())
     assert tls.expires_at(renewed) > tls.expires_at(first)
     time.sleep(max(0.0, tls.expires_at(first) - time.time() + 0.5))  # the first certificate is now expired
     mesh.coordinator.stop()
-    mesh.start_coordinator(port, extra=["--agent-cert-ttl", "6"])
+    mesh.start_coordinator(port, extra=["--agent-cert-ttl", str(CERT_TTL_S)])
     mesh.wait_host("trainer", timeout=30)  # reconnected with a renewed certificate
 
 

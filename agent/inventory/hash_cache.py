@@ -186,12 +186,13 @@ class DigestRun:
 def digest_files(cache: HashCache, files: Iterable[tuple[str, os.stat_result]], *,
                  workers: int = 2, progress: Callable[[int, int, int, int], None] | None = None,
                  check_stop: Callable[[], None] | None = None,
-                 poll_s: float = 0.25) -> DigestRun:
+                 poll_s: float = 0.25, on_read: Callable[[int], None] | None = None) -> DigestRun:
     """The digest of every distinct file (by stat key): from the cache, else hashed.
 
     Misses are hashed largest first on ``workers`` threads. ``progress(files_done, files_total,
     bytes_done, bytes_total)`` runs on the calling thread at most every ``poll_s``;
     ``check_stop()`` may raise to stop (it is also called by the workers after every chunk).
+    ``on_read(n)`` runs on a worker after each chunk read (a scrub's throttle sleeps in it).
     """
     run, jobs = DigestRun(), {}
     for path, st in files:
@@ -205,12 +206,12 @@ def digest_files(cache: HashCache, files: Iterable[tuple[str, os.stat_result]], 
             run.digests[key] = cached
             run.files_cached += 1
     if jobs:
-        _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s)
+        _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s, on_read)
     cache.flush()
     return run
 
 
-def _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s) -> None:
+def _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s, on_read=None) -> None:
     order = sorted(jobs.items(), key=lambda kv: -kv[1][1].st_size)
     total_bytes = sum(st.st_size for _, (_, st) in order)
     hashed, lock = [0], threading.Lock()
@@ -218,6 +219,8 @@ def _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s) -> None:
     def on_bytes(n: int) -> None:
         if check_stop is not None:
             check_stop()
+        if on_read is not None:
+            on_read(n)
         with lock:
             hashed[0] += n
 

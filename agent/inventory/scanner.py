@@ -124,9 +124,9 @@ class Scanner:
             if self._running:
                 self._cancel.set()
 
-    def inspect(self, path: str, use_cache: bool = True) -> FoundModel:
-        """The one model at PATH. ``use_cache=False`` re-reads every byte (verify: drift
-        that kept size and mtime must still show)."""
+    def inspect(self, path: str, use_cache: bool = True, on_read=None) -> FoundModel:
+        """The one model at PATH. ``use_cache=False`` re-reads every byte (verify, scrub: drift
+        that kept size and mtime must still show); ``on_read(n)`` follows every chunk read."""
         located = self._locate(path)
         walker = self._walker()
         try:
@@ -145,7 +145,7 @@ class Scanner:
                                   f"e.g. {candidates[0].path}")
         result = ScanResult()
         models = self._identify(candidates, result, cancellable=False,
-                                cache=self.cache if use_cache else _NoCache())
+                                cache=self.cache if use_cache else _NoCache(), on_read=on_read)
         if result.problems:
             raise InvalidArgument(result.problems[0])
         model = models[0]
@@ -187,14 +187,14 @@ class Scanner:
     # hashing ---------------------------------------------------------------------------------
 
     def _identify(self, candidates: list[Candidate], result: ScanResult,
-                  cancellable: bool, cache=None) -> list[FoundModel]:
+                  cancellable: bool, cache=None, on_read=None) -> list[FoundModel]:
         def progress(*counts: int) -> None:
             self._report("hashing", *counts)
 
         run = digest_files(cache or self.cache, ((ref.path, ref.st) for c in candidates for ref in c.files),
                            workers=self.hash_workers, progress=progress,
                            check_stop=self._check_cancel if cancellable else None,
-                           poll_s=PROGRESS_EVERY_S)
+                           poll_s=PROGRESS_EVERY_S, on_read=on_read)
         result.files_hashed += run.files_hashed
         result.bytes_hashed += run.bytes_hashed
         result.files_cached += run.files_cached

@@ -102,6 +102,13 @@ class OllamaClient:
         """GET /api/tags: the local models ({name, model, size, digest, details, ...})."""
         return self._json("GET", "/api/tags", None, "list models").get("models", [])
 
+    def loaded(self) -> list[dict]:
+        """GET /api/ps: the models Ollama holds in memory now, as OllamaLoaded fields."""
+        return [{"name": m.get("name") or m.get("model") or "", "digest": m.get("digest") or "",
+                 "size_bytes": int(m.get("size") or 0), "vram_bytes": int(m.get("size_vram") or 0),
+                 "expires_at": m.get("expires_at") or ""}
+                for m in self._json("GET", "/api/ps", None, "list loaded models").get("models", [])]
+
     def delete(self, name: str) -> None:
         """DELETE /api/delete; NotFound if Ollama has no such model."""
         status, body = self._request("DELETE", "/api/delete", {"model": name})

@@ -57,6 +57,7 @@ class LinkService:
             raise
         check_host_name(hello.get("name", ""))
         row = await self.core.run(self.registry.hosts.host_hello, dict(hello, protocol=protocol_text(protocol)))
+        await self.core.run(self.registry.scrubs.interrupt, row["id"])  # the agent reports its scrub again
         connection = AgentConnection(row["id"], row["name"])
         self.core.hub.attach(connection)
         log.info("agent %s (%s) connected", row["name"], row["id"])
@@ -108,6 +109,12 @@ class LinkService:
             log.warning("job report from %s refused: %s", connection.name, exc)
         except Exception:
             log.exception("job report from %s failed", connection.name)
+
+    async def scrub_report(self, connection: AgentConnection, report: dict) -> None:
+        """How an integrity scrub on the agent goes; its end says what each copy hashes to now."""
+        if not report.get("scrub_id") or len(report["scrub_id"]) > 64:
+            raise InvalidArgument(f"malformed scrub report from {connection.name}")
+        await self.core.run(self.registry.scrubs.report, connection.host_id, connection.name, report)
 
     async def renew(self, connection: AgentConnection, csr_pem: bytes) -> bytes:
         return await self.security.renew(connection.host_id, csr_pem)

@@ -82,6 +82,8 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
             elif kind == "ticket_request":
                 await connection.outbox.put(link_pb.CoordinatorMessage(
                     ticket=await self._ticket(connection, message.ticket_request)))
+            elif kind == "scrub":
+                await self.links.scrub_report(connection, wire.to_dict(message.scrub))
             elif kind == "peer_reads":
                 await self.links.peer_reads(connection, [wire.to_dict(r) for r in message.peer_reads.reads])
             else:

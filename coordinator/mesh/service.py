@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import uuid
 
 from llmesh.common import wire
 from llmesh.common.errors import MeshError
@@ -57,6 +59,37 @@ class MeshService:
             await connection.request(link_pb.Command(rescan=link_pb.Rescan()), GPU_QUERY_TIMEOUT_S)
             asked.append(h["name"])
         return asked
+
+    # -- integrity scrubs -----------------------------------------------------------------
+
+    async def scrub(self, host: str = "", actor: str = "") -> dict:
+        """Ask each online host (or HOST) to re-hash every copy it holds; the runs started, or
+        already running there, and the hosts that are offline."""
+        hosts = [h for h in await self.list_hosts() if not host or h["name"] == host]
+        if host and not hosts:
+            await self.core.run(self.registry.hosts.host_by_name, host)  # NotFound naming the known hosts
+        ids, offline = [], []
+        for h in hosts:
+            if h["status"] != "online":
+                offline.append(h["name"])
+                continue
+            scrub_id = uuid.uuid4().hex
+            await self.core.run(self.registry.scrubs.requested, h["id"], scrub_id, actor)
+            try:
+                reply = await self.core.hub.get(h["id"], h["name"]).request(
+                    link_pb.Command(scrub=link_pb.StartScrub(scrub_id=scrub_id)), GPU_QUERY_TIMEOUT_S)
+            except MeshError:
+                await self.core.run(self.registry.scrubs.forget, scrub_id)
+                raise
+            running = json.loads(reply.json or "{}").get("scrub_id") or scrub_id
+            if running != scrub_id:  # one was running already: that is the one to watch
+                await self.core.run(self.registry.scrubs.forget, scrub_id)
+            ids.append(running)
+        return {"scrubs": await self.list_scrubs(ids=ids) if ids else [], "offline": offline}
+
+    async def list_scrubs(self, host: str = "", ids: list[str] | None = None) -> list[dict]:
+        host_id = (await self.core.run(self.registry.hosts.host_by_name, host))["id"] if host else ""
+        return await self.core.run(self.registry.scrubs.list, host_id, ids)
 
     # -- models ---------------------------------------------------------------------------
 

@@ -49,3 +49,13 @@ class MeshServicer(mesh_grpc.MeshServicer):
     @translate_errors
     async def Rescan(self, request: pb.RescanRequest, context: grpc.aio.ServicerContext) -> pb.RescanResponse:
         return pb.RescanResponse(hosts=await self.mesh.rescan(request.host))
+
+    @translate_errors
+    async def Scrub(self, request: pb.ScrubRequest, context: grpc.aio.ServicerContext) -> pb.ScrubResponse:
+        return wire.to_message(pb.ScrubResponse, await self.mesh.scrub(request.host, actor(context)))
+
+    @translate_errors
+    async def ListScrubs(self, request: pb.ListScrubsRequest,
+                         context: grpc.aio.ServicerContext) -> pb.ListScrubsResponse:
+        scrubs = await self.mesh.list_scrubs(request.host, list(request.ids))
+        return pb.ListScrubsResponse(scrubs=[wire.to_message(pb.ScrubRun, s) for s in scrubs])

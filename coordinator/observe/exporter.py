@@ -52,6 +52,49 @@ class FleetCollector(Collector):
                 speed.add_metric([model, version], value)
         yield ttft
         yield speed
+        yield from _scrubs(data["scrubs"])
+        yield from _ollama(data["hosts"])
+
+
+def _scrubs(rows: list[dict]):
+    last = GaugeMetricFamily("llmesh_scrub_last_success_timestamp_seconds",
+                             "When the host's last complete integrity scrub ended (unix seconds).", labels=["host"])
+    running = GaugeMetricFamily("llmesh_scrub_running", "1 while an integrity scrub runs on the host.",
+                                labels=["host"])
+    read = CounterMetricFamily("llmesh_scrub_bytes", "Bytes integrity scrubs re-read and hashed.", labels=["host"])
+    copies = CounterMetricFamily("llmesh_scrub_copies_checked", "Copies integrity scrubs re-hashed.",
+                                 labels=["host"])
+    drifted = CounterMetricFamily("llmesh_scrub_drifted_copies",
+                                  "Copies integrity scrubs found drifted (bytes no longer match their version).",
+                                  labels=["host"])
+    for r in rows:
+        if r["last_finished"]:
+            last.add_metric([r["host"]], r["last_finished"])
+        running.add_metric([r["host"]], 1 if r["running"] else 0)
+        read.add_metric([r["host"]], r["bytes"] or 0)
+        copies.add_metric([r["host"]], r["copies"] or 0)
+        drifted.add_metric([r["host"]], r["drifted"] or 0)
+    yield from (last, running, read, copies, drifted)
+
+
+def _ollama(hosts: list[dict]):
+    """What each host's Ollama has loaded, from the agent's heartbeat (Ollama has no /metrics)."""
+    loaded = GaugeMetricFamily("llmesh_ollama_loaded_models", "Models the host's Ollama holds in memory.",
+                               labels=["host"])
+    size = GaugeMetricFamily("llmesh_ollama_model_size_bytes", "Memory a loaded Ollama model takes.",
+                             labels=["host", "model"])
+    vram = GaugeMetricFamily("llmesh_ollama_model_vram_bytes", "GPU memory a loaded Ollama model takes.",
+                             labels=["host", "model"])
+    for host in hosts:
+        hardware = host["hardware"] or {}
+        if not host["up"] or not hardware.get("ollama_reachable"):
+            continue
+        models = hardware.get("ollama_loaded") or []
+        loaded.add_metric([host["name"]], len(models))
+        for m in models:
+            size.add_metric([host["name"], m.get("name") or ""], m.get("size_bytes") or 0)
+            vram.add_metric([host["name"], m.get("name") or ""], m.get("vram_bytes") or 0)
+    yield from (loaded, size, vram)
 
 
 def _hosts(hosts: list[dict]):

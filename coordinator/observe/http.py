@@ -1,4 +1,4 @@
-"""The coordinator's HTTP address (TLS, the API's certificate): /healthz and /metrics.
+"""The coordinator's HTTP address (TLS, the API's certificate): /healthz, /metrics and the dashboard.
 
 A small stdlib server on its own threads: a scrape never waits on the event loop's other work
 except for the registry read it needs, which it hands to the loop (``fleet`` does that).
@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -28,7 +29,7 @@ REQUEST_TIMEOUT_S = 30.0  # a client that stalls mid-request or mid-handshake is
 
 class ObserveHttp:
     def __init__(self, listen: str, identity: Identity, scratch_dir: Path, *, metrics: CollectorRegistry,
-                 authorized: Callable[[str], bool], healthy: Callable[[], bool]):
+                 authorized: Callable[[str], bool], healthy: Callable[[], bool], dashboard=None):
         host, _, port = listen.rpartition(":")
         server_class = _V6Server if host.startswith("[") else _Server
         try:
@@ -38,6 +39,7 @@ class ObserveHttp:
         self.server.socket = _tls_context(identity, scratch_dir).wrap_socket(
             self.server.socket, server_side=True, do_handshake_on_connect=False)
         self.server.metrics, self.server.authorized, self.server.healthy = metrics, authorized, healthy
+        self.server.dashboard = dashboard  # web.Dashboard, or None: /healthz and /metrics only
         self.address = f"{host}:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="llmesh-http", daemon=True)
@@ -71,29 +73,34 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "llmesh"
 
     def do_GET(self):  # noqa: N802 (the stdlib's name)
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         if path == "/healthz":
             if self.server.healthy():
-                self._reply(200, b"ok\n")
+                self.reply(200, b"ok\n")
             else:
-                self._reply(503, b"shutting down\n")
+                self.reply(503, b"shutting down\n")
         elif path == "/metrics":
             token = _bearer(self.headers.get("Authorization", ""))
             if not token or not self.server.authorized(token):
-                self._reply(401, b"an API token is needed: Authorization: Bearer L10...\n",
+                self.reply(401, b"an API token is needed: Authorization: Bearer L10...\n",
                             {"WWW-Authenticate": 'Bearer realm="llmesh"'})
                 return
             try:
                 body = generate_latest(self.server.metrics)
             except Exception as exc:  # the registry could not be read: say so, keep serving
                 log.warning("a /metrics scrape failed: %s", exc)
-                self._reply(503, f"metrics unavailable: {exc}\n".encode())
+                self.reply(503, f"metrics unavailable: {exc}\n".encode())
                 return
-            self._reply(200, body, {"Content-Type": CONTENT_TYPE_LATEST})
-        else:
-            self._reply(404, b"not found: try /healthz or /metrics\n")
+            self.reply(200, body, {"Content-Type": CONTENT_TYPE_LATEST})
+        elif not (self.server.dashboard and self.server.dashboard.get(self, path, dict(parse_qsl(query)))):
+            self.reply(404, b"not found: try /, /healthz or /metrics\n")
 
-    def _reply(self, status: int, body: bytes, headers: dict | None = None) -> None:
+    def do_POST(self):  # noqa: N802 (the stdlib's name)
+        path = self.path.partition("?")[0]
+        if not (self.server.dashboard and self.server.dashboard.post(self, path)):
+            self.reply(404, b"not found\n")
+
+    def reply(self, status: int, body: bytes, headers: dict | None = None) -> None:
         self.send_response(status)
         headers = {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}
         for key, value in headers.items():

@@ -1,5 +1,5 @@
 """What the coordinator shows about itself: gRPC health and reflection, RPC metrics, and its
-HTTP address (/healthz, /metrics)."""
+HTTP address (/healthz, /metrics, the dashboard)."""
 from __future__ import annotations
 
 import asyncio
@@ -14,9 +14,11 @@ from llmesh.common.errors import MeshError
 from llmesh.common.health import HEALTH_SERVICE, Health
 from llmesh.coordinator.auth import USER_TOKEN_PREFIX
 from llmesh.coordinator.core import Core
+from llmesh.coordinator.observe.dashboard_api import DashboardApi
 from llmesh.coordinator.observe.exporter import FleetCollector
 from llmesh.coordinator.observe.http import ObserveHttp
 from llmesh.coordinator.observe.rpc_metrics import RpcMetrics, RpcMetricsInterceptor
+from llmesh.coordinator.observe.web import Dashboard
 from llmesh.coordinator.security.service import SecurityService
 
 log = logging.getLogger("llmesh.coordinator.observe")
@@ -33,6 +35,7 @@ class Observability:
         self.metrics.register(FleetCollector(self._fleet))
         self.health: Health | None = None
         self.http: ObserveHttp | None = None
+        self.dashboard: Dashboard | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def add_to(self, server, services: list[str]) -> None:
@@ -40,12 +43,17 @@ class Observability:
         self.health = Health(server, services)
         reflection.enable_server_reflection([*services, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
 
+    def serve_dashboard(self, api: DashboardApi) -> None:
+        """The dashboard on the HTTP address, reading through the coordinator's services."""
+        self.dashboard = Dashboard(api, self._on_loop)
+
     async def start(self, http_listen: str, identity: tls.Identity, scratch_dir: Path) -> str:
         """SERVING, and the HTTP address when one is configured; returns its bound address or ''."""
         self._loop = asyncio.get_running_loop()
         if http_listen:
             self.http = ObserveHttp(http_listen, identity, scratch_dir, metrics=self.metrics,
-                                    authorized=self._authorized, healthy=self._healthy)
+                                    authorized=self._authorized, healthy=self._healthy,
+                                    dashboard=self.dashboard)
             self.http.start()
         await self.health.serving()
         return self.http.address if self.http else ""

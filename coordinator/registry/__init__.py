@@ -14,7 +14,8 @@ builds them in dependency order, so who uses whom reads from ``__init__`` below:
     exchange                   <- models, catalog, aliases
     jobs                       <- models
     deployments                <- the database alone
-    metrics, hooks             <- the database alone
+    hooks, scrubs              <- the database alone
+    metrics                    <- scrubs
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from llmesh.coordinator.registry.metrics import MetricsRepository
 from llmesh.coordinator.registry.migrations import MIGRATIONS, SCHEMA_VERSION
 from llmesh.coordinator.registry.models import ModelsRepository
 from llmesh.coordinator.registry.reports import ReportsRepository
+from llmesh.coordinator.registry.scrubs import ScrubsRepository
 from llmesh.coordinator.registry.search import SearchRepository
 from llmesh.coordinator.registry.security import SecurityRepository
 from llmesh.coordinator.registry.versions import VersionsRepository
@@ -63,7 +65,8 @@ class Registry:
         self.exchange = ExchangeRepository(db, self.models, self.catalog, self.aliases)
         self.jobs = JobsRepository(db, self.models)
         self.deployments = DeploymentsRepository(db)
-        self.metrics = MetricsRepository(db)
+        self.scrubs = ScrubsRepository(db)
+        self.metrics = MetricsRepository(db, self.scrubs)
         self.hooks = HooksRepository(db)
 
     def schema_version(self) -> int:

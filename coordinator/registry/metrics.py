@@ -6,14 +6,16 @@ import time
 
 from llmesh.coordinator.registry.database import Database
 from llmesh.coordinator.registry.hosts import host_status
+from llmesh.coordinator.registry.scrubs import ScrubsRepository
 
 # What `models test` records (as version metrics) that /metrics exports per version.
 SERVING_METRICS = ("ttft_ms", "tokens_per_second")
 
 
 class MetricsRepository:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, scrubs: ScrubsRepository):
         self.db = db
+        self.scrubs = scrubs
 
     def fleet(self, connected: frozenset[str], now: float | None = None) -> dict:
         now = now or time.time()
@@ -34,6 +36,7 @@ class MetricsRepository:
                 "JOIN versions v ON v.id = vm.version_id JOIN models m ON m.id = v.model_id "
                 f"WHERE vm.key IN ({','.join('?' * len(SERVING_METRICS))}) AND vm.value IS NOT NULL "
                 "ORDER BY m.name, v.number", list(SERVING_METRICS))],
+            "scrubs": self.scrubs.totals(),
         }
 
     def _counts(self, sql: str) -> dict[str, int]:

@@ -200,6 +200,17 @@ def _webhooks(db: sqlite_utils.Database) -> None:
     db["hook_cursor"].insert({"id": 1, "last_event_id": last})
 
 
+def _scrubs(db: sqlite_utils.Database) -> None:
+    """Integrity scrubs: per host, each run's progress, what it read and how many copies drifted."""
+    db["scrubs"].create({
+        "id": str, "host_id": str, "trigger": str, "state": str, "requested_by": str,
+        "started_at": float, "finished_at": float, "updated_at": float, "copies_total": int,
+        "copies_checked": int, "bytes_total": int, "bytes_done": int, "drifted": int, "error": str,
+        "drifted_json": str,
+    }, pk="id")
+    db["scrubs"].create_index(["host_id", "started_at"])
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -214,6 +225,7 @@ MIGRATIONS: dict[int, Migration] = {
     25: _copy_found_digest,
     27: _host_uptime_and_protocol,
     28: _webhooks,
+    29: _scrubs,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -236,6 +236,22 @@ class ReportsRepository:
             f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?", params + [limit])]
         return rows if after_id else rows[::-1]
 
+    def event_page(self, offset: int = 0, limit: int = 50, text: str = "", result: str = "") -> list[dict]:
+        """Events newest first, a page at a time; ``text`` matches action, resource or actor."""
+        check_limit(limit)
+        check_limit(offset)
+        where, params = ["1 = 1"], []
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(action LIKE ? ESCAPE '\\' OR resource LIKE ? ESCAPE '\\' OR actor LIKE ? ESCAPE '\\')")
+            params += [pattern] * 3
+        if result:
+            where.append("COALESCE(NULLIF(result, ''), 'ok') = ?")
+            params.append(result)
+        return [decode_json_columns(r) for r in self.db.query(
+            f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ? OFFSET ?",
+            params + [limit, offset])]
+
     # -- locks and drift ------------------------------------------------------------------
 
     def verification_plan(self, ref: ModelRef) -> dict:

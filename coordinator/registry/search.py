@@ -323,15 +323,17 @@ class SearchRepository:
         self.versions = versions
 
     def search(self, connected: frozenset[str], query: str = "", *, sort: str = "", limit: int = 0,
-               filters: list[Term] | None = None) -> list[dict]:
-        """Versions matching a query (and extra compiled terms), in sort order; limit 0: all."""
+               filters: list[Term] | None = None, offset: int = 0) -> list[dict]:
+        """Versions matching a query (and extra compiled terms), in sort order; limit 0: all;
+        ``offset``: skip that many first (the dashboard's pages)."""
         check_limit(limit, MAX_LIMIT)
+        check_limit(offset)
         terms = (compile_terms(query) if query and query.strip() else []) + list(filters or [])
         where, params = self._plan(terms)
         order, order_params = compile_sort(sort)
         sql = ("SELECT v.id, m.name, v.number FROM versions v JOIN models m ON m.id = v.model_id "
-               f"WHERE {where} ORDER BY {order} LIMIT ?")
-        rows = list(self.db.query(sql, params + order_params + [limit or -1]))
+               f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?")
+        rows = list(self.db.query(sql, params + order_params + [limit or -1, offset]))
         if not rows:
             return []
         position = {(r["name"], r["number"]): i for i, r in enumerate(rows)}

@@ -46,6 +46,44 @@ class Heartbeat(_message.Message):
     scanning: bool
     def __init__(self, hardware: _Optional[_Union[_common_pb2.HardwareSnapshot, _Mapping]] = ..., scanning: _Optional[bool] = ...) -> None: ...
 
+class ScrubFinding(_message.Message):
+    __slots__ = ("path", "digest", "outcome", "error")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    digest: str
+    outcome: str
+    error: str
+    def __init__(self, path: _Optional[str] = ..., digest: _Optional[str] = ..., outcome: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ScrubReport(_message.Message):
+    __slots__ = ("scrub_id", "trigger", "state", "started_at", "finished_at", "copies_total", "copies_checked", "bytes_total", "bytes_done", "error", "findings")
+    SCRUB_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    COPIES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COPIES_CHECKED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    scrub_id: str
+    trigger: str
+    state: str
+    started_at: float
+    finished_at: float
+    copies_total: int
+    copies_checked: int
+    bytes_total: int
+    bytes_done: int
+    error: str
+    findings: _containers.RepeatedCompositeFieldContainer[ScrubFinding]
+    def __init__(self, scrub_id: _Optional[str] = ..., trigger: _Optional[str] = ..., state: _Optional[str] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., copies_total: _Optional[int] = ..., copies_checked: _Optional[int] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., error: _Optional[str] = ..., findings: _Optional[_Iterable[_Union[ScrubFinding, _Mapping]]] = ...) -> None: ...
+
 class ScanStats(_message.Message):
     __slots__ = ("files_hashed", "bytes_hashed", "files_cached", "seconds")
     FILES_HASHED_FIELD_NUMBER: _ClassVar[int]
@@ -159,7 +197,7 @@ class PeerReads(_message.Message):
     def __init__(self, reads: _Optional[_Iterable[_Union[PeerRead, _Mapping]]] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "inventory", "reply", "renew", "job", "ticket_request", "peer_reads")
+    __slots__ = ("hello", "heartbeat", "inventory", "reply", "renew", "job", "ticket_request", "peer_reads", "scrub")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     INVENTORY_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +206,7 @@ class AgentMessage(_message.Message):
     JOB_FIELD_NUMBER: _ClassVar[int]
     TICKET_REQUEST_FIELD_NUMBER: _ClassVar[int]
     PEER_READS_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     inventory: InventoryBatch
@@ -176,7 +215,8 @@ class AgentMessage(_message.Message):
     job: JobProgress
     ticket_request: TicketRequest
     peer_reads: PeerReads
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., inventory: _Optional[_Union[InventoryBatch, _Mapping]] = ..., reply: _Optional[_Union[CommandReply, _Mapping]] = ..., renew: _Optional[_Union[RenewCertificate, _Mapping]] = ..., job: _Optional[_Union[JobProgress, _Mapping]] = ..., ticket_request: _Optional[_Union[TicketRequest, _Mapping]] = ..., peer_reads: _Optional[_Union[PeerReads, _Mapping]] = ...) -> None: ...
+    scrub: ScrubReport
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., inventory: _Optional[_Union[InventoryBatch, _Mapping]] = ..., reply: _Optional[_Union[CommandReply, _Mapping]] = ..., renew: _Optional[_Union[RenewCertificate, _Mapping]] = ..., job: _Optional[_Union[JobProgress, _Mapping]] = ..., ticket_request: _Optional[_Union[TicketRequest, _Mapping]] = ..., peer_reads: _Optional[_Union[PeerReads, _Mapping]] = ..., scrub: _Optional[_Union[ScrubReport, _Mapping]] = ...) -> None: ...
 
 class Revocations(_message.Message):
     __slots__ = ("serials", "agent_ids")
@@ -364,8 +404,14 @@ class HubPush(_message.Message):
     record_json: str
     def __init__(self, ref: _Optional[str] = ..., insecure: _Optional[bool] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., record_json: _Optional[str] = ...) -> None: ...
 
+class StartScrub(_message.Message):
+    __slots__ = ("scrub_id",)
+    SCRUB_ID_FIELD_NUMBER: _ClassVar[int]
+    scrub_id: str
+    def __init__(self, scrub_id: _Optional[str] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull", "hub_pull", "hub_push")
+    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull", "scrub", "hub_pull", "hub_push")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSPECT_FIELD_NUMBER: _ClassVar[int]
     QUERY_HARDWARE_FIELD_NUMBER: _ClassVar[int]
@@ -380,6 +426,7 @@ class Command(_message.Message):
     CHAT_TEST_FIELD_NUMBER: _ClassVar[int]
     REVOKE_FIELD_NUMBER: _ClassVar[int]
     CHECK_PULL_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_FIELD_NUMBER: _ClassVar[int]
     HUB_PULL_FIELD_NUMBER: _ClassVar[int]
     HUB_PUSH_FIELD_NUMBER: _ClassVar[int]
     request_id: str
@@ -396,9 +443,10 @@ class Command(_message.Message):
     chat_test: ChatTest
     revoke: Revocations
     check_pull: CheckPull
+    scrub: StartScrub
     hub_pull: HubPull
     hub_push: HubPush
-    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ..., hub_pull: _Optional[_Union[HubPull, _Mapping]] = ..., hub_push: _Optional[_Union[HubPush, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ..., scrub: _Optional[_Union[StartScrub, _Mapping]] = ..., hub_pull: _Optional[_Union[HubPull, _Mapping]] = ..., hub_push: _Optional[_Union[HubPush, _Mapping]] = ...) -> None: ...
 
 class Certificate(_message.Message):
     __slots__ = ("cert_pem", "error")

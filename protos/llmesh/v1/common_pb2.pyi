@@ -101,7 +101,7 @@ class GpuStatus(_message.Message):
     def __init__(self, index: _Optional[int] = ..., vendor: _Optional[str] = ..., name: _Optional[str] = ..., uuid: _Optional[str] = ..., memory_total_bytes: _Optional[int] = ..., memory_used_bytes: _Optional[int] = ..., utilization_percent: _Optional[int] = ..., temperature_c: _Optional[int] = ..., power_watts: _Optional[float] = ..., driver_version: _Optional[str] = ..., cuda_version: _Optional[str] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HardwareSnapshot(_message.Message):
-    __slots__ = ("memory_total_bytes", "memory_available_bytes", "cpu_percent", "load_average", "disks", "gpus", "gpu_error", "taken_at")
+    __slots__ = ("memory_total_bytes", "memory_available_bytes", "cpu_percent", "load_average", "disks", "gpus", "gpu_error", "taken_at", "ollama_loaded", "ollama_reachable")
     MEMORY_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     MEMORY_AVAILABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +110,8 @@ class HardwareSnapshot(_message.Message):
     GPUS_FIELD_NUMBER: _ClassVar[int]
     GPU_ERROR_FIELD_NUMBER: _ClassVar[int]
     TAKEN_AT_FIELD_NUMBER: _ClassVar[int]
+    OLLAMA_LOADED_FIELD_NUMBER: _ClassVar[int]
+    OLLAMA_REACHABLE_FIELD_NUMBER: _ClassVar[int]
     memory_total_bytes: int
     memory_available_bytes: int
     cpu_percent: float
@@ -118,4 +120,20 @@ class HardwareSnapshot(_message.Message):
     gpus: _containers.RepeatedCompositeFieldContainer[GpuStatus]
     gpu_error: str
     taken_at: float
-    def __init__(self, memory_total_bytes: _Optional[int] = ..., memory_available_bytes: _Optional[int] = ..., cpu_percent: _Optional[float] = ..., load_average: _Optional[_Iterable[float]] = ..., disks: _Optional[_Iterable[_Union[DiskUsage, _Mapping]]] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., gpu_error: _Optional[str] = ..., taken_at: _Optional[float] = ...) -> None: ...
+    ollama_loaded: _containers.RepeatedCompositeFieldContainer[OllamaLoaded]
+    ollama_reachable: bool
+    def __init__(self, memory_total_bytes: _Optional[int] = ..., memory_available_bytes: _Optional[int] = ..., cpu_percent: _Optional[float] = ..., load_average: _Optional[_Iterable[float]] = ..., disks: _Optional[_Iterable[_Union[DiskUsage, _Mapping]]] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., gpu_error: _Optional[str] = ..., taken_at: _Optional[float] = ..., ollama_loaded: _Optional[_Iterable[_Union[OllamaLoaded, _Mapping]]] = ..., ollama_reachable: _Optional[bool] = ...) -> None: ...
+
+class OllamaLoaded(_message.Message):
+    __slots__ = ("name", "digest", "size_bytes", "vram_bytes", "expires_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    VRAM_BYTES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    digest: str
+    size_bytes: int
+    vram_bytes: int
+    expires_at: str
+    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., vram_bytes: _Optional[int] = ..., expires_at: _Optional[str] = ...) -> None: ...

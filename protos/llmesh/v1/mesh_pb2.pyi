@@ -7,6 +7,66 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ScrubRun(_message.Message):
+    __slots__ = ("id", "host", "trigger", "state", "started_at", "finished_at", "copies_total", "copies_checked", "bytes_total", "bytes_done", "drifted", "error", "drifted_copies", "requested_by")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    COPIES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COPIES_CHECKED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
+    DRIFTED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DRIFTED_COPIES_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    host: str
+    trigger: str
+    state: str
+    started_at: float
+    finished_at: float
+    copies_total: int
+    copies_checked: int
+    bytes_total: int
+    bytes_done: int
+    drifted: int
+    error: str
+    drifted_copies: _containers.RepeatedScalarFieldContainer[str]
+    requested_by: str
+    def __init__(self, id: _Optional[str] = ..., host: _Optional[str] = ..., trigger: _Optional[str] = ..., state: _Optional[str] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., copies_total: _Optional[int] = ..., copies_checked: _Optional[int] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., drifted: _Optional[int] = ..., error: _Optional[str] = ..., drifted_copies: _Optional[_Iterable[str]] = ..., requested_by: _Optional[str] = ...) -> None: ...
+
+class ScrubRequest(_message.Message):
+    __slots__ = ("host",)
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    def __init__(self, host: _Optional[str] = ...) -> None: ...
+
+class ScrubResponse(_message.Message):
+    __slots__ = ("scrubs", "offline")
+    SCRUBS_FIELD_NUMBER: _ClassVar[int]
+    OFFLINE_FIELD_NUMBER: _ClassVar[int]
+    scrubs: _containers.RepeatedCompositeFieldContainer[ScrubRun]
+    offline: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, scrubs: _Optional[_Iterable[_Union[ScrubRun, _Mapping]]] = ..., offline: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListScrubsRequest(_message.Message):
+    __slots__ = ("host", "ids")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, host: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListScrubsResponse(_message.Message):
+    __slots__ = ("scrubs",)
+    SCRUBS_FIELD_NUMBER: _ClassVar[int]
+    scrubs: _containers.RepeatedCompositeFieldContainer[ScrubRun]
+    def __init__(self, scrubs: _Optional[_Iterable[_Union[ScrubRun, _Mapping]]] = ...) -> None: ...
+
 class Host(_message.Message):
     __slots__ = ("id", "name", "status", "facts", "hardware", "roots", "peer_address", "agent_version", "first_seen", "last_seen", "heartbeat_interval_s", "labels", "scanning", "model_count", "problems", "started_at", "uptime_s", "protocol")
     class LabelsEntry(_message.Message):

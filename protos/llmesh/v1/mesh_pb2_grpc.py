@@ -64,6 +64,16 @@ class MeshStub:
                 request_serializer=llmesh_dot_v1_dot_mesh__pb2.RescanRequest.SerializeToString,
                 response_deserializer=llmesh_dot_v1_dot_mesh__pb2.RescanResponse.FromString,
                 _registered_method=True)
+        self.Scrub = channel.unary_unary(
+                '/llmesh.v1.Mesh/Scrub',
+                request_serializer=llmesh_dot_v1_dot_mesh__pb2.ScrubRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_mesh__pb2.ScrubResponse.FromString,
+                _registered_method=True)
+        self.ListScrubs = channel.unary_unary(
+                '/llmesh.v1.Mesh/ListScrubs',
+                request_serializer=llmesh_dot_v1_dot_mesh__pb2.ListScrubsRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_mesh__pb2.ListScrubsResponse.FromString,
+                _registered_method=True)
 
 
 class MeshServicer:
@@ -105,6 +115,18 @@ class MeshServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Scrub(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListScrubs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MeshServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +159,16 @@ def add_MeshServicer_to_server(servicer, server):
                     servicer.Rescan,
                     request_deserializer=llmesh_dot_v1_dot_mesh__pb2.RescanRequest.FromString,
                     response_serializer=llmesh_dot_v1_dot_mesh__pb2.RescanResponse.SerializeToString,
+            ),
+            'Scrub': grpc.unary_unary_rpc_method_handler(
+                    servicer.Scrub,
+                    request_deserializer=llmesh_dot_v1_dot_mesh__pb2.ScrubRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_mesh__pb2.ScrubResponse.SerializeToString,
+            ),
+            'ListScrubs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListScrubs,
+                    request_deserializer=llmesh_dot_v1_dot_mesh__pb2.ListScrubsRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_mesh__pb2.ListScrubsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +333,60 @@ class Mesh:
             '/llmesh.v1.Mesh/Rescan',
             llmesh_dot_v1_dot_mesh__pb2.RescanRequest.SerializeToString,
             llmesh_dot_v1_dot_mesh__pb2.RescanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Scrub(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Mesh/Scrub',
+            llmesh_dot_v1_dot_mesh__pb2.ScrubRequest.SerializeToString,
+            llmesh_dot_v1_dot_mesh__pb2.ScrubResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListScrubs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Mesh/ListScrubs',
+            llmesh_dot_v1_dot_mesh__pb2.ListScrubsRequest.SerializeToString,
+            llmesh_dot_v1_dot_mesh__pb2.ListScrubsResponse.FromString,
             options,
             channel_credentials,
             insecure,
