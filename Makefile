@@ -29,6 +29,8 @@ $(STAMP): pyproject.toml
 # Debian packages tests use (chromium: the dashboard's browser tests). Installed where we
 # run as root with apt-get (as CI does) and the binary is missing; elsewhere those tests skip.
 SYSTEM_PACKAGES += chromium
+# docker-registry: a real OCI registry for the hub pull/push tests.
+SYSTEM_PACKAGES += docker-registry
 
 system-packages:
 	@for pkg in $(SYSTEM_PACKAGES); do \

@@ -10,6 +10,7 @@ import dataclasses
 import itertools
 import json
 import logging
+import os
 import random
 import uuid
 
@@ -20,6 +21,7 @@ from llmesh import __version__
 from llmesh.agent import hardware
 from llmesh.agent.convert.jobs import ConversionJobs
 from llmesh.agent.credentials import AgentCredentials, renewal_due
+from llmesh.agent.hubs.jobs import HubJobs, default_ollama_models_dir
 from llmesh.agent.identity import load_or_create_identity
 from llmesh.agent.inventory.hash_cache import HashCache
 from llmesh.agent.inventory.holdings import Holdings
@@ -86,6 +88,8 @@ class AgentRuntime:
         self._ticket_request_ids = itertools.count(1)
         self.conversions = ConversionJobs(self.holdings.check_under_roots, self.store.models_dir / "converted",
                                           self._report_job)
+        self.hub_jobs = HubJobs(self.store, default_ollama_models_dir(os.environ), self._report_job,
+                                self.holdings.locate, config.home)
         self.deployments = Deployments(self.holdings.check_under_roots, config.home / "serving",
                                        ollama_url=config.ollama_url,
                                        llama_server_binary=config.llama_server_binary)
@@ -381,11 +385,16 @@ class AgentRuntime:
                 self._ticket_received(command.transfer.job_id, command.transfer.ticket)
                 self.jobs.start(command.transfer)
             elif kind == "cancel_job":
+                self.hub_jobs.cancel(command.cancel_job.job_id)
                 await self.jobs.cancel(command.cancel_job.job_id, list(command.cancel_job.digests))
             elif kind == "check_pull":
                 await asyncio.to_thread(self.jobs.check_pull, command.check_pull)
             elif kind == "convert":
                 self.conversions.start(command.convert)
+            elif kind == "hub_pull":
+                self.hub_jobs.start(command.hub_pull)
+            elif kind == "hub_push":
+                reply.json = json.dumps(await asyncio.to_thread(self.hub_jobs.push, command.hub_push))
             elif kind == "start_serving":
                 reply.json = json.dumps(await asyncio.to_thread(self.deployments.start, command.start_serving))
             elif kind == "stop_serving":

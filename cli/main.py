@@ -16,6 +16,7 @@ from llmesh.cli import (
     dashboard,
     hooks,
     hosts,
+    hubs,
     install,
     models,
     registry,
@@ -94,7 +95,7 @@ def _build(root: click.Group) -> click.Group:
             _attach(catalog.alias, catalog.alias_set, catalog.alias_rm, catalog.alias_history),
             catalog.rollback, catalog.tree, catalog.lineage, catalog.adapters, catalog.score, catalog.compare,
             catalog.resolve, catalog.search, catalog.verify, catalog.summary,
-            transfer.pull, ("copy", transfer.pull), transfer.rm,
+            transfer.pull, ("copy", transfer.pull), transfer.rm, transfer.push,
             serving.convert, serving.deploy, serving.undeploy, serving.test,
         ),
         _attach(transfer.jobs, transfer.show, transfer.cancel, transfer.watch),
@@ -108,6 +109,7 @@ def _build(root: click.Group) -> click.Group:
         admin.login,
         admin.whoami,
         dashboard.dashboard,
+        _attach(hubs.hub, hubs.login),
     )
 
 

@@ -61,18 +61,29 @@ def fail_if_waited_and_failed(job: dict, wait: bool | None) -> None:
 
 
 @click.command("pull")
-@click.argument("ref", metavar="NAME[:VERSION]")
-@click.option("--to", "to", required=True, help="The host that should get a copy.")
+@click.argument("ref", metavar="NAME[:VERSION] | REGISTRY/NS/MODEL[:TAG]")
+@click.option("--to", "to", required=True,
+              help="The host that should get a copy (a hub ref: HOST[,HOST…], fetched from the hub once).")
 @click.option("--from", "source", default="", help="Only pull from this host.")
 @click.option("--dest", "dest_dir", default="", help="Also place the files in this folder (under a root of the host).")
+@click.option("--registry", default="", metavar="HOST[:PORT]",
+              help="Read a bare REF (mistral:7b) as an Ollama-style name on this registry.")
+@click.option("--insecure", is_flag=True, help="The registry speaks plain HTTP (a registry on a LAN).")
+@click.option("--ollama", "ollama_layout", is_flag=True,
+              help="Also lay a registry model out in the host's Ollama store (OLLAMA_MODELS), so `ollama list` shows it.")
+@click.option("--include", "include", multiple=True, metavar="GLOB",
+              help="A Hugging Face pull: only files matching GLOB (repeatable), e.g. '*Q4_K_M.gguf'.")
 @click.option("--wait/--detach", default=None, help="Follow the job (default on a terminal) or return at once.")
 @render.output(show_pull, check=fail_if_waited_and_failed,
                json_help="Print the job as JSON (when it ends, with --wait).")
 @click.pass_obj
-def pull(obj, ref, to, source, dest_dir, wait):
-    """Copy a version to a host, agent to agent, verified and resumable."""
+def pull(obj, ref, to, source, dest_dir, registry, insecure, ollama_layout, include, wait):
+    """Copy a version to a host, agent to agent, verified and resumable; or pull a model from an
+    OCI/Ollama registry (REGISTRY/NS/MODEL:TAG, ollama.com/library/mistral:7b): the agent on the
+    host downloads it, verified piece by piece, and it is registered with its source."""
     with obj.client() as mesh:
-        job = mesh.pull(ref, to, source, dest_dir)
+        job = mesh.pull(ref, to, source, dest_dir, registry=registry, insecure=insecure,
+                        ollama_layout=ollama_layout, include=include)
         return wait_for_job(mesh, job, quietly=render.json_requested()) if _waits(wait) else job
 
 
@@ -84,6 +95,27 @@ def wait_for_job(mesh, job: dict, quietly: bool) -> dict:
         time.sleep(0.3)
         job = mesh.job(job["id"])
     return job
+
+
+def show_push(result: dict) -> None:
+    click.echo(f"pushed {result['version']} to {result['to']} from {result['host']}: {result['manifest_digest']} "
+               f"({result['blobs_sent']} blobs sent, {render.size(result['bytes_sent'])}; "
+               f"{result['blobs_skipped']} already there)")
+
+
+@click.command("push")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("to", metavar="REGISTRY/NS/MODEL[:TAG]")
+@click.option("--from", "source", default="", help="The host that uploads (default: an online holder).")
+@click.option("--insecure", is_flag=True, help="The registry speaks plain HTTP (a registry on a LAN).")
+@render.output(show_push)
+@click.pass_obj
+def push(obj, ref, to, source, insecure):
+    """Push a version to an OCI/Ollama registry from an agent that holds it: blobs the registry
+    lacks, then the manifest (a GGUF as Ollama's model layer; the config carries the registry
+    record). `meshctl models pull` of that ref brings it back."""
+    with obj.client() as mesh:
+        return mesh.push(ref, to, source, insecure)
 
 
 @click.command("rm")

@@ -58,6 +58,7 @@ METHOD_POLICY: dict[str, str] = {
     "/llmesh.v1.Transfers/GetJob": "viewer",
     "/llmesh.v1.Transfers/CancelJob": "operator",
     "/llmesh.v1.Transfers/RemoveCopy": "operator",
+    "/llmesh.v1.Transfers/Push": "operator",
 
     "/llmesh.v1.Serving/Convert": "operator",
     "/llmesh.v1.Serving/Deploy": "operator",

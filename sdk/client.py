@@ -20,6 +20,7 @@ from llmesh.common.config import ClientConfig, resolve_coordinator
 from llmesh.common.errors import Unauthenticated, Unavailable, from_rpc_error
 from llmesh.common.names import check_host_name, check_name, parse_ref
 from llmesh.common.protocol import PROTOCOL_TEXT
+from llmesh.common.refs import OLLAMA_REGISTRY, looks_like_hub_ref, parse_model_ref
 from llmesh.sdk import catalog_reports
 from llmesh.sdk.hooks import HooksClient
 from llmesh.v1 import catalog_pb2 as catalog_pb
@@ -290,11 +291,26 @@ class MeshClient:
 
     # -- transfers ------------------------------------------------------------------------
 
-    def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "") -> dict:
-        """Start moving a version to a host; returns the job (see job() to follow it)."""
-        request = transfer_pb.PullRequest(ref=_ref(ref), to=_host(to), dest_dir=dest_dir)
+    def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "", *, registry: str = "",
+             insecure: bool = False, ollama_layout: bool = False, include=()) -> dict:
+        """Start moving a version to a host, or pulling a hub ref (a registry's model) to hosts
+        (``to`` may be "h1,h2,h3" for a hub ref); returns the job (see job() to follow it)."""
+        hub = registry or looks_like_hub_ref(ref)
+        if hub:
+            parse_model_ref(ref, default_registry=registry or OLLAMA_REGISTRY)
+            for host in to.split(","):
+                _host(host.strip())
+        request = transfer_pb.PullRequest(ref=ref if hub else _ref(ref), to=to if hub else _host(to),
+                                          dest_dir=dest_dir, registry=registry, insecure=insecure,
+                                          ollama_layout=ollama_layout, include=list(include))
         setattr(request, "from", source)
         return wire.to_dict(self._call(self._transfers.Pull, request))
+
+    def push(self, ref: str, to: str, source: str = "", insecure: bool = False) -> dict:
+        """Push a version to an OCI/Ollama registry (REGISTRY/NS/MODEL[:TAG]) from an agent that holds it."""
+        request = transfer_pb.PushRequest(ref=_ref(ref), to=to, insecure=insecure)
+        setattr(request, "from", source)
+        return wire.to_dict(self._call(self._transfers.Push, request))
 
     def jobs(self, include_finished: bool = False) -> list[dict]:
         reply = self._call(self._transfers.ListJobs, transfer_pb.ListJobsRequest(all=include_finished))

@@ -61,6 +61,7 @@ class LinkService:
         connection = AgentConnection(row["id"], row["name"])
         self.core.hub.attach(connection)
         log.info("agent %s (%s) connected", row["name"], row["id"])
+        await self.transfers.hubs.host_back(row["id"])
         self.transfers.wake()  # jobs waiting for this host, or for a source it holds
         return connection
 
@@ -100,6 +101,8 @@ class LinkService:
                 return
             if job["kind"] == "convert":
                 await self.serving.on_convert_progress(connection, job, progress)
+            elif job["kind"] == "hub-pull":
+                await self.transfers.hubs.on_progress(connection, job, progress)
             else:
                 await self.transfers.on_pull_progress(connection, job, progress)
         except MeshError as exc:

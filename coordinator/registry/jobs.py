@@ -53,7 +53,7 @@ class JobsRepository:
     def _jobs(self, where: str, params: list) -> list[dict]:
         rows = self.db.query(
             "SELECT j.*, m.name AS model_name, v.number AS version_number, h.name AS destination "
-            "FROM jobs j JOIN versions v ON v.id = j.version_id JOIN models m ON m.id = v.model_id "
+            "FROM jobs j LEFT JOIN versions v ON v.id = j.version_id LEFT JOIN models m ON m.id = v.model_id "
             f"JOIN hosts h ON h.id = j.dest_host_id WHERE {where} ORDER BY j.created_at", params)
         return [_job_row(r) for r in rows]
 
@@ -130,6 +130,22 @@ class JobsRepository:
             raise NotFound(f"unknown job {job_id!r}")
         return {"kind": row["kind"], **json.loads(row["kind_detail_json"] or "{}")}
 
+    # -- hub pulls ------------------------------------------------------------------------
+
+    def versions_from_hub(self, source: str) -> list[int]:
+        """Versions whose bytes came from the hub ref ``source`` (their hub.source tag), newest first."""
+        rows = self.db.query("SELECT version_id FROM version_tags WHERE key = 'hub.source' AND value = ? "
+                             "ORDER BY version_id DESC", [source])
+        return [r["version_id"] for r in rows]
+
+    def hub_jobs_in_flight(self, source: str) -> list[str]:
+        rows = self.db.query("SELECT id, kind_detail_json FROM jobs WHERE kind = 'hub-pull' AND state IN "
+                             f"({','.join('?' * len(ACTIVE_STATES))})", list(ACTIVE_STATES))
+        return [r["id"] for r in rows if json.loads(r["kind_detail_json"] or "{}").get("hub_ref") == source]
+
+    def set_job_version(self, job_id: str, version_id: int) -> None:
+        self.db.execute("UPDATE jobs SET version_id = ? WHERE id = ?", [version_id, job_id])
+
     # -- copies for transfers -------------------------------------------------------------
 
     def transfer_sources(self, version_id: int) -> list[dict]:
@@ -196,8 +212,11 @@ class JobsRepository:
 
 
 def _job_row(r: dict) -> dict:
+    # A hub pull has no version until its bytes are in: its ref is the hub's.
+    ref = (f"{r['model_name']}:{r['version_number']}" if r["model_name"] is not None
+           else json.loads(r.get("kind_detail_json") or "{}").get("hub_ref", ""))
     return {
-        "id": r["id"], "kind": r["kind"], "state": r["state"], "ref": f"{r['model_name']}:{r['version_number']}",
+        "id": r["id"], "kind": r["kind"], "state": r["state"], "ref": ref,
         "destination": r["destination"], "sources": json.loads(r["detail_json"] or "{}").get("sources", []),
         "bytes_total": r["bytes_total"], "bytes_done": r["bytes_done"], "bytes_reused": r["bytes_reused"],
         "bytes_received": r["bytes_received"], "error": r["error"], "copy_path": r["copy_path"],

@@ -28,9 +28,11 @@ from llmesh.common.errors import (
 )
 from llmesh.common.names import parse_ref
 from llmesh.common.pieces import PIECE_SIZE
+from llmesh.common.refs import looks_like_hub_ref
 from llmesh.coordinator.auth import caller
 from llmesh.coordinator.core import INSPECT_TIMEOUT_S, Core
 from llmesh.coordinator.link.hub import AgentConnection
+from llmesh.coordinator.transfer.hubs import HubPulls
 from llmesh.v1 import agent_link_pb2 as link_pb
 
 log = logging.getLogger("llmesh.coordinator.transfers")
@@ -53,7 +55,8 @@ class TransferService:
         self._wake = asyncio.Event()
         # (job id, source host) -> its re-verification (None while it is being started)
         self._verifying: dict[tuple[str, str], asyncio.Task | None] = {}
-        self._dropping: dict[str, asyncio.Task] = {}  # job id -> telling its destination to drop partials
+        self._dropping: dict[str, asyncio.Task] = {}
+        self.hubs = HubPulls(core, self, piece_size)  # hub pulls: pieces of the same size  # job id -> telling its destination to drop partials
 
     async def start(self) -> None:
         await self.core.run(self.registry.jobs.interrupt_running_jobs)
@@ -71,7 +74,13 @@ class TransferService:
 
     # -- requests -------------------------------------------------------------------------
 
-    async def pull(self, ref_text: str, to: str, source: str = "", dest_dir: str = "") -> dict:
+    async def pull(self, ref_text: str, to: str, source: str = "", dest_dir: str = "", *, registry: str = "",
+                   insecure: bool = False, ollama_layout: bool = False, include=()) -> dict:
+        if looks_like_hub_ref(ref_text) or registry:
+            if source or dest_dir:
+                raise InvalidArgument("--from and --dest are for mesh pulls; a hub pull comes from the hub")
+            return await self.hubs.pull(ref_text, to, registry=registry, insecure=insecure,
+                                        ollama_layout=ollama_layout, include=include)
         version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
         dest = await self.core.run(self.registry.hosts.host_by_name, to)
         if source:
@@ -281,6 +290,9 @@ class TransferService:
             if job["dest_host_id"] in connected:
                 self._drop_partials(job)
         for job in await self.core.run(self.registry.jobs.active_jobs):
+            if job["kind"] == "hub-pull":
+                await self.hubs.dispatch(job, connected)
+                continue
             if job["kind"] != "pull":
                 continue  # conversions report back by themselves
             if job["state"] == "running" and job["dest_host_id"] in connected:

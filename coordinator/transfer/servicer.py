@@ -17,7 +17,9 @@ class TransfersServicer(transfer_grpc.TransfersServicer):
 
     @translate_errors
     async def Pull(self, request: pb.PullRequest, context: grpc.aio.ServicerContext) -> pb.Job:
-        job = await self.transfers.pull(request.ref, request.to, getattr(request, "from"), request.dest_dir)
+        job = await self.transfers.pull(request.ref, request.to, getattr(request, "from"), request.dest_dir,
+                                        registry=request.registry, insecure=request.insecure,
+                                        ollama_layout=request.ollama_layout, include=list(request.include))
         return wire.to_message(pb.Job, job)
 
     @translate_errors
@@ -39,3 +41,8 @@ class TransfersServicer(transfer_grpc.TransfersServicer):
         paths = await self.transfers.remove_copy(request.ref, request.host, request.force)
         return pb.RemoveCopyResponse(
             paths=paths, message=f"deleted {len(paths)} copy(ies) of {request.ref} from {request.host}")
+
+    @translate_errors
+    async def Push(self, request: pb.PushRequest, context: grpc.aio.ServicerContext) -> pb.PushResponse:
+        result = await self.transfers.hubs.push(request.ref, request.to, getattr(request, "from"), request.insecure)
+        return wire.to_message(pb.PushResponse, result)

@@ -133,7 +133,7 @@ class RenewCertificate(_message.Message):
     def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
 
 class JobProgress(_message.Message):
-    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources")
+    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources", "source_digest", "source_record_json")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +144,8 @@ class JobProgress(_message.Message):
     COPY_PATH_FIELD_NUMBER: _ClassVar[int]
     DRIFTED_SOURCES_FIELD_NUMBER: _ClassVar[int]
     SUSPECT_SOURCES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     bytes_total: int
@@ -154,7 +156,9 @@ class JobProgress(_message.Message):
     copy_path: str
     drifted_sources: _containers.RepeatedScalarFieldContainer[str]
     suspect_sources: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ...) -> None: ...
+    source_digest: str
+    source_record_json: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ..., source_digest: _Optional[str] = ..., source_record_json: _Optional[str] = ...) -> None: ...
 
 class TicketRequest(_message.Message):
     __slots__ = ("request_id", "job_id")
@@ -372,6 +376,34 @@ class VerifyCopy(_message.Message):
     path: str
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
+class HubPull(_message.Message):
+    __slots__ = ("job_id", "ref", "insecure", "piece_size", "ollama_layout", "include")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_FIELD_NUMBER: _ClassVar[int]
+    PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    OLLAMA_LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    ref: str
+    insecure: bool
+    piece_size: int
+    ollama_layout: bool
+    include: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., ref: _Optional[str] = ..., insecure: _Optional[bool] = ..., piece_size: _Optional[int] = ..., ollama_layout: _Optional[bool] = ..., include: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HubPush(_message.Message):
+    __slots__ = ("ref", "insecure", "files", "record_json")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    insecure: bool
+    files: _containers.RepeatedCompositeFieldContainer[_common_pb2.FileEntry]
+    record_json: str
+    def __init__(self, ref: _Optional[str] = ..., insecure: _Optional[bool] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., record_json: _Optional[str] = ...) -> None: ...
+
 class StartScrub(_message.Message):
     __slots__ = ("scrub_id",)
     SCRUB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -379,7 +411,7 @@ class StartScrub(_message.Message):
     def __init__(self, scrub_id: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull", "scrub")
+    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull", "scrub", "hub_pull", "hub_push")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSPECT_FIELD_NUMBER: _ClassVar[int]
     QUERY_HARDWARE_FIELD_NUMBER: _ClassVar[int]
@@ -395,6 +427,8 @@ class Command(_message.Message):
     REVOKE_FIELD_NUMBER: _ClassVar[int]
     CHECK_PULL_FIELD_NUMBER: _ClassVar[int]
     SCRUB_FIELD_NUMBER: _ClassVar[int]
+    HUB_PULL_FIELD_NUMBER: _ClassVar[int]
+    HUB_PUSH_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     inspect: InspectPath
     query_hardware: QueryHardware
@@ -410,7 +444,9 @@ class Command(_message.Message):
     revoke: Revocations
     check_pull: CheckPull
     scrub: StartScrub
-    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ..., scrub: _Optional[_Union[StartScrub, _Mapping]] = ...) -> None: ...
+    hub_pull: HubPull
+    hub_push: HubPush
+    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ..., scrub: _Optional[_Union[StartScrub, _Mapping]] = ..., hub_pull: _Optional[_Union[HubPull, _Mapping]] = ..., hub_push: _Optional[_Union[HubPush, _Mapping]] = ...) -> None: ...
 
 class Certificate(_message.Message):
     __slots__ = ("cert_pem", "error")

@@ -45,15 +45,23 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[str] = ..., ref: _Optional[str] = ..., destination: _Optional[str] = ..., sources: _Optional[_Iterable[str]] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., created_by: _Optional[str] = ...) -> None: ...
 
 class PullRequest(_message.Message):
-    __slots__ = ("ref", "to", "dest_dir")
+    __slots__ = ("ref", "to", "dest_dir", "insecure", "registry", "ollama_layout", "include")
     REF_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
     DEST_DIR_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_FIELD_NUMBER: _ClassVar[int]
+    OLLAMA_LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FIELD_NUMBER: _ClassVar[int]
     ref: str
     to: str
     dest_dir: str
-    def __init__(self, ref: _Optional[str] = ..., to: _Optional[str] = ..., dest_dir: _Optional[str] = ..., **kwargs) -> None: ...
+    insecure: bool
+    registry: str
+    ollama_layout: bool
+    include: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ref: _Optional[str] = ..., to: _Optional[str] = ..., dest_dir: _Optional[str] = ..., insecure: _Optional[bool] = ..., registry: _Optional[str] = ..., ollama_layout: _Optional[bool] = ..., include: _Optional[_Iterable[str]] = ..., **kwargs) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ("all",)
@@ -96,3 +104,32 @@ class RemoveCopyResponse(_message.Message):
     paths: _containers.RepeatedScalarFieldContainer[str]
     message: str
     def __init__(self, paths: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class PushRequest(_message.Message):
+    __slots__ = ("ref", "to", "insecure")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    to: str
+    insecure: bool
+    def __init__(self, ref: _Optional[str] = ..., to: _Optional[str] = ..., insecure: _Optional[bool] = ..., **kwargs) -> None: ...
+
+class PushResponse(_message.Message):
+    __slots__ = ("version", "to", "host", "manifest_digest", "blobs_sent", "blobs_skipped", "bytes_sent")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_SENT_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_SENT_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    to: str
+    host: str
+    manifest_digest: str
+    blobs_sent: int
+    blobs_skipped: int
+    bytes_sent: int
+    def __init__(self, version: _Optional[str] = ..., to: _Optional[str] = ..., host: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., blobs_sent: _Optional[int] = ..., blobs_skipped: _Optional[int] = ..., bytes_sent: _Optional[int] = ...) -> None: ...

@@ -59,6 +59,11 @@ class TransfersStub:
                 request_serializer=llmesh_dot_v1_dot_transfer__pb2.RemoveCopyRequest.SerializeToString,
                 response_deserializer=llmesh_dot_v1_dot_transfer__pb2.RemoveCopyResponse.FromString,
                 _registered_method=True)
+        self.Push = channel.unary_unary(
+                '/llmesh.v1.Transfers/Push',
+                request_serializer=llmesh_dot_v1_dot_transfer__pb2.PushRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_transfer__pb2.PushResponse.FromString,
+                _registered_method=True)
 
 
 class TransfersServicer:
@@ -94,6 +99,12 @@ class TransfersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Push(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TransfersServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +132,11 @@ def add_TransfersServicer_to_server(servicer, server):
                     servicer.RemoveCopy,
                     request_deserializer=llmesh_dot_v1_dot_transfer__pb2.RemoveCopyRequest.FromString,
                     response_serializer=llmesh_dot_v1_dot_transfer__pb2.RemoveCopyResponse.SerializeToString,
+            ),
+            'Push': grpc.unary_unary_rpc_method_handler(
+                    servicer.Push,
+                    request_deserializer=llmesh_dot_v1_dot_transfer__pb2.PushRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_transfer__pb2.PushResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,6 +274,33 @@ class Transfers:
             '/llmesh.v1.Transfers/RemoveCopy',
             llmesh_dot_v1_dot_transfer__pb2.RemoveCopyRequest.SerializeToString,
             llmesh_dot_v1_dot_transfer__pb2.RemoveCopyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Push(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Transfers/Push',
+            llmesh_dot_v1_dot_transfer__pb2.PushRequest.SerializeToString,
+            llmesh_dot_v1_dot_transfer__pb2.PushResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""Models from and to the hubs: OCI/Ollama registries (the distribution protocol) and Hugging Face."""

@@ -1,0 +1,157 @@
+"""A STAND-IN for the Hugging Face Hub (the live Hub cannot be reached from the tests): a small
+HTTP server speaking the endpoints huggingface_hub calls, with the headers it reads, as the real
+Hub sends them (learnt from huggingface_hub's file_download.py, hf_api.py and utils/_http.py):
+
+- GET  /api/models/ORG/REPO/revision/REV   the repo at a revision: {"id", "sha", "siblings"}
+- GET  /api/models/ORG/REPO/tree/REV       files with size, git blob "oid", "lfs": {"oid" (sha256), "size"}
+- HEAD|GET /ORG/REPO/resolve/REV/FILE      X-Repo-Commit, ETag; an LFS file answers 302 with Location on
+                                           another origin (a CDN) plus X-Linked-Etag and X-Linked-Size
+- GET  /lfs/SHA256                         the LFS bytes (on "localhost", the other origin)
+- errors with X-Error-Code: RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo
+
+It counts the requests it serves so a test can say how many bytes came from "the Hub".
+"""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import threading
+import urllib.parse
+
+LFS_SUFFIXES = (".gguf", ".safetensors", ".bin")
+
+
+class HubStandIn:
+    def __init__(self):
+        self.repos: dict[str, dict] = {}   # repo id -> {"refs": {rev: commit}, "files": {commit: {path: bytes}}}
+        self.gated: dict[str, str] = {}    # repo id -> the token it wants
+        self.requests: list[tuple[str, str]] = []
+        self.lfs_bytes_served = 0
+        self.lock = threading.Lock()
+        hub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                hub.handle(self)
+
+            do_HEAD = do_GET
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add_commit(self, repo: str, files: dict[str, bytes], revision: str = "main") -> str:
+        commit = hashlib.sha1(repo.encode() + json.dumps(sorted((k, hashlib.sha256(v).hexdigest())
+                                                                for k, v in files.items())).encode()).hexdigest()
+        entry = self.repos.setdefault(repo, {"refs": {}, "files": {}})
+        entry["refs"][revision] = commit
+        entry["files"][commit] = dict(files)
+        return commit
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- serving -------------------------------------------------------------------------
+
+    def handle(self, h) -> None:
+        with self.lock:
+            self.requests.append((h.command, h.path))
+        path = urllib.parse.unquote(urllib.parse.urlsplit(h.path).path)
+        parts = path.strip("/").split("/")
+        if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] in ("revision", "tree"):
+            repo, kind, rev = f"{parts[2]}/{parts[3]}", parts[4], "/".join(parts[5:])
+            commit = self._resolve(h, repo, rev)
+            if commit is None:
+                return
+            files = self.repos[repo]["files"][commit]
+            if kind == "revision":
+                body = {"id": repo, "modelId": repo, "sha": commit, "private": False, "tags": [],
+                        "siblings": [{"rfilename": p} for p in sorted(files)]}
+            else:
+                body = [self._tree_entry(p, data) for p, data in sorted(files.items())]
+            return self._reply(h, 200, {"Content-Type": "application/json"}, json.dumps(body).encode())
+        if parts[0] == "lfs" and len(parts) == 2:
+            for repo in self.repos.values():
+                for files in repo["files"].values():
+                    for data in files.values():
+                        if hashlib.sha256(data).hexdigest() == parts[1]:
+                            return self._serve_bytes(h, data)
+            return self._reply(h, 404, {}, b"")
+        if len(parts) >= 5 and parts[2] == "resolve":
+            repo, rev, file = f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:])
+            commit = self._resolve(h, repo, rev)
+            if commit is None:
+                return
+            data = self.repos[repo]["files"][commit].get(file)
+            if data is None:
+                return self._error(h, 404, "EntryNotFound", f"{file} not found")
+            headers = {"X-Repo-Commit": commit, "ETag": f'"{_git_oid(data)}"'}
+            if file.endswith(LFS_SUFFIXES):  # LFS: a redirect to another origin, as to the Hub's CDN
+                sha = hashlib.sha256(data).hexdigest()
+                headers.update({"Location": f"http://localhost:{self.port}/lfs/{sha}", "X-Linked-Etag": f'"{sha}"',
+                                "X-Linked-Size": str(len(data))})
+                return self._reply(h, 302, headers, b"")
+            return self._serve_bytes(h, data, headers)
+        return self._error(h, 404, "RepoNotFound", "not found")
+
+    def _resolve(self, h, repo: str, rev: str) -> str | None:
+        if repo not in self.repos:
+            self._error(h, 404, "RepoNotFound", "Repository not found")
+            return None
+        want = self.gated.get(repo)
+        if want and h.headers.get("Authorization") != f"Bearer {want}":
+            self._error(h, 401, "GatedRepo", "Access to this repo is restricted")
+            return None
+        refs = self.repos[repo]["refs"]
+        commit = refs.get(rev) or (rev if rev in self.repos[repo]["files"] else None)
+        if commit is None:
+            self._error(h, 404, "RevisionNotFound", f"Invalid rev id: {rev}")
+        return commit
+
+    @staticmethod
+    def _tree_entry(path: str, data: bytes) -> dict:
+        entry = {"type": "file", "path": path, "size": len(data), "oid": _git_oid(data)}
+        if path.endswith(LFS_SUFFIXES):
+            entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+        return entry
+
+    def _serve_bytes(self, h, data: bytes, headers: dict | None = None) -> None:
+        headers = dict(headers or {})
+        status, body = 200, data
+        rng = h.headers.get("Range", "")
+        if rng.startswith("bytes="):
+            start, _, end = rng[6:].partition("-")
+            start, end = int(start), int(end) if end else len(data) - 1
+            status, body = 206, data[start:end + 1]
+            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        if h.command == "GET" and "/lfs/" in h.path:
+            with self.lock:
+                self.lfs_bytes_served += len(body)
+        headers["Accept-Ranges"] = "bytes"
+        self._reply(h, status, headers, body, length=len(body))
+
+    def _error(self, h, status: int, code: str, message: str) -> None:
+        self._reply(h, status, {"X-Error-Code": code, "X-Error-Message": message,
+                                "Content-Type": "application/json"}, json.dumps({"error": message}).encode())
+
+    @staticmethod
+    def _reply(h, status: int, headers: dict, body: bytes, length: int | None = None) -> None:
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body) if length is None else length))
+        h.end_headers()
+        if h.command != "HEAD":
+            h.wfile.write(body)
+
+
+def _git_oid(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
