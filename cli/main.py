@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from llmesh.cli import admin, catalog, hooks, hosts, install, models, registry, serve, serving, transfer
+from llmesh.cli import admin, catalog, gates, hooks, hosts, install, models, registry, serve, serving, transfer
 from llmesh.common.errors import MeshError
 from llmesh.sdk.client import MeshClient
 
@@ -78,13 +78,14 @@ def _build(root: click.Group) -> click.Group:
             models.list_models, models.info, models.register, models.delete,
             catalog.versions, catalog.edit, catalog.deprecate, catalog.archive, catalog.restore, catalog.set_state,
             _attach(catalog.alias, catalog.alias_set, catalog.alias_rm, catalog.alias_history),
-            catalog.rollback, catalog.tree, catalog.lineage, catalog.adapters, catalog.score, catalog.compare,
+            catalog.rollback, gates.promote, catalog.tree, catalog.lineage, catalog.adapters, catalog.score, catalog.compare,
             catalog.resolve, catalog.search, catalog.verify, catalog.summary,
             transfer.pull, ("copy", transfer.pull), transfer.rm,
             serving.convert, serving.deploy, serving.undeploy, serving.test,
         ),
         _attach(transfer.jobs, transfer.show, transfer.cancel, transfer.watch),
         _attach(serving.deployments, serving.rollback),
+        _attach(gates.gate, gates.gate_set, gates.gate_list, gates.gate_rm),
         registry.events,
         _attach(registry.registry, registry.import_file, registry.export_file),
         _attach(admin.token, admin.token_create),

@@ -200,6 +200,18 @@ def _webhooks(db: sqlite_utils.Database) -> None:
     db["hook_cursor"].insert({"id": 1, "last_event_id": last})
 
 
+def _deployment_sources(db: sqlite_utils.Database) -> None:
+    """What a deployment was asked for: the version named (before conversion), and the alias
+    it follows (empty: it stays on its version); and the quality gates of environments."""
+    db.execute("ALTER TABLE deployments ADD COLUMN source_version_id INTEGER")
+    db.execute("ALTER TABLE deployments ADD COLUMN alias TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE deployments ADD COLUMN quant TEXT NOT NULL DEFAULT ''")
+    db["deployments"].create_index(["source_version_id"])
+    # Quality gates per environment (an alias), in the search language.
+    db["gates"].create({"environment": str, "expression": str, "updated_by": str, "updated_at": float},
+                       pk="environment")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -214,6 +226,7 @@ MIGRATIONS: dict[int, Migration] = {
     25: _copy_found_digest,
     27: _host_uptime_and_protocol,
     28: _webhooks,
+    31: _deployment_sources,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)

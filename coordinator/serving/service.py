@@ -20,6 +20,8 @@ from llmesh.common.names import check_quant, parse_ref, sanitize_name
 from llmesh.coordinator.auth import caller
 from llmesh.coordinator.core import INSPECT_TIMEOUT_S, Core
 from llmesh.coordinator.mesh.service import MeshService
+from llmesh.coordinator.registry.deployments import with_liveness
+from llmesh.coordinator.serving.follow import AliasFollower
 from llmesh.coordinator.transfer.service import TransferService
 from llmesh.v1 import agent_link_pb2 as link_pb
 
@@ -38,6 +40,7 @@ class ServingService:
         self.registry = core.registry
         self.mesh = mesh  # the hosts, with their online status
         self.transfers = transfers  # conversions are jobs; deployments pull first when needed
+        self.follower = AliasFollower(self)  # deployments bound to an alias follow it
 
     # -- conversion -----------------------------------------------------------------------
 
@@ -125,7 +128,8 @@ class ServingService:
             raise InvalidArgument(f"unknown backend {backend!r}: choose {', '.join(BACKENDS)}")
         if not on:
             raise InvalidArgument("say where to serve: --on HOST (or --on auto)")
-        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
+        ref = parse_ref(ref_text)
+        version_id = await self.core.run(self.registry.versions.resolve, ref)
         gguf_ref, gguf_id = await self._gguf_of(version_id, ref_text, quant, on)
         if on == "auto":
             on = await self._place(gguf_id, backend)
@@ -138,13 +142,18 @@ class ServingService:
             adapter_id = await self.core.run(self.registry.versions.resolve, parse_ref(adapter))
             adapter_ref, adapter_id = await self._gguf_of(adapter_id, adapter, "F16", on)
             adapter_path = await self._gguf_path_on(adapter_id, adapter_ref, host)
-        if port and port in await self.core.run(self.registry.deployments.ports_in_use, host["id"]):
-            raise FailedPrecondition(f"port {port} on {on} is already used by another deployment")
         requested = await self.core.run(self.registry.versions.version_by_id, version_id, self.core.hub.connected_ids())
         served = served_name or requested["name"].replace("/", "-")
+        # One version per served name per host: the new one replaces it, on its port.
         replaced = await self.core.run(self.registry.deployments.running_deployments, None, host["id"], served)
-        for old in replaced:  # one version per served name per host: the new one replaces it
-            await self._stop(old)
+        kept_ports = {d["port"] for d in replaced if d["port"]}
+        if not port and kept_ports and backend != "ollama":
+            port = sorted(kept_ports)[0]
+        if port and port not in kept_ports and port in await self.core.run(
+                self.registry.deployments.ports_in_use, host["id"]):
+            raise FailedPrecondition(f"port {port} on {on} is already used by another deployment")
+        for old in replaced:
+            await self._stop_process(old)
         serve_backend = "llamacpp" if backend == "halext" else backend
         version = await self.core.run(self.registry.versions.version_by_id, gguf_id, self.core.hub.connected_ids())
         files = await self.core.run(self.registry.jobs.version_files, gguf_id)
@@ -153,10 +162,37 @@ class ServingService:
             deployment_id=deployment_id, backend=serve_backend, gguf_path=path, served_name=served, port=port,
             adapter_path=adapter_path, digest=next((f["digest"] for f in files if f["path"].endswith(".gguf")), ""),
             chat_template=(version["metadata"].get("gguf") or {}).get("chat_template", "") or "")
-        result = await self._ask(host, link_pb.Command(start_serving=start), SERVE_TIMEOUT_S)
+        try:
+            result = await self._ask(host, link_pb.Command(start_serving=start), SERVE_TIMEOUT_S)
+        except Exception:
+            for old in replaced:  # what served before serves again
+                await self._restart(old)
+            raise
+        for old in replaced:
+            await self.core.run(self.registry.deployments.stop_deployment, old["id"], caller().name)
         await self.core.run(self.registry.deployments.add_deployment, deployment_id, gguf_id, host["id"], backend, served,
-                            result["endpoint"], result.get("port", 0), adapter_id, caller().name)
+                            result["endpoint"], result.get("port", 0), adapter_id, caller().name, version_id,
+                            ref.alias or "", quant)
         return await self.core.run(self.registry.deployments.deployment, deployment_id)
+
+    async def _restart(self, deployment: dict) -> None:
+        """Start a stopped deployment's server again, as it was (its id, port and files)."""
+        host = {"id": deployment["host_id"], "name": deployment["host"]}
+        try:
+            path = await self._gguf_path_on(deployment["version_id"], deployment["ref"], host)
+            adapter_path = ""
+            if deployment["adapter"]:
+                adapter_id = await self.core.run(self.registry.versions.resolve, parse_ref(deployment["adapter"]))
+                adapter_path = await self._gguf_path_on(adapter_id, deployment["adapter"], host)
+            start = link_pb.StartServing(
+                deployment_id=deployment["id"], served_name=deployment["served_name"], port=deployment["port"],
+                backend="llamacpp" if deployment["backend"] == "halext" else deployment["backend"],
+                gguf_path=path, adapter_path=adapter_path)
+            await self._ask(host, link_pb.Command(start_serving=start), SERVE_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - the registry says it stopped, with why
+            log.warning("could not restart deployment %s: %s", deployment["id"], exc)
+            await self.core.run(self.registry.deployments.stop_deployment, deployment["id"], caller().name,
+                                "failed", f"not restarted after a failed replacement: {exc}")
 
     async def _gguf_of(self, version_id: int, ref_text: str, quant: str, on: str) -> tuple[str, int]:
         """The GGUF version to serve: the version itself, or its conversion (made now if needed)."""
@@ -208,17 +244,33 @@ class ServingService:
                 return h["labels"]
         return {}
 
-    async def undeploy(self, ref_text: str, on: str = "") -> dict:
-        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
+    async def find_running(self, text: str, on: str = "") -> list[dict]:
+        """Running deployments named by TEXT: the name they are served as, or the version (a bare
+        name: the model) they serve or were deployed from."""
         host_id = (await self.core.run(self.registry.hosts.host_by_name, on))["id"] if on else None
-        running = await self.core.run(self.registry.deployments.running_deployments, version_id, host_id)
+        running = await self.core.run(self.registry.deployments.running_deployments, None, host_id,
+                                      text.replace("/", "-"))
+        if running:
+            return running
+        try:
+            ref = parse_ref(text)
+        except InvalidArgument:
+            return []
+        if ref.names_a_version:
+            ids = [await self.core.run(self.registry.versions.resolve, ref)]
+        else:
+            ids = await self.core.run(self.registry.deployments.model_version_ids, ref.name)
+        return await self.core.run(self.registry.deployments.running_deployments_of, ids, host_id) if ids else []
+
+    async def undeploy(self, ref_text: str, on: str = "") -> dict:
+        running = await self.find_running(ref_text, on)
         if not running:
             raise NotFound(f"{ref_text} is not deployed" + (f" on {on}" if on else ""))
         for deployment in running:
             await self._stop(deployment)
         return await self.core.run(self.registry.deployments.deployment, running[0]["id"])
 
-    async def _stop(self, deployment: dict) -> None:
+    async def _stop_process(self, deployment: dict) -> None:
         host = {"id": deployment["host_id"], "name": deployment["host"]}
         command = link_pb.StopServing(deployment_id=deployment["id"], served_name=deployment["served_name"],
                                       backend="llamacpp" if deployment["backend"] == "halext" else deployment["backend"])
@@ -226,31 +278,30 @@ class ServingService:
             await self._ask(host, link_pb.Command(stop_serving=command), 60)
         except FailedPrecondition as exc:  # gone already (agent restarted): the registry catches up
             log.info("deployment %s was not running: %s", deployment["id"], exc)
+
+    async def _stop(self, deployment: dict) -> None:
+        await self._stop_process(deployment)
         await self.core.run(self.registry.deployments.stop_deployment, deployment["id"], caller().name)
 
     async def rollback(self, name: str, on: str) -> dict:
         """Serve again what served under this name on this host before the current one."""
-        name = name.replace("/", "-")
         host = await self.core.run(self.registry.hosts.host_by_name, on)
-        running = await self.core.run(self.registry.deployments.running_deployments, None, host["id"], name)
+        running = await self.find_running(name, on)
+        name = running[-1]["served_name"] if running else name.replace("/", "-")
         before = running[-1]["created_at"] if running else time.time()
         previous = await self.core.run(self.registry.deployments.previous_deployment, name, host["id"], before)
         if previous is None:
             raise FailedPrecondition(f"nothing served as {name!r} on {on} before; no rollback possible")
-        return await self.deploy(previous["ref"], previous["backend"], on, previous["served_name"], previous["port"],
-                                 previous["adapter"])
+        return await self.deploy(previous["source"] or previous["ref"], previous["backend"], on,
+                                 previous["served_name"], previous["port"], previous["adapter"], previous["quant"])
 
     async def deployments(self, include_stopped: bool) -> list[dict]:
-        return await self.core.run(self.registry.deployments.deployments, include_stopped)
+        rows = await self.core.run(self.registry.deployments.deployments, include_stopped)
+        return with_liveness(rows, self.core.hub.connected_ids())
 
     async def test(self, ref_text: str, on: str = "", prompt: str = "", max_tokens: int = 32,
                    ignore_eos: bool = False) -> dict:
-        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
-        host_id = (await self.core.run(self.registry.hosts.host_by_name, on))["id"] if on else None
-        running = await self.core.run(self.registry.deployments.running_deployments, version_id, host_id)
-        if not running:
-            gguf = await self.core.run(self.registry.deployments.converted_from, version_id, DEFAULT_DEPLOY_QUANT)
-            running = await self.core.run(self.registry.deployments.running_deployments, gguf, host_id) if gguf else []
+        running = await self.find_running(ref_text, on)
         if not running:
             raise NotFound(f"{ref_text} is not deployed" + (f" on {on}" if on else "") + ": deploy it first")
         deployment = running[-1]
