@@ -81,7 +81,7 @@ def _build(root: click.Group) -> click.Group:
             catalog.rollback, gates.promote, catalog.tree, catalog.lineage, catalog.adapters, catalog.score, catalog.compare,
             catalog.resolve, catalog.search, catalog.verify, catalog.summary,
             transfer.pull, ("copy", transfer.pull), transfer.rm,
-            serving.convert, serving.deploy, serving.undeploy, serving.test,
+            serving.convert, serving.deploy, serving.undeploy, serving.test, serving.swap,
         ),
         _attach(transfer.jobs, transfer.show, transfer.cancel, transfer.watch),
         _attach(serving.deployments, serving.rollback),

@@ -72,6 +72,20 @@ def undeploy(obj, ref, on):
         return mesh.undeploy(ref, on)
 
 
+@click.command("swap")
+@click.argument("deployment", metavar="DEPLOYMENT")
+@click.argument("adapter", metavar="ADAPTER[:VERSION]")
+@click.option("--on", default="", help="The host, when DEPLOYMENT is served on several.")
+@render.output(lambda d: click.echo(f"{d['served_name']!r} on {d['host']} now serves {d['ref']} with {d['adapter']} "
+                                    f"at {d['endpoint']}"))
+@click.pass_obj
+def swap(obj, deployment, adapter, on):
+    """Serve a running deployment (id, served name or model) with another LoRA adapter, on the same
+    name and port; an adapter trained on another base is refused before anything stops."""
+    with obj.client() as mesh:
+        return mesh.swap_adapter(deployment, adapter, on)
+
+
 def show_test(r: dict) -> None:
     click.echo(("✓ Test passed" if r["passed"] else "✗ Test failed") + f" ({r['ref']} on {r['host']})")
     click.echo(f"\nPrompt: {r['prompt']}\n\nResponse:\n{r['text']}\n")

@@ -66,6 +66,7 @@ METHOD_POLICY: dict[str, str] = {
     "/llmesh.v1.Serving/Undeploy": "operator",
     "/llmesh.v1.Serving/ListDeployments": "viewer",
     "/llmesh.v1.Serving/RollbackDeployment": "operator",
+    "/llmesh.v1.Serving/SwapAdapter": "operator",
     "/llmesh.v1.Serving/TestModel": "developer",
     "/llmesh.v1.Serving/RequestModel": AGENT,  # a halext node's agent asks for a model for itself
 

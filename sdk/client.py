@@ -337,6 +337,10 @@ class MeshClient:
         reply = self._call(self._serving.ListDeployments, serving_pb.ListDeploymentsRequest(all=include_stopped))
         return [wire.to_dict(d) for d in reply.deployments]
 
+    def swap_adapter(self, deployment: str, adapter: str, on: str = "") -> dict:
+        request = serving_pb.SwapAdapterRequest(deployment=deployment, adapter=adapter, on=on)
+        return wire.to_dict(self._call(self._serving.SwapAdapter, request, 7200))
+
     def rollback_deployment(self, name: str, on: str) -> dict:
         request = serving_pb.RollbackDeploymentRequest(name=name, on=on)
         return wire.to_dict(self._call(self._serving.RollbackDeployment, request, 7200))

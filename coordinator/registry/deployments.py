@@ -62,12 +62,14 @@ class DeploymentsRepository:
         return self._deployments(" AND ".join(where), params)
 
     def running_deployments_of(self, version_ids: list[int], host_id: str | None = None) -> list[dict]:
-        """Running deployments of these versions, of what was converted from them, or deployed from them."""
+        """Running deployments of these versions (as model or adapter), of what was converted from them,
+        or deployed from them."""
         marks = ", ".join("?" * len(version_ids))
+        converted = f"(SELECT child_id FROM lineage WHERE parent_id IN ({marks}) AND relation IN ('quantized', 'convert'))"
         where = (f"d.state = 'running' AND (d.version_id IN ({marks}) OR d.source_version_id IN ({marks}) "
-                 f"OR d.version_id IN (SELECT child_id FROM lineage WHERE parent_id IN ({marks}) "
-                 "AND relation IN ('quantized', 'convert')))")
-        params = list(version_ids) * 3
+                 f"OR d.version_id IN {converted} OR d.adapter_version_id IN ({marks}) "
+                 f"OR d.adapter_version_id IN {converted})")
+        params = list(version_ids) * 5
         if host_id is not None:
             where += " AND d.host_id = ?"
             params.append(host_id)
@@ -111,6 +113,33 @@ class DeploymentsRepository:
             "source": f"{r['source_name']}:{r['source_number']}" if r["source_name"] else "",
             "source_version_id": r["source_version_id"], "alias": r["alias"] or "", "quant": r["quant"] or "",
         } for r in rows]
+
+    # -- adapters and their bases ---------------------------------------------------------
+
+    def base_of(self, adapter_id: int, base_text: str) -> int | None:
+        """The version an adapter was trained on: its `adapter` lineage edge, else the model its
+        base id names (the model's name, its HF repo id, or the id's last part), preferring a
+        version with a verified copy, then the newest."""
+        row = self.db.one("SELECT parent_id FROM lineage WHERE child_id = ? AND relation = 'adapter' LIMIT 1",
+                          [adapter_id])
+        if row:
+            return row["parent_id"]
+        if not base_text:
+            return None
+        short = base_text.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+        row = self.db.one(
+            "SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id WHERE v.kind = 'model' AND "
+            "(m.name = ? OR json_extract(v.metadata_json, '$.hf.repo_id') = ? OR m.name = ?) ORDER BY "
+            "(m.name = ? OR json_extract(v.metadata_json, '$.hf.repo_id') = ?) DESC, "
+            "EXISTS (SELECT 1 FROM copies c WHERE c.version_id = v.id AND c.state = 'verified') DESC, "
+            "v.number DESC LIMIT 1", [base_text, base_text, short, base_text, base_text])
+        return row["id"] if row else None
+
+    def derived_from(self, version_id: int, base_id: int) -> bool:
+        """VERSION is BASE, or was converted/quantized from it."""
+        return version_id == base_id or bool(self.db.one(
+            "SELECT 1 AS x FROM lineage WHERE child_id = ? AND parent_id = ? AND relation IN ('quantized', 'convert')",
+            [version_id, base_id]))
 
     # -- conversions ----------------------------------------------------------------------
 

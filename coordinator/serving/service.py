@@ -53,7 +53,12 @@ class ServingService:
         if version["format"] == "gguf":
             raise FailedPrecondition(f"{ref_text} is already GGUF")
         existing = await self.core.run(self.registry.deployments.converted_from, version_id, quant)
+        base_id = await self._base_of(version_id, version) if version["kind"] == "lora" and existing is None else None
         host = await self._holder(version_id, on, ref_text)
+        base_path = ""
+        if base_id is not None:  # the adapter's tensors are laid out by its base's config
+            base_ref = await self.core.run(self.registry.db.version_ref, base_id)
+            base_path = (await self._copy_on(base_id, base_ref, host))["path"]
         out_name = f"{version['name']}-{quant.lower()}"
         job_id = await self.core.run(self.registry.jobs.create_job_of_kind, "convert", version_id, host["id"],
                                      {"quant": quant, "out_name": out_name}, caller().name)
@@ -65,7 +70,9 @@ class ServingService:
         copies = [c for c in await self.core.run(self.registry.jobs.copies_on, version_id, host["id"])
                   if c["state"] == "verified"]
         command = link_pb.ConvertModel(job_id=job_id, source_path=copies[0]["path"], kind=version["kind"],
-                                       quant=quant, out_name=sanitize_name(out_name).replace("/", "--"))
+                                       quant=quant, base_path=base_path,
+                                       # the file is per source version: another version's conversion is not this one
+                                       out_name=sanitize_name(out_name).replace("/", "--") + f"-v{version['version']}")
         await self.core.hub.get(host["id"], host["name"]).request(link_pb.Command(convert=command), 30)
         await self.core.run(self.registry.jobs.update_job, job_id, state="running", started_at=time.time())
         return await self.transfers.job(job_id)
@@ -130,6 +137,7 @@ class ServingService:
             raise InvalidArgument("say where to serve: --on HOST (or --on auto)")
         ref = parse_ref(ref_text)
         version_id = await self.core.run(self.registry.versions.resolve, ref)
+        version_id, adapter, served_name = await self._on_its_base(version_id, ref_text, adapter, served_name)
         gguf_ref, gguf_id = await self._gguf_of(version_id, ref_text, quant, on)
         if on == "auto":
             on = await self._place(gguf_id, backend)
@@ -175,6 +183,42 @@ class ServingService:
                             ref.alias or "", quant)
         return await self.core.run(self.registry.deployments.deployment, deployment_id)
 
+    async def _base_of(self, adapter_id: int, adapter: dict) -> int:
+        """The registry version a LoRA adapter was trained on, or FailedPrecondition naming its base."""
+        base_text = adapter.get("base_model") or ""
+        base_id = await self.core.run(self.registry.deployments.base_of, adapter_id, base_text)
+        if base_id is None:
+            raise FailedPrecondition(
+                f"the base {base_text or '(not recorded)'!r} of {adapter['name']}:{adapter['version']} is not in the "
+                "registry nor in any host's HF cache: pull or register it first")
+        return base_id
+
+    async def _on_its_base(self, version_id: int, ref_text: str, adapter: str,
+                           served_name: str) -> tuple[int, str, str]:
+        """(the model to serve, the adapter, the served name): an adapter deployed alone is served on
+        its base; --adapter must have been trained on the model it is deployed with."""
+        connected = self.core.hub.connected_ids()
+        version = await self.core.run(self.registry.versions.version_by_id, version_id, connected)
+        if version["kind"] == "lora":
+            if adapter:
+                raise InvalidArgument(f"{ref_text} is an adapter: deploy it alone (on its base) or as --adapter")
+            base_id = await self._base_of(version_id, version)
+            return base_id, f"{version['name']}:{version['version']}", served_name or version["name"].replace("/", "-")
+        if not adapter:
+            return version_id, adapter, served_name
+        adapter_id = await self.core.run(self.registry.versions.resolve, parse_ref(adapter))
+        found = await self.core.run(self.registry.versions.version_by_id, adapter_id, connected)
+        if found["kind"] != "lora" and not (found["kind"] == "gguf" and found["metadata"].get("gguf", {}).get(
+                "type") == "adapter"):
+            raise InvalidArgument(f"{adapter} is not a LoRA adapter")
+        if found["kind"] == "lora":
+            base_id = await self._base_of(adapter_id, found)
+            if not await self.core.run(self.registry.deployments.derived_from, version_id, base_id):
+                base = await self.core.run(self.registry.db.version_ref, base_id)
+                raise FailedPrecondition(f"adapter {adapter} was trained on {base} "
+                                         f"({found.get('base_model') or 'its base'}), not on {ref_text}")
+        return version_id, adapter, served_name
+
     async def _restart(self, deployment: dict) -> None:
         """Start a stopped deployment's server again, as it was (its id, port and files)."""
         host = {"id": deployment["host_id"], "name": deployment["host"]}
@@ -208,14 +252,18 @@ class ServingService:
             existing = await self.core.run(self.registry.versions.resolve, parse_ref(job["copy_path"]))
         return await self.core.run(self.registry.db.version_ref, existing), existing
 
-    async def _gguf_path_on(self, version_id: int, ref: str, host: dict) -> str:
+    async def _copy_on(self, version_id: int, ref: str, host: dict) -> dict:
+        """A verified copy of the version on the host, pulled there first when it has none."""
         copies = [c for c in await self.core.run(self.registry.jobs.copies_on, version_id, host["id"])
                   if c["state"] == "verified"]
         if not copies:
             job = await self.transfers.pull(ref, host["name"])
             job = await self._wait_job(job, f"pulling {ref} to {host['name']}")
             copies = [{"path": job["copy_path"]}]
-        path = copies[0]["path"]
+        return copies[0]
+
+    async def _gguf_path_on(self, version_id: int, ref: str, host: dict) -> str:
+        path = (await self._copy_on(version_id, ref, host))["path"]
         if path.endswith(".gguf"):
             return path
         files = [f["path"] for f in await self.core.run(self.registry.jobs.version_files, version_id)
@@ -248,8 +296,10 @@ class ServingService:
         """Running deployments named by TEXT: the name they are served as, or the version (a bare
         name: the model) they serve or were deployed from."""
         host_id = (await self.core.run(self.registry.hosts.host_by_name, on))["id"] if on else None
-        running = await self.core.run(self.registry.deployments.running_deployments, None, host_id,
-                                      text.replace("/", "-"))
+        by_id = [d for d in await self.core.run(self.registry.deployments.running_deployments, None, host_id)
+                 if d["id"] == text]
+        running = by_id or await self.core.run(self.registry.deployments.running_deployments, None, host_id,
+                                               text.replace("/", "-"))
         if running:
             return running
         try:
@@ -282,6 +332,22 @@ class ServingService:
     async def _stop(self, deployment: dict) -> None:
         await self._stop_process(deployment)
         await self.core.run(self.registry.deployments.stop_deployment, deployment["id"], caller().name)
+
+    async def swap(self, name: str, adapter: str, on: str = "") -> dict:
+        """Serve a running deployment with another adapter, on its served name and port. Neither
+        llama-cpp-python's server nor Ollama loads a new LoRA at run time, so it is a clean restart
+        (the adapter is checked against the model first: a wrong one stops nothing)."""
+        if not adapter:
+            raise InvalidArgument("name the adapter to swap in")
+        running = await self.find_running(name, on)
+        if not running:
+            raise NotFound(f"{name} is not deployed" + (f" on {on}" if on else ""))
+        if len({d["host"] for d in running}) > 1:
+            raise FailedPrecondition(f"{name} is deployed on {', '.join(sorted({d['host'] for d in running}))}: "
+                                     "say which with --on")
+        d = running[-1]
+        ref = f"{d['source'].rpartition(':')[0]}@{d['alias']}" if d["alias"] else (d["source"] or d["ref"])
+        return await self.deploy(ref, d["backend"], d["host"], d["served_name"], d["port"], adapter, d["quant"])
 
     async def rollback(self, name: str, on: str) -> dict:
         """Serve again what served under this name on this host before the current one."""

@@ -91,6 +91,16 @@ class ListDeploymentsResponse(_message.Message):
     deployments: _containers.RepeatedCompositeFieldContainer[Deployment]
     def __init__(self, deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ...) -> None: ...
 
+class SwapAdapterRequest(_message.Message):
+    __slots__ = ("deployment", "adapter", "on")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    ON_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    adapter: str
+    on: str
+    def __init__(self, deployment: _Optional[str] = ..., adapter: _Optional[str] = ..., on: _Optional[str] = ...) -> None: ...
+
 class RollbackDeploymentRequest(_message.Message):
     __slots__ = ("name", "on")
     NAME_FIELD_NUMBER: _ClassVar[int]
