@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from factories import make_peft_adapter
 from harness import version_of
+from ollama_standin import OllamaStandIn
 from tokenizers_for_tests import make_runnable_llama
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is a test dependency (pyproject [test])")
@@ -49,12 +50,14 @@ def lora(mesh, tmp_path):
     make_runnable_llama(mac / "other", seed=3)
     strong_adapter(mac / "other-lora", "other", seed=7)
     mesh.start_agent("trainer", [trainer])
-    mesh.start_agent("mac", [mac])
+    mesh.ollama = OllamaStandIn().__enter__()
+    mesh.start_agent("mac", [mac], extra=["--ollama-url", mesh.ollama.url])
     mesh.wait_host("trainer")
     mesh.wait_host("mac")
     mesh.wait_models(lambda rows: all(version_of(rows, n) for n in ("acme/tiny-llama", "oracle", "oracle-b",
                                                                     "other", "other-lora")), timeout=60)
     yield mesh
+    mesh.ollama.__exit__(None, None, None)
 
 
 def answer(mesh, name):
@@ -82,3 +85,9 @@ def test_an_adapter_is_served_on_its_base_from_another_hosts_hf_cache(lora):
     swapped = json.loads(lora.meshctl("models", "swap", "oracle", "oracle-b", "--json", timeout=900).stdout)
     assert (swapped["port"], swapped["served_name"]) == (d["port"], "oracle")
     assert swapped["adapter"].startswith("oracle-b") and answer(lora, "oracle") != with_adapter
+
+    # Ollama: FROM the base's blob + ADAPTER the adapter's (the stand-in checks the digests).
+    lora.meshctl("models", "deploy", "oracle", "ollama", "--on", "mac", "--name", "oracle-o", "--quant", "Q8_0",
+                 timeout=900)
+    created = lora.ollama.models["oracle-o:latest"]
+    assert created["adapters"] and created["files"]

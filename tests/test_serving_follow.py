@@ -3,6 +3,9 @@ or is rolled back, the deployment is redeployed to the alias's version under the
 name and port; one that cannot follow keeps serving and says why. Real coordinator, agent and
 llama.cpp (llama-cpp-python) server."""
 import json
+import threading
+import time
+import urllib.request
 
 import pytest
 from harness import free_port, version_of, wait_for
@@ -29,6 +32,29 @@ def following(mesh, source):
     return len(rows) == 1 and rows[0]["source"] == source and rows[0]
 
 
+class Poller:
+    """A client asking the endpoint every 50 ms, as a user's app would; it counts failures."""
+
+    def __init__(self, url):
+        self.url, self.ok, self.failures, self._stop = url, 0, [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                with urllib.request.urlopen(self.url + "/v1/models", timeout=30) as r:
+                    assert r.status == 200 and json.loads(r.read())["data"][0]["id"] == "chat"
+                self.ok += 1
+            except Exception as exc:  # noqa: BLE001 - every kind of failure counts
+                self.failures.append(repr(exc))
+            time.sleep(0.05)
+
+    def stop(self):
+        self._stop.set()
+        self.thread.join()
+
+
 def test_a_deployment_bound_to_an_alias_follows_it_on_the_same_name_and_port(vm):
     vm.meshctl("models", "alias", "set", "tiny-llama:1", "prod")
     port = free_port()
@@ -38,6 +64,7 @@ def test_a_deployment_bound_to_an_alias_follows_it_on_the_same_name_and_port(vm)
                                                                                        "chat")
     assert "tiny-llama@prod" in vm.meshctl("deployments").stdout
 
+    poller = Poller(first["endpoint"])
     vm.meshctl("models", "alias", "set", "tiny-llama:2", "prod")
     moved = wait_for(lambda: following(vm, "tiny-llama:2"), 900, "the deployment to follow prod to v2",
                      interval=1.0, logs=vm.logs())
@@ -50,6 +77,8 @@ def test_a_deployment_bound_to_an_alias_follows_it_on_the_same_name_and_port(vm)
     back = wait_for(lambda: following(vm, "tiny-llama:1"), 900, "the deployment to follow prod back to v1",
                     interval=1.0, logs=vm.logs())
     assert (back["port"], back["ref"]) == (port, first["ref"])
+    poller.stop()
+    assert poller.failures == [] and poller.ok > 0  # clients never saw the switch
 
     # An alias that goes away: the deployment keeps serving and says why.
     vm.meshctl("models", "alias", "rm", "tiny-llama", "prod")

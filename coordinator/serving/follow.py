@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from llmesh.common.errors import MeshError, NotFound
 from llmesh.common.names import ModelRef
-
-if TYPE_CHECKING:
-    from llmesh.coordinator.serving.service import ServingService
 
 log = logging.getLogger("llmesh.coordinator.serving")
 
 
 class AliasFollower:
-    def __init__(self, serving: ServingService):
+    def __init__(self, serving):  # the ServingService (which imports this module)
         self.serving = serving
         self.registry = serving.registry
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}

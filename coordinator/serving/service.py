@@ -160,21 +160,29 @@ class ServingService:
         if port and port not in kept_ports and port in await self.core.run(
                 self.registry.deployments.ports_in_use, host["id"]):
             raise FailedPrecondition(f"port {port} on {on} is already used by another deployment")
-        for old in replaced:
-            await self._stop_process(old)
         serve_backend = "llamacpp" if backend == "halext" else backend
+        # Following an alias on llama.cpp: a forwarder holds the port; the new server starts beside
+        # the old one and takes over once it answers (no failed request); else stop, then start.
+        stable = bool(ref.alias) and serve_backend == "llamacpp"
+        handover = next((d for d in replaced if stable and d["alias"] and d["backend"] == backend
+                         and d["port"] == port), None) if len(replaced) == 1 else None
+        for old in replaced:
+            if old is not handover:
+                await self._stop_process(old)
         version = await self.core.run(self.registry.versions.version_by_id, gguf_id, self.core.hub.connected_ids())
         files = await self.core.run(self.registry.jobs.version_files, gguf_id)
         deployment_id = uuid.uuid4().hex[:12]
         start = link_pb.StartServing(
             deployment_id=deployment_id, backend=serve_backend, gguf_path=path, served_name=served, port=port,
             adapter_path=adapter_path, digest=next((f["digest"] for f in files if f["path"].endswith(".gguf")), ""),
-            chat_template=(version["metadata"].get("gguf") or {}).get("chat_template", "") or "")
+            chat_template=(version["metadata"].get("gguf") or {}).get("chat_template", "") or "",
+            stable_endpoint=stable, replaces=handover["id"] if handover else "")
         try:
             result = await self._ask(host, link_pb.Command(start_serving=start), SERVE_TIMEOUT_S)
         except Exception:
             for old in replaced:  # what served before serves again
-                await self._restart(old)
+                if old is not handover:
+                    await self._restart(old)
             raise
         for old in replaced:
             await self.core.run(self.registry.deployments.stop_deployment, old["id"], caller().name)
