@@ -71,7 +71,7 @@ def test_a_deployment_bound_to_an_alias_follows_it_on_the_same_name_and_port(vm)
     assert (moved["port"], moved["endpoint"], moved["served_name"], moved["alias"]) == \
         (port, first["endpoint"], "chat", "prod")
     assert moved["ref"] != first["ref"]
-    assert json.loads(vm.meshctl("models", "test", "chat", "--json", timeout=300).stdout)["passed"]
+    assert json.loads(vm.meshctl("models", "test", "chat", "--ignore-eos", "--json", timeout=300).stdout)["passed"]
 
     vm.meshctl("models", "rollback", "tiny-llama", "--alias", "prod")
     back = wait_for(lambda: following(vm, "tiny-llama:1"), 900, "the deployment to follow prod back to v1",
@@ -85,4 +85,4 @@ def test_a_deployment_bound_to_an_alias_follows_it_on_the_same_name_and_port(vm)
     stuck = wait_for(lambda: (rows := vm.json("deployments")) and rows[0]["error"] and rows[0], 60,
                      "the deployment to say why it cannot follow")
     assert stuck["state"] == "running" and stuck["ref"] == first["ref"] and "tiny-llama@prod is gone" in stuck["error"]
-    assert json.loads(vm.meshctl("models", "test", "chat", "--json", timeout=300).stdout)["passed"]
+    assert json.loads(vm.meshctl("models", "test", "chat", "--ignore-eos", "--json", timeout=300).stdout)["passed"]
