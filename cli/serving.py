@@ -45,7 +45,8 @@ def convert(obj, ref, fmt, quant, on, wait):
 @click.argument("backend", type=click.Choice(["llamacpp", "ollama", "halext"]))
 @click.option("--on", required=True, help="The host to serve on, or `auto`.")
 @click.option("--name", "served_name", default="", help="The name the backend serves it under.")
-@click.option("--port", type=int, default=0, help="llama.cpp server port (default: a free one).")
+@click.option("--port", type=int, default=0,
+              help="llama.cpp server port (default: a free one; a redeploy under the same name keeps its port).")
 @click.option("--adapter", default="", metavar="NAME:VER", help="A LoRA adapter to load with the model.")
 @click.option("--quant", default="", help=f"Quantization when it must be converted first (default Q4_K_M): {QUANT_HELP}")
 @render.output(lambda d: click.echo(f"{d['ref']} is served by {d['backend']} on {d['host']} as "

@@ -65,7 +65,8 @@ class DeploymentsRepository:
         """Running deployments of these versions (as model or adapter), of what was converted from them,
         or deployed from them."""
         marks = ", ".join("?" * len(version_ids))
-        converted = f"(SELECT child_id FROM lineage WHERE parent_id IN ({marks}) AND relation IN ('quantized', 'convert'))"
+        converted = (f"(SELECT child_id FROM lineage WHERE parent_id IN ({marks}) "
+                     "AND relation IN ('quantized', 'convert'))")
         where = (f"d.state = 'running' AND (d.version_id IN ({marks}) OR d.source_version_id IN ({marks}) "
                  f"OR d.version_id IN {converted} OR d.adapter_version_id IN ({marks}) "
                  f"OR d.adapter_version_id IN {converted})")
