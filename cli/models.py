@@ -32,15 +32,20 @@ def show_list(rows: list[dict]) -> None:
 @click.option("--host", default="", help="Only versions with a copy on this host.")
 @click.option("--kind", type=click.Choice(["model", "lora", "gguf"]), default=None, help="Only this kind.")
 @click.option("--role", default="", help="Only versions with this role.")
-@click.option("--backend", default="", help="Only versions set up for this serving backend.")
+@click.option("--backend", default="", help="Only versions running on this serving backend now (deployed).")
+@click.option("--deployed-on", default="", metavar="BACKEND|HOST", help="Only versions running there now.")
+@click.option("--can-serve", default="", metavar="BACKEND", help="Only versions set up for this serving backend.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY[=VALUE]", help="Only versions with this tag (repeatable).")
 @click.option("--query", default="", help="A search query (see `meshctl models search --help`).")
 @render.output(show_list)
 @click.pass_obj
-def list_models(obj, host, kind, role, backend, tags, query):
+def list_models(obj, host, kind, role, backend, deployed_on, can_serve, tags, query):
     """Every model version the mesh knows, found by agents or registered."""
+    if backend and deployed_on:
+        raise click.UsageError("give --backend or --deployed-on, not both")
     with obj.client() as mesh:
-        return mesh.list_models(host=host, kind=kind or "", role=role, backend=backend, tags=tags, query=query)
+        return mesh.list_models(host=host, kind=kind or "", role=role, backend=can_serve, tags=tags, query=query,
+                                deployed_on=backend or deployed_on)
 
 
 def info_panel(v: dict):
@@ -102,6 +107,10 @@ def _sections(v: dict):
                                                     "torch_dtype") if config.get(k) is not None]
     yield "Metrics", [f"{k}  {val:g}" for k, val in v.get("metrics", {}).items()]
     yield "Training Config", [f"{k}  {val}" for k, val in v.get("params", {}).items()]
+    yield "Deployed To", [f"• {d['host']} {d['backend']} as {d['served_name']!r} at {d['endpoint']}: {d['state']}"
+                          + (f", serving {d['ref']}" if d["ref"] != f"{v['name']}:{v['version']}" else "")
+                          + (f", follows @{d['alias']}" if d.get("alias") else "")
+                          + f", since {render.when(d['created_at'])}" for d in v.get("deployed_to") or []]
     yield "Locations", [f"• {c['host']} ({status(c['state'])}): {c['path']}" for c in v["copies"]] or ["[red]none[/red]"]
 
 

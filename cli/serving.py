@@ -41,31 +41,50 @@ def convert(obj, ref, fmt, quant, on, wait):
 
 
 @click.command("deploy")
-@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("ref", metavar="NAME[:VERSION|@ALIAS]")
 @click.argument("backend", type=click.Choice(["llamacpp", "ollama", "halext"]))
 @click.option("--on", required=True, help="The host to serve on, or `auto`.")
 @click.option("--name", "served_name", default="", help="The name the backend serves it under.")
-@click.option("--port", type=int, default=0, help="llama.cpp server port (default: a free one).")
+@click.option("--port", type=int, default=0,
+              help="llama.cpp server port (default: a free one; a redeploy under the same name keeps its port).")
 @click.option("--adapter", default="", metavar="NAME:VER", help="A LoRA adapter to load with the model.")
 @click.option("--quant", default="", help=f"Quantization when it must be converted first (default Q4_K_M): {QUANT_HELP}")
 @render.output(lambda d: click.echo(f"{d['ref']} is served by {d['backend']} on {d['host']} as "
                                     f"{d['served_name']!r} at {d['endpoint']}"))
 @click.pass_obj
 def deploy(obj, ref, backend, on, served_name, port, adapter, quant):
-    """Serve a version on a host (converting and pulling it there first when needed)."""
+    """Serve a version on a host (converting and pulling it there first when needed).
+
+    NAME@ALIAS binds the deployment to the alias: when the alias moves (models alias, promote,
+    rollback --alias) it is redeployed to the new version under the same name and port.
+    Deploying again under a served name replaces that deployment on its port."""
     with obj.client() as mesh:
         return mesh.deploy(ref, backend, on, served_name, port, adapter, quant)
 
 
 @click.command("undeploy")
-@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("ref", metavar="NAME|SERVED_NAME")
 @click.option("--on", default="", help="Only on this host.")
 @render.output(lambda d: click.echo(f"{d['ref']} no longer served on {d['host']}"))
 @click.pass_obj
 def undeploy(obj, ref, on):
-    """Stop serving a version (the server process is stopped)."""
+    """Stop serving: by served name, or the model/version deployed (the server process is stopped)."""
     with obj.client() as mesh:
         return mesh.undeploy(ref, on)
+
+
+@click.command("swap")
+@click.argument("deployment", metavar="DEPLOYMENT")
+@click.argument("adapter", metavar="ADAPTER[:VERSION]")
+@click.option("--on", default="", help="The host, when DEPLOYMENT is served on several.")
+@render.output(lambda d: click.echo(f"{d['served_name']!r} on {d['host']} now serves {d['ref']} with {d['adapter']} "
+                                    f"at {d['endpoint']}"))
+@click.pass_obj
+def swap(obj, deployment, adapter, on):
+    """Serve a running deployment (id, served name or model) with another LoRA adapter, on the same
+    name and port; an adapter trained on another base is refused before anything stops."""
+    with obj.client() as mesh:
+        return mesh.swap_adapter(deployment, adapter, on)
 
 
 def show_test(r: dict) -> None:
@@ -97,9 +116,11 @@ def test(obj, ref, on, prompt, max_tokens, ignore_eos):
 def show_deployments(rows: list[dict]) -> None:
     if render.say_if_empty(rows, "deployments"):
         return
-    t = render.table("ID", "VERSION", "HOST", "BACKEND", "NAME", "ENDPOINT", "STATE", "ADAPTER", "SINCE")
+    t = render.table("ID", "VERSION", "FOLLOWS", "HOST", "BACKEND", "NAME", "ENDPOINT", "STATE", "ADAPTER", "SINCE")
     for d in rows:
-        t.add_row(d["id"], d["ref"], d["host"], d["backend"], d["served_name"], d["endpoint"], d["state"],
+        follows = f"{d['source'].rpartition(':')[0]}@{d['alias']}" if d.get("alias") else ""
+        state = d["state"] + (f" ({d['error']})" if d.get("error") else "")
+        t.add_row(d["id"], d["ref"], follows, d["host"], d["backend"], d["served_name"], d["endpoint"], state,
                   d["adapter"], render.when(d["created_at"]))
     render.print_table(t)
 

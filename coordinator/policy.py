@@ -40,6 +40,10 @@ METHOD_POLICY: dict[str, str] = {
     "/llmesh.v1.Catalog/RemoveAlias": "operator",
     "/llmesh.v1.Catalog/AliasHistory": "viewer",
     "/llmesh.v1.Catalog/Rollback": "operator",
+    "/llmesh.v1.Catalog/Promote": "operator",
+    "/llmesh.v1.Catalog/SetGate": "admin",
+    "/llmesh.v1.Catalog/RemoveGate": "admin",
+    "/llmesh.v1.Catalog/ListGates": "viewer",
     "/llmesh.v1.Catalog/Tree": "viewer",
     "/llmesh.v1.Catalog/Lineage": "viewer",
     "/llmesh.v1.Catalog/Adapters": "viewer",
@@ -65,6 +69,7 @@ METHOD_POLICY: dict[str, str] = {
     "/llmesh.v1.Serving/Undeploy": "operator",
     "/llmesh.v1.Serving/ListDeployments": "viewer",
     "/llmesh.v1.Serving/RollbackDeployment": "operator",
+    "/llmesh.v1.Serving/SwapAdapter": "operator",
     "/llmesh.v1.Serving/TestModel": "developer",
     "/llmesh.v1.Serving/RequestModel": AGENT,  # a halext node's agent asks for a model for itself
 

@@ -102,7 +102,7 @@ class Coordinator:
             transfers = TransferService(core, ca.key, config.piece_size, config.ticket_ttl_s)
             serving = ServingService(core, mesh, transfers)
             links = LinkService(core, security, transfers, serving)
-            catalog = CatalogService(core)
+            catalog = CatalogService(core, serving.follower.moved)
             hooks = HookService(core, config.hooks)
 
             security_grpc.add_BootstrapServicer_to_server(

@@ -170,10 +170,11 @@ class MeshClient:
     # Results are dicts with the API's field names (protos/llmesh/v1/catalog.proto).
 
     def list_models(self, *, host: str = "", kind: str = "", name: str = "", role: str = "", backend: str = "",
-                    tags: Iterable[str] = (), query: str = "") -> list[dict]:
-        """The versions in the registry, filtered as `meshctl models list` does, and by a search query."""
+                    tags: Iterable[str] = (), query: str = "", deployed_on: str = "") -> list[dict]:
+        """The versions in the registry, filtered as `meshctl models list` does, and by a search query.
+        backend: set up for it; deployed_on: a backend or host where it runs now."""
         request = pb.ListModelsRequest(host=host, kind=kind, name=name, role=role, backend=backend,
-                                       tags=list(tags), query=query)
+                                       tags=list(tags), query=query, deployed_on=deployed_on)
         return [wire.to_dict(v) for v in self._call(self._mesh.ListModels, request).versions]
 
     def register_version(self, path: str = "", host: str = "", *, name: str = "", timeout_s: float = 900.0,
@@ -228,6 +229,21 @@ class MeshClient:
     def rollback(self, name: str, alias: str = "prod", reason: str = "", deprecate: bool = False) -> dict:
         request = catalog_pb.RollbackRequest(name=_name(name), alias=alias, reason=reason, deprecate=deprecate)
         return wire.to_dict(self._call(self._catalog.Rollback, request))
+
+    def promote(self, ref: str, to: str, from_alias: str = "", gates: Iterable[str] = (), reason: str = "") -> dict:
+        """Move alias TO to REF (or to what FROM_ALIAS points to) only if it passes TO's gate and GATES."""
+        request = catalog_pb.PromoteRequest(ref=ref, to=to, from_alias=from_alias, gates=list(gates), reason=reason)
+        return wire.to_dict(self._call(self._catalog.Promote, request))
+
+    def set_gate(self, environment: str, expression: str) -> dict:
+        request = catalog_pb.GateRequest(environment=environment, expression=expression)
+        return wire.to_dict(self._call(self._catalog.SetGate, request))
+
+    def remove_gate(self, environment: str) -> dict:
+        return wire.to_dict(self._call(self._catalog.RemoveGate, catalog_pb.GateRequest(environment=environment)))
+
+    def gates(self) -> list[dict]:
+        return [wire.to_dict(g) for g in self._call(self._catalog.ListGates, catalog_pb.ListGatesRequest()).gates]
 
     def tree(self, name: str) -> dict:
         return catalog_reports.version_tree(self._call(self._catalog.Tree, catalog_pb.NameRequest(name=_name(name))))
@@ -346,6 +362,10 @@ class MeshClient:
     def deployments(self, include_stopped: bool = False) -> list[dict]:
         reply = self._call(self._serving.ListDeployments, serving_pb.ListDeploymentsRequest(all=include_stopped))
         return [wire.to_dict(d) for d in reply.deployments]
+
+    def swap_adapter(self, deployment: str, adapter: str, on: str = "") -> dict:
+        request = serving_pb.SwapAdapterRequest(deployment=deployment, adapter=adapter, on=on)
+        return wire.to_dict(self._call(self._serving.SwapAdapter, request, 7200))
 
     def rollback_deployment(self, name: str, on: str) -> dict:
         request = serving_pb.RollbackDeploymentRequest(name=name, on=on)

@@ -275,7 +275,7 @@ def test_search_and_list_filters(cat):
     assert message == "query error at position 19: expected a value after '>', found 'AND'"
     assert "query error at position 1: unknown field 'colour'" in fails(cat, "models", "search", "colour = 'red'")
     assert [v["name"] for v in cat.json("models", "list", "--role", "asm")] == ["oracle"]
-    assert [v["name"] for v in cat.json("models", "list", "--backend", "ollama", "--tag", "production")] == ["llama-ft"]
+    assert [v["name"] for v in cat.json("models", "list", "--can-serve", "ollama", "--tag", "production")] == ["llama-ft"]
     assert {v["name"] for v in cat.json("models", "list", "--query", "kind = 'lora'", "--host", "trainer")} >= {
         "oracle", "asm-lora", "chat-lora"}
     assert "query error at position 6" in fails(cat, "models", "list", "--query", "kind ~ 1")

@@ -144,7 +144,7 @@ def test_hafs_registry_maps_every_field_and_reports_the_rest(reg, tmp_path):
     broken = reg.json("models", "info", "oracle-rauru-asm")
     assert broken["roles"] == ["asm"] and broken["tags"] == {"experimental": "true", "halext_node": "halext-2"}
     assert broken["extra"]["source"]["record"] == BROKEN_HAFS
-    assert reg.json("models", "list", "--role", "general", "--backend", "ollama")[0]["name"] == HAFS_ENTRY["model_id"]
+    assert reg.json("models", "list", "--role", "general", "--can-serve", "ollama")[0]["name"] == HAFS_ENTRY["model_id"]
     assert reg.json("models", "search", "tag.served_name = 'oracle-farore'")[0]["name"] == HAFS_ENTRY["model_id"]
     again = reg.json("registry", "import", file)
     assert (again["versions"], again["merged"]) == (0, 2)  # the same file twice: merged, not duplicated

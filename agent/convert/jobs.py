@@ -67,7 +67,8 @@ class ConversionJobs:
         if out.exists():
             return out  # the same request again: the file is already there
         if command.kind == "lora":
-            convert_lora_to_gguf(source, out, progress=on_progress)
+            base = self.check_under_roots(Path(command.base_path)) if command.base_path else None
+            convert_lora_to_gguf(source, out, base_config=base, progress=on_progress)
         elif command.kind == "model":
             convert_model(source, out, quant=command.quant or "F16", progress=on_progress)
         else:

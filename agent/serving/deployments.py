@@ -10,6 +10,8 @@ from typing import Callable
 from llmesh.common.errors import FailedPrecondition, InvalidArgument
 from llmesh.v1 import agent_link_pb2 as link_pb
 
+DRAIN_S = 30.0  # how long a replaced server's open requests may take to finish
+
 
 class Deployments:
     def __init__(self, check_under_roots: Callable[[Path], Path], log_dir: Path, *, ollama_url: str,
@@ -19,6 +21,7 @@ class Deployments:
         self.ollama_url = ollama_url
         self.llama_server_binary = llama_server_binary  # "": llama-cpp-python's server
         self.servers: dict[str, object] = {}  # deployment id -> LlamaServer
+        self.forwarders: dict[str, object] = {}  # deployment id -> the Forwarder in front of its server
 
     def start(self, command: link_pb.StartServing) -> dict:
         """Runs on a worker thread: starting a server waits until it answers."""
@@ -28,6 +31,8 @@ class Deployments:
 
             server = LlamaServer(self.log_dir)
             port = command.port or _free_port()
+            if command.stable_endpoint:
+                return self._start_behind_forwarder(command, server, gguf, port)
             endpoint = server.start(gguf, port=port, served_name=command.served_name,
                                     lora_path=command.adapter_path or None,
                                     binary=self.llama_server_binary or None)
@@ -44,6 +49,35 @@ class Deployments:
                     "skipped": result["skipped"], "modelfile": str(result["modelfile"])}
         raise InvalidArgument(f"unknown backend {command.backend!r}: llamacpp or ollama")
 
+    def _start_behind_forwarder(self, command: link_pb.StartServing, server, gguf: Path, port: int) -> dict:
+        """The server on a port of its own behind a forwarder on PORT. Replacing a deployment: the
+        new server starts beside the old one, and once it answers the forwarder sends new
+        connections to it, the old one's finish, and the old one stops."""
+        from llmesh.agent.serving.forward import Forwarder
+
+        forwarder = self.forwarders.get(command.replaces) if command.replaces else None
+        if command.replaces and forwarder is None:
+            raise FailedPrecondition("the deployment to replace is not running on this host")
+        endpoint = server.start(gguf, port=_free_port(), served_name=command.served_name,
+                                lora_path=command.adapter_path or None, binary=self.llama_server_binary or None)
+        new_port = server.spec.port
+        if forwarder is None:
+            try:
+                forwarder = Forwarder(server.spec.host, port, new_port)
+            except Exception:
+                server.stop()
+                raise
+        else:
+            old = self.servers.pop(command.replaces)
+            forwarder.retarget(new_port)
+            forwarder.drain(old.spec.port, DRAIN_S)
+            old.stop()
+            del self.forwarders[command.replaces]
+        self.forwarders[command.deployment_id] = forwarder
+        self.servers[command.deployment_id] = server
+        host = f"[{forwarder.host}]" if ":" in forwarder.host else forwarder.host
+        return {"endpoint": f"http://{host}:{port}", "port": port, "pid": endpoint.pid}
+
     def stop(self, command: link_pb.StopServing) -> dict:
         if command.backend == "ollama":
             from llmesh.agent.serving.ollama import OllamaClient
@@ -53,6 +87,9 @@ class Deployments:
         server = self.servers.pop(command.deployment_id, None)
         if server is None:
             raise FailedPrecondition("that deployment is not running on this host")
+        forwarder = self.forwarders.pop(command.deployment_id, None)
+        if forwarder is not None:
+            forwarder.close()
         server.stop()
         return {}
 
@@ -73,6 +110,9 @@ class Deployments:
                          model=command.served_name, **extra)
 
     async def shutdown(self) -> None:
+        for forwarder in self.forwarders.values():
+            forwarder.close()
+        self.forwarders = {}
         servers, self.servers = list(self.servers.values()), {}
         for server in servers:
             await asyncio.to_thread(server.stop)

@@ -64,7 +64,9 @@ class ServerSpec:
         else:
             cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf_path),
                    "--host", self.host, "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-                   "--model_alias", self.served_name]
+                   "--model_alias", self.served_name,
+                   # a new request must not cut another client's stream short (the default does)
+                   "--interrupt_requests", "False"]
             cmd += ["--lora_path", str(self.lora_path)] if self.lora_path else []
             cmd += ["--n_threads", str(self.threads)] if self.threads else []
         return cmd + list(self.extra_args)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from llmesh.common import wire
-from llmesh.common.errors import InvalidArgument, MeshError
-from llmesh.common.names import check_name, parse_ref
+from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError
+from llmesh.common.names import ModelRef, check_name, parse_ref
 from llmesh.coordinator.catalog import importers
 from llmesh.coordinator.core import INSPECT_TIMEOUT_S, Core
 from llmesh.v1 import agent_link_pb2 as link_pb
@@ -24,9 +24,10 @@ MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 
 class CatalogService:
-    def __init__(self, core: Core):
+    def __init__(self, core: Core, on_alias_moved: Callable[[str, str], None] | None = None):
         self.core = core
         self.registry = core.registry
+        self.on_alias_moved = on_alias_moved or (lambda name, alias: None)  # deployments follow aliases
 
     def _connected(self) -> frozenset[str]:
         return self.core.hub.connected_ids()
@@ -92,20 +93,61 @@ class CatalogService:
     # -- aliases --------------------------------------------------------------------------
 
     async def set_alias(self, ref: str, alias: str, reason: str, protect: bool, caller) -> dict:
-        return await self.core.run(self.registry.aliases.set_alias, parse_ref(ref), alias, reason=reason, protect=protect,
-                                   is_admin=caller.has_role("admin"), actor=caller.name)
+        parsed = parse_ref(ref)
+        result = await self.core.run(self.registry.aliases.set_alias, parsed, alias, reason=reason, protect=protect,
+                                     is_admin=caller.has_role("admin"), actor=caller.name)
+        self.on_alias_moved(parsed.name, alias)
+        return result
 
     async def remove_alias(self, name: str, alias: str, reason: str, caller) -> dict:
         check_name(name)
-        return await self.core.run(self.registry.aliases.remove_alias, name, alias, reason=reason,
-                                   is_admin=caller.has_role("admin"), actor=caller.name)
+        result = await self.core.run(self.registry.aliases.remove_alias, name, alias, reason=reason,
+                                     is_admin=caller.has_role("admin"), actor=caller.name)
+        self.on_alias_moved(name, alias)
+        return result
 
     async def alias_history(self, name: str, alias: str) -> list[dict]:
         return await self.core.run(self.registry.aliases.alias_history, check_name(name), alias)
 
     async def rollback(self, name: str, alias: str, reason: str, deprecate: bool, caller) -> dict:
-        return await self.core.run(self.registry.aliases.rollback, check_name(name), alias or "prod", reason=reason,
-                                   deprecate=deprecate, is_admin=caller.has_role("admin"), actor=caller.name)
+        result = await self.core.run(self.registry.aliases.rollback, check_name(name), alias or "prod", reason=reason,
+                                     deprecate=deprecate, is_admin=caller.has_role("admin"), actor=caller.name)
+        self.on_alias_moved(name, alias or "prod")
+        return result
+
+    async def promote(self, ref: str, to: str, from_alias: str, gates: list[str], reason: str, caller) -> dict:
+        """Move alias TO to the version (REF, or what FROM points to) if it passes every gate."""
+        if not to:
+            raise InvalidArgument("say which environment to promote to: --to ALIAS")
+        parsed = parse_ref(ref)
+        if from_alias:
+            if parsed.names_a_version:
+                raise InvalidArgument("give NAME with --from, or NAME:VERSION without it")
+            parsed = ModelRef(parsed.name, alias=from_alias)
+        version_id = await self.core.run(self.registry.versions.resolve, parsed)
+        version = await self._version(version_id)
+        label = f"{version['name']}:{version['version']}"
+        failed = await self.core.run(self.registry.gates.failing, version_id, version, to, list(gates))
+        await self.core.run(self.registry.gates.record_promotion, label, to, failed, caller.name)
+        if failed:
+            raise FailedPrecondition(f"{label} not promoted to {to}: gate failed: " + "; ".join(failed))
+        result = await self.core.run(
+            self.registry.aliases.set_alias, ModelRef(version["name"], version=version["version"]), to,
+            reason=reason or (f"promoted from {from_alias}" if from_alias else "promoted"),
+            is_admin=caller.has_role("admin"), actor=caller.name)
+        self.on_alias_moved(version["name"], to)
+        return result
+
+    async def set_gate(self, environment: str, expression: str, actor: str) -> dict:
+        if not expression.strip():
+            raise InvalidArgument("give the gate's checks, e.g. \"metric.accuracy >= 0.85\"")
+        return await self.core.run(self.registry.gates.set_gate, environment, expression, actor)
+
+    async def remove_gate(self, environment: str, actor: str) -> dict:
+        return await self.core.run(self.registry.gates.remove_gate, environment, actor)
+
+    async def gates(self) -> list[dict]:
+        return await self.core.run(self.registry.gates.gates)
 
     # -- reports --------------------------------------------------------------------------
 

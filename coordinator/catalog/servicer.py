@@ -71,6 +71,24 @@ class CatalogServicer(catalog_grpc.CatalogServicer):
                                                    auth.caller(context)))
 
     @translate_errors
+    async def Promote(self, request: pb.PromoteRequest, context: Context) -> pb.AliasChange:
+        return _change(await self.service.promote(request.ref, request.to, request.from_alias, list(request.gates),
+                                                  request.reason, auth.caller(context)))
+
+    @translate_errors
+    async def SetGate(self, request: pb.GateRequest, context: Context) -> pb.Gate:
+        gate = await self.service.set_gate(request.environment, request.expression, auth.caller(context).name)
+        return wire.to_message(pb.Gate, gate)
+
+    @translate_errors
+    async def RemoveGate(self, request: pb.GateRequest, context: Context) -> pb.Gate:
+        return wire.to_message(pb.Gate, await self.service.remove_gate(request.environment, auth.caller(context).name))
+
+    @translate_errors
+    async def ListGates(self, request: pb.ListGatesRequest, context: Context) -> pb.ListGatesResponse:
+        return pb.ListGatesResponse(gates=[wire.to_message(pb.Gate, g) for g in await self.service.gates()])
+
+    @translate_errors
     async def Tree(self, request: pb.NameRequest, context: Context) -> pb.VersionTree:
         return messages.version_tree(await self.service.tree(request.name))
 

@@ -10,6 +10,7 @@ from llmesh.common import wire
 from llmesh.common.errors import MeshError
 from llmesh.common.names import parse_ref
 from llmesh.coordinator.core import Core
+from llmesh.coordinator.registry.deployments import with_liveness
 from llmesh.v1 import agent_link_pb2 as link_pb
 
 log = logging.getLogger("llmesh.coordinator.mesh")
@@ -100,7 +101,14 @@ class MeshService:
 
     async def get_model(self, ref_text: str) -> dict:
         ref = parse_ref(ref_text)
-        return await self.core.run(self.registry.versions.get_version, ref, self.core.hub.connected_ids())
+        connected = self.core.hub.connected_ids()
+        version = await self.core.run(self.registry.versions.get_version, ref, connected)
+        version_id = await self.core.run(self.registry.versions.resolve, ref)
+        rows = await self.core.run(self.registry.deployments.running_deployments_of, [version_id])
+        version["deployed_to"] = [{k: d[k] for k in ("host", "backend", "served_name", "endpoint", "state", "ref",
+                                                     "alias", "adapter", "created_at")}
+                                  for d in with_liveness(rows, connected)]
+        return version
 
     async def delete_model(self, ref_text: str, actor: str = "") -> list[str]:
         return await self.core.run(self.registry.models.delete, parse_ref(ref_text), actor)

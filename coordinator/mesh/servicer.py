@@ -31,7 +31,7 @@ class MeshServicer(mesh_grpc.MeshServicer):
                          context: grpc.aio.ServicerContext) -> pb.ListModelsResponse:
         versions = await self.mesh.list_models(request.host, request.kind, request.name, role=request.role,
                                                backend=request.backend, tags=list(request.tags),
-                                               query=request.query)
+                                               query=request.query, deployed_on=request.deployed_on)
         return pb.ListModelsResponse(versions=[wire.to_message(pb.ModelVersion, v) for v in versions])
 
     @translate_errors

@@ -14,7 +14,7 @@ builds them in dependency order, so who uses whom reads from ``__init__`` below:
     exchange                   <- models, catalog, aliases
     jobs                       <- models
     deployments                <- the database alone
-    hooks, scrubs              <- the database alone
+    hooks, scrubs, gates       <- the database alone
     metrics                    <- scrubs
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ from llmesh.coordinator.registry.catalog import CatalogRepository
 from llmesh.coordinator.registry.database import Database
 from llmesh.coordinator.registry.deployments import DeploymentsRepository
 from llmesh.coordinator.registry.exchange import ExchangeRepository
+from llmesh.coordinator.registry.gates import GatesRepository
 from llmesh.coordinator.registry.hooks import HooksRepository
 from llmesh.coordinator.registry.hosts import HostsRepository, host_status
 from llmesh.coordinator.registry.jobs import JobsRepository
@@ -68,6 +69,7 @@ class Registry:
         self.scrubs = ScrubsRepository(db)
         self.metrics = MetricsRepository(db, self.scrubs)
         self.hooks = HooksRepository(db)
+        self.gates = GatesRepository(db)
 
     def schema_version(self) -> int:
         return migrations.schema_version(self.db.handle)

@@ -209,6 +209,16 @@ def _scrubs(db: sqlite_utils.Database) -> None:
         "drifted_json": str,
     }, pk="id")
     db["scrubs"].create_index(["host_id", "started_at"])
+def _deployment_sources(db: sqlite_utils.Database) -> None:
+    """What a deployment was asked for: the version named (before conversion), and the alias
+    it follows (empty: it stays on its version); and the quality gates of environments."""
+    db.execute("ALTER TABLE deployments ADD COLUMN source_version_id INTEGER")
+    db.execute("ALTER TABLE deployments ADD COLUMN alias TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE deployments ADD COLUMN quant TEXT NOT NULL DEFAULT ''")
+    db["deployments"].create_index(["source_version_id"])
+    # Quality gates per environment (an alias), in the search language.
+    db["gates"].create({"environment": str, "expression": str, "updated_by": str, "updated_at": float},
+                       pk="environment")
 
 
 Migration = Callable[[sqlite_utils.Database], None]
@@ -226,6 +236,7 @@ MIGRATIONS: dict[int, Migration] = {
     27: _host_uptime_and_protocol,
     28: _webhooks,
     29: _scrubs,
+    31: _deployment_sources,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -13,6 +13,8 @@ from llmesh.coordinator.registry.hosts import HostsRepository
 from llmesh.coordinator.registry.search import SearchRepository, flag_terms
 from llmesh.coordinator.registry.versions import VersionsRepository
 
+SERVING_BACKENDS = ("llamacpp", "ollama", "halext")
+
 
 class ModelsRepository:
     def __init__(self, db: Database, hosts: HostsRepository, versions: VersionsRepository,
@@ -192,10 +194,14 @@ class ModelsRepository:
 
     def list_versions(self, connected: frozenset[str], *, host: str = "", kind: str = "",
                       name: str = "", role: str = "", backend: str = "", tags: list[str] | None = None,
-                      query: str = "", sort: str = "", limit: int = 0) -> list[dict]:
-        """The simple flags and the search language run on one engine (registry.search)."""
+                      query: str = "", sort: str = "", limit: int = 0, deployed_on: str = "") -> list[dict]:
+        """The simple flags and the search language run on one engine (registry.search).
+        deployed_on: a backend, or a host, where the version runs now."""
         host_id = self.hosts.host_by_name(host)["id"] if host else ""
-        terms = flag_terms(role=role, backend=backend, tags=tags, kind=kind, host_id=host_id, name=name)
+        on_backend = deployed_on if deployed_on in SERVING_BACKENDS else ""
+        on_host = self.hosts.host_by_name(deployed_on)["id"] if deployed_on and not on_backend else ""
+        terms = flag_terms(role=role, backend=backend, tags=tags, kind=kind, host_id=host_id, name=name,
+                           deployed_backend=on_backend, deployed_host_id=on_host)
         if not (terms or query or sort or limit):
             return self.versions.matching("1 = 1", [], connected)
         return self.search.search(connected, query, sort=sort, limit=limit, filters=terms)

@@ -370,7 +370,7 @@ class SearchRepository:
 
 
 def flag_terms(role: str = "", backend: str = "", tags: list[str] | None = None, kind: str = "",
-               host_id: str = "", name: str = "") -> list[Term]:
+               host_id: str = "", name: str = "", deployed_backend: str = "", deployed_host_id: str = "") -> list[Term]:
     """`meshctl models list` flags as terms on the same engine."""
     terms = []
 
@@ -388,6 +388,14 @@ def flag_terms(role: str = "", backend: str = "", tags: list[str] | None = None,
         add("version_tags", "key = ? AND value = ?" if sep else "key = ?", [key, value] if sep else [key])
     if host_id:
         add("copies", "host_id = ?", [host_id])
+    for column, value in (("backend", deployed_backend), ("host_id", deployed_host_id)):
+        if value:  # running there now: the served version, and the version it was deployed from
+            condition = f"state = 'running' AND {column} = ?"
+            terms.append(Term(
+                f"EXISTS (SELECT 1 FROM deployments WHERE (version_id = v.id OR source_version_id = v.id) "
+                f"AND {condition})", [value],
+                f"SELECT version_id FROM deployments WHERE {condition} UNION "
+                f"SELECT source_version_id FROM deployments WHERE {condition}", [value, value], True))
     if kind:
         terms.append(Term("+v.kind = ?", [kind], "SELECT id FROM versions WHERE kind = ?", [kind], True))
     if name:

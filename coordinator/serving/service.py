@@ -20,6 +20,8 @@ from llmesh.common.names import check_quant, parse_ref, sanitize_name
 from llmesh.coordinator.auth import caller
 from llmesh.coordinator.core import INSPECT_TIMEOUT_S, Core
 from llmesh.coordinator.mesh.service import MeshService
+from llmesh.coordinator.registry.deployments import with_liveness
+from llmesh.coordinator.serving.follow import AliasFollower
 from llmesh.coordinator.transfer.service import TransferService
 from llmesh.v1 import agent_link_pb2 as link_pb
 
@@ -38,6 +40,7 @@ class ServingService:
         self.registry = core.registry
         self.mesh = mesh  # the hosts, with their online status
         self.transfers = transfers  # conversions are jobs; deployments pull first when needed
+        self.follower = AliasFollower(self)  # deployments bound to an alias follow it
 
     # -- conversion -----------------------------------------------------------------------
 
@@ -50,7 +53,12 @@ class ServingService:
         if version["format"] == "gguf":
             raise FailedPrecondition(f"{ref_text} is already GGUF")
         existing = await self.core.run(self.registry.deployments.converted_from, version_id, quant)
+        base_id = await self._base_of(version_id, version) if version["kind"] == "lora" and existing is None else None
         host = await self._holder(version_id, on, ref_text)
+        base_path = ""
+        if base_id is not None:  # the adapter's tensors are laid out by its base's config
+            base_ref = await self.core.run(self.registry.db.version_ref, base_id)
+            base_path = (await self._copy_on(base_id, base_ref, host))["path"]
         out_name = f"{version['name']}-{quant.lower()}"
         job_id = await self.core.run(self.registry.jobs.create_job_of_kind, "convert", version_id, host["id"],
                                      {"quant": quant, "out_name": out_name}, caller().name)
@@ -62,7 +70,9 @@ class ServingService:
         copies = [c for c in await self.core.run(self.registry.jobs.copies_on, version_id, host["id"])
                   if c["state"] == "verified"]
         command = link_pb.ConvertModel(job_id=job_id, source_path=copies[0]["path"], kind=version["kind"],
-                                       quant=quant, out_name=sanitize_name(out_name).replace("/", "--"))
+                                       quant=quant, base_path=base_path,
+                                       # the file is per source version: another version's conversion is not this one
+                                       out_name=sanitize_name(out_name).replace("/", "--") + f"-v{version['version']}")
         await self.core.hub.get(host["id"], host["name"]).request(link_pb.Command(convert=command), 30)
         await self.core.run(self.registry.jobs.update_job, job_id, state="running", started_at=time.time())
         return await self.transfers.job(job_id)
@@ -125,7 +135,9 @@ class ServingService:
             raise InvalidArgument(f"unknown backend {backend!r}: choose {', '.join(BACKENDS)}")
         if not on:
             raise InvalidArgument("say where to serve: --on HOST (or --on auto)")
-        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
+        ref = parse_ref(ref_text)
+        version_id = await self.core.run(self.registry.versions.resolve, ref)
+        version_id, adapter, served_name = await self._on_its_base(version_id, ref_text, adapter, served_name)
         gguf_ref, gguf_id = await self._gguf_of(version_id, ref_text, quant, on)
         if on == "auto":
             on = await self._place(gguf_id, backend)
@@ -138,25 +150,101 @@ class ServingService:
             adapter_id = await self.core.run(self.registry.versions.resolve, parse_ref(adapter))
             adapter_ref, adapter_id = await self._gguf_of(adapter_id, adapter, "F16", on)
             adapter_path = await self._gguf_path_on(adapter_id, adapter_ref, host)
-        if port and port in await self.core.run(self.registry.deployments.ports_in_use, host["id"]):
-            raise FailedPrecondition(f"port {port} on {on} is already used by another deployment")
         requested = await self.core.run(self.registry.versions.version_by_id, version_id, self.core.hub.connected_ids())
         served = served_name or requested["name"].replace("/", "-")
+        # One version per served name per host: the new one replaces it, on its port.
         replaced = await self.core.run(self.registry.deployments.running_deployments, None, host["id"], served)
-        for old in replaced:  # one version per served name per host: the new one replaces it
-            await self._stop(old)
+        kept_ports = {d["port"] for d in replaced if d["port"]}
+        if not port and kept_ports and backend != "ollama":
+            port = sorted(kept_ports)[0]
+        if port and port not in kept_ports and port in await self.core.run(
+                self.registry.deployments.ports_in_use, host["id"]):
+            raise FailedPrecondition(f"port {port} on {on} is already used by another deployment")
         serve_backend = "llamacpp" if backend == "halext" else backend
+        # Following an alias on llama.cpp: a forwarder holds the port; the new server starts beside
+        # the old one and takes over once it answers (no failed request); else stop, then start.
+        stable = bool(ref.alias) and serve_backend == "llamacpp"
+        handover = next((d for d in replaced if stable and d["alias"] and d["backend"] == backend
+                         and d["port"] == port), None) if len(replaced) == 1 else None
+        for old in replaced:
+            if old is not handover:
+                await self._stop_process(old)
         version = await self.core.run(self.registry.versions.version_by_id, gguf_id, self.core.hub.connected_ids())
         files = await self.core.run(self.registry.jobs.version_files, gguf_id)
         deployment_id = uuid.uuid4().hex[:12]
         start = link_pb.StartServing(
             deployment_id=deployment_id, backend=serve_backend, gguf_path=path, served_name=served, port=port,
             adapter_path=adapter_path, digest=next((f["digest"] for f in files if f["path"].endswith(".gguf")), ""),
-            chat_template=(version["metadata"].get("gguf") or {}).get("chat_template", "") or "")
-        result = await self._ask(host, link_pb.Command(start_serving=start), SERVE_TIMEOUT_S)
+            chat_template=(version["metadata"].get("gguf") or {}).get("chat_template", "") or "",
+            stable_endpoint=stable, replaces=handover["id"] if handover else "")
+        try:
+            result = await self._ask(host, link_pb.Command(start_serving=start), SERVE_TIMEOUT_S)
+        except Exception:
+            for old in replaced:  # what served before serves again
+                if old is not handover:
+                    await self._restart(old)
+            raise
+        for old in replaced:
+            await self.core.run(self.registry.deployments.stop_deployment, old["id"], caller().name)
         await self.core.run(self.registry.deployments.add_deployment, deployment_id, gguf_id, host["id"], backend, served,
-                            result["endpoint"], result.get("port", 0), adapter_id, caller().name)
+                            result["endpoint"], result.get("port", 0), adapter_id, caller().name, version_id,
+                            ref.alias or "", quant)
         return await self.core.run(self.registry.deployments.deployment, deployment_id)
+
+    async def _base_of(self, adapter_id: int, adapter: dict) -> int:
+        """The registry version a LoRA adapter was trained on, or FailedPrecondition naming its base."""
+        base_text = adapter.get("base_model") or ""
+        base_id = await self.core.run(self.registry.deployments.base_of, adapter_id, base_text)
+        if base_id is None:
+            raise FailedPrecondition(
+                f"the base {base_text or '(not recorded)'!r} of {adapter['name']}:{adapter['version']} is not in the "
+                "registry nor in any host's HF cache: pull or register it first")
+        return base_id
+
+    async def _on_its_base(self, version_id: int, ref_text: str, adapter: str,
+                           served_name: str) -> tuple[int, str, str]:
+        """(the model to serve, the adapter, the served name): an adapter deployed alone is served on
+        its base; --adapter must have been trained on the model it is deployed with."""
+        connected = self.core.hub.connected_ids()
+        version = await self.core.run(self.registry.versions.version_by_id, version_id, connected)
+        if version["kind"] == "lora":
+            if adapter:
+                raise InvalidArgument(f"{ref_text} is an adapter: deploy it alone (on its base) or as --adapter")
+            base_id = await self._base_of(version_id, version)
+            return base_id, f"{version['name']}:{version['version']}", served_name or version["name"].replace("/", "-")
+        if not adapter:
+            return version_id, adapter, served_name
+        adapter_id = await self.core.run(self.registry.versions.resolve, parse_ref(adapter))
+        found = await self.core.run(self.registry.versions.version_by_id, adapter_id, connected)
+        if found["kind"] != "lora" and not (found["kind"] == "gguf" and found["metadata"].get("gguf", {}).get(
+                "type") == "adapter"):
+            raise InvalidArgument(f"{adapter} is not a LoRA adapter")
+        if found["kind"] == "lora":
+            base_id = await self._base_of(adapter_id, found)
+            if not await self.core.run(self.registry.deployments.derived_from, version_id, base_id):
+                base = await self.core.run(self.registry.db.version_ref, base_id)
+                raise FailedPrecondition(f"adapter {adapter} was trained on {base} "
+                                         f"({found.get('base_model') or 'its base'}), not on {ref_text}")
+        return version_id, adapter, served_name
+
+    async def _restart(self, deployment: dict) -> None:
+        """Start a stopped deployment's server again, as it was (its id, port and files)."""
+        host = {"id": deployment["host_id"], "name": deployment["host"]}
+        try:
+            path = await self._gguf_path_on(deployment["version_id"], deployment["ref"], host)
+            adapter_path = ""
+            if deployment["adapter"]:
+                adapter_id = await self.core.run(self.registry.versions.resolve, parse_ref(deployment["adapter"]))
+                adapter_path = await self._gguf_path_on(adapter_id, deployment["adapter"], host)
+            start = link_pb.StartServing(
+                deployment_id=deployment["id"], served_name=deployment["served_name"], port=deployment["port"],
+                backend="llamacpp" if deployment["backend"] == "halext" else deployment["backend"],
+                gguf_path=path, adapter_path=adapter_path)
+            await self._ask(host, link_pb.Command(start_serving=start), SERVE_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - the registry says it stopped, with why
+            log.warning("could not restart deployment %s: %s", deployment["id"], exc)
+            await self.core.run(self.registry.deployments.stop_deployment, deployment["id"], caller().name,
+                                "failed", f"not restarted after a failed replacement: {exc}")
 
     async def _gguf_of(self, version_id: int, ref_text: str, quant: str, on: str) -> tuple[str, int]:
         """The GGUF version to serve: the version itself, or its conversion (made now if needed)."""
@@ -172,14 +260,18 @@ class ServingService:
             existing = await self.core.run(self.registry.versions.resolve, parse_ref(job["copy_path"]))
         return await self.core.run(self.registry.db.version_ref, existing), existing
 
-    async def _gguf_path_on(self, version_id: int, ref: str, host: dict) -> str:
+    async def _copy_on(self, version_id: int, ref: str, host: dict) -> dict:
+        """A verified copy of the version on the host, pulled there first when it has none."""
         copies = [c for c in await self.core.run(self.registry.jobs.copies_on, version_id, host["id"])
                   if c["state"] == "verified"]
         if not copies:
             job = await self.transfers.pull(ref, host["name"])
             job = await self._wait_job(job, f"pulling {ref} to {host['name']}")
             copies = [{"path": job["copy_path"]}]
-        path = copies[0]["path"]
+        return copies[0]
+
+    async def _gguf_path_on(self, version_id: int, ref: str, host: dict) -> str:
+        path = (await self._copy_on(version_id, ref, host))["path"]
         if path.endswith(".gguf"):
             return path
         files = [f["path"] for f in await self.core.run(self.registry.jobs.version_files, version_id)
@@ -208,17 +300,35 @@ class ServingService:
                 return h["labels"]
         return {}
 
-    async def undeploy(self, ref_text: str, on: str = "") -> dict:
-        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
+    async def find_running(self, text: str, on: str = "") -> list[dict]:
+        """Running deployments named by TEXT: the name they are served as, or the version (a bare
+        name: the model) they serve or were deployed from."""
         host_id = (await self.core.run(self.registry.hosts.host_by_name, on))["id"] if on else None
-        running = await self.core.run(self.registry.deployments.running_deployments, version_id, host_id)
+        by_id = [d for d in await self.core.run(self.registry.deployments.running_deployments, None, host_id)
+                 if d["id"] == text]
+        running = by_id or await self.core.run(self.registry.deployments.running_deployments, None, host_id,
+                                               text.replace("/", "-"))
+        if running:
+            return running
+        try:
+            ref = parse_ref(text)
+        except InvalidArgument:
+            return []
+        if ref.names_a_version:
+            ids = [await self.core.run(self.registry.versions.resolve, ref)]
+        else:
+            ids = await self.core.run(self.registry.deployments.model_version_ids, ref.name)
+        return await self.core.run(self.registry.deployments.running_deployments_of, ids, host_id) if ids else []
+
+    async def undeploy(self, ref_text: str, on: str = "") -> dict:
+        running = await self.find_running(ref_text, on)
         if not running:
             raise NotFound(f"{ref_text} is not deployed" + (f" on {on}" if on else ""))
         for deployment in running:
             await self._stop(deployment)
         return await self.core.run(self.registry.deployments.deployment, running[0]["id"])
 
-    async def _stop(self, deployment: dict) -> None:
+    async def _stop_process(self, deployment: dict) -> None:
         host = {"id": deployment["host_id"], "name": deployment["host"]}
         command = link_pb.StopServing(deployment_id=deployment["id"], served_name=deployment["served_name"],
                                       backend="llamacpp" if deployment["backend"] == "halext" else deployment["backend"])
@@ -226,31 +336,46 @@ class ServingService:
             await self._ask(host, link_pb.Command(stop_serving=command), 60)
         except FailedPrecondition as exc:  # gone already (agent restarted): the registry catches up
             log.info("deployment %s was not running: %s", deployment["id"], exc)
+
+    async def _stop(self, deployment: dict) -> None:
+        await self._stop_process(deployment)
         await self.core.run(self.registry.deployments.stop_deployment, deployment["id"], caller().name)
+
+    async def swap(self, name: str, adapter: str, on: str = "") -> dict:
+        """Serve a running deployment with another adapter, on its served name and port. Neither
+        llama-cpp-python's server nor Ollama loads a new LoRA at run time, so it is a clean restart
+        (the adapter is checked against the model first: a wrong one stops nothing)."""
+        if not adapter:
+            raise InvalidArgument("name the adapter to swap in")
+        running = await self.find_running(name, on)
+        if not running:
+            raise NotFound(f"{name} is not deployed" + (f" on {on}" if on else ""))
+        if len({d["host"] for d in running}) > 1:
+            raise FailedPrecondition(f"{name} is deployed on {', '.join(sorted({d['host'] for d in running}))}: "
+                                     "say which with --on")
+        d = running[-1]
+        ref = f"{d['source'].rpartition(':')[0]}@{d['alias']}" if d["alias"] else (d["source"] or d["ref"])
+        return await self.deploy(ref, d["backend"], d["host"], d["served_name"], d["port"], adapter, d["quant"])
 
     async def rollback(self, name: str, on: str) -> dict:
         """Serve again what served under this name on this host before the current one."""
-        name = name.replace("/", "-")
         host = await self.core.run(self.registry.hosts.host_by_name, on)
-        running = await self.core.run(self.registry.deployments.running_deployments, None, host["id"], name)
+        running = await self.find_running(name, on)
+        name = running[-1]["served_name"] if running else name.replace("/", "-")
         before = running[-1]["created_at"] if running else time.time()
         previous = await self.core.run(self.registry.deployments.previous_deployment, name, host["id"], before)
         if previous is None:
             raise FailedPrecondition(f"nothing served as {name!r} on {on} before; no rollback possible")
-        return await self.deploy(previous["ref"], previous["backend"], on, previous["served_name"], previous["port"],
-                                 previous["adapter"])
+        return await self.deploy(previous["source"] or previous["ref"], previous["backend"], on,
+                                 previous["served_name"], previous["port"], previous["adapter"], previous["quant"])
 
     async def deployments(self, include_stopped: bool) -> list[dict]:
-        return await self.core.run(self.registry.deployments.deployments, include_stopped)
+        rows = await self.core.run(self.registry.deployments.deployments, include_stopped)
+        return with_liveness(rows, self.core.hub.connected_ids())
 
     async def test(self, ref_text: str, on: str = "", prompt: str = "", max_tokens: int = 32,
                    ignore_eos: bool = False) -> dict:
-        version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
-        host_id = (await self.core.run(self.registry.hosts.host_by_name, on))["id"] if on else None
-        running = await self.core.run(self.registry.deployments.running_deployments, version_id, host_id)
-        if not running:
-            gguf = await self.core.run(self.registry.deployments.converted_from, version_id, DEFAULT_DEPLOY_QUANT)
-            running = await self.core.run(self.registry.deployments.running_deployments, gguf, host_id) if gguf else []
+        running = await self.find_running(ref_text, on)
         if not running:
             raise NotFound(f"{ref_text} is not deployed" + (f" on {on}" if on else "") + ": deploy it first")
         deployment = running[-1]

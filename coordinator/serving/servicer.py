@@ -43,6 +43,10 @@ class ServingServicer(serving_grpc.ServingServicer):
         return wire.to_message(pb.Deployment, await self.serving.rollback(request.name, request.on))
 
     @translate_errors
+    async def SwapAdapter(self, request: pb.SwapAdapterRequest, context: grpc.aio.ServicerContext) -> pb.Deployment:
+        return wire.to_message(pb.Deployment, await self.serving.swap(request.deployment, request.adapter, request.on))
+
+    @translate_errors
     async def TestModel(self, request: pb.TestModelRequest, context: grpc.aio.ServicerContext) -> pb.TestResult:
         result = await self.serving.test(request.ref, request.on, request.prompt, request.max_tokens,
                                          request.ignore_eos)

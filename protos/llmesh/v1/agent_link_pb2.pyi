@@ -301,21 +301,23 @@ class CheckPull(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., dest_dir: _Optional[str] = ...) -> None: ...
 
 class ConvertModel(_message.Message):
-    __slots__ = ("job_id", "source_path", "kind", "quant", "out_name")
+    __slots__ = ("job_id", "source_path", "kind", "quant", "out_name", "base_path")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_PATH_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     QUANT_FIELD_NUMBER: _ClassVar[int]
     OUT_NAME_FIELD_NUMBER: _ClassVar[int]
+    BASE_PATH_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     source_path: str
     kind: str
     quant: str
     out_name: str
-    def __init__(self, job_id: _Optional[str] = ..., source_path: _Optional[str] = ..., kind: _Optional[str] = ..., quant: _Optional[str] = ..., out_name: _Optional[str] = ...) -> None: ...
+    base_path: str
+    def __init__(self, job_id: _Optional[str] = ..., source_path: _Optional[str] = ..., kind: _Optional[str] = ..., quant: _Optional[str] = ..., out_name: _Optional[str] = ..., base_path: _Optional[str] = ...) -> None: ...
 
 class StartServing(_message.Message):
-    __slots__ = ("deployment_id", "backend", "gguf_path", "served_name", "port", "adapter_path", "digest", "chat_template")
+    __slots__ = ("deployment_id", "backend", "gguf_path", "served_name", "port", "adapter_path", "digest", "chat_template", "stable_endpoint", "replaces")
     DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     GGUF_PATH_FIELD_NUMBER: _ClassVar[int]
@@ -324,6 +326,8 @@ class StartServing(_message.Message):
     ADAPTER_PATH_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     CHAT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    STABLE_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    REPLACES_FIELD_NUMBER: _ClassVar[int]
     deployment_id: str
     backend: str
     gguf_path: str
@@ -332,7 +336,9 @@ class StartServing(_message.Message):
     adapter_path: str
     digest: str
     chat_template: str
-    def __init__(self, deployment_id: _Optional[str] = ..., backend: _Optional[str] = ..., gguf_path: _Optional[str] = ..., served_name: _Optional[str] = ..., port: _Optional[int] = ..., adapter_path: _Optional[str] = ..., digest: _Optional[str] = ..., chat_template: _Optional[str] = ...) -> None: ...
+    stable_endpoint: bool
+    replaces: str
+    def __init__(self, deployment_id: _Optional[str] = ..., backend: _Optional[str] = ..., gguf_path: _Optional[str] = ..., served_name: _Optional[str] = ..., port: _Optional[int] = ..., adapter_path: _Optional[str] = ..., digest: _Optional[str] = ..., chat_template: _Optional[str] = ..., stable_endpoint: _Optional[bool] = ..., replaces: _Optional[str] = ...) -> None: ...
 
 class StopServing(_message.Message):
     __slots__ = ("deployment_id", "backend", "served_name")

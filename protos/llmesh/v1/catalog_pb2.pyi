@@ -234,6 +234,50 @@ class RollbackRequest(_message.Message):
     deprecate: bool
     def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., reason: _Optional[str] = ..., deprecate: _Optional[bool] = ...) -> None: ...
 
+class PromoteRequest(_message.Message):
+    __slots__ = ("ref", "to", "from_alias", "gates", "reason")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    FROM_ALIAS_FIELD_NUMBER: _ClassVar[int]
+    GATES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    to: str
+    from_alias: str
+    gates: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    def __init__(self, ref: _Optional[str] = ..., to: _Optional[str] = ..., from_alias: _Optional[str] = ..., gates: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GateRequest(_message.Message):
+    __slots__ = ("environment", "expression")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    expression: str
+    def __init__(self, environment: _Optional[str] = ..., expression: _Optional[str] = ...) -> None: ...
+
+class Gate(_message.Message):
+    __slots__ = ("environment", "expression", "updated_by", "updated_at")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    expression: str
+    updated_by: str
+    updated_at: float
+    def __init__(self, environment: _Optional[str] = ..., expression: _Optional[str] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[float] = ...) -> None: ...
+
+class ListGatesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListGatesResponse(_message.Message):
+    __slots__ = ("gates",)
+    GATES_FIELD_NUMBER: _ClassVar[int]
+    gates: _containers.RepeatedCompositeFieldContainer[Gate]
+    def __init__(self, gates: _Optional[_Iterable[_Union[Gate, _Mapping]]] = ...) -> None: ...
+
 class AdaptersRequest(_message.Message):
     __slots__ = ("base",)
     BASE_FIELD_NUMBER: _ClassVar[int]

@@ -75,6 +75,26 @@ class CatalogStub:
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.RollbackRequest.SerializeToString,
                 response_deserializer=llmesh_dot_v1_dot_catalog__pb2.AliasChange.FromString,
                 _registered_method=True)
+        self.Promote = channel.unary_unary(
+                '/llmesh.v1.Catalog/Promote',
+                request_serializer=llmesh_dot_v1_dot_catalog__pb2.PromoteRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.AliasChange.FromString,
+                _registered_method=True)
+        self.SetGate = channel.unary_unary(
+                '/llmesh.v1.Catalog/SetGate',
+                request_serializer=llmesh_dot_v1_dot_catalog__pb2.GateRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.Gate.FromString,
+                _registered_method=True)
+        self.RemoveGate = channel.unary_unary(
+                '/llmesh.v1.Catalog/RemoveGate',
+                request_serializer=llmesh_dot_v1_dot_catalog__pb2.GateRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.Gate.FromString,
+                _registered_method=True)
+        self.ListGates = channel.unary_unary(
+                '/llmesh.v1.Catalog/ListGates',
+                request_serializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesResponse.FromString,
+                _registered_method=True)
         self.Tree = channel.unary_unary(
                 '/llmesh.v1.Catalog/Tree',
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.NameRequest.SerializeToString,
@@ -183,6 +203,31 @@ class CatalogServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Rollback(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Promote(self, request, context):
+        """Move an environment's alias to a version only if it passes the environment's gate and the given checks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetGate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveGate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGates(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -302,6 +347,26 @@ def add_CatalogServicer_to_server(servicer, server):
                     servicer.Rollback,
                     request_deserializer=llmesh_dot_v1_dot_catalog__pb2.RollbackRequest.FromString,
                     response_serializer=llmesh_dot_v1_dot_catalog__pb2.AliasChange.SerializeToString,
+            ),
+            'Promote': grpc.unary_unary_rpc_method_handler(
+                    servicer.Promote,
+                    request_deserializer=llmesh_dot_v1_dot_catalog__pb2.PromoteRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.AliasChange.SerializeToString,
+            ),
+            'SetGate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetGate,
+                    request_deserializer=llmesh_dot_v1_dot_catalog__pb2.GateRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.Gate.SerializeToString,
+            ),
+            'RemoveGate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveGate,
+                    request_deserializer=llmesh_dot_v1_dot_catalog__pb2.GateRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.Gate.SerializeToString,
+            ),
+            'ListGates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGates,
+                    request_deserializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesResponse.SerializeToString,
             ),
             'Tree': grpc.unary_unary_rpc_method_handler(
                     servicer.Tree,
@@ -580,6 +645,114 @@ class Catalog:
             '/llmesh.v1.Catalog/Rollback',
             llmesh_dot_v1_dot_catalog__pb2.RollbackRequest.SerializeToString,
             llmesh_dot_v1_dot_catalog__pb2.AliasChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Promote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Catalog/Promote',
+            llmesh_dot_v1_dot_catalog__pb2.PromoteRequest.SerializeToString,
+            llmesh_dot_v1_dot_catalog__pb2.AliasChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetGate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Catalog/SetGate',
+            llmesh_dot_v1_dot_catalog__pb2.GateRequest.SerializeToString,
+            llmesh_dot_v1_dot_catalog__pb2.Gate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveGate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Catalog/RemoveGate',
+            llmesh_dot_v1_dot_catalog__pb2.GateRequest.SerializeToString,
+            llmesh_dot_v1_dot_catalog__pb2.Gate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Catalog/ListGates',
+            llmesh_dot_v1_dot_catalog__pb2.ListGatesRequest.SerializeToString,
+            llmesh_dot_v1_dot_catalog__pb2.ListGatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

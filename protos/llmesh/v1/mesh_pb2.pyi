@@ -165,7 +165,7 @@ class ModelCopy(_message.Message):
     def __init__(self, host: _Optional[str] = ..., path: _Optional[str] = ..., state: _Optional[str] = ..., verified_at: _Optional[float] = ..., host_status: _Optional[str] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
-    __slots__ = ("name", "version", "digest", "kind", "format", "source", "size_bytes", "file_count", "copies", "metadata_json", "roles", "tags", "base_model", "registered", "created_at", "updated_at", "files", "notes", "display_name", "semver", "status", "state", "metrics", "params_json", "capabilities", "aliases", "parents_json", "datasets_json", "code_commit", "framework", "hardware", "duration_s", "cost_usd", "locked", "last_verified", "backends", "extra_json", "created_by", "description", "label")
+    __slots__ = ("name", "version", "digest", "kind", "format", "source", "size_bytes", "file_count", "copies", "metadata_json", "roles", "tags", "base_model", "registered", "created_at", "updated_at", "files", "notes", "display_name", "semver", "status", "state", "metrics", "params_json", "capabilities", "aliases", "parents_json", "datasets_json", "code_commit", "framework", "hardware", "duration_s", "cost_usd", "locked", "last_verified", "backends", "extra_json", "created_by", "description", "label", "deployed_to_json")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +227,7 @@ class ModelVersion(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYED_TO_JSON_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     digest: str
@@ -267,10 +268,11 @@ class ModelVersion(_message.Message):
     created_by: str
     description: str
     label: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., digest: _Optional[str] = ..., kind: _Optional[str] = ..., format: _Optional[str] = ..., source: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., copies: _Optional[_Iterable[_Union[ModelCopy, _Mapping]]] = ..., metadata_json: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., base_model: _Optional[str] = ..., registered: _Optional[bool] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., notes: _Optional[str] = ..., display_name: _Optional[str] = ..., semver: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params_json: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, bool]] = ..., aliases: _Optional[_Iterable[str]] = ..., parents_json: _Optional[str] = ..., datasets_json: _Optional[str] = ..., code_commit: _Optional[str] = ..., framework: _Optional[str] = ..., hardware: _Optional[str] = ..., duration_s: _Optional[float] = ..., cost_usd: _Optional[float] = ..., locked: _Optional[bool] = ..., last_verified: _Optional[float] = ..., backends: _Optional[_Iterable[str]] = ..., extra_json: _Optional[str] = ..., created_by: _Optional[str] = ..., description: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    deployed_to_json: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., digest: _Optional[str] = ..., kind: _Optional[str] = ..., format: _Optional[str] = ..., source: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., copies: _Optional[_Iterable[_Union[ModelCopy, _Mapping]]] = ..., metadata_json: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., base_model: _Optional[str] = ..., registered: _Optional[bool] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., notes: _Optional[str] = ..., display_name: _Optional[str] = ..., semver: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params_json: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, bool]] = ..., aliases: _Optional[_Iterable[str]] = ..., parents_json: _Optional[str] = ..., datasets_json: _Optional[str] = ..., code_commit: _Optional[str] = ..., framework: _Optional[str] = ..., hardware: _Optional[str] = ..., duration_s: _Optional[float] = ..., cost_usd: _Optional[float] = ..., locked: _Optional[bool] = ..., last_verified: _Optional[float] = ..., backends: _Optional[_Iterable[str]] = ..., extra_json: _Optional[str] = ..., created_by: _Optional[str] = ..., description: _Optional[str] = ..., label: _Optional[str] = ..., deployed_to_json: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
-    __slots__ = ("host", "kind", "name", "role", "backend", "tags", "query")
+    __slots__ = ("host", "kind", "name", "role", "backend", "tags", "query", "deployed_on")
     HOST_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -278,6 +280,7 @@ class ListModelsRequest(_message.Message):
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYED_ON_FIELD_NUMBER: _ClassVar[int]
     host: str
     kind: str
     name: str
@@ -285,7 +288,8 @@ class ListModelsRequest(_message.Message):
     backend: str
     tags: _containers.RepeatedScalarFieldContainer[str]
     query: str
-    def __init__(self, host: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[str] = ..., backend: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ...) -> None: ...
+    deployed_on: str
+    def __init__(self, host: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[str] = ..., backend: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., deployed_on: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("versions",)

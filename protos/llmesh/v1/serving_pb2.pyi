@@ -20,7 +20,7 @@ class ConvertRequest(_message.Message):
     def __init__(self, ref: _Optional[str] = ..., format: _Optional[str] = ..., quant: _Optional[str] = ..., on: _Optional[str] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("id", "ref", "host", "backend", "served_name", "endpoint", "port", "state", "adapter", "created_at", "stopped_at", "error", "restarts")
+    __slots__ = ("id", "ref", "host", "backend", "served_name", "endpoint", "port", "state", "adapter", "created_at", "stopped_at", "error", "restarts", "source", "alias")
     ID_FIELD_NUMBER: _ClassVar[int]
     REF_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,8 @@ class Deployment(_message.Message):
     STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
     id: str
     ref: str
     host: str
@@ -47,7 +49,9 @@ class Deployment(_message.Message):
     stopped_at: float
     error: str
     restarts: int
-    def __init__(self, id: _Optional[str] = ..., ref: _Optional[str] = ..., host: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., endpoint: _Optional[str] = ..., port: _Optional[int] = ..., state: _Optional[str] = ..., adapter: _Optional[str] = ..., created_at: _Optional[float] = ..., stopped_at: _Optional[float] = ..., error: _Optional[str] = ..., restarts: _Optional[int] = ...) -> None: ...
+    source: str
+    alias: str
+    def __init__(self, id: _Optional[str] = ..., ref: _Optional[str] = ..., host: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., endpoint: _Optional[str] = ..., port: _Optional[int] = ..., state: _Optional[str] = ..., adapter: _Optional[str] = ..., created_at: _Optional[float] = ..., stopped_at: _Optional[float] = ..., error: _Optional[str] = ..., restarts: _Optional[int] = ..., source: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
     __slots__ = ("ref", "backend", "on", "served_name", "port", "adapter", "quant")
@@ -86,6 +90,16 @@ class ListDeploymentsResponse(_message.Message):
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
     deployments: _containers.RepeatedCompositeFieldContainer[Deployment]
     def __init__(self, deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ...) -> None: ...
+
+class SwapAdapterRequest(_message.Message):
+    __slots__ = ("deployment", "adapter", "on")
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    ON_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    adapter: str
+    on: str
+    def __init__(self, deployment: _Optional[str] = ..., adapter: _Optional[str] = ..., on: _Optional[str] = ...) -> None: ...
 
 class RollbackDeploymentRequest(_message.Message):
     __slots__ = ("name", "on")

@@ -65,6 +65,11 @@ class ServingStub:
                 request_serializer=llmesh_dot_v1_dot_serving__pb2.TestModelRequest.SerializeToString,
                 response_deserializer=llmesh_dot_v1_dot_serving__pb2.TestResult.FromString,
                 _registered_method=True)
+        self.SwapAdapter = channel.unary_unary(
+                '/llmesh.v1.Serving/SwapAdapter',
+                request_serializer=llmesh_dot_v1_dot_serving__pb2.SwapAdapterRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_serving__pb2.Deployment.FromString,
+                _registered_method=True)
         self.RequestModel = channel.unary_unary(
                 '/llmesh.v1.Serving/RequestModel',
                 request_serializer=llmesh_dot_v1_dot_serving__pb2.RequestModelRequest.SerializeToString,
@@ -111,6 +116,13 @@ class ServingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SwapAdapter(self, request, context):
+        """Change the LoRA adapter of a running deployment (same served name and port).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RequestModel(self, request, context):
         """Called by a halext node's own agent: serve me this model (by name, alias or role).
         """
@@ -150,6 +162,11 @@ def add_ServingServicer_to_server(servicer, server):
                     servicer.TestModel,
                     request_deserializer=llmesh_dot_v1_dot_serving__pb2.TestModelRequest.FromString,
                     response_serializer=llmesh_dot_v1_dot_serving__pb2.TestResult.SerializeToString,
+            ),
+            'SwapAdapter': grpc.unary_unary_rpc_method_handler(
+                    servicer.SwapAdapter,
+                    request_deserializer=llmesh_dot_v1_dot_serving__pb2.SwapAdapterRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_serving__pb2.Deployment.SerializeToString,
             ),
             'RequestModel': grpc.unary_unary_rpc_method_handler(
                     servicer.RequestModel,
@@ -319,6 +336,33 @@ class Serving:
             '/llmesh.v1.Serving/TestModel',
             llmesh_dot_v1_dot_serving__pb2.TestModelRequest.SerializeToString,
             llmesh_dot_v1_dot_serving__pb2.TestResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SwapAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Serving/SwapAdapter',
+            llmesh_dot_v1_dot_serving__pb2.SwapAdapterRequest.SerializeToString,
+            llmesh_dot_v1_dot_serving__pb2.Deployment.FromString,
             options,
             channel_credentials,
             insecure,
