@@ -36,6 +36,7 @@ from llmesh.common.config import AgentConfig
 from llmesh.common.errors import DeadlineExceeded, Internal, MeshError, Unavailable, error_for_code, from_rpc_error
 from llmesh.common.health import Health
 from llmesh.common.protocol import PROTOCOL_TEXT
+from llmesh.common.ratelimit import Schedule, TokenBucket
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import common_pb2, peer_pb2, peer_pb2_grpc
@@ -75,8 +76,12 @@ class AgentRuntime:
         roots = list(config.roots) + [str(self.store.models_dir)]
         self.scanner = Scanner(roots, self.cache, hash_workers=config.hash_workers)
         self.holdings = Holdings(self.store, roots, self.cache)
+        # Bandwidth limits: one bucket for everything served to peers, one for everything pulled.
+        self.upload_limit = TokenBucket(Schedule(config.max_upload_rate, config.quiet_hours).rate)
+        self.download_limit = TokenBucket(Schedule(config.max_download_rate, config.quiet_hours).rate)
         self.jobs = JobRunner(self.store, self.holdings, lambda: self.identity, self._report_job,
-                              renew_ticket=self._request_ticket, faults=receive_faults)
+                              renew_ticket=self._request_ticket, faults=receive_faults,
+                              download_limit=self.download_limit)
         self.revocations = Revocations()  # from the coordinator's welcome, then each host removal
         self.peer_reads = PeerReadLog()
         self._ticket_requests: dict[str, asyncio.Future] = {}
@@ -153,7 +158,7 @@ class AgentRuntime:
             ca_pem=lambda: self.identity.ca_pem, index_dir=self.config.home / "piece-indexes",
             open_held=self.faults.open_held(self.holdings.open_held) if self.faults else self.holdings.open_held,
             revocations=self.revocations, reads=self.peer_reads,
-            faults=self.faults), server)
+            faults=self.faults, upload_limit=self.upload_limit), server)
         # Health on the Peer port (mutual TLS: a checker presents a mesh certificate).
         self._peer_health = Health(server, [peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name])
         bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)

@@ -28,7 +28,9 @@ from llmesh.common.names import check_host_name, sanitize_name
 from llmesh.common.paths import native_root
 from llmesh.common.pieces import check_piece_size
 from llmesh.common.platform import on_stop_signals
+from llmesh.common.ratelimit import quiet_hours as parse_quiet_hours
 from llmesh.common.tickets import TICKET_TTL_S
+from llmesh.common.units import parse_rate
 
 
 def _logging(level: str) -> None:
@@ -133,9 +135,23 @@ agent_options = [
                  help="This host's Ollama daemon, for the ollama backend."),
     click.option("--llama-server", "llama_server", default="", metavar="PATH",
                  help="A llama-server binary to serve with (default: llama-cpp-python's server)."),
+    click.option("--max-upload-rate", default="0", show_default=True, metavar="RATE",
+                 help="Most bytes/s this host sends to other agents, e.g. 50MB/s or 1GiB/s; 0: no limit."),
+    click.option("--max-download-rate", default="0", show_default=True, metavar="RATE",
+                 help="Most bytes/s this host's pulls receive, all together; 0: no limit."),
+    click.option("--quiet-hours", "quiet_hours", multiple=True, metavar="HH:MM-HH:MM=RATE",
+                 help="Cap uploads and downloads at RATE during this local-time window (repeatable; "
+                      "may wrap midnight), e.g. 09:00-18:00=50MB/s."),
     click.option("--log-level", default="info", show_default=True,
                  type=click.Choice(["debug", "info", "warning", "error"])),
 ]
+
+
+def _rate_limits(max_upload_rate: str, max_download_rate: str, quiet_hours) -> dict:
+    """The AgentConfig fields of the bandwidth options; InvalidArgument names a bad one."""
+    return {"max_upload_rate": parse_rate(max_upload_rate, "--max-upload-rate"),
+            "max_download_rate": parse_rate(max_download_rate, "--max-download-rate"),
+            "quiet_hours": parse_quiet_hours(quiet_hours)}
 
 
 def with_options(options):
@@ -156,7 +172,7 @@ def with_options(options):
 @with_options(agent_options)
 @click.pass_obj
 def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_workers, labels, ollama_url, llama_server,
-       log_level):
+       max_upload_rate, max_download_rate, quiet_hours, log_level):
     """Start the embedded default: a coordinator and a local agent, on loopback.
 
     Data lives under LLMESH_HOME (default ~/.local/share/llmesh); every other meshctl
@@ -169,6 +185,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
     home = home_from_env(obj.env)
     check_address(listen)
     roots = _roots(roots) if roots else ()
+    limits = _rate_limits(max_upload_rate, max_download_rate, quiet_hours)
     name = check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-"))
     # One `up` per home: a second one stops here, before it writes anything.
     coordinator_lock = HomeLock.acquire(home, COORDINATOR_LOCK, "up")
@@ -186,7 +203,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
             home=home / "agent", name=name, coordinator=coord.address, roots=roots,
             heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval,
             hash_workers=hash_workers, labels=_labels(labels), ollama_url=ollama_url,
-            llama_server_binary=llama_server))
+            llama_server_binary=llama_server, **limits))
         task = asyncio.create_task(agent.run())
         click.echo(f"llmesh is up: coordinator {coord.address}" + (f", HTTPS {coord.http_address}"
                    if coord.http_address else "") + f", agent {name!r}, "
@@ -326,8 +343,8 @@ def agent():
 @log_options("agent")
 @click.pass_obj
 def run(obj, coordinator_address, token, name, listen, advertise, home, reconnect_max, roots, heartbeat,
-        rescan_interval, hash_workers, labels, ollama_url, llama_server, log_level, log_file, log_max_bytes,
-        log_backups):
+        rescan_interval, hash_workers, labels, ollama_url, llama_server, max_upload_rate, max_download_rate,
+        quiet_hours, log_level, log_file, log_max_bytes, log_backups):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from llmesh.agent.runtime import AgentRuntime
     from llmesh.agent.testing import (
@@ -346,7 +363,8 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         coordinator=check_address(coordinator_address), roots=_roots(roots),
         listen=check_address(listen), advertise=check_address(advertise) if advertise else "",
         heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
-        labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server)
+        labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server,
+        **_rate_limits(max_upload_rate, max_download_rate, quiet_hours))
     faults = peer_faults_from_env(obj.env)  # the test harness's fault hooks; None in production
     receive_faults = receive_faults_from_env(obj.env)
     ticket_log = ticket_log_from_env(obj.env)

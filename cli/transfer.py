@@ -9,6 +9,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from llmesh.cli import render
 from llmesh.common.errors import FailedPrecondition
+from llmesh.common.units import human_rate, parse_rate
 
 FINISHED = ("done", "failed", "cancelled")
 
@@ -65,14 +66,17 @@ def fail_if_waited_and_failed(job: dict, wait: bool | None) -> None:
 @click.option("--to", "to", required=True, help="The host that should get a copy.")
 @click.option("--from", "source", default="", help="Only pull from this host.")
 @click.option("--dest", "dest_dir", default="", help="Also place the files in this folder (under a root of the host).")
+@click.option("--limit", "limit", default="0", metavar="RATE",
+              help="Most bytes/s this pull may receive, e.g. 50MB/s or 1GiB/s; 0: no limit.")
 @click.option("--wait/--detach", default=None, help="Follow the job (default on a terminal) or return at once.")
 @render.output(show_pull, check=fail_if_waited_and_failed,
                json_help="Print the job as JSON (when it ends, with --wait).")
 @click.pass_obj
-def pull(obj, ref, to, source, dest_dir, wait):
+def pull(obj, ref, to, source, dest_dir, limit, wait):
     """Copy a version to a host, agent to agent, verified and resumable."""
+    rate_limit = parse_rate(limit, "--limit")
     with obj.client() as mesh:
-        job = mesh.pull(ref, to, source, dest_dir)
+        job = mesh.pull(ref, to, source, dest_dir, rate_limit)
         return wait_for_job(mesh, job, quietly=render.json_requested()) if _waits(wait) else job
 
 
@@ -103,7 +107,7 @@ def show_jobs(rows: list[dict], include_finished: bool) -> None:
         return
     t = render.table("ID", "STATE", "VERSION", "TO", "FROM", "DONE", "MOVED", "ERROR")
     for j in rows:
-        t.add_row(j["id"], j["state"], j["ref"], j["destination"], ", ".join(j["sources"]),
+        t.add_row(j["id"], j["state"], j["ref"], j["destination"], _sources(j),
                   f"{render.size(j['bytes_done'])} / {render.size(j['bytes_total'])}",
                   render.size(j["bytes_received"]), j["error"])
     render.print_table(t)
@@ -121,10 +125,22 @@ def jobs(ctx, include_finished):
         return mesh.jobs(include_finished)
 
 
+def _sources(job: dict) -> str:
+    """Each source with the verified bytes/s it delivers now, while the job runs."""
+    rates = {r["host"]: r["bytes_per_s"] for r in job.get("source_rates", [])}
+    if job["state"] != "running":
+        return ", ".join(job["sources"])
+    return ", ".join(f"{h} {human_rate(rates.get(h, 0.0))}" for h in job["sources"])
+
+
 def show_job(job: dict) -> None:
     for key in ("id", "state", "ref", "destination", "sources", "bytes_total", "bytes_done", "bytes_reused",
                 "bytes_received", "copy_path", "error", "created_by"):
         click.echo(f"{key:15} {job[key]}")
+    click.echo(f"{'rate_limit':15} {human_rate(job['rate_limit']) if job.get('rate_limit') else 'none'}")
+    for r in job.get("source_rates", []):
+        click.echo(f"{'from ' + r['host']:15} {render.size(r['bytes_verified'])} verified, "
+                   f"{human_rate(r['bytes_per_s'])}")
 
 
 @click.command("show")

@@ -67,6 +67,9 @@ class AgentConfig:
     join_token: str = ""           # K10<ca-sha256>::<secret>, spent on the first start
     ollama_url: str = "http://127.0.0.1:11434"  # the Ollama daemon on this host, for the ollama backend
     llama_server_binary: str = ""  # a llama-server binary; default: llama-cpp-python's server
+    max_upload_rate: int = 0       # bytes/s the Peer service sends, all readers together; 0: no limit
+    max_download_rate: int = 0     # bytes/s this agent's pulls receive, all together; 0: no limit
+    quiet_hours: tuple = ()        # common.ratelimit.QuietHours: lower caps at times of day
 
 
 @dataclass(frozen=True)

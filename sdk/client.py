@@ -280,9 +280,10 @@ class MeshClient:
 
     # -- transfers ------------------------------------------------------------------------
 
-    def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "") -> dict:
-        """Start moving a version to a host; returns the job (see job() to follow it)."""
-        request = transfer_pb.PullRequest(ref=_ref(ref), to=_host(to), dest_dir=dest_dir)
+    def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "", rate_limit: int = 0) -> dict:
+        """Start moving a version to a host; returns the job (see job() to follow it).
+        ``rate_limit``: bytes/s the destination may receive for this pull (0: no limit)."""
+        request = transfer_pb.PullRequest(ref=_ref(ref), to=_host(to), dest_dir=dest_dir, rate_limit=rate_limit)
         setattr(request, "from", source)
         return wire.to_dict(self._call(self._transfers.Pull, request))
 

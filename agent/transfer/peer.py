@@ -38,6 +38,7 @@ from llmesh.common.errors import (
 from llmesh.common.files import atomic_write
 from llmesh.common.pieces import PIECE_SIZE, PieceIndex, check_piece_size, piece_index_of_file
 from llmesh.common.platform import pread
+from llmesh.common.ratelimit import TokenBucket, chunk_for
 from llmesh.common.units import short_digest
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
 
@@ -55,7 +56,7 @@ class _Caller:
 class PeerServicer(peer_pb2_grpc.PeerServicer):
     def __init__(self, *, agent_id: str, name: str, platform: str, ca_pem: Callable[[], bytes],
                  index_dir: Path, open_held: Callable[[str], tuple[str, int]], revocations: Revocations,
-                 reads: PeerReadLog, faults: PeerFaults | None = None):
+                 reads: PeerReadLog, faults: PeerFaults | None = None, upload_limit: TokenBucket | None = None):
         self.agent_id, self.name, self.platform = agent_id, name, platform  # what Describe says
         self.ca_pem = ca_pem      # the mesh CA, which signs tickets
         self.index_dir = index_dir  # piece indexes computed here, kept across restarts
@@ -63,6 +64,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         self.revocations = revocations  # as the coordinator last said
         self.reads = reads        # what was served and refused, for the audit log
         self.faults = faults      # test harness only (llmesh.agent.testing); None in production
+        self.upload_limit = upload_limit  # --max-upload-rate and quiet hours, over every reader
 
     async def Describe(self, request, context):
         return peer_pb2.DescribeResponse(agent_id=self.agent_id, name=self.name,
@@ -123,7 +125,8 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         """Read ahead one chunk on a thread while the previous one is sent. The caller's
         certificate is checked again before every message: a revocation cuts the stream."""
         offset, end = request.offset, request.offset + request.length
-        pending = asyncio.ensure_future(asyncio.to_thread(pread, fd, min(CHUNK, end - offset), offset))
+        chunk = chunk_for(self.upload_limit, CHUNK)  # small messages under a low limit keep it smooth
+        pending = asyncio.ensure_future(asyncio.to_thread(pread, fd, min(chunk, end - offset), offset))
         while offset < end:
             data = await pending
             if not data:
@@ -131,9 +134,11 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
             next_offset = offset + len(data)
             if next_offset < end:
                 pending = asyncio.ensure_future(
-                    asyncio.to_thread(pread, fd, min(CHUNK, end - next_offset), next_offset))
+                    asyncio.to_thread(pread, fd, min(chunk, end - next_offset), next_offset))
             if self.faults is not None:
                 data = self._with_faults(request, offset, data)
+            if self.upload_limit is not None:
+                await self.upload_limit.take(len(data))
             self._check_revocation(caller)
             yield peer_pb2.BlobChunk(offset=offset, data=data)
             if self.faults is not None and self.faults.delay_s(len(data)):

@@ -34,6 +34,7 @@ from llmesh.agent.transfer import placement
 from llmesh.common import channels, tickets, tls
 from llmesh.common.errors import FailedPrecondition, MeshError, PermissionDenied, Unavailable
 from llmesh.common.pieces import PIECE_SIZES, PieceIndex
+from llmesh.common.ratelimit import TokenBucket, take_all
 from llmesh.common.units import short_digest
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
@@ -44,6 +45,7 @@ PIECES_IN_FLIGHT = 4
 BAD_PIECES_BEFORE_DROPPING_SOURCE = 3
 SOURCE_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # how long to keep trying unreachable sources before `waiting`
 REPORT_EVERY_S = 0.5
+RATE_WINDOW_S = 5.0  # per-source rates are verified bytes over this span
 TICKET_RETRY_S = 2.0  # a ticket renewal that failed for want of a link is asked again this soon
 
 
@@ -60,6 +62,21 @@ class _Source:
         self.failures = 0  # consecutive failed calls; past SOURCE_RETRY_S the source is given up
         self.bad_pieces = 0
         self.dropped = False
+        self.bytes_verified = 0  # what it delivered that passed verification: all progress counts
+        self._recent: deque = deque()  # (monotonic time, verified bytes) within RATE_WINDOW_S
+
+    def delivered(self, n: int, now: float) -> None:
+        self.bytes_verified += n
+        self._recent.append((now, n))
+
+    def rate(self, now: float) -> float:
+        """Verified bytes per second over the last RATE_WINDOW_S."""
+        while self._recent and self._recent[0][0] < now - RATE_WINDOW_S:
+            self._recent.popleft()
+        return sum(n for _, n in self._recent) / RATE_WINDOW_S
+
+    def progress(self, now: float) -> link_pb.SourceProgress:
+        return link_pb.SourceProgress(host=self.host, bytes_verified=self.bytes_verified, bytes_per_s=self.rate(now))
 
 
 class _File:
@@ -125,8 +142,11 @@ RenewTicket = Callable[[str], Awaitable[str]]  # job id -> a fresh ticket from t
 class TransferJob:
     def __init__(self, store: BlobStore, holdings: Holdings, identity: Callable[[], tls.Identity],
                  spec: link_pb.Transfer, report: Report, received_before: int = 0,
-                 faults: ReceiveFaults | None = None, renew_ticket: RenewTicket | None = None):
+                 faults: ReceiveFaults | None = None, renew_ticket: RenewTicket | None = None,
+                 download_limit: TokenBucket | None = None):
         self.store, self.holdings = store, holdings
+        # The agent's --max-download-rate, and this pull's own --limit: the slower one decides.
+        self.limits = [download_limit, TokenBucket(spec.rate_limit) if spec.rate_limit > 0 else None]
         self.identity = identity  # this agent's current certificate (renewals replace it)
         self.spec = spec
         self.report = report
@@ -138,6 +158,7 @@ class TransferJob:
         self.completed: list[str] = []  # blobs this job brought in
         self.drifted: list[str] = []
         self.suspects: list[str] = []  # sources whose pieces kept failing verification
+        self.sources: list[_Source] = []  # of the current fetch, for per-source progress
         self.cancelled = False
         self.started = False
         self.released = asyncio.Event()  # set once the run has ended every partial it held
@@ -224,6 +245,7 @@ class TransferJob:
 
     async def _fetch(self, files: list[_File]) -> None:
         sources = [_Source(s, self.identity()) for s in self.spec.sources]
+        self.sources = list(sources)
         if not sources:
             raise SourcesUnavailable("no online host holds a verified copy")
         queue: deque = deque()
@@ -289,6 +311,7 @@ class TransferJob:
                 queue.append((f, piece))
                 continue
             source.failures = 0
+            source.delivered(f.index.piece_range(piece)[1], time.monotonic())
             self.bytes_done += f.index.piece_range(piece)[1]
             f.pieces_left -= 1
             if f.pieces_left == 0:
@@ -324,6 +347,7 @@ class TransferJob:
             async for chunk in call:
                 if chunk.offset != offset + position or position + len(chunk.data) > length:
                     return False
+                await take_all(self.limits, len(chunk.data))
                 if writing is not None:
                     await writing
                 writing = loop.run_in_executor(self._pool, f.partial.write, piece, position, chunk.data)
@@ -409,7 +433,8 @@ class TransferJob:
         self.report(link_pb.JobProgress(
             job_id=self.spec.job_id, state=state, bytes_total=self.bytes_total, bytes_done=self.bytes_done,
             bytes_reused=self.bytes_reused, bytes_received=self.bytes_received, error=error,
-            copy_path=copy_path, drifted_sources=self.drifted, suspect_sources=self.suspects))
+            copy_path=copy_path, drifted_sources=self.drifted, suspect_sources=self.suspects,
+            sources=[s.progress(time.monotonic()) for s in self.sources]))
 
 
 async def _all_or_none(coroutines: list[Awaitable]) -> None:
@@ -444,11 +469,12 @@ class JobRunner:
 
     def __init__(self, store: BlobStore, holdings: Holdings, identity: Callable[[], tls.Identity],
                  send: Report, faults: ReceiveFaults | None = None,
-                 renew_ticket: RenewTicket | None = None):
+                 renew_ticket: RenewTicket | None = None, download_limit: TokenBucket | None = None):
         self.store, self.holdings, self.identity = store, holdings, identity
         self.send = send
         self.faults = faults  # the test harness's (llmesh.agent.testing); None in production
         self.renew_ticket = renew_ticket
+        self.download_limit = download_limit
         self._tasks: dict[str, asyncio.Task] = {}
         self._jobs: dict[str, TransferJob] = {}
         self._last: dict[str, link_pb.JobProgress] = {}
@@ -462,7 +488,8 @@ class JobRunner:
             return  # sent again after a coordinator restart: it is already on its way
         last = self._last.get(spec.job_id)
         job = TransferJob(self.store, self.holdings, self.identity, spec, self._report,
-                          last.bytes_received if last else 0, self.faults, renew_ticket=self.renew_ticket)
+                          last.bytes_received if last else 0, self.faults, renew_ticket=self.renew_ticket,
+                          download_limit=self.download_limit)
         self._jobs[spec.job_id] = job
         self._tasks[spec.job_id] = asyncio.create_task(job.run())
 

@@ -20,7 +20,7 @@ class JobsRepository:
         self.models = models
 
     def create_job(self, version_id: int, dest_host_id: str, source_host: str, dest_dir: str,
-                   bytes_total: int, created_by: str) -> str:
+                   bytes_total: int, created_by: str, rate_limit: int = 0) -> str:
         job_id = uuid.uuid4().hex[:12]
         now = time.time()
         with self.db.atomic():
@@ -30,7 +30,7 @@ class JobsRepository:
                 "bytes_total": bytes_total, "bytes_done": 0, "bytes_reused": 0, "bytes_received": 0,
                 "error": "", "copy_path": "", "created_by": created_by, "created_at": now, "updated_at": now,
                 "started_at": 0.0, "finished_at": 0.0, "detail_json": "{}", "dropped_json": "{}",
-                "partials_pending": 0})
+                "partials_pending": 0, "rate_limit": rate_limit, "rates_json": "[]"})
             self.db.record_event(created_by, "job.create", job_id, {"version_id": version_id,
                                                                     "destination": dest_host_id})
         return job_id
@@ -59,6 +59,8 @@ class JobsRepository:
 
     def update_job(self, job_id: str, **fields) -> dict:
         fields["updated_at"] = time.time()
+        if "source_rates" in fields:
+            fields["rates_json"] = json.dumps(fields.pop("source_rates"))
         if "detail" in fields:
             fields["detail_json"] = json.dumps(fields.pop("detail"))
         with self.db.atomic():
@@ -205,4 +207,5 @@ def _job_row(r: dict) -> dict:
         "finished_at": r["finished_at"], "created_by": r["created_by"],
         "version_id": r["version_id"], "dest_host_id": r["dest_host_id"], "source_host": r["source_host"],
         "dest_dir": r["dest_dir"], "dropped_sources": json.loads(r.get("dropped_json") or "{}"),
+        "rate_limit": r.get("rate_limit") or 0, "source_rates": json.loads(r.get("rates_json") or "[]"),
     }

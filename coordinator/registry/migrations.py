@@ -200,6 +200,12 @@ def _webhooks(db: sqlite_utils.Database) -> None:
     db["hook_cursor"].insert({"id": 1, "last_event_id": last})
 
 
+def _job_rate_limits(db: sqlite_utils.Database) -> None:
+    """Per job: its bandwidth limit (pull --limit) and each source's rate as last reported."""
+    db["jobs"].add_column("rate_limit", int, not_null_default=0)
+    db["jobs"].add_column("rates_json", str, not_null_default="[]")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -214,6 +220,7 @@ MIGRATIONS: dict[int, Migration] = {
     25: _copy_found_digest,
     27: _host_uptime_and_protocol,
     28: _webhooks,
+    32: _job_rate_limits,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)

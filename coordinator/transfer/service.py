@@ -71,7 +71,7 @@ class TransferService:
 
     # -- requests -------------------------------------------------------------------------
 
-    async def pull(self, ref_text: str, to: str, source: str = "", dest_dir: str = "") -> dict:
+    async def pull(self, ref_text: str, to: str, source: str = "", dest_dir: str = "", rate_limit: int = 0) -> dict:
         version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
         dest = await self.core.run(self.registry.hosts.host_by_name, to)
         if source:
@@ -90,8 +90,10 @@ class TransferService:
                               "hold verified copies)")
         await self._check_destination(dest, version_id, files, dest_dir)
         total = sum({f["digest"]: f["size"] for f in files}.values())
+        if rate_limit < 0:
+            raise InvalidArgument(f"rate limit {rate_limit}: must not be negative")
         job_id = await self.core.run(self.registry.jobs.create_job, version_id, dest["id"], source, dest_dir, total,
-                                     caller().name)
+                                     caller().name, rate_limit)
         self.wake()
         return await self.job(job_id)
 
@@ -172,7 +174,10 @@ class TransferService:
     async def on_pull_progress(self, connection: AgentConnection, job: dict, progress: link_pb.JobProgress) -> None:
         fields = {"state": progress.state, "bytes_done": progress.bytes_done,
                   "bytes_reused": progress.bytes_reused, "bytes_received": progress.bytes_received,
-                  "error": progress.error}
+                  "error": progress.error,
+                  "source_rates": [{"host": s.host, "bytes_verified": s.bytes_verified,
+                                    "bytes_per_s": 0.0 if progress.state != "running" else s.bytes_per_s}
+                                   for s in progress.sources]}
         dropped = job["dropped_sources"]
         for host in progress.drifted_sources:  # its own piece index no longer matches the digest
             if host not in dropped:
@@ -323,7 +328,8 @@ class TransferService:
             "job_id": job["id"], "name": name, "version": int(version), "files": files,
             "sources": [{"host_id": s["host_id"], "host": s["host"], "peer_address": s["peer_address"]}
                         for s in holders],
-            "ticket": ticket, "piece_size": self.piece_size, "dest_dir": job["dest_dir"]})
+            "ticket": ticket, "piece_size": self.piece_size, "dest_dir": job["dest_dir"],
+            "rate_limit": job["rate_limit"]})
         try:
             connection = self.core.hub.get(job["dest_host_id"], job["destination"])
             await connection.request(link_pb.Command(transfer=transfer), 10)

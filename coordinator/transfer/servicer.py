@@ -17,7 +17,8 @@ class TransfersServicer(transfer_grpc.TransfersServicer):
 
     @translate_errors
     async def Pull(self, request: pb.PullRequest, context: grpc.aio.ServicerContext) -> pb.Job:
-        job = await self.transfers.pull(request.ref, request.to, getattr(request, "from"), request.dest_dir)
+        job = await self.transfers.pull(request.ref, request.to, getattr(request, "from"), request.dest_dir,
+                                            request.rate_limit)
         return wire.to_message(pb.Job, job)
 
     @translate_errors

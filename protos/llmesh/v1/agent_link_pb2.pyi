@@ -95,7 +95,7 @@ class RenewCertificate(_message.Message):
     def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
 
 class JobProgress(_message.Message):
-    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources")
+    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources", "sources")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +106,7 @@ class JobProgress(_message.Message):
     COPY_PATH_FIELD_NUMBER: _ClassVar[int]
     DRIFTED_SOURCES_FIELD_NUMBER: _ClassVar[int]
     SUSPECT_SOURCES_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     bytes_total: int
@@ -116,7 +117,18 @@ class JobProgress(_message.Message):
     copy_path: str
     drifted_sources: _containers.RepeatedScalarFieldContainer[str]
     suspect_sources: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ...) -> None: ...
+    sources: _containers.RepeatedCompositeFieldContainer[SourceProgress]
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[_Union[SourceProgress, _Mapping]]] = ...) -> None: ...
+
+class SourceProgress(_message.Message):
+    __slots__ = ("host", "bytes_verified", "bytes_per_s")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    BYTES_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_S_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    bytes_verified: int
+    bytes_per_s: float
+    def __init__(self, host: _Optional[str] = ..., bytes_verified: _Optional[int] = ..., bytes_per_s: _Optional[float] = ...) -> None: ...
 
 class TicketRequest(_message.Message):
     __slots__ = ("request_id", "job_id")
@@ -217,7 +229,7 @@ class TransferSource(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., host: _Optional[str] = ..., peer_address: _Optional[str] = ...) -> None: ...
 
 class Transfer(_message.Message):
-    __slots__ = ("job_id", "name", "version", "files", "sources", "ticket", "piece_size", "dest_dir")
+    __slots__ = ("job_id", "name", "version", "files", "sources", "ticket", "piece_size", "dest_dir", "rate_limit")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +238,7 @@ class Transfer(_message.Message):
     TICKET_FIELD_NUMBER: _ClassVar[int]
     PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
     DEST_DIR_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     name: str
     version: int
@@ -234,7 +247,8 @@ class Transfer(_message.Message):
     ticket: str
     piece_size: int
     dest_dir: str
-    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[TransferSource, _Mapping]]] = ..., ticket: _Optional[str] = ..., piece_size: _Optional[int] = ..., dest_dir: _Optional[str] = ...) -> None: ...
+    rate_limit: int
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[TransferSource, _Mapping]]] = ..., ticket: _Optional[str] = ..., piece_size: _Optional[int] = ..., dest_dir: _Optional[str] = ..., rate_limit: _Optional[int] = ...) -> None: ...
 
 class CancelJob(_message.Message):
     __slots__ = ("job_id", "digests")
