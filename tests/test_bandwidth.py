@@ -183,3 +183,47 @@ def test_bad_rates_are_one_line_errors(pair):
     agent = pair.meshctl("agent", "run", "--coordinator", pair.address, "--root", str(pair.mac_root),
                          "--quiet-hours", "9-18=5MB/s", check=False)
     assert agent.returncode != 0 and "--quiet-hours" in agent.stderr and "Traceback" not in agent.stderr
+
+
+# -- hash once per byte -------------------------------------------------------------------------
+
+def registry_index_ids(mesh) -> dict[str, str]:
+    import sqlite3
+    with sqlite3.connect(mesh.base / "coord-home" / "coordinator" / "registry.db") as db:
+        return dict(db.execute("SELECT digest, index_id FROM piece_indexes WHERE piece_size = ?", [MIB]))
+
+
+def test_the_scan_indexes_pieces_the_registry_binds_them_and_a_pull_hashes_each_byte_once(pair):
+    from harness import wait_for
+
+    from llmesh.common.pieces import compute_piece_index
+    start_both(pair)
+    weights = pair.trainer_root / "big" / "model.safetensors"
+    expected = compute_piece_index(weights, MIB)
+    wait_for(lambda: registry_index_ids(pair).get(expected.digest) == expected.index_id, 120,
+             "the scan's piece index in the registry")
+    job = json.loads(pair.meshctl("models", "pull", "big", "--to", "mac", "--wait", "--json").stdout)
+    assert job["state"] == "done"
+    log = (pair.base / "agent-mac.log").read_text()
+    assert f"{expected.digest[:19]} received: every piece matched the index on record" in log
+    verified = pair.meshctl("models", "verify", "big")  # sha256 is still checked on demand, on every copy
+    assert verified.returncode == 0 and "mac" in verified.stdout, verified.stdout
+
+
+def test_an_index_on_record_that_the_sources_do_not_match_means_a_whole_file_check(pair):
+    import sqlite3
+
+    from harness import wait_for
+
+    from llmesh.common.pieces import compute_piece_index
+    start_both(pair)
+    weights = pair.trainer_root / "big" / "model.safetensors"
+    expected = compute_piece_index(weights, MIB)
+    wait_for(lambda: expected.digest in registry_index_ids(pair), 120, "the scan's piece index in the registry")
+    with sqlite3.connect(pair.base / "coord-home" / "coordinator" / "registry.db") as db:
+        db.execute("UPDATE piece_indexes SET index_id = ? WHERE digest = ?", ["sha256:" + "0" * 64, expected.digest])
+    job = json.loads(pair.meshctl("models", "pull", "big", "--to", "mac", "--wait", "--json").stdout)
+    assert job["state"] == "done"
+    log = (pair.base / "agent-mac.log").read_text()
+    assert "is not the one on record; checking the whole file" in log
+    assert f"{expected.digest[:19]} received: whole file checked against its sha256" in log

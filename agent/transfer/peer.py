@@ -56,7 +56,8 @@ class _Caller:
 class PeerServicer(peer_pb2_grpc.PeerServicer):
     def __init__(self, *, agent_id: str, name: str, platform: str, ca_pem: Callable[[], bytes],
                  index_dir: Path, open_held: Callable[[str], tuple[str, int]], revocations: Revocations,
-                 reads: PeerReadLog, faults: PeerFaults | None = None, upload_limit: TokenBucket | None = None):
+                 reads: PeerReadLog, faults: PeerFaults | None = None, upload_limit: TokenBucket | None = None,
+                 cached_index: Callable[[os.stat_result, int], PieceIndex | None] | None = None):
         self.agent_id, self.name, self.platform = agent_id, name, platform  # what Describe says
         self.ca_pem = ca_pem      # the mesh CA, which signs tickets
         self.index_dir = index_dir  # piece indexes computed here, kept across restarts
@@ -65,6 +66,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         self.reads = reads        # what was served and refused, for the audit log
         self.faults = faults      # test harness only (llmesh.agent.testing); None in production
         self.upload_limit = upload_limit  # --max-upload-rate and quiet hours, over every reader
+        self.cached_index = cached_index  # the scan's piece indexes (hash cache), by stat and piece size
 
     async def Describe(self, request, context):
         return peer_pb2.DescribeResponse(agent_id=self.agent_id, name=self.name,
@@ -174,6 +176,9 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         path, fd = self.open_held(digest)
         with open(fd, "rb", buffering=0) as f:
             st = os.fstat(fd)
+            scanned = self.cached_index(st, piece_size) if self.cached_index else None
+            if scanned is not None:  # hashed with its digest in the scan: no second read
+                return scanned
             stamp = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, piece_size]
             key = hashlib.sha256(f"{path}\0{stamp}".encode()).hexdigest()[:32]
             cached = self.index_dir / f"{key}.json"

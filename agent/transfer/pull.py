@@ -98,12 +98,12 @@ class _Partials:
         self._held: dict[str, PartialBlob] = {}
         self._ended = False
 
-    def open(self, digest: str, size: int, index: PieceIndex) -> PartialBlob:
-        """Runs on a worker thread."""
+    def open(self, digest: str, size: int, index: PieceIndex, index_id: str | None = None) -> PartialBlob:
+        """Runs on a worker thread. ``index_id``: the registry's for this digest (see _File.trusted)."""
         self._refuse_if_ended(digest)
         if self.faults is not None:
             self.faults.before_open()
-        blob = self.store.open_partial(digest, size, index)
+        blob = self.store.open_partial(digest, size, index, index_id=index_id)
         with self._lock:
             if not self._ended:
                 self._held[digest] = blob
@@ -287,9 +287,23 @@ class TransferJob:
                         or index.piece_size not in PIECE_SIZES):
                     raise FailedPrecondition(f"{source.host} described {f.entry.path} wrongly")
                 f.index = index
-                f.partial = await self._call(self._partials.open, f.entry.digest, f.entry.size, index)
+                f.partial = await self._call(self._partials.open, f.entry.digest, f.entry.size, index,
+                                             self._trusted_index_id(f, index, source))
                 return
         raise SourcesUnavailable(f"no source could describe {f.entry.path}")
+
+    def _trusted_index_id(self, f: _File, index: PieceIndex, source: _Source) -> str | None:
+        """The registry's index id for this file when the source's index is that one: then every
+        verified piece proves the file (its index came from the pass that made its sha256) and
+        the whole file is never hashed again here. Otherwise None: the whole file is checked."""
+        entry = f.entry
+        if not entry.piece_index_id or entry.piece_size != index.piece_size:
+            return None
+        if index.index_id != entry.piece_index_id:
+            log.warning("%s's piece index of %s is not the one on record; checking the whole file",
+                        source.host, entry.path)
+            return None
+        return entry.piece_index_id
 
     async def _worker(self, queue: deque, sources: list[_Source]) -> None:
         while queue:
@@ -361,7 +375,11 @@ class TransferJob:
         return await loop.run_in_executor(self._pool, f.partial.finish_piece, piece)
 
     async def _complete(self, f: _File) -> None:
+        trusted = f.partial.trusted_index
         await self._call(self._partials.complete, f.partial)
+        log.info("%s received: %s", short_digest(f.entry.digest),
+                 "every piece matched the index on record, no second pass" if trusted
+                 else "whole file checked against its sha256")
         f.partial = None
         self.completed.append(f.entry.digest)
 

@@ -141,9 +141,17 @@ class JobsRepository:
             "JOIN hosts h ON h.id = c.host_id WHERE c.version_id = ? AND c.state = 'verified' "
             "ORDER BY h.name", [version_id]))
 
-    def version_files(self, version_id: int) -> list[dict]:
-        return [dict(r) for r in self.db.query(
-            "SELECT path, size, digest FROM version_files WHERE version_id = ? ORDER BY path", [version_id])]
+    def version_files(self, version_id: int, piece_size: int = 0) -> list[dict]:
+        """The version's files; with a piece size, each with its piece index id where one is bound."""
+        rows = [dict(r) for r in self.db.query(
+            "SELECT f.path, f.size, f.digest, COALESCE(p.index_id, '') AS piece_index_id FROM version_files f "
+            "LEFT JOIN piece_indexes p ON p.digest = f.digest AND p.piece_size = ? "
+            "WHERE f.version_id = ? ORDER BY f.path", [piece_size, version_id])]
+        for r in rows:
+            r["piece_size"] = piece_size if r["piece_index_id"] else 0
+            if not piece_size:
+                del r["piece_index_id"], r["piece_size"]
+        return rows
 
     def add_transferred_copy(self, version_id: int, host_id: str, path: str) -> None:
         with self.db.atomic():

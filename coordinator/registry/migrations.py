@@ -201,9 +201,14 @@ def _webhooks(db: sqlite_utils.Database) -> None:
 
 
 def _job_rate_limits(db: sqlite_utils.Database) -> None:
-    """Per job: its bandwidth limit (pull --limit) and each source's rate as last reported."""
+    """Per job: its bandwidth limit (pull --limit) and each source's rate as last reported; per file
+    digest and piece size: its piece index id."""
     db["jobs"].add_column("rate_limit", int, not_null_default=0)
     db["jobs"].add_column("rates_json", str, not_null_default="[]")
+    # A file's piece index, as the agent that hashed it reported it (made in the pass that made the
+    # digest): a pull verifies each piece against it and never hashes the whole file again.
+    db["piece_indexes"].create({"digest": str, "piece_size": int, "index_id": str, "host_id": str, "at": float},
+                               pk=("digest", "piece_size"))
 
 
 Migration = Callable[[sqlite_utils.Database], None]

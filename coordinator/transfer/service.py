@@ -320,7 +320,7 @@ class TransferService:
                 await self.core.run(self.registry.jobs.update_job, job["id"], state="waiting",
                                     error="waiting for an online source")
             return
-        files = await self.core.run(self.registry.jobs.version_files, job["version_id"])
+        files = await self.core.run(self.registry.jobs.version_files, job["version_id"], self.piece_size)
         ref = job["ref"]
         name, version = ref.rsplit(":", 1)
         ticket = await self._ticket(job)

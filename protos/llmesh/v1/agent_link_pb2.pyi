@@ -195,14 +195,16 @@ class Revocations(_message.Message):
     def __init__(self, serials: _Optional[_Iterable[str]] = ..., agent_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("host_id", "coordinator_version", "revoked")
+    __slots__ = ("host_id", "coordinator_version", "revoked", "piece_size")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     COORDINATOR_VERSION_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
+    PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     coordinator_version: str
     revoked: Revocations
-    def __init__(self, host_id: _Optional[str] = ..., coordinator_version: _Optional[str] = ..., revoked: _Optional[_Union[Revocations, _Mapping]] = ...) -> None: ...
+    piece_size: int
+    def __init__(self, host_id: _Optional[str] = ..., coordinator_version: _Optional[str] = ..., revoked: _Optional[_Union[Revocations, _Mapping]] = ..., piece_size: _Optional[int] = ...) -> None: ...
 
 class InspectPath(_message.Message):
     __slots__ = ("path",)
