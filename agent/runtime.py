@@ -163,7 +163,8 @@ class AgentRuntime:
             ca_pem=lambda: self.identity.ca_pem, index_dir=self.config.home / "piece-indexes",
             open_held=self.faults.open_held(self.holdings.open_held) if self.faults else self.holdings.open_held,
             revocations=self.revocations, reads=self.peer_reads,
-            faults=self.faults, upload_limit=self.upload_limit, cached_index=self.cache.get_index), server)
+            faults=self.faults, upload_limit=self.upload_limit, cached_index=self.cache.get_index,
+            receiving=self.store.receiving), server)
         # Health on the Peer port (mutual TLS: a checker presents a mesh certificate).
         self._peer_health = Health(server, [peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name])
         bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)

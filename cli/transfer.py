@@ -48,7 +48,11 @@ def _waits(wait: bool | None) -> bool:
     return sys.stdout.isatty() if wait is None else wait
 
 
-def show_pull(job: dict, wait: bool | None) -> None:
+def show_pull(job, wait: bool | None) -> None:
+    if isinstance(job, list):  # a fan-out: one job per destination
+        for j in job:
+            show_pull(j, wait)
+        return
     if _waits(wait):
         show_job_done(job)
     else:
@@ -56,14 +60,17 @@ def show_pull(job: dict, wait: bool | None) -> None:
                    f"follow it with `meshctl jobs watch {job['id']}`")
 
 
-def fail_if_waited_and_failed(job: dict, wait: bool | None) -> None:
+def fail_if_waited_and_failed(job, wait: bool | None) -> None:
     if _waits(wait):
-        fail_if_job_failed(job)
+        for j in job if isinstance(job, list) else [job]:
+            fail_if_job_failed(j)
 
 
 @click.command("pull")
 @click.argument("ref", metavar="NAME[:VERSION]")
-@click.option("--to", "to", required=True, help="The host that should get a copy.")
+@click.option("--to", "to", required=True, metavar="HOST|H1,H2,…|label=KEY[=VALUE]",
+              help="The host that should get a copy; several (or every host with a label): a fan-out, "
+                   "whose destinations trade verified pieces so the source sends each piece about once.")
 @click.option("--from", "source", default="", help="Only pull from this host.")
 @click.option("--dest", "dest_dir", default="", help="Also place the files in this folder (under a root of the host).")
 @click.option("--limit", "limit", default="0", metavar="RATE",
@@ -77,7 +84,14 @@ def pull(obj, ref, to, source, dest_dir, limit, wait):
     rate_limit = parse_rate(limit, "--limit")
     with obj.client() as mesh:
         job = mesh.pull(ref, to, source, dest_dir, rate_limit)
-        return wait_for_job(mesh, job, quietly=render.json_requested()) if _waits(wait) else job
+        if not job.get("swarm"):
+            return wait_for_job(mesh, job, quietly=render.json_requested()) if _waits(wait) else job
+        jobs = [j for j in mesh.jobs(True) if j.get("swarm") == job["swarm"]]
+        if not _waits(wait):
+            return jobs
+        if not render.json_requested():
+            return follow(mesh, [j["id"] for j in jobs])
+        return [wait_for_job(mesh, j, quietly=True) for j in jobs]
 
 
 def wait_for_job(mesh, job: dict, quietly: bool) -> dict:

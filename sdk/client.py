@@ -283,7 +283,10 @@ class MeshClient:
     def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "", rate_limit: int = 0) -> dict:
         """Start moving a version to a host; returns the job (see job() to follow it).
         ``rate_limit``: bytes/s the destination may receive for this pull (0: no limit)."""
-        request = transfer_pb.PullRequest(ref=_ref(ref), to=_host(to), dest_dir=dest_dir, rate_limit=rate_limit)
+        # ``to``: a host; h1,h2,h3 or label=KEY[=VALUE] is a fan-out (see jobs(): they share a swarm).
+        if not to.startswith("label="):
+            to = ",".join(_host(h.strip()) for h in to.split(","))
+        request = transfer_pb.PullRequest(ref=_ref(ref), to=to, dest_dir=dest_dir, rate_limit=rate_limit)
         setattr(request, "from", source)
         return wire.to_dict(self._call(self._transfers.Pull, request))
 

@@ -31,6 +31,7 @@ from llmesh.agent.inventory.holdings import Holdings
 from llmesh.agent.store.blobs import BlobStore, PartialBlob
 from llmesh.agent.testing import ReceiveFaults
 from llmesh.agent.transfer import placement
+from llmesh.agent.transfer.swarm import Swarm, index_request
 from llmesh.common import channels, tickets, tls
 from llmesh.common.errors import FailedPrecondition, MeshError, PermissionDenied, Unavailable
 from llmesh.common.pieces import PIECE_SIZES, PieceIndex
@@ -62,6 +63,8 @@ class _Source:
         self.failures = 0  # consecutive failed calls; past SOURCE_RETRY_S the source is given up
         self.bad_pieces = 0
         self.dropped = False
+        self.swarm = spec.swarm  # another destination of a fan-out: only what it has verified
+        self.absent = False      # a swarm peer that said it does not receive the blob (now)
         self.bytes_verified = 0  # what it delivered that passed verification: all progress counts
         self._recent: deque = deque()  # (monotonic time, verified bytes) within RATE_WINDOW_S
 
@@ -159,6 +162,7 @@ class TransferJob:
         self.drifted: list[str] = []
         self.suspects: list[str] = []  # sources whose pieces kept failing verification
         self.sources: list[_Source] = []  # of the current fetch, for per-source progress
+        self.swarm: Swarm | None = None  # a fan-out's destination: the other destinations are sources too
         self.cancelled = False
         self.started = False
         self.released = asyncio.Event()  # set once the run has ended every partial it held
@@ -246,6 +250,11 @@ class TransferJob:
     async def _fetch(self, files: list[_File]) -> None:
         sources = [_Source(s, self.identity()) for s in self.spec.sources]
         self.sources = list(sources)
+        self._origin = [s for s in sources if not s.swarm]
+        self._peers = [s for s in sources if s.swarm]
+        swarm = Swarm(self.spec.swarm_rank, self.spec.swarm_size) if self._peers else None
+        self.swarm = swarm
+        watcher = None
         if not sources:
             raise SourcesUnavailable("no online host holds a verified copy")
         queue: deque = deque()
@@ -253,17 +262,24 @@ class TransferJob:
             # Piece indexes of all files are asked for at once: a source may have to hash to answer.
             await _all_or_none([self._open(f, sources) for f in files])
             for f in files:
-                for piece in f.partial.missing_pieces():
+                missing = f.partial.missing_pieces()
+                for piece in (swarm.order(missing, f.index.count) if swarm else missing):
                     queue.append((f, piece))
                 f.pieces_left = len(f.partial.missing_pieces())
                 self.bytes_done += f.entry.size - sum(f.index.piece_range(p)[1] for p in f.partial.missing_pieces())
                 if f.pieces_left == 0:
                     await self._complete(f)
+            if swarm is not None:
+                watcher = asyncio.create_task(swarm.watch(
+                    self._peers, files, lambda f: index_request(self.ticket, f, f.index.piece_size)))
             await _all_or_none([self._worker(queue, sources) for _ in range(PIECES_IN_FLIGHT)])
             unfinished = [f for f in files if f.pieces_left]
             if unfinished:
                 raise SourcesUnavailable(self._why_no_source())
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
             for s in sources:
                 await s.channel.close()
 
@@ -272,7 +288,7 @@ class TransferJob:
         request = peer_pb2.PieceIndexRequest(ticket=self.ticket, digest=f.entry.digest,
                                              piece_size=self.spec.piece_size)
         while any(not s.dropped for s in sources):
-            usable = self._usable(sources)
+            usable = sorted(self._usable(sources), key=lambda s: s.swarm)  # the origin's index first
             if not usable:
                 await asyncio.sleep(0.25)
                 continue
@@ -307,13 +323,13 @@ class TransferJob:
 
     async def _worker(self, queue: deque, sources: list[_Source]) -> None:
         while queue:
-            source = self._pick(sources)
-            if source is None:
+            picked = self._next_piece(queue, sources)
+            if picked is None:
                 if not any(not s.dropped for s in sources):
                     return  # nobody answers: the job goes to `waiting`, keeping its verified pieces
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(0.1 if self.swarm else 0.25)
                 continue
-            f, piece = queue.popleft()
+            f, piece, source = picked
             try:
                 verified = await self._fetch_piece(source, f, piece)
             except grpc.aio.AioRpcError as exc:
@@ -330,6 +346,19 @@ class TransferJob:
             f.pieces_left -= 1
             if f.pieces_left == 0:
                 await self._complete(f)
+
+    def _next_piece(self, queue: deque, sources: list[_Source]):
+        """(file, piece, source) to fetch next, or None to wait a little."""
+        if self.swarm is None:
+            source = self._pick(sources)
+            return None if source is None else (*queue.popleft(), source)
+        origin = self._pick(self._origin)
+        peers_left = any(not p.dropped and not p.absent for p in self._peers)
+        chosen = self.swarm.choose(queue, self._usable(self._peers), peers_left, origin is not None)
+        if chosen is None:
+            return None
+        f, piece, peer = chosen
+        return f, piece, peer or origin
 
     def _bad_piece(self, source: _Source, f: _File, piece: int) -> None:
         """A source whose pieces keep failing is dropped from this run and reported: its copy may

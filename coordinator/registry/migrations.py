@@ -205,6 +205,7 @@ def _job_rate_limits(db: sqlite_utils.Database) -> None:
     digest and piece size: its piece index id."""
     db["jobs"].add_column("rate_limit", int, not_null_default=0)
     db["jobs"].add_column("rates_json", str, not_null_default="[]")
+    db["jobs"].add_column("swarm", str, not_null_default="")  # the fan-out (pull --to h1,h2) it belongs to
     # A file's piece index, as the agent that hashed it reported it (made in the pass that made the
     # digest): a pull verifies each piece against it and never hashes the whole file again.
     db["piece_indexes"].create({"digest": str, "piece_size": int, "index_id": str, "host_id": str, "at": float},

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 
 from llmesh.common import tickets, wire
 from llmesh.common.errors import (
@@ -72,6 +73,35 @@ class TransferService:
     # -- requests -------------------------------------------------------------------------
 
     async def pull(self, ref_text: str, to: str, source: str = "", dest_dir: str = "", rate_limit: int = 0) -> dict:
+        """A job moving a version to ``to``; or, for h1,h2,h3 or label=KEY[=VALUE], a fan-out: one
+        job per destination, all of one swarm (the first job is returned; the others share its swarm)."""
+        if rate_limit < 0:
+            raise InvalidArgument(f"rate limit {rate_limit}: must not be negative")
+        targets = await self._destinations(to)
+        checked = [await self._checked_pull(ref_text, host, source, dest_dir) for host in targets]
+        swarm = "" if len(targets) == 1 and not to.startswith("label=") else uuid.uuid4().hex[:12]
+        # All jobs of a fan-out exist before the dispatcher sees any: each learns of the others.
+        job_ids = await self.core.run(self.registry.jobs.create_jobs, [
+            (version_id, dest_id, source, dest_dir, total, caller().name, rate_limit, swarm)
+            for version_id, dest_id, total in checked])
+        self.wake()
+        return await self.job(job_ids[0])
+
+    async def _destinations(self, to: str) -> list[str]:
+        if not to.startswith("label="):
+            names = [n.strip() for n in to.split(",") if n.strip()]
+            if not names or len(set(names)) != len(names):
+                raise InvalidArgument(f"--to {to!r}: expected a host, or distinct hosts separated by commas")
+            return names
+        key, _, value = to[len("label="):].partition("=")
+        hosts = await self.core.run(self.registry.hosts.list_hosts, self.core.hub.connected_ids())
+        names = sorted(h["name"] for h in hosts if key in h["labels"] and (not value or h["labels"][key] == value))
+        if not names:
+            raise FailedPrecondition(f"no host has the label {to[len('label='):]!r}")
+        return names
+
+    async def _checked_pull(self, ref_text: str, to: str, source: str, dest_dir: str) -> tuple[int, str, int]:
+        """(version id, destination host id, bytes) of a pull that may go ahead; else why not."""
         version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
         dest = await self.core.run(self.registry.hosts.host_by_name, to)
         if source:
@@ -90,12 +120,7 @@ class TransferService:
                               "hold verified copies)")
         await self._check_destination(dest, version_id, files, dest_dir)
         total = sum({f["digest"]: f["size"] for f in files}.values())
-        if rate_limit < 0:
-            raise InvalidArgument(f"rate limit {rate_limit}: must not be negative")
-        job_id = await self.core.run(self.registry.jobs.create_job, version_id, dest["id"], source, dest_dir, total,
-                                     caller().name, rate_limit)
-        self.wake()
-        return await self.job(job_id)
+        return version_id, dest["id"], total
 
     async def job(self, job_id: str) -> dict:
         return await self.core.run(self.registry.jobs.job, job_id)
@@ -268,6 +293,17 @@ class TransferService:
 
     # -- dispatching ------------------------------------------------------------------------
 
+    async def _swarm(self, job: dict, connected: frozenset[str]) -> dict:
+        """A fan-out's other destinations that still receive, as sources of this one (they serve
+        what they have verified), and this destination's rank among all of them."""
+        if not job["swarm"]:
+            return {"peers": [], "rank": 0, "size": 0}
+        members = await self.core.run(self.registry.jobs.swarm_members, job["swarm"])
+        peers = [{"host_id": m["host_id"], "host": m["host"], "peer_address": m["peer_address"], "swarm": True}
+                 for m in members if m["id"] != job["id"] and m["state"] in ("queued", "running", "waiting")
+                 and m["host_id"] in connected and m["peer_address"]]
+        return {"peers": peers, "rank": [m["id"] for m in members].index(job["id"]), "size": len(members)}
+
     async def _dispatch_forever(self) -> None:
         while True:
             try:
@@ -321,13 +357,15 @@ class TransferService:
                                     error="waiting for an online source")
             return
         files = await self.core.run(self.registry.jobs.version_files, job["version_id"], self.piece_size)
+        swarm = await self._swarm(job, connected)
         ref = job["ref"]
         name, version = ref.rsplit(":", 1)
         ticket = await self._ticket(job)
         transfer = wire.to_message(link_pb.Transfer, {
             "job_id": job["id"], "name": name, "version": int(version), "files": files,
             "sources": [{"host_id": s["host_id"], "host": s["host"], "peer_address": s["peer_address"]}
-                        for s in holders],
+                        for s in holders] + swarm["peers"],
+            "swarm_rank": swarm["rank"], "swarm_size": swarm["size"],
             "ticket": ticket, "piece_size": self.piece_size, "dest_dir": job["dest_dir"],
             "rate_limit": job["rate_limit"]})
         try:

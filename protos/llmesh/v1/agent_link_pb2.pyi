@@ -221,17 +221,19 @@ class Rescan(_message.Message):
     def __init__(self) -> None: ...
 
 class TransferSource(_message.Message):
-    __slots__ = ("host_id", "host", "peer_address")
+    __slots__ = ("host_id", "host", "peer_address", "swarm")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SWARM_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     host: str
     peer_address: str
-    def __init__(self, host_id: _Optional[str] = ..., host: _Optional[str] = ..., peer_address: _Optional[str] = ...) -> None: ...
+    swarm: bool
+    def __init__(self, host_id: _Optional[str] = ..., host: _Optional[str] = ..., peer_address: _Optional[str] = ..., swarm: _Optional[bool] = ...) -> None: ...
 
 class Transfer(_message.Message):
-    __slots__ = ("job_id", "name", "version", "files", "sources", "ticket", "piece_size", "dest_dir", "rate_limit")
+    __slots__ = ("job_id", "name", "version", "files", "sources", "ticket", "piece_size", "dest_dir", "rate_limit", "swarm_rank", "swarm_size")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +243,8 @@ class Transfer(_message.Message):
     PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
     DEST_DIR_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SWARM_RANK_FIELD_NUMBER: _ClassVar[int]
+    SWARM_SIZE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     name: str
     version: int
@@ -250,7 +254,9 @@ class Transfer(_message.Message):
     piece_size: int
     dest_dir: str
     rate_limit: int
-    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[TransferSource, _Mapping]]] = ..., ticket: _Optional[str] = ..., piece_size: _Optional[int] = ..., dest_dir: _Optional[str] = ..., rate_limit: _Optional[int] = ...) -> None: ...
+    swarm_rank: int
+    swarm_size: int
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[TransferSource, _Mapping]]] = ..., ticket: _Optional[str] = ..., piece_size: _Optional[int] = ..., dest_dir: _Optional[str] = ..., rate_limit: _Optional[int] = ..., swarm_rank: _Optional[int] = ..., swarm_size: _Optional[int] = ...) -> None: ...
 
 class CancelJob(_message.Message):
     __slots__ = ("job_id", "digests")

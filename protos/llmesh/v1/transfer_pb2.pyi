@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Job(_message.Message):
-    __slots__ = ("id", "kind", "state", "ref", "destination", "sources", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "created_at", "updated_at", "started_at", "finished_at", "created_by", "rate_limit", "source_rates")
+    __slots__ = ("id", "kind", "state", "ref", "destination", "sources", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "created_at", "updated_at", "started_at", "finished_at", "created_by", "rate_limit", "source_rates", "swarm")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,7 @@ class Job(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_RATES_FIELD_NUMBER: _ClassVar[int]
+    SWARM_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: str
     state: str
@@ -46,7 +47,8 @@ class Job(_message.Message):
     created_by: str
     rate_limit: int
     source_rates: _containers.RepeatedCompositeFieldContainer[SourceRate]
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[str] = ..., ref: _Optional[str] = ..., destination: _Optional[str] = ..., sources: _Optional[_Iterable[str]] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., created_by: _Optional[str] = ..., rate_limit: _Optional[int] = ..., source_rates: _Optional[_Iterable[_Union[SourceRate, _Mapping]]] = ...) -> None: ...
+    swarm: str
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[str] = ..., ref: _Optional[str] = ..., destination: _Optional[str] = ..., sources: _Optional[_Iterable[str]] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., created_by: _Optional[str] = ..., rate_limit: _Optional[int] = ..., source_rates: _Optional[_Iterable[_Union[SourceRate, _Mapping]]] = ..., swarm: _Optional[str] = ...) -> None: ...
 
 class SourceRate(_message.Message):
     __slots__ = ("host", "bytes_verified", "bytes_per_s")
