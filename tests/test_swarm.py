@@ -64,7 +64,7 @@ def test_a_swarm_member_sending_bad_pieces_is_dropped_and_nothing_unverified_spr
     weights = swarm.trainer_root / "big" / "model.safetensors"
     digest = "sha256:" + hashlib.sha256(weights.read_bytes()).hexdigest()
     # d2 corrupts every piece it serves to the others (its own copy is good).
-    corrupt = {"d2": {"LLMESH_TEST_CORRUPT": f"{digest}@0*1000"}}
+    corrupt = {"d2": {"LLMESH_TEST_CORRUPT": f"{digest}@any*1000"}}
     start(swarm, trainer_extra=["--max-upload-rate", "8MB/s"], env_for=corrupt)
     jobs = json.loads(swarm.meshctl("models", "pull", "big", "--to", "label=halext", "--wait", "--json",
                                     timeout=300).stdout)

@@ -64,7 +64,7 @@ class _Source:
         self.bad_pieces = 0
         self.dropped = False
         self.swarm = spec.swarm  # another destination of a fan-out: only what it has verified
-        self.absent = False      # a swarm peer that said it does not receive the blob (now)
+        self.absent_since: float | None = None  # a swarm peer not answering what it has, since
         self.bytes_verified = 0  # what it delivered that passed verification: all progress counts
         self._recent: deque = deque()  # (monotonic time, verified bytes) within RATE_WINDOW_S
 
@@ -252,7 +252,7 @@ class TransferJob:
         self.sources = list(sources)
         self._origin = [s for s in sources if not s.swarm]
         self._peers = [s for s in sources if s.swarm]
-        swarm = Swarm(self.spec.swarm_rank, self.spec.swarm_size) if self._peers else None
+        swarm = Swarm(self.spec.swarm_rank, self.spec.swarm_size, self._peers) if self._peers else None
         self.swarm = swarm
         watcher = None
         if not sources:
@@ -353,8 +353,7 @@ class TransferJob:
             source = self._pick(sources)
             return None if source is None else (*queue.popleft(), source)
         origin = self._pick(self._origin)
-        peers_left = any(not p.dropped and not p.absent for p in self._peers)
-        chosen = self.swarm.choose(queue, self._usable(self._peers), peers_left, origin is not None)
+        chosen = self.swarm.choose(queue, self._usable(self._peers), origin is not None, time.monotonic())
         if chosen is None:
             return None
         f, piece, peer = chosen

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 
 import grpc
@@ -21,16 +22,29 @@ from llmesh.v1 import peer_pb2
 log = logging.getLogger("llmesh.agent.transfer")
 
 HAVE_EVERY_S = 0.3  # how often the other destinations are asked what they have verified
+ABSENT_AFTER_S = 2.0  # a peer not answering for this long has its share taken from the origin
 
 
 class Swarm:
-    def __init__(self, rank: int, size: int):
+    def __init__(self, rank: int, size: int, peers: list):
         self.rank, self.size = rank, max(1, size)
+        # The coordinator lists the other destinations in rank order, skipping this one.
+        self.owners = peers[:rank] + [None] + peers[rank:]
         self.have: dict[tuple[str, str], set[int]] = {}  # (peer host, digest) -> verified pieces
+
+    def owner(self, piece: int, count: int) -> int:
+        return min(piece * self.size // max(1, count), len(self.owners) - 1)
 
     def mine(self, piece: int, count: int) -> bool:
         """Whether ``piece`` of a ``count``-piece file is in this destination's share."""
-        return piece * self.size // max(1, count) == self.rank
+        return self.owner(piece, count) == self.rank
+
+    def orphaned(self, piece: int, count: int, now: float) -> bool:
+        """Whether the destination whose share ``piece`` is in will not bring it: dropped from this
+        run (dead, refusing, bad pieces) or not answering for ABSENT_AFTER_S."""
+        peer = self.owners[self.owner(piece, count)]
+        return peer is None or peer.dropped or (peer.absent_since is not None
+                                                and now - peer.absent_since > ABSENT_AFTER_S)
 
     def order(self, pieces: list[int], count: int) -> list[int]:
         """This destination's share first, then the others' (by then, peers may have them)."""
@@ -41,15 +55,16 @@ class Swarm:
         having = [s for s in peers if piece in self.have.get((s.host, digest), ())]
         return min(having, key=lambda s: s.bytes_verified, default=None)
 
-    def choose(self, queue: deque, usable_peers: list, peers_left: bool, origin_usable: bool):
+    def choose(self, queue: deque, usable_peers: list, origin_usable: bool, now: float):
         """Take the next (file, piece, peer or None for an origin source) to fetch, or None to wait.
 
         A peer that has a piece brings it; a piece of this share comes from the origin; another
-        share's piece comes from the origin only when no swarm peer is left to bring it."""
+        share's piece comes from the origin only when the destination it belongs to will not
+        bring it."""
         for _ in range(len(queue)):
             f, piece = queue[0]
             peer = self.holder(usable_peers, f.entry.digest, piece)
-            if peer is not None or (origin_usable and (self.mine(piece, f.index.count) or not peers_left)):
+            if peer is not None or (origin_usable and self.orphaned(piece, f.index.count, now)):
                 queue.popleft()
                 return f, piece, peer
             queue.rotate(-1)
@@ -63,11 +78,12 @@ class Swarm:
                     try:
                         reply = await peer.stub.GetPieceIndex(request_for(f), timeout=30)
                     except grpc.aio.AioRpcError as exc:
-                        # Not receiving it (not yet, or no more), or gone: nothing to wait for from it.
-                        peer.absent = True
-                        log.info("swarm peer %s: %s", peer.host, exc.details())
+                        # Not receiving it (not yet, or no more), or gone: soon nothing to wait for.
+                        if peer.absent_since is None:
+                            peer.absent_since = time.monotonic()
+                            log.info("swarm peer %s: %s", peer.host, exc.details())
                         continue
-                    peer.absent = False
+                    peer.absent_since = None
                     if reply.digest != f.entry.digest or (f.index and reply.piece_size != f.index.piece_size):
                         continue
                     count = len(reply.hashes)

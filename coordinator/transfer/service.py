@@ -298,10 +298,12 @@ class TransferService:
         what they have verified), and this destination's rank among all of them."""
         if not job["swarm"]:
             return {"peers": [], "rank": 0, "size": 0}
-        members = await self.core.run(self.registry.jobs.swarm_members, job["swarm"])
+        members = [m for m in await self.core.run(self.registry.jobs.swarm_members, job["swarm"])
+                   if m["id"] == job["id"] or (m["state"] in ("queued", "running", "waiting")
+                                               and m["host_id"] in connected and m["peer_address"])]
+        # In rank order: the destination makes the ranks of its peers from it.
         peers = [{"host_id": m["host_id"], "host": m["host"], "peer_address": m["peer_address"], "swarm": True}
-                 for m in members if m["id"] != job["id"] and m["state"] in ("queued", "running", "waiting")
-                 and m["host_id"] in connected and m["peer_address"]]
+                 for m in members if m["id"] != job["id"]]
         return {"peers": peers, "rank": [m["id"] for m in members].index(job["id"]), "size": len(members)}
 
     async def _dispatch_forever(self) -> None:
