@@ -73,3 +73,20 @@ def test_a_swarm_member_sending_bad_pieces_is_dropped_and_nothing_unverified_spr
     if "from d2 failed verification" in logs:  # d2 was asked for pieces: they were caught
         assert "d2 sent 3 pieces that failed verification; not using it any more" in logs
     assert served_by(jobs, "d2") == 0  # not one byte of d2's counts as verified
+
+
+def test_a_destination_killed_mid_swarm_resumes_and_the_others_finish_without_it(swarm):
+    from harness import wait_for
+    start(swarm, trainer_extra=["--max-upload-rate", "4MB/s"])
+    first = json.loads(swarm.meshctl("models", "pull", "big", "--to", "d1,d2,d3", "--detach", "--json").stdout)
+    jobs = {j["destination"]: j for j in first}
+    wait_for(lambda: swarm.json("jobs", "show", jobs["d2"]["id"])["bytes_done"] >= 4 * MIB, 120, "d2 receiving")
+    swarm.agent("d2").kill()
+    for d in ("d1", "d3"):
+        wait_for(lambda: swarm.json("jobs", "show", jobs[d]["id"])["state"] == "done", 240, f"{d} to finish",
+                 logs=swarm.logs())
+    swarm.start_agent("d2", [swarm.base / "root-d2"], extra=["--label", "halext"])
+    done = wait_for(lambda: (j := swarm.json("jobs", "show", jobs["d2"]["id"]))["state"] == "done" and j, 240,
+                    "d2 to resume and finish", logs=swarm.logs())
+    assert done["bytes_received"] - done["bytes_total"] <= 4 * MIB  # at most the pieces in flight again
+    check_copies(swarm, [swarm.json("jobs", "show", jobs[d]["id"]) for d in DESTINATIONS])
