@@ -227,3 +227,15 @@ def test_an_index_on_record_that_the_sources_do_not_match_means_a_whole_file_che
     log = (pair.base / "agent-mac.log").read_text()
     assert "is not the one on record; checking the whole file" in log
     assert f"{expected.digest[:19]} received: whole file checked against its sha256" in log
+
+
+def test_a_ticket_names_the_piece_indexes_and_still_verifies():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from llmesh.common import tickets
+    key = ec.generate_private_key(ec.SECP256R1())
+    digest, index_id = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    token = tickets.issue_ticket(key, "j", "dest", [digest], piece_indexes={digest: index_id}, piece_size=MIB)
+    assert tickets.piece_index_ids(token) == (MIB, {digest: index_id})
+    assert tickets.verify_ticket(token, key.public_key(), caller_agent_id="dest", digest=digest).job == "j"
+    assert tickets.piece_index_ids(tickets.issue_ticket(key, "j", "dest", [digest])) == (0, {})

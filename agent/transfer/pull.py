@@ -309,17 +309,18 @@ class TransferJob:
         raise SourcesUnavailable(f"no source could describe {f.entry.path}")
 
     def _trusted_index_id(self, f: _File, index: PieceIndex, source: _Source) -> str | None:
-        """The registry's index id for this file when the source's index is that one: then every
-        verified piece proves the file (its index came from the pass that made its sha256) and
-        the whole file is never hashed again here. Otherwise None: the whole file is checked."""
-        entry = f.entry
-        if not entry.piece_index_id or entry.piece_size != index.piece_size:
+        """The registry's index id for this file, as the ticket names it, when the source's index is
+        that one: then every verified piece proves the file (its index came from the pass that made
+        its sha256) and the whole file is never hashed again here. Else None: the whole file is checked."""
+        piece_size, ids = tickets.piece_index_ids(self.ticket)
+        expected = ids.get(f.entry.digest)
+        if not expected or piece_size != index.piece_size:
             return None
-        if index.index_id != entry.piece_index_id:
+        if index.index_id != expected:
             log.warning("%s's piece index of %s is not the one on record; checking the whole file",
-                        source.host, entry.path)
+                        source.host, f.entry.path)
             return None
-        return entry.piece_index_id
+        return expected
 
     async def _worker(self, queue: deque, sources: list[_Source]) -> None:
         while queue:

@@ -232,9 +232,11 @@ class TransferService:
         return await self._ticket(job)
 
     async def _ticket(self, job: dict) -> str:
-        files = await self.core.run(self.registry.jobs.version_files, job["version_id"])
+        files = await self.core.run(self.registry.jobs.version_files, job["version_id"], self.piece_size)
         return tickets.issue_ticket(self.ca_key, job["id"], job["dest_host_id"], [f["digest"] for f in files],
-                                    self.ticket_ttl_s)
+                                    self.ticket_ttl_s, piece_size=self.piece_size,
+                                    piece_indexes={f["digest"]: f["piece_index_id"] for f in files
+                                                   if f["piece_index_id"]})
 
     # -- sources that went bad ----------------------------------------------------------------
 
