@@ -144,7 +144,8 @@ def _sources(job: dict) -> str:
     rates = {r["host"]: r["bytes_per_s"] for r in job.get("source_rates", [])}
     if job["state"] != "running":
         return ", ".join(job["sources"])
-    return ", ".join(f"{h} {human_rate(rates.get(h, 0.0))}" for h in job["sources"])
+    hosts = list(job["sources"]) + [h for h in rates if h not in job["sources"]]  # swarm peers too
+    return ", ".join(f"{h} {human_rate(rates.get(h, 0.0))}" for h in hosts)
 
 
 def show_job(job: dict) -> None:
