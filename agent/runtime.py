@@ -38,8 +38,11 @@ from llmesh.agent.transfer.revocations import Revocations
 from llmesh.common import channels, wire
 from llmesh.common.config import AgentConfig
 from llmesh.common.errors import DeadlineExceeded, Internal, MeshError, Unavailable, error_for_code, from_rpc_error
+from llmesh.common.files import atomic_write
 from llmesh.common.health import Health
+from llmesh.common.pieces import PIECE_SIZE, PIECE_SIZES
 from llmesh.common.protocol import PROTOCOL_TEXT
+from llmesh.common.ratelimit import Schedule, TokenBucket
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import agent_link_pb2_grpc as link_grpc
 from llmesh.v1 import common_pb2, peer_pb2, peer_pb2_grpc
@@ -78,10 +81,17 @@ class AgentRuntime:
         self.store = BlobStore(config.home / "store")
         # What transfers materialise in the store is scanned like any root.
         roots = list(config.roots) + [str(self.store.models_dir)]
-        self.scanner = Scanner(roots, self.cache, hash_workers=config.hash_workers)
+        # Scans index files at the coordinator's piece size (its welcome says it; kept for restarts).
+        self.piece_size_file = config.home / "piece-size"
+        self.scanner = Scanner(roots, self.cache, hash_workers=config.hash_workers,
+                               piece_size=_read_piece_size(self.piece_size_file))
         self.holdings = Holdings(self.store, roots, self.cache)
+        # Bandwidth limits: one bucket for everything served to peers, one for everything pulled.
+        self.upload_limit = TokenBucket(Schedule(config.max_upload_rate, config.quiet_hours).rate)
+        self.download_limit = TokenBucket(Schedule(config.max_download_rate, config.quiet_hours).rate)
         self.jobs = JobRunner(self.store, self.holdings, lambda: self.identity, self._report_job,
-                              renew_ticket=self._request_ticket, faults=receive_faults)
+                              renew_ticket=self._request_ticket, faults=receive_faults,
+                              download_limit=self.download_limit)
         self.revocations = Revocations()  # from the coordinator's welcome, then each host removal
         self.peer_reads = PeerReadLog()
         self._ticket_requests: dict[str, asyncio.Future] = {}
@@ -167,7 +177,8 @@ class AgentRuntime:
             ca_pem=lambda: self.identity.ca_pem, index_dir=self.config.home / "piece-indexes",
             open_held=self.faults.open_held(self.holdings.open_held) if self.faults else self.holdings.open_held,
             revocations=self.revocations, reads=self.peer_reads,
-            faults=self.faults), server)
+            faults=self.faults, upload_limit=self.upload_limit, cached_index=self.cache.get_index,
+            receiving=self.store.receiving), server)
         # Health on the Peer port (mutual TLS: a checker presents a mesh certificate).
         self._peer_health = Health(server, [peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name])
         bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)
@@ -176,6 +187,16 @@ class AgentRuntime:
         self._peer_server = server
         self.peer_address = self.config.advertise or bound
         log.info("agent %s serving peers on %s", self.config.name, bound)
+
+    def _use_piece_size(self, piece_size: int) -> None:
+        """Index files at the coordinator's piece size from now on (the next scan re-hashes a file
+        whose index is at another size, once)."""
+        if piece_size and piece_size != self.scanner.piece_size:
+            self.scanner.piece_size = piece_size
+            try:
+                atomic_write(self.piece_size_file, str(piece_size))
+            except OSError as exc:
+                log.warning("could not save the piece size: %s", exc)
 
     # -- the link -------------------------------------------------------------------------
 
@@ -235,6 +256,7 @@ class AgentRuntime:
                     return False
                 established = True
                 revoked = first.welcome.revoked
+                self._use_piece_size(first.welcome.piece_size)
                 self.revocations.replace(revoked.serials, revoked.agent_ids)
                 self._outbox = outbox
                 self.connected.set()
@@ -466,3 +488,11 @@ class AgentRuntime:
             outbox.put_nowait(link_pb.AgentMessage(inventory=link_pb.InventoryBatch(
                 scan_id=scan_id, models=batch, complete=last,
                 problems=result.problems if last else [], stats=stats if last else None)))
+
+
+def _read_piece_size(path) -> int:
+    try:
+        size = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return PIECE_SIZE
+    return size if size in PIECE_SIZES else PIECE_SIZE

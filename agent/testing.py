@@ -5,6 +5,7 @@ at start-up, with ``peer_faults_from_env`` and ``receive_faults_from_env`` and p
 to the agent; without them they are None, and the agent behaves as in production.
 
     LLMESH_TEST_CORRUPT=sha256:<hex>@<piece offset>*<times>   corrupt that piece on the way out
+                                                             (@any: every piece, e.g. a bad swarm member)
     LLMESH_TEST_THROTTLE_BPS=<bytes per second>              slow every stream down
     LLMESH_TEST_REFUSE=sha256:<hex>*<times>                  as a source, deny holding that blob
     LLMESH_TEST_REFUSE_AFTER_S=<seconds>                     ... and take that long to say no
@@ -31,6 +32,7 @@ from llmesh.common.units import short_digest
 
 CORRUPT_VARIABLE = "LLMESH_TEST_CORRUPT"
 THROTTLE_VARIABLE = "LLMESH_TEST_THROTTLE_BPS"
+ANY_OFFSET = -2  # LLMESH_TEST_CORRUPT=…@any
 REFUSE_VARIABLE = "LLMESH_TEST_REFUSE"
 REFUSE_AFTER_VARIABLE = "LLMESH_TEST_REFUSE_AFTER_S"
 OPEN_DELAY_VARIABLE = "LLMESH_TEST_OPEN_DELAY_S"
@@ -65,7 +67,7 @@ class PeerFaults:
     def corrupt(self, digest: str, request_offset: int, offset: int, data: bytes) -> bytes:
         """``data`` as sent at ``offset`` of a read that began at ``request_offset``."""
         if (self.corruptions_left > 0 and digest == self.corrupt_digest
-                and offset == request_offset == self.corrupt_offset):
+                and offset == request_offset and self.corrupt_offset in (offset, ANY_OFFSET)):
             self.corruptions_left -= 1
             return bytes([data[0] ^ 0xFF]) + data[1:]
         return data
@@ -117,7 +119,7 @@ def peer_faults_from_env(env: Mapping[str, str]) -> PeerFaults | None:
     if corrupt:
         digest, _, rest = corrupt.partition("@")
         offset_text, _, times_text = rest.partition("*")
-        offset, times = int(offset_text), int(times_text or 1)
+        offset, times = ANY_OFFSET if offset_text == "any" else int(offset_text), int(times_text or 1)
     refuse_digest, _, refuse_times = refuse.partition("*")
     return PeerFaults(digest, offset, times, throttle, refuse_digest, int(refuse_times or 1) if refuse else 0,
                       float(env.get(REFUSE_AFTER_VARIABLE) or 0))

@@ -30,7 +30,9 @@ from llmesh.common.names import check_host_name, sanitize_name
 from llmesh.common.paths import native_root
 from llmesh.common.pieces import check_piece_size
 from llmesh.common.platform import on_stop_signals
+from llmesh.common.ratelimit import quiet_hours as parse_quiet_hours
 from llmesh.common.tickets import TICKET_TTL_S
+from llmesh.common.units import parse_rate
 
 
 def _logging(level: str) -> None:
@@ -139,9 +141,23 @@ agent_options = [
                  help="Seconds between integrity scrubs (every copy re-read and re-hashed); 0 turns them off."),
     click.option("--scrub-rate", type=int, default=DEFAULT_SCRUB_RATE, show_default=True,
                  help="Bytes per second a scrub may read (a share of the disk); 0: no limit."),
+    click.option("--max-upload-rate", default="0", show_default=True, metavar="RATE",
+                 help="Most bytes/s this host sends to other agents, e.g. 50MB/s or 1GiB/s; 0: no limit."),
+    click.option("--max-download-rate", default="0", show_default=True, metavar="RATE",
+                 help="Most bytes/s this host's pulls receive, all together; 0: no limit."),
+    click.option("--quiet-hours", "quiet_hours", multiple=True, metavar="HH:MM-HH:MM=RATE",
+                 help="Cap uploads and downloads at RATE during this local-time window (repeatable; "
+                      "may wrap midnight), e.g. 09:00-18:00=50MB/s."),
     click.option("--log-level", default="info", show_default=True,
                  type=click.Choice(["debug", "info", "warning", "error"])),
 ]
+
+
+def _rate_limits(max_upload_rate: str, max_download_rate: str, quiet_hours) -> dict:
+    """The AgentConfig fields of the bandwidth options; InvalidArgument names a bad one."""
+    return {"max_upload_rate": parse_rate(max_upload_rate, "--max-upload-rate"),
+            "max_download_rate": parse_rate(max_download_rate, "--max-download-rate"),
+            "quiet_hours": parse_quiet_hours(quiet_hours)}
 
 
 def with_options(options):
@@ -163,7 +179,7 @@ def with_options(options):
 @with_options(agent_options)
 @click.pass_obj
 def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_workers, labels, ollama_url, llama_server,
-       scrub_interval, scrub_rate, log_level):
+       scrub_interval, scrub_rate, max_upload_rate, max_download_rate, quiet_hours, log_level):
     """Start the embedded default: a coordinator and a local agent, on loopback.
 
     Data lives under LLMESH_HOME (default ~/.local/share/llmesh); every other meshctl
@@ -177,6 +193,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
     check_address(listen)
     scrub_interval, scrub_rate = _scrub_interval(scrub_interval), _scrub_rate(scrub_rate)
     roots = _roots(roots) if roots else ()
+    limits = _rate_limits(max_upload_rate, max_download_rate, quiet_hours)
     name = check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-"))
     # One `up` per home: a second one stops here, before it writes anything.
     coordinator_lock = HomeLock.acquire(home, COORDINATOR_LOCK, "up")
@@ -194,7 +211,8 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
             home=home / "agent", name=name, coordinator=coord.address, roots=roots,
             heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval,
             hash_workers=hash_workers, labels=_labels(labels), ollama_url=ollama_url,
-            llama_server_binary=llama_server, scrub_interval_s=scrub_interval, scrub_rate_bytes_s=scrub_rate))
+            llama_server_binary=llama_server, scrub_interval_s=scrub_interval, scrub_rate_bytes_s=scrub_rate,
+            **limits))
         task = asyncio.create_task(agent.run())
         click.echo(f"llmesh is up: coordinator {coord.address}" + (f", HTTPS {coord.http_address}"
                    if coord.http_address else "") + f", agent {name!r}, "
@@ -334,9 +352,8 @@ def agent():
 @log_options("agent")
 @click.pass_obj
 def run(obj, coordinator_address, token, name, listen, advertise, home, reconnect_max, roots, heartbeat,
-        rescan_interval, hash_workers, labels, ollama_url, llama_server, scrub_interval, scrub_rate, log_level,
-        log_file, log_max_bytes,
-        log_backups):
+        rescan_interval, hash_workers, labels, ollama_url, llama_server, scrub_interval, scrub_rate, max_upload_rate,
+        max_download_rate, quiet_hours, log_level, log_file, log_max_bytes, log_backups):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from llmesh.agent.runtime import AgentRuntime
     from llmesh.agent.testing import (
@@ -356,7 +373,8 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         listen=check_address(listen), advertise=check_address(advertise) if advertise else "",
         heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
         labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server,
-        scrub_interval_s=_scrub_interval(scrub_interval), scrub_rate_bytes_s=_scrub_rate(scrub_rate))
+        scrub_interval_s=_scrub_interval(scrub_interval), scrub_rate_bytes_s=_scrub_rate(scrub_rate),
+        **_rate_limits(max_upload_rate, max_download_rate, quiet_hours))
     faults = peer_faults_from_env(obj.env)  # the test harness's fault hooks; None in production
     receive_faults = receive_faults_from_env(obj.env)
     ticket_log = ticket_log_from_env(obj.env)

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from llmesh.cli import render
 from llmesh.common.errors import FailedPrecondition
+from llmesh.common.units import human_rate, parse_rate
 
 FINISHED = ("done", "failed", "cancelled")
 
@@ -47,7 +48,11 @@ def _waits(wait: bool | None) -> bool:
     return sys.stdout.isatty() if wait is None else wait
 
 
-def show_pull(job: dict, wait: bool | None) -> None:
+def show_pull(job, wait: bool | None) -> None:
+    if isinstance(job, list):  # a fan-out: one job per destination
+        for j in job:
+            show_pull(j, wait)
+        return
     if _waits(wait):
         show_job_done(job)
     else:
@@ -55,15 +60,18 @@ def show_pull(job: dict, wait: bool | None) -> None:
                    f"follow it with `meshctl jobs watch {job['id']}`")
 
 
-def fail_if_waited_and_failed(job: dict, wait: bool | None) -> None:
+def fail_if_waited_and_failed(job, wait: bool | None) -> None:
     if _waits(wait):
-        fail_if_job_failed(job)
+        for j in job if isinstance(job, list) else [job]:
+            fail_if_job_failed(j)
 
 
 @click.command("pull")
 @click.argument("ref", metavar="NAME[:VERSION] | REGISTRY/NS/MODEL[:TAG]")
-@click.option("--to", "to", required=True,
-              help="The host that should get a copy (a hub ref: HOST[,HOST…], fetched from the hub once).")
+@click.option("--to", "to", required=True, metavar="HOST|H1,H2,…|label=KEY[=VALUE]",
+              help="The host that should get a copy; several (or every host with a label): a fan-out, "
+                   "whose destinations trade verified pieces so the source sends each piece about once "
+                   "(a hub ref is fetched from the hub once).")
 @click.option("--from", "source", default="", help="Only pull from this host.")
 @click.option("--dest", "dest_dir", default="", help="Also place the files in this folder (under a root of the host).")
 @click.option("--registry", default="", metavar="HOST[:PORT]",
@@ -73,18 +81,29 @@ def fail_if_waited_and_failed(job: dict, wait: bool | None) -> None:
               help="Also lay a registry model out in the host's Ollama store (OLLAMA_MODELS), so `ollama list` shows it.")
 @click.option("--include", "include", multiple=True, metavar="GLOB",
               help="A Hugging Face pull: only files matching GLOB (repeatable), e.g. '*Q4_K_M.gguf'.")
+@click.option("--limit", "limit", default="0", metavar="RATE",
+              help="Most bytes/s this pull may receive, e.g. 50MB/s or 1GiB/s; 0: no limit.")
 @click.option("--wait/--detach", default=None, help="Follow the job (default on a terminal) or return at once.")
 @render.output(show_pull, check=fail_if_waited_and_failed,
                json_help="Print the job as JSON (when it ends, with --wait).")
 @click.pass_obj
-def pull(obj, ref, to, source, dest_dir, registry, insecure, ollama_layout, include, wait):
-    """Copy a version to a host, agent to agent, verified and resumable; or pull a model from an
-    OCI/Ollama registry (REGISTRY/NS/MODEL:TAG, ollama.com/library/mistral:7b): the agent on the
-    host downloads it, verified piece by piece, and it is registered with its source."""
+def pull(obj, ref, to, source, dest_dir, registry, insecure, ollama_layout, include, limit, wait):
+    """Copy a version to a host (or fan it out to several), agent to agent, verified and resumable;
+    or pull a model from an OCI/Ollama registry (REGISTRY/NS/MODEL:TAG, ollama.com/library/mistral:7b)
+    or Hugging Face: the agent on the host downloads it, verified piece by piece, and it is
+    registered with its source."""
+    rate_limit = parse_rate(limit, "--limit")
     with obj.client() as mesh:
-        job = mesh.pull(ref, to, source, dest_dir, registry=registry, insecure=insecure,
+        job = mesh.pull(ref, to, source, dest_dir, rate_limit, registry=registry, insecure=insecure,
                         ollama_layout=ollama_layout, include=include)
-        return wait_for_job(mesh, job, quietly=render.json_requested()) if _waits(wait) else job
+        if not job.get("swarm"):
+            return wait_for_job(mesh, job, quietly=render.json_requested()) if _waits(wait) else job
+        jobs = [j for j in mesh.jobs(True) if j.get("swarm") == job["swarm"]]
+        if not _waits(wait):
+            return jobs
+        if not render.json_requested():
+            return follow(mesh, [j["id"] for j in jobs])
+        return [wait_for_job(mesh, j, quietly=True) for j in jobs]
 
 
 def wait_for_job(mesh, job: dict, quietly: bool) -> dict:
@@ -135,7 +154,7 @@ def show_jobs(rows: list[dict], include_finished: bool) -> None:
         return
     t = render.table("ID", "STATE", "VERSION", "TO", "FROM", "DONE", "MOVED", "ERROR")
     for j in rows:
-        t.add_row(j["id"], j["state"], j["ref"], j["destination"], ", ".join(j["sources"]),
+        t.add_row(j["id"], j["state"], j["ref"], j["destination"], _sources(j),
                   f"{render.size(j['bytes_done'])} / {render.size(j['bytes_total'])}",
                   render.size(j["bytes_received"]), j["error"])
     render.print_table(t)
@@ -153,10 +172,23 @@ def jobs(ctx, include_finished):
         return mesh.jobs(include_finished)
 
 
+def _sources(job: dict) -> str:
+    """Each source with the verified bytes/s it delivers now, while the job runs."""
+    rates = {r["host"]: r["bytes_per_s"] for r in job.get("source_rates", [])}
+    if job["state"] != "running":
+        return ", ".join(job["sources"])
+    hosts = list(job["sources"]) + [h for h in rates if h not in job["sources"]]  # swarm peers too
+    return ", ".join(f"{h} {human_rate(rates.get(h, 0.0))}" for h in hosts)
+
+
 def show_job(job: dict) -> None:
     for key in ("id", "state", "ref", "destination", "sources", "bytes_total", "bytes_done", "bytes_reused",
                 "bytes_received", "copy_path", "error", "created_by"):
         click.echo(f"{key:15} {job[key]}")
+    click.echo(f"{'rate_limit':15} {human_rate(job['rate_limit']) if job.get('rate_limit') else 'none'}")
+    for r in job.get("source_rates", []):
+        click.echo(f"{'from ' + r['host']:15} {render.size(r['bytes_verified'])} verified, "
+                   f"{human_rate(r['bytes_per_s'])}")
 
 
 @click.command("show")

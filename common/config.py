@@ -73,6 +73,9 @@ class AgentConfig:
     llama_server_binary: str = ""  # a llama-server binary; default: llama-cpp-python's server
     scrub_interval_s: float = DEFAULT_SCRUB_INTERVAL_S  # 0: no scheduled integrity scrub
     scrub_rate_bytes_s: int = DEFAULT_SCRUB_RATE      # bytes a scrub reads per second; 0: no limit
+    max_upload_rate: int = 0       # bytes/s the Peer service sends, all readers together; 0: no limit
+    max_download_rate: int = 0     # bytes/s this agent's pulls receive, all together; 0: no limit
+    quiet_hours: tuple = ()        # common.ratelimit.QuietHours: lower caps at times of day
 
 
 @dataclass(frozen=True)

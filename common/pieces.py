@@ -112,20 +112,20 @@ def compute_piece_index(path, piece_size: int = PIECE_SIZE) -> PieceIndex:
         return piece_index_of_file(f, piece_size)
 
 
-def piece_index_of_file(f, piece_size: int = PIECE_SIZE) -> PieceIndex:
+def piece_index_of_file(f, piece_size: int = PIECE_SIZE, progress=None) -> PieceIndex:
     """compute_piece_index of a file already open for reading in binary, unbuffered (a source
-    opens its files itself, to check what it opened)."""
+    opens its files itself, to check what it opened). ``progress(n)`` after each read."""
     _check_geometry(0, piece_size)
     size = os.fstat(f.fileno()).st_size
     if size < THREADED_HASH_MIN_SIZE:
-        hashes, whole = _hash_pieces(f, size, piece_size, None)
+        hashes, whole = _hash_pieces(f, size, piece_size, None, progress)
     else:
         with ThreadPoolExecutor(1, thread_name_prefix="llmesh-piece-index") as helper:
-            hashes, whole = _hash_pieces(f, size, piece_size, helper)
+            hashes, whole = _hash_pieces(f, size, piece_size, helper, progress)
     return PieceIndex(size, piece_size, tuple(hashes), format_digest(whole.hexdigest()))
 
 
-def _hash_pieces(f, size: int, piece_size: int, helper):
+def _hash_pieces(f, size: int, piece_size: int, helper, progress=None):
     whole = hashlib.sha256()
     # Two buffers: the helper may still hash one while the next read fills the other.
     buffers = [bytearray(min(READ_SIZE, piece_size, max(size, 1))) for _ in range(2)]
@@ -146,6 +146,8 @@ def _hash_pieces(f, size: int, piece_size: int, helper):
             piece.update(view)
             offset += n
             turn ^= 1
+            if progress is not None:
+                progress(n)
         hashes.append(format_digest(piece.hexdigest()))
     if pending is not None:
         pending.result()

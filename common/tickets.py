@@ -47,13 +47,18 @@ def _unb64(text: str) -> bytes:
 
 
 def issue_ticket(ca_key, job: str, destination: str, digests, ttl_s: float = TICKET_TTL_S,
-                 now: float | None = None) -> str:
+                 now: float | None = None, piece_indexes: dict[str, str] | None = None,
+                 piece_size: int = 0) -> str:
+    """``piece_indexes``: digest -> the id of its piece index at ``piece_size`` on record (the
+    destination verifies each piece against it and needs no whole-file pass)."""
     digests = sorted(set(digests))
     if not all(is_digest(d) for d in digests):
         raise ValueError("a ticket names sha256 digests only")
-    payload = json.dumps({"v": VERSION, "job": job, "dst": destination, "digests": digests,
-                          "exp": round((now or time.time()) + ttl_s, 3)}, sort_keys=True,
-                         separators=(",", ":")).encode()
+    body = {"v": VERSION, "job": job, "dst": destination, "digests": digests,
+            "exp": round((now or time.time()) + ttl_s, 3)}
+    if piece_indexes:
+        body["pieces"] = {"size": piece_size, "ids": dict(sorted(piece_indexes.items()))}
+    payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     signature = ca_key.sign(payload, ec.ECDSA(hashes.SHA256()))
     return f"{_b64(payload)}.{_b64(signature)}"
 
@@ -66,6 +71,16 @@ def renew_at(token: str, received_at: float) -> float:
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         return received_at  # unreadable: ask for a proper one now
     return received_at + max(0.0, expires_at - received_at) * (1 - RENEW_WHEN_LEFT)
+
+
+def piece_index_ids(token: str) -> tuple[int, dict[str, str]]:
+    """(piece size, digest -> piece index id) a ticket names, read unverified: its holder, the
+    destination, trusts the coordinator that sent it. (0, {}) when it names none."""
+    try:
+        pieces = json.loads(_unb64(token.split(".")[0])).get("pieces") or {}
+        return int(pieces.get("size", 0)), {str(k): str(v) for k, v in (pieces.get("ids") or {}).items()}
+    except (ValueError, TypeError, AttributeError, IndexError):
+        return 0, {}
 
 
 def verify_ticket(token: str, ca_public_key, *, caller_agent_id: str, digest: str,

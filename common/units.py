@@ -2,6 +2,7 @@
 errors and meshctl's tables."""
 from __future__ import annotations
 
+from llmesh.common.errors import InvalidArgument
 from llmesh.common.hashing import PREFIX
 
 SHORT_DIGEST_HEX = 12
@@ -32,3 +33,37 @@ def human_duration(seconds: float) -> str:
 def short_digest(digest: str) -> str:
     """'sha256:' and the first 12 hex digits: enough to tell blobs apart in a message."""
     return digest[:len(PREFIX) + SHORT_DIGEST_HEX]
+
+
+# Decimal units are powers of 1000 (50MB/s = 50,000,000 bytes/s), binary ones of 1024.
+_RATE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000 ** 2, "mb": 1000 ** 2,
+               "mib": 1024 ** 2, "g": 1000 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3, "t": 1000 ** 4,
+               "tb": 1000 ** 4, "tib": 1024 ** 4}
+
+
+def parse_rate(text: str, what: str = "rate") -> int:
+    """Bytes per second from '50MB/s', '1GiB/s', '800k', '12345' (bytes/s); '0' or '' is no limit.
+    InvalidArgument naming ``what`` if it is not one."""
+    raw = str(text).strip()
+    value = raw.lower().replace(" ", "")
+    if value.endswith("/s"):
+        value = value[:-2]
+    digits = len(value) - len(value.lstrip("0123456789."))
+    number, unit = value[:digits], value[digits:]
+    try:
+        amount = float(number) if number else (0.0 if not raw else None)
+    except ValueError:
+        amount = None
+    if amount is None or unit not in _RATE_UNITS or amount < 0:
+        raise InvalidArgument(f"{what} {raw!r}: expected a rate such as 50MB/s, 1GiB/s or 0 for no limit")
+    return int(amount * _RATE_UNITS[unit])
+
+
+def human_rate(bytes_per_s: float) -> str:
+    """A rate in decimal units, as people write link speeds: '50.0 MB/s', '1.2 GB/s'."""
+    value = float(bytes_per_s)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            break
+        value /= 1000
+    return f"{value:.0f} {unit}/s" if unit == "B" else f"{value:.1f} {unit}/s"

@@ -307,17 +307,19 @@ class MeshClient:
 
     # -- transfers ------------------------------------------------------------------------
 
-    def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "", *, registry: str = "",
-             insecure: bool = False, ollama_layout: bool = False, include=()) -> dict:
-        """Start moving a version to a host, or pulling a hub ref (a registry's model) to hosts
-        (``to`` may be "h1,h2,h3" for a hub ref); returns the job (see job() to follow it)."""
+    def pull(self, ref: str, to: str, source: str = "", dest_dir: str = "", rate_limit: int = 0, *,
+             registry: str = "", insecure: bool = False, ollama_layout: bool = False, include=()) -> dict:
+        """Start moving a version to a host, or pulling a hub ref (a registry's or Hugging Face's
+        model) to hosts; returns the job (see job() to follow it). ``to``: a host; h1,h2,h3 or
+        label=KEY[=VALUE] is a fan-out (see jobs(): they share a swarm). ``rate_limit``: bytes/s
+        the destination may receive for this pull (0: no limit)."""
         hub = registry or looks_like_hub_ref(ref)
         if hub:
             parse_model_ref(ref, default_registry=registry or OLLAMA_REGISTRY)
-            for host in to.split(","):
-                _host(host.strip())
-        request = transfer_pb.PullRequest(ref=ref if hub else _ref(ref), to=to if hub else _host(to),
-                                          dest_dir=dest_dir, registry=registry, insecure=insecure,
+        if not to.startswith("label="):
+            to = ",".join(_host(h.strip()) for h in to.split(","))
+        request = transfer_pb.PullRequest(ref=ref if hub else _ref(ref), to=to, dest_dir=dest_dir,
+                                          rate_limit=rate_limit, registry=registry, insecure=insecure,
                                           ollama_layout=ollama_layout, include=list(include))
         setattr(request, "from", source)
         return wire.to_dict(self._call(self._transfers.Pull, request))

@@ -82,6 +82,9 @@ def test_a_corrupted_piece_is_fetched_again_alone(pair):
     job = pull(pair, "big")
     assert job["state"] == "done"
     assert job["bytes_received"] == job["bytes_total"] + MIB  # exactly one piece sent twice
+    # Progress counts verified bytes only: the bad piece is received twice, counted once.
+    assert job["bytes_done"] == job["bytes_total"]
+    assert [(r["host"], r["bytes_verified"]) for r in job["source_rates"]] == [("trainer", job["bytes_total"])]
     assert filecmp.cmp(big, Path(job["copy_path"]) / "model.safetensors", shallow=False)
     agent_log = (pair.base / "agent-mac.log").read_text()
     assert "failed verification" in agent_log

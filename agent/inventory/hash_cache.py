@@ -1,6 +1,10 @@
 """A persistent cache of file digests, so a rescan of unchanged files costs only `stat`, and
 `digest_files`, which serves a scan's files from it and hashes the misses on worker threads.
 
+With a piece size, a file is hashed once for both its digest and its piece index (one pass:
+common/pieces.py); the index is cached beside the digest, so the Peer service and the registry
+get it without reading the file again.
+
 Rows are keyed by (st_dev, st_ino, st_size, st_mtime_ns): a file rewritten in place gets a new
 mtime, a file replaced by rename gets a new inode, so a stale digest is never served. Every row is
 loaded into a dict when the cache opens; lookups never touch SQLite. Writes are batched. The
@@ -8,6 +12,7 @@ database names every model file of the host: it and its -wal/-shm are readable b
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -17,7 +22,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from llmesh.common.errors import InvalidArgument, MeshError
 from llmesh.common.hashing import hash_file
+from llmesh.common.pieces import PieceIndex, piece_index_of_file
 from llmesh.common.platform import binary_flags
 
 log = logging.getLogger("llmesh.agent")
@@ -50,17 +57,25 @@ class HashCache:
         self._last_commit = time.monotonic()
         self._db = self._open()
         self._digests: dict[Key, str] = self._load_all()
+        self._indexes: dict[tuple[Key, int], PieceIndex] = self._load_indexes()
+        self._pending_indexes: list[tuple] = []
 
     # -- public API ---------------------------------------------------------------------------
 
     def get(self, st: os.stat_result) -> str | None:
         return self._digests.get(stat_key(st))
 
-    def put(self, st: os.stat_result, digest: str, path: str | os.PathLike) -> None:
+    def get_index(self, st: os.stat_result, piece_size: int) -> PieceIndex | None:
+        return self._indexes.get((stat_key(st), piece_size))
+
+    def put(self, st: os.stat_result, digest: str, path: str | os.PathLike, index: PieceIndex | None = None) -> None:
         key = stat_key(st)
         with self._lock:
             self._digests[key] = digest
             self._pending.append((*key, digest, str(path)))
+            if index is not None and index.digest == digest:
+                self._indexes[(key, index.piece_size)] = index
+                self._pending_indexes.append((*key, index.piece_size, json.dumps(index.to_dict())))
             if (len(self._pending) >= COMMIT_EVERY_ROWS
                     or time.monotonic() - self._last_commit >= COMMIT_EVERY_SECONDS):
                 self._flush_locked()
@@ -114,6 +129,11 @@ class HashCache:
                 " dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,"
                 " mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL, path TEXT NOT NULL,"
                 " PRIMARY KEY (dev, ino, size, mtime_ns)) WITHOUT ROWID")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS piece_indexes ("
+                " dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,"
+                " mtime_ns INTEGER NOT NULL, piece_size INTEGER NOT NULL, index_json TEXT NOT NULL,"
+                " PRIMARY KEY (dev, ino, size, mtime_ns, piece_size)) WITHOUT ROWID")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM file_digests").fetchone()
         except sqlite3.DatabaseError:
@@ -127,16 +147,30 @@ class HashCache:
         rows = self._db.execute("SELECT dev, ino, size, mtime_ns, digest FROM file_digests")
         return {(dev, ino, size, mtime): digest for dev, ino, size, mtime, digest in rows}
 
+    def _load_indexes(self) -> dict:
+        indexes = {}
+        for dev, ino, size, mtime, piece_size, text in self._db.execute(
+                "SELECT dev, ino, size, mtime_ns, piece_size, index_json FROM piece_indexes"):
+            try:
+                indexes[((dev, ino, size, mtime), piece_size)] = PieceIndex.from_dict(json.loads(text))
+            except (ValueError, MeshError):
+                pass  # a damaged row only costs a hash
+        return indexes
+
     def _flush_locked(self) -> None:
         self._last_commit = time.monotonic()
-        if not self._pending or self._db is None:
+        if not (self._pending or self._pending_indexes) or self._db is None:
             return
         rows, self._pending = self._pending, []
+        indexes, self._pending_indexes = self._pending_indexes, []
         try:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR REPLACE INTO file_digests (dev, ino, size, mtime_ns, digest, path)"
                 " VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO piece_indexes (dev, ino, size, mtime_ns, piece_size, index_json)"
+                " VALUES (?, ?, ?, ?, ?, ?)", indexes)
             self._db.execute("COMMIT")
         except sqlite3.Error as e:
             # The digests stay cached in memory; only the next process will hash them again.
@@ -186,7 +220,8 @@ class DigestRun:
 def digest_files(cache: HashCache, files: Iterable[tuple[str, os.stat_result]], *,
                  workers: int = 2, progress: Callable[[int, int, int, int], None] | None = None,
                  check_stop: Callable[[], None] | None = None,
-                 poll_s: float = 0.25, on_read: Callable[[int], None] | None = None) -> DigestRun:
+                 poll_s: float = 0.25, on_read: Callable[[int], None] | None = None,
+                 piece_size: int = 0) -> DigestRun:
     """The digest of every distinct file (by stat key): from the cache, else hashed.
 
     Misses are hashed largest first on ``workers`` threads. ``progress(files_done, files_total,
@@ -200,18 +235,18 @@ def digest_files(cache: HashCache, files: Iterable[tuple[str, os.stat_result]], 
         if key in run.digests or key in jobs:
             continue
         cached = cache.get(st)
-        if cached is None:
+        if cached is None or (piece_size and cache.get_index(st, piece_size) is None):
             jobs[key] = (path, st)
         else:
             run.digests[key] = cached
             run.files_cached += 1
     if jobs:
-        _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s, on_read)
+        _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s, on_read, piece_size)
     cache.flush()
     return run
 
 
-def _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s, on_read=None) -> None:
+def _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s, on_read=None, piece_size=0) -> None:
     order = sorted(jobs.items(), key=lambda kv: -kv[1][1].st_size)
     total_bytes = sum(st.st_size for _, (_, st) in order)
     hashed, lock = [0], threading.Lock()
@@ -224,7 +259,7 @@ def _hash_jobs(cache, jobs, run, workers, progress, check_stop, poll_s, on_read=
         with lock:
             hashed[0] += n
 
-    pool = _HashPool(order, lambda path, st: hash_and_cache(cache, path, st, on_bytes), workers)
+    pool = _HashPool(order, lambda path, st: hash_and_cache(cache, path, st, on_bytes, piece_size), workers)
     last_report = 0.0
     try:
         if progress is not None:
@@ -254,22 +289,31 @@ def _collect(run: DigestRun, key: Key, digest, error, size: int) -> None:
     run.bytes_hashed += size
 
 
-def hash_and_cache(cache: HashCache, path: str, st: os.stat_result, progress=None) -> str:
-    """Hash ``path`` (``st`` taken before) and cache the digest unless the file changed."""
+def hash_and_cache(cache: HashCache, path: str, st: os.stat_result, progress=None, piece_size: int = 0) -> str:
+    """Hash ``path`` (``st`` taken before) and cache the digest unless the file changed; with a
+    ``piece_size``, its piece index too, from the same pass."""
     try:
         # The walk checked this file (its real path lies under a root): one swapped for another
         # since then, a link to elsewhere included, is not read.
         before = os.stat(path)
         if stat_key(before) != stat_key(st):
             raise HashFailed("changed since the walk; it will be hashed on the next scan")
-        size, digest = hash_file(path, progress=progress)
+        index = None
+        if piece_size:
+            with open(path, "rb", buffering=0) as f:
+                index = piece_index_of_file(f, piece_size, progress)
+            size, digest = index.size, index.digest
+        else:
+            size, digest = hash_file(path, progress=progress)
         after = os.stat(path)
     except OSError as e:
         raise HashFailed(describe_os_error(e)) from None
+    except InvalidArgument:  # it shrank under the piece index
+        raise HashFailed("changed while being hashed; it will be hashed on the next scan") from None
     if size != st.st_size or stat_key(after) != stat_key(st):
         # Never cache (or report) a digest of bytes that were moving under us.
         raise HashFailed("changed while being hashed; it will be hashed on the next scan")
-    cache.put(st, digest, path)
+    cache.put(st, digest, path, index)
     return digest
 
 

@@ -38,6 +38,8 @@ class FileEntry:
     path: str     # relative to the model's own directory, '/' separators always
     size: int
     digest: str   # 'sha256:<hex>'
+    piece_index_id: str = ""  # of its piece index at piece_size, from the pass that made the digest
+    piece_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,15 @@ class FoundModel:
     def to_dict(self) -> dict:
         return {"path": self.path, "name": self.name, "kind": self.kind, "format": self.format,
                 "source": self.source, "digest": self.digest, "size_bytes": self.size_bytes,
-                "files": [{"path": f.path, "size": f.size, "digest": f.digest} for f in self.files],
+                "files": [{"path": f.path, "size": f.size, "digest": f.digest,
+                           **({"piece_index_id": f.piece_index_id, "piece_size": f.piece_size}
+                              if f.piece_index_id else {})} for f in self.files],
                 "metadata": detect.clean_json(self.metadata)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FoundModel":
-        files = tuple(FileEntry(f["path"], int(f["size"]), f["digest"]) for f in d["files"])
+        files = tuple(FileEntry(f["path"], int(f["size"]), f["digest"], f.get("piece_index_id", ""),
+                                int(f.get("piece_size", 0))) for f in d["files"])
         return cls(path=d["path"], name=d["name"], kind=d["kind"], format=d["format"],
                    source=d["source"], files=files, metadata=dict(d.get("metadata") or {}),
                    digest=d["digest"], size_bytes=int(d["size_bytes"]))
@@ -94,9 +99,10 @@ class Scanner:
     """Finds and identifies the models under a set of roots (see the module docstring)."""
 
     def __init__(self, roots: list[str], cache: HashCache, *, hash_workers: int = 2,
-                 progress: Callable[[ScanProgress], None] | None = None):
+                 progress: Callable[[ScanProgress], None] | None = None, piece_size: int = 0):
         self.roots = [os.path.abspath(os.path.expanduser(os.fspath(r))) for r in roots]
         self.cache = cache
+        self.piece_size = piece_size  # index files at this piece size in the hashing pass (0: don't)
         self.hash_workers = max(1, int(hash_workers))
         self.progress = progress
         self._cancel = threading.Event()
@@ -194,15 +200,15 @@ class Scanner:
         run = digest_files(cache or self.cache, ((ref.path, ref.st) for c in candidates for ref in c.files),
                            workers=self.hash_workers, progress=progress,
                            check_stop=self._check_cancel if cancellable else None,
-                           poll_s=PROGRESS_EVERY_S, on_read=on_read)
+                           poll_s=PROGRESS_EVERY_S, on_read=on_read, piece_size=self.piece_size)
         result.files_hashed += run.files_hashed
         result.bytes_hashed += run.bytes_hashed
         result.files_cached += run.files_cached
-        built = (self._build(c, run.digests, run.failures, result.problems) for c in candidates)
+        built = (self._build(c, run.digests, run.failures, result.problems, cache or self.cache) for c in candidates)
         return [model for model in built if model is not None]
 
     def _build(self, candidate: Candidate, digests: dict, failures: dict,
-               problems: list[str]) -> FoundModel | None:
+               problems: list[str], cache: HashCache) -> FoundModel | None:
         entries = []
         for ref in candidate.files:
             key = stat_key(ref.st)
@@ -215,7 +221,10 @@ class Scanner:
                 problems.append(f"{candidate.path}: blob {detect.ollama_blob_name(promised)} does"
                                 f" not match its name (its content is {digest})")
                 return None
-            entries.append(FileEntry(ref.rel.replace(os.sep, "/"), ref.st.st_size, digest))
+            index = cache.get_index(ref.st, self.piece_size) if self.piece_size else None
+            entries.append(FileEntry(ref.rel.replace(os.sep, "/"), ref.st.st_size, digest,
+                                     index.index_id if index is not None and index.digest == digest else "",
+                                     self.piece_size if index is not None else 0))
         entries.sort(key=lambda e: e.path)
         return FoundModel(
             path=candidate.path, name=candidate.name, kind=candidate.kind,
@@ -297,13 +306,21 @@ class Scanner:
 
 
 class _NoCache:
-    """A hash cache that remembers nothing: every file is read again."""
+    """A hash cache that remembers nothing across calls: every file is read again (the piece
+    indexes of this pass are kept for the model being built)."""
+
+    def __init__(self):
+        self._indexes = {}
 
     def get(self, st):
         return None
 
-    def put(self, st, digest, path) -> None:
-        pass
+    def get_index(self, st, piece_size):
+        return self._indexes.get((stat_key(st), piece_size))
+
+    def put(self, st, digest, path, index=None) -> None:
+        if index is not None:
+            self._indexes[(stat_key(st), index.piece_size)] = index
 
     def flush(self) -> None:
         pass

@@ -89,7 +89,7 @@ class BlobStore:
             d.mkdir(parents=True, exist_ok=True)
         self._lock = _KeyedLocks()
         self._guard = threading.Lock()
-        self._receiving: set[str] = set()  # digests with an open PartialBlob
+        self._receiving: dict[str, PartialBlob] = {}  # digests with an open PartialBlob
         self._building: set[str] = set()
         self._fresh: dict[str, float] = {}  # digest -> when it entered blobs/, until linked
         # gc and materialize exclude each other: gc must not judge a blob unreferenced while
@@ -212,7 +212,7 @@ class BlobStore:
             blob = PartialBlob(digest, piece_index, self.partial_path(digest), publish=self.publish,
                                release=self._end_receiving, trusted_index=index_id is not None)
             with self._guard:
-                self._receiving.add(digest)
+                self._receiving[digest] = blob
             return blob
 
     def discard_partial(self, digest: str) -> bool:
@@ -249,7 +249,12 @@ class BlobStore:
 
     def _end_receiving(self, digest: str) -> None:
         with self._guard:
-            self._receiving.discard(digest)
+            self._receiving.pop(digest, None)
+
+    def receiving(self, digest: str) -> PartialBlob | None:
+        """The PartialBlob receiving ``digest`` now, if any: a swarm member serves its verified pieces."""
+        with self._guard:
+            return self._receiving.get(digest)
 
     def _mark_fresh(self, digest: str) -> None:
         with self._guard:

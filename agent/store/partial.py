@@ -24,7 +24,7 @@ from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError
 from llmesh.common.files import atomic_write
 from llmesh.common.hashing import format_digest
 from llmesh.common.pieces import PieceIndex
-from llmesh.common.platform import binary_flags, fdatasync, preallocate, pwrite
+from llmesh.common.platform import binary_flags, fdatasync, pread, preallocate, pwrite
 from llmesh.common.units import short_digest as short
 
 log = logging.getLogger("llmesh.agent")
@@ -125,6 +125,30 @@ class PartialBlob:
     def missing_pieces(self) -> list[int]:
         with self._changed:
             return [i for i in range(self.index.count) if i not in self._verified]
+
+    def verified_pieces(self) -> list[int]:
+        with self._changed:
+            return sorted(self._verified)
+
+    def read_verified(self, offset: int, length: int) -> bytes:
+        """Bytes of verified pieces only (what a swarm member may serve while it still receives);
+        FailedPrecondition for a range that reaches into a piece not verified here."""
+        if length <= 0 or offset < 0 or offset + length > self.size:
+            raise InvalidArgument(f"range {offset}+{length} is outside {short(self.digest)}")
+        first, last = offset // self.index.piece_size, (offset + length - 1) // self.index.piece_size
+        with self._changed:
+            self._check_open()
+            if any(p not in self._verified for p in range(first, last + 1)):
+                raise FailedPrecondition(f"pieces {first}-{last} of {short(self.digest)} are not verified here")
+            self._writers += 1  # the file stays open while it is read
+        try:
+            return pread(self._fd, length, offset)
+        except OSError as e:
+            raise os_error(e, f"reading {self.path}") from None
+        finally:
+            with self._changed:
+                self._writers -= 1
+                self._changed.notify_all()
 
     def written(self, piece: int) -> int:
         """Bytes of ``piece`` written so far in order: where a fetch of it can go on from."""

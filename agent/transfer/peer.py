@@ -38,6 +38,7 @@ from llmesh.common.errors import (
 from llmesh.common.files import atomic_write
 from llmesh.common.pieces import PIECE_SIZE, PieceIndex, check_piece_size, piece_index_of_file
 from llmesh.common.platform import pread
+from llmesh.common.ratelimit import TokenBucket, chunk_for
 from llmesh.common.units import short_digest
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
 
@@ -55,7 +56,9 @@ class _Caller:
 class PeerServicer(peer_pb2_grpc.PeerServicer):
     def __init__(self, *, agent_id: str, name: str, platform: str, ca_pem: Callable[[], bytes],
                  index_dir: Path, open_held: Callable[[str], tuple[str, int]], revocations: Revocations,
-                 reads: PeerReadLog, faults: PeerFaults | None = None):
+                 reads: PeerReadLog, faults: PeerFaults | None = None, upload_limit: TokenBucket | None = None,
+                 cached_index: Callable[[os.stat_result, int], PieceIndex | None] | None = None,
+                 receiving: Callable[[str], object] | None = None):
         self.agent_id, self.name, self.platform = agent_id, name, platform  # what Describe says
         self.ca_pem = ca_pem      # the mesh CA, which signs tickets
         self.index_dir = index_dir  # piece indexes computed here, kept across restarts
@@ -63,6 +66,9 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         self.revocations = revocations  # as the coordinator last said
         self.reads = reads        # what was served and refused, for the audit log
         self.faults = faults      # test harness only (llmesh.agent.testing); None in production
+        self.upload_limit = upload_limit  # --max-upload-rate and quiet hours, over every reader
+        self.cached_index = cached_index  # the scan's piece indexes (hash cache), by stat and piece size
+        self.receiving = receiving  # digest -> the PartialBlob receiving it (a swarm serves its verified pieces)
 
     async def Describe(self, request, context):
         return peer_pb2.DescribeResponse(agent_id=self.agent_id, name=self.name,
@@ -74,6 +80,10 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
             caller = _caller(context)
             job = self._authorised(caller, request.ticket, request.digest)
             piece_size = check_piece_size(request.piece_size or PIECE_SIZE)
+            partial = self._partial(request.digest)
+            if partial is not None and partial.index.piece_size == piece_size:
+                self._record(job, caller, request.digest, 0, None)
+                return _index_message(partial.index, partial=True, have=partial.verified_pieces())
             try:
                 index = await asyncio.to_thread(self._piece_index, request.digest, piece_size)
             except OSError as exc:
@@ -88,8 +98,11 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
                 await asyncio.sleep(self.faults.refusal_delay_s)
             await context.abort(grpc_status(exc), str(exc))
         self._record(job, caller, request.digest, 0, None)
-        return peer_pb2.PieceIndex(digest=index.digest, size=index.size, piece_size=index.piece_size,
-                                   hashes=list(index.hashes))
+        return _index_message(index)
+
+    def _partial(self, digest: str):
+        """The blob this agent is receiving now, as a swarm member, when it holds no copy."""
+        return self.receiving(digest) if self.receiving is not None else None
 
     async def ReadBlob(self, request, context):
         caller, job, sent, failure = None, "", 0, None
@@ -99,15 +112,12 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
                 job = self._authorised(caller, request.ticket, request.digest)
                 if request.offset < 0 or request.length < 0:
                     raise InvalidArgument("negative offset or length")
-                try:
-                    _, fd = self.open_held(request.digest)
-                except OSError as exc:
-                    raise NotFound(f"cannot read the blob here: {exc.strerror}") from None
+                read, fd = self._reader(request.digest)
             except MeshError as exc:
                 failure = exc
                 await context.abort(grpc_status(exc), str(exc))
             try:
-                async for chunk in self._chunks(fd, request, caller):
+                async for chunk in self._chunks(read, request, caller):
                     sent += len(chunk.data)
                     yield chunk
             except MeshError as exc:  # revoked while streaming
@@ -115,15 +125,32 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
                 log.warning("stream of %s to agent %s cut: %s", short_digest(request.digest), caller.agent_id, exc)
                 await context.abort(grpc_status(exc), str(exc))
             finally:
-                os.close(fd)
+                if fd is not None:
+                    os.close(fd)
         finally:
             self._record(job, caller, request.digest, sent, failure)
 
-    async def _chunks(self, fd: int, request, caller: _Caller):
+    def _reader(self, digest: str):
+        """(read(length, offset), fd to close or None): a held file, else the verified pieces of a
+        blob being received here (a swarm member never serves a byte it has not verified)."""
+        try:
+            _, fd = self.open_held(digest)
+            return (lambda length, offset: pread(fd, length, offset)), fd
+        except OSError as exc:
+            held_error = NotFound(f"cannot read the blob here: {exc.strerror}")
+        except NotFound as exc:
+            held_error = exc
+        partial = self._partial(digest)
+        if partial is None:
+            raise held_error
+        return (lambda length, offset: partial.read_verified(offset, length)), None
+
+    async def _chunks(self, read, request, caller: _Caller):
         """Read ahead one chunk on a thread while the previous one is sent. The caller's
         certificate is checked again before every message: a revocation cuts the stream."""
         offset, end = request.offset, request.offset + request.length
-        pending = asyncio.ensure_future(asyncio.to_thread(pread, fd, min(CHUNK, end - offset), offset))
+        chunk = chunk_for(self.upload_limit, CHUNK)  # small messages under a low limit keep it smooth
+        pending = asyncio.ensure_future(asyncio.to_thread(read, min(chunk, end - offset), offset))
         while offset < end:
             data = await pending
             if not data:
@@ -131,9 +158,11 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
             next_offset = offset + len(data)
             if next_offset < end:
                 pending = asyncio.ensure_future(
-                    asyncio.to_thread(pread, fd, min(CHUNK, end - next_offset), next_offset))
+                    asyncio.to_thread(read, min(chunk, end - next_offset), next_offset))
             if self.faults is not None:
                 data = self._with_faults(request, offset, data)
+            if self.upload_limit is not None:
+                await self.upload_limit.take(len(data))
             self._check_revocation(caller)
             yield peer_pb2.BlobChunk(offset=offset, data=data)
             if self.faults is not None and self.faults.delay_s(len(data)):
@@ -169,6 +198,9 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         path, fd = self.open_held(digest)
         with open(fd, "rb", buffering=0) as f:
             st = os.fstat(fd)
+            scanned = self.cached_index(st, piece_size) if self.cached_index else None
+            if scanned is not None:  # hashed with its digest in the scan: no second read
+                return scanned
             stamp = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, piece_size]
             key = hashlib.sha256(f"{path}\0{stamp}".encode()).hexdigest()[:32]
             cached = self.index_dir / f"{key}.json"
@@ -198,3 +230,8 @@ def _caller(context) -> _Caller:
     if agent_id is None:
         raise PermissionDenied("the client certificate is not an agent certificate")
     return _Caller(agent_id, format(cert.serial_number, "x"))
+
+
+def _index_message(index: PieceIndex, partial: bool = False, have: list[int] = ()) -> peer_pb2.PieceIndex:
+    return peer_pb2.PieceIndex(digest=index.digest, size=index.size, piece_size=index.piece_size,
+                               hashes=list(index.hashes), partial=partial, have=list(have))

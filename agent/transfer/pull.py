@@ -31,9 +31,11 @@ from llmesh.agent.inventory.holdings import Holdings
 from llmesh.agent.store.blobs import BlobStore, PartialBlob
 from llmesh.agent.testing import ReceiveFaults
 from llmesh.agent.transfer import placement
+from llmesh.agent.transfer.swarm import Swarm, index_request
 from llmesh.common import channels, tickets, tls
 from llmesh.common.errors import FailedPrecondition, MeshError, PermissionDenied, Unavailable
 from llmesh.common.pieces import PIECE_SIZES, PieceIndex
+from llmesh.common.ratelimit import TokenBucket, take_all
 from llmesh.common.units import short_digest
 from llmesh.v1 import agent_link_pb2 as link_pb
 from llmesh.v1 import peer_pb2, peer_pb2_grpc
@@ -44,6 +46,7 @@ PIECES_IN_FLIGHT = 4
 BAD_PIECES_BEFORE_DROPPING_SOURCE = 3
 SOURCE_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # how long to keep trying unreachable sources before `waiting`
 REPORT_EVERY_S = 0.5
+RATE_WINDOW_S = 5.0  # per-source rates are verified bytes over this span
 TICKET_RETRY_S = 2.0  # a ticket renewal that failed for want of a link is asked again this soon
 
 
@@ -60,6 +63,23 @@ class _Source:
         self.failures = 0  # consecutive failed calls; past SOURCE_RETRY_S the source is given up
         self.bad_pieces = 0
         self.dropped = False
+        self.swarm = spec.swarm  # another destination of a fan-out: only what it has verified
+        self.absent_since: float | None = None  # a swarm peer not answering what it has, since
+        self.bytes_verified = 0  # what it delivered that passed verification: all progress counts
+        self._recent: deque = deque()  # (monotonic time, verified bytes) within RATE_WINDOW_S
+
+    def delivered(self, n: int, now: float) -> None:
+        self.bytes_verified += n
+        self._recent.append((now, n))
+
+    def rate(self, now: float) -> float:
+        """Verified bytes per second over the last RATE_WINDOW_S."""
+        while self._recent and self._recent[0][0] < now - RATE_WINDOW_S:
+            self._recent.popleft()
+        return sum(n for _, n in self._recent) / RATE_WINDOW_S
+
+    def progress(self, now: float) -> link_pb.SourceProgress:
+        return link_pb.SourceProgress(host=self.host, bytes_verified=self.bytes_verified, bytes_per_s=self.rate(now))
 
 
 class _File:
@@ -81,12 +101,12 @@ class _Partials:
         self._held: dict[str, PartialBlob] = {}
         self._ended = False
 
-    def open(self, digest: str, size: int, index: PieceIndex) -> PartialBlob:
-        """Runs on a worker thread."""
+    def open(self, digest: str, size: int, index: PieceIndex, index_id: str | None = None) -> PartialBlob:
+        """Runs on a worker thread. ``index_id``: the registry's for this digest (see _File.trusted)."""
         self._refuse_if_ended(digest)
         if self.faults is not None:
             self.faults.before_open()
-        blob = self.store.open_partial(digest, size, index)
+        blob = self.store.open_partial(digest, size, index, index_id=index_id)
         with self._lock:
             if not self._ended:
                 self._held[digest] = blob
@@ -125,8 +145,11 @@ RenewTicket = Callable[[str], Awaitable[str]]  # job id -> a fresh ticket from t
 class TransferJob:
     def __init__(self, store: BlobStore, holdings: Holdings, identity: Callable[[], tls.Identity],
                  spec: link_pb.Transfer, report: Report, received_before: int = 0,
-                 faults: ReceiveFaults | None = None, renew_ticket: RenewTicket | None = None):
+                 faults: ReceiveFaults | None = None, renew_ticket: RenewTicket | None = None,
+                 download_limit: TokenBucket | None = None):
         self.store, self.holdings = store, holdings
+        # The agent's --max-download-rate, and this pull's own --limit: the slower one decides.
+        self.limits = [download_limit, TokenBucket(spec.rate_limit) if spec.rate_limit > 0 else None]
         self.identity = identity  # this agent's current certificate (renewals replace it)
         self.spec = spec
         self.report = report
@@ -138,6 +161,8 @@ class TransferJob:
         self.completed: list[str] = []  # blobs this job brought in
         self.drifted: list[str] = []
         self.suspects: list[str] = []  # sources whose pieces kept failing verification
+        self.sources: list[_Source] = []  # of the current fetch, for per-source progress
+        self.swarm: Swarm | None = None  # a fan-out's destination: the other destinations are sources too
         self.cancelled = False
         self.started = False
         self.released = asyncio.Event()  # set once the run has ended every partial it held
@@ -224,6 +249,12 @@ class TransferJob:
 
     async def _fetch(self, files: list[_File]) -> None:
         sources = [_Source(s, self.identity()) for s in self.spec.sources]
+        self.sources = list(sources)
+        self._origin = [s for s in sources if not s.swarm]
+        self._peers = [s for s in sources if s.swarm]
+        swarm = Swarm(self.spec.swarm_rank, self.spec.swarm_size, self._peers) if self._peers else None
+        self.swarm = swarm
+        watcher = None
         if not sources:
             raise SourcesUnavailable("no online host holds a verified copy")
         queue: deque = deque()
@@ -231,17 +262,24 @@ class TransferJob:
             # Piece indexes of all files are asked for at once: a source may have to hash to answer.
             await _all_or_none([self._open(f, sources) for f in files])
             for f in files:
-                for piece in f.partial.missing_pieces():
+                missing = f.partial.missing_pieces()
+                for piece in (swarm.order(missing, f.index.count) if swarm else missing):
                     queue.append((f, piece))
                 f.pieces_left = len(f.partial.missing_pieces())
                 self.bytes_done += f.entry.size - sum(f.index.piece_range(p)[1] for p in f.partial.missing_pieces())
                 if f.pieces_left == 0:
                     await self._complete(f)
+            if swarm is not None:
+                watcher = asyncio.create_task(swarm.watch(
+                    self._peers, files, lambda f: index_request(self.ticket, f, f.index.piece_size)))
             await _all_or_none([self._worker(queue, sources) for _ in range(PIECES_IN_FLIGHT)])
             unfinished = [f for f in files if f.pieces_left]
             if unfinished:
                 raise SourcesUnavailable(self._why_no_source())
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
             for s in sources:
                 await s.channel.close()
 
@@ -250,7 +288,7 @@ class TransferJob:
         request = peer_pb2.PieceIndexRequest(ticket=self.ticket, digest=f.entry.digest,
                                              piece_size=self.spec.piece_size)
         while any(not s.dropped for s in sources):
-            usable = self._usable(sources)
+            usable = sorted(self._usable(sources), key=lambda s: s.swarm)  # the origin's index first
             if not usable:
                 await asyncio.sleep(0.25)
                 continue
@@ -265,19 +303,34 @@ class TransferJob:
                         or index.piece_size not in PIECE_SIZES):
                     raise FailedPrecondition(f"{source.host} described {f.entry.path} wrongly")
                 f.index = index
-                f.partial = await self._call(self._partials.open, f.entry.digest, f.entry.size, index)
+                f.partial = await self._call(self._partials.open, f.entry.digest, f.entry.size, index,
+                                             self._trusted_index_id(f, index, source))
                 return
         raise SourcesUnavailable(f"no source could describe {f.entry.path}")
 
+    def _trusted_index_id(self, f: _File, index: PieceIndex, source: _Source) -> str | None:
+        """The registry's index id for this file, as the ticket names it, when the source's index is
+        that one: then every verified piece proves the file (its index came from the pass that made
+        its sha256) and the whole file is never hashed again here. Else None: the whole file is checked."""
+        piece_size, ids = tickets.piece_index_ids(self.ticket)
+        expected = ids.get(f.entry.digest)
+        if not expected or piece_size != index.piece_size:
+            return None
+        if index.index_id != expected:
+            log.warning("%s's piece index of %s is not the one on record; checking the whole file",
+                        source.host, f.entry.path)
+            return None
+        return expected
+
     async def _worker(self, queue: deque, sources: list[_Source]) -> None:
         while queue:
-            source = self._pick(sources)
-            if source is None:
+            picked = self._next_piece(queue, sources)
+            if picked is None:
                 if not any(not s.dropped for s in sources):
                     return  # nobody answers: the job goes to `waiting`, keeping its verified pieces
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(0.1 if self.swarm else 0.25)
                 continue
-            f, piece = queue.popleft()
+            f, piece, source = picked
             try:
                 verified = await self._fetch_piece(source, f, piece)
             except grpc.aio.AioRpcError as exc:
@@ -289,10 +342,23 @@ class TransferJob:
                 queue.append((f, piece))
                 continue
             source.failures = 0
+            source.delivered(f.index.piece_range(piece)[1], time.monotonic())
             self.bytes_done += f.index.piece_range(piece)[1]
             f.pieces_left -= 1
             if f.pieces_left == 0:
                 await self._complete(f)
+
+    def _next_piece(self, queue: deque, sources: list[_Source]):
+        """(file, piece, source) to fetch next, or None to wait a little."""
+        if self.swarm is None:
+            source = self._pick(sources)
+            return None if source is None else (*queue.popleft(), source)
+        origin = self._pick(self._origin)
+        chosen = self.swarm.choose(queue, self._usable(self._peers), origin is not None, time.monotonic())
+        if chosen is None:
+            return None
+        f, piece, peer = chosen
+        return f, piece, peer or origin
 
     def _bad_piece(self, source: _Source, f: _File, piece: int) -> None:
         """A source whose pieces keep failing is dropped from this run and reported: its copy may
@@ -324,6 +390,7 @@ class TransferJob:
             async for chunk in call:
                 if chunk.offset != offset + position or position + len(chunk.data) > length:
                     return False
+                await take_all(self.limits, len(chunk.data))
                 if writing is not None:
                     await writing
                 writing = loop.run_in_executor(self._pool, f.partial.write, piece, position, chunk.data)
@@ -337,7 +404,11 @@ class TransferJob:
         return await loop.run_in_executor(self._pool, f.partial.finish_piece, piece)
 
     async def _complete(self, f: _File) -> None:
+        trusted = f.partial.trusted_index
         await self._call(self._partials.complete, f.partial)
+        log.info("%s received: %s", short_digest(f.entry.digest),
+                 "every piece matched the index on record, no second pass" if trusted
+                 else "whole file checked against its sha256")
         f.partial = None
         self.completed.append(f.entry.digest)
 
@@ -409,7 +480,8 @@ class TransferJob:
         self.report(link_pb.JobProgress(
             job_id=self.spec.job_id, state=state, bytes_total=self.bytes_total, bytes_done=self.bytes_done,
             bytes_reused=self.bytes_reused, bytes_received=self.bytes_received, error=error,
-            copy_path=copy_path, drifted_sources=self.drifted, suspect_sources=self.suspects))
+            copy_path=copy_path, drifted_sources=self.drifted, suspect_sources=self.suspects,
+            sources=[s.progress(time.monotonic()) for s in self.sources]))
 
 
 async def _all_or_none(coroutines: list[Awaitable]) -> None:
@@ -444,11 +516,12 @@ class JobRunner:
 
     def __init__(self, store: BlobStore, holdings: Holdings, identity: Callable[[], tls.Identity],
                  send: Report, faults: ReceiveFaults | None = None,
-                 renew_ticket: RenewTicket | None = None):
+                 renew_ticket: RenewTicket | None = None, download_limit: TokenBucket | None = None):
         self.store, self.holdings, self.identity = store, holdings, identity
         self.send = send
         self.faults = faults  # the test harness's (llmesh.agent.testing); None in production
         self.renew_ticket = renew_ticket
+        self.download_limit = download_limit
         self._tasks: dict[str, asyncio.Task] = {}
         self._jobs: dict[str, TransferJob] = {}
         self._last: dict[str, link_pb.JobProgress] = {}
@@ -462,7 +535,8 @@ class JobRunner:
             return  # sent again after a coordinator restart: it is already on its way
         last = self._last.get(spec.job_id)
         job = TransferJob(self.store, self.holdings, self.identity, spec, self._report,
-                          last.bytes_received if last else 0, self.faults, renew_ticket=self.renew_ticket)
+                          last.bytes_received if last else 0, self.faults, renew_ticket=self.renew_ticket,
+                          download_limit=self.download_limit)
         self._jobs[spec.job_id] = job
         self._tasks[spec.job_id] = asyncio.create_task(job.run())
 

@@ -41,7 +41,8 @@ class AgentLinkServicer(link_grpc.AgentLinkServicer):
         # The revocation list is read after the link joined the hub: a host removed from now
         # on is pushed to this link too, so no agent misses one.
         connection.outbox.put_nowait(link_pb.CoordinatorMessage(welcome=link_pb.Welcome(
-            host_id=connection.host_id, coordinator_version=__version__, revoked=self.links.revocations())))
+            host_id=connection.host_id, coordinator_version=__version__, revoked=self.links.revocations(),
+            piece_size=self.links.transfers.piece_size)))
         writer = asyncio.create_task(self._write(connection, context))
         try:
             while True:

@@ -20,7 +20,7 @@ class JobsRepository:
         self.models = models
 
     def create_job(self, version_id: int, dest_host_id: str, source_host: str, dest_dir: str,
-                   bytes_total: int, created_by: str) -> str:
+                   bytes_total: int, created_by: str, rate_limit: int = 0, swarm: str = "") -> str:
         job_id = uuid.uuid4().hex[:12]
         now = time.time()
         with self.db.atomic():
@@ -30,10 +30,16 @@ class JobsRepository:
                 "bytes_total": bytes_total, "bytes_done": 0, "bytes_reused": 0, "bytes_received": 0,
                 "error": "", "copy_path": "", "created_by": created_by, "created_at": now, "updated_at": now,
                 "started_at": 0.0, "finished_at": 0.0, "detail_json": "{}", "dropped_json": "{}",
-                "partials_pending": 0})
+                "partials_pending": 0, "rate_limit": rate_limit, "rates_json": "[]",
+                "swarm": swarm})
             self.db.record_event(created_by, "job.create", job_id, {"version_id": version_id,
                                                                     "destination": dest_host_id})
         return job_id
+
+    def create_jobs(self, jobs: list[tuple]) -> list[str]:
+        """Several create_job at once, in one transaction (a fan-out's jobs appear together)."""
+        with self.db.atomic():
+            return [self.create_job(*args) for args in jobs]
 
     def job(self, job_id: str) -> dict:
         rows = self._jobs("j.id = ?", [job_id])
@@ -59,6 +65,8 @@ class JobsRepository:
 
     def update_job(self, job_id: str, **fields) -> dict:
         fields["updated_at"] = time.time()
+        if "source_rates" in fields:
+            fields["rates_json"] = json.dumps(fields.pop("source_rates"))
         if "detail" in fields:
             fields["detail_json"] = json.dumps(fields.pop("detail"))
         with self.db.atomic():
@@ -148,6 +156,13 @@ class JobsRepository:
 
     # -- copies for transfers -------------------------------------------------------------
 
+    def swarm_members(self, swarm: str) -> list[dict]:
+        """Every job of a fan-out, in a stable order (a destination's rank), with its destination's
+        peer address and whether it is still receiving."""
+        return [dict(r) for r in self.db.query(
+            "SELECT j.id, j.state, h.id AS host_id, h.name AS host, h.peer_address FROM jobs j "
+            "JOIN hosts h ON h.id = j.dest_host_id WHERE j.swarm = ? ORDER BY j.id", [swarm])]
+
     def transfer_sources(self, version_id: int) -> list[dict]:
         """Hosts with a verified copy (never a drifted or missing one)."""
         return list(self.db.query(
@@ -155,9 +170,17 @@ class JobsRepository:
             "JOIN hosts h ON h.id = c.host_id WHERE c.version_id = ? AND c.state = 'verified' "
             "ORDER BY h.name", [version_id]))
 
-    def version_files(self, version_id: int) -> list[dict]:
-        return [dict(r) for r in self.db.query(
-            "SELECT path, size, digest FROM version_files WHERE version_id = ? ORDER BY path", [version_id])]
+    def version_files(self, version_id: int, piece_size: int = 0) -> list[dict]:
+        """The version's files; with a piece size, each with its piece index id where one is bound."""
+        rows = [dict(r) for r in self.db.query(
+            "SELECT f.path, f.size, f.digest, COALESCE(p.index_id, '') AS piece_index_id FROM version_files f "
+            "LEFT JOIN piece_indexes p ON p.digest = f.digest AND p.piece_size = ? "
+            "WHERE f.version_id = ? ORDER BY f.path", [piece_size, version_id])]
+        for r in rows:
+            r["piece_size"] = piece_size if r["piece_index_id"] else 0
+            if not piece_size:
+                del r["piece_index_id"], r["piece_size"]
+        return rows
 
     def add_transferred_copy(self, version_id: int, host_id: str, path: str) -> None:
         with self.db.atomic():
@@ -224,4 +247,6 @@ def _job_row(r: dict) -> dict:
         "finished_at": r["finished_at"], "created_by": r["created_by"],
         "version_id": r["version_id"], "dest_host_id": r["dest_host_id"], "source_host": r["source_host"],
         "dest_dir": r["dest_dir"], "dropped_sources": json.loads(r.get("dropped_json") or "{}"),
+        "rate_limit": r.get("rate_limit") or 0, "source_rates": json.loads(r.get("rates_json") or "[]"),
+        "swarm": r.get("swarm") or "",
     }

@@ -209,6 +209,8 @@ def _scrubs(db: sqlite_utils.Database) -> None:
         "drifted_json": str,
     }, pk="id")
     db["scrubs"].create_index(["host_id", "started_at"])
+
+
 def _deployment_sources(db: sqlite_utils.Database) -> None:
     """What a deployment was asked for: the version named (before conversion), and the alias
     it follows (empty: it stays on its version); and the quality gates of environments."""
@@ -219,6 +221,18 @@ def _deployment_sources(db: sqlite_utils.Database) -> None:
     # Quality gates per environment (an alias), in the search language.
     db["gates"].create({"environment": str, "expression": str, "updated_by": str, "updated_at": float},
                        pk="environment")
+
+
+def _job_rate_limits(db: sqlite_utils.Database) -> None:
+    """Per job: its bandwidth limit (pull --limit) and each source's rate as last reported; per file
+    digest and piece size: its piece index id."""
+    db["jobs"].add_column("rate_limit", int, not_null_default=0)
+    db["jobs"].add_column("rates_json", str, not_null_default="[]")
+    db["jobs"].add_column("swarm", str, not_null_default="")  # the fan-out (pull --to h1,h2) it belongs to
+    # A file's piece index, as the agent that hashed it reported it (made in the pass that made the
+    # digest): a pull verifies each piece against it and never hashes the whole file again.
+    db["piece_indexes"].create({"digest": str, "piece_size": int, "index_id": str, "host_id": str, "at": float},
+                               pk=("digest", "piece_size"))
 
 
 Migration = Callable[[sqlite_utils.Database], None]
@@ -237,6 +251,7 @@ MIGRATIONS: dict[int, Migration] = {
     28: _webhooks,
     29: _scrubs,
     31: _deployment_sources,
+    32: _job_rate_limits,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -48,6 +48,16 @@ class ModelsRepository:
                                 [json.dumps(problems or []), host_id])
         return {"new_copies": added, "missing": missing}
 
+    def _bind_piece_indexes(self, host_id: str, found: dict, now: float) -> None:
+        """The first index reported for a digest and piece size stays: an honest agent's is the same
+        (an index is a function of the bytes), and a pull whose sources disagree with it checks the
+        whole file instead."""
+        rows = [(f["digest"], int(f["piece_size"]), f["piece_index_id"], host_id, now)
+                for f in found.get("files") or [] if f.get("piece_index_id") and f.get("piece_size")]
+        if rows:
+            self.db.conn.executemany("INSERT OR IGNORE INTO piece_indexes (digest, piece_size, index_id, host_id, at) "
+                                     "VALUES (?, ?, ?, ?, ?)", rows)
+
     def _upsert_found(self, host_id: str, found: dict, now: float) -> bool:
         """Returns True when the host gained a copy it did not have before."""
         if self._locked_copy_changed(host_id, found, now):
@@ -55,6 +65,7 @@ class ModelsRepository:
         if self.db.one("SELECT 1 AS x FROM tombstones WHERE digest = ?", [found["digest"]]):
             self.db.execute("DELETE FROM copies WHERE host_id = ? AND path = ?", [host_id, found["path"]])
             return False
+        self._bind_piece_indexes(host_id, found, now)
         version = self.db.one("SELECT id FROM versions WHERE digest = ?", [found["digest"]])
         version_id = version["id"] if version else self._insert_version(found, found["name"], now, "discovered")
         return self.upsert_copy(version_id, host_id, found["path"], now)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 
 from llmesh.common import tickets, wire
 from llmesh.common.errors import (
@@ -74,13 +75,43 @@ class TransferService:
 
     # -- requests -------------------------------------------------------------------------
 
-    async def pull(self, ref_text: str, to: str, source: str = "", dest_dir: str = "", *, registry: str = "",
-                   insecure: bool = False, ollama_layout: bool = False, include=()) -> dict:
+    async def pull(self, ref_text: str, to: str, source: str = "", dest_dir: str = "", rate_limit: int = 0, *,
+                   registry: str = "", insecure: bool = False, ollama_layout: bool = False, include=()) -> dict:
+        """A job moving a version to ``to``; or, for h1,h2,h3 or label=KEY[=VALUE], a fan-out: one
+        job per destination, all of one swarm (the first job is returned; the others share its swarm).
+        A hub ref (or any ref with ``registry``) is pulled from the hub by the hosts' agents."""
         if looks_like_hub_ref(ref_text) or registry:
             if source or dest_dir:
                 raise InvalidArgument("--from and --dest are for mesh pulls; a hub pull comes from the hub")
             return await self.hubs.pull(ref_text, to, registry=registry, insecure=insecure,
                                         ollama_layout=ollama_layout, include=include)
+        if rate_limit < 0:
+            raise InvalidArgument(f"rate limit {rate_limit}: must not be negative")
+        targets = await self._destinations(to)
+        checked = [await self._checked_pull(ref_text, host, source, dest_dir) for host in targets]
+        swarm = "" if len(targets) == 1 and not to.startswith("label=") else uuid.uuid4().hex[:12]
+        # All jobs of a fan-out exist before the dispatcher sees any: each learns of the others.
+        job_ids = await self.core.run(self.registry.jobs.create_jobs, [
+            (version_id, dest_id, source, dest_dir, total, caller().name, rate_limit, swarm)
+            for version_id, dest_id, total in checked])
+        self.wake()
+        return await self.job(job_ids[0])
+
+    async def _destinations(self, to: str) -> list[str]:
+        if not to.startswith("label="):
+            names = [n.strip() for n in to.split(",") if n.strip()]
+            if not names or len(set(names)) != len(names):
+                raise InvalidArgument(f"--to {to!r}: expected a host, or distinct hosts separated by commas")
+            return names
+        key, _, value = to[len("label="):].partition("=")
+        hosts = await self.core.run(self.registry.hosts.list_hosts, self.core.hub.connected_ids())
+        names = sorted(h["name"] for h in hosts if key in h["labels"] and (not value or h["labels"][key] == value))
+        if not names:
+            raise FailedPrecondition(f"no host has the label {to[len('label='):]!r}")
+        return names
+
+    async def _checked_pull(self, ref_text: str, to: str, source: str, dest_dir: str) -> tuple[int, str, int]:
+        """(version id, destination host id, bytes) of a pull that may go ahead; else why not."""
         version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
         dest = await self.core.run(self.registry.hosts.host_by_name, to)
         if source:
@@ -99,10 +130,7 @@ class TransferService:
                               "hold verified copies)")
         await self._check_destination(dest, version_id, files, dest_dir)
         total = sum({f["digest"]: f["size"] for f in files}.values())
-        job_id = await self.core.run(self.registry.jobs.create_job, version_id, dest["id"], source, dest_dir, total,
-                                     caller().name)
-        self.wake()
-        return await self.job(job_id)
+        return version_id, dest["id"], total
 
     async def job(self, job_id: str) -> dict:
         return await self.core.run(self.registry.jobs.job, job_id)
@@ -181,7 +209,10 @@ class TransferService:
     async def on_pull_progress(self, connection: AgentConnection, job: dict, progress: link_pb.JobProgress) -> None:
         fields = {"state": progress.state, "bytes_done": progress.bytes_done,
                   "bytes_reused": progress.bytes_reused, "bytes_received": progress.bytes_received,
-                  "error": progress.error}
+                  "error": progress.error,
+                  "source_rates": [{"host": s.host, "bytes_verified": s.bytes_verified,
+                                    "bytes_per_s": 0.0 if progress.state != "running" else s.bytes_per_s}
+                                   for s in progress.sources]}
         dropped = job["dropped_sources"]
         for host in progress.drifted_sources:  # its own piece index no longer matches the digest
             if host not in dropped:
@@ -211,9 +242,11 @@ class TransferService:
         return await self._ticket(job)
 
     async def _ticket(self, job: dict) -> str:
-        files = await self.core.run(self.registry.jobs.version_files, job["version_id"])
+        files = await self.core.run(self.registry.jobs.version_files, job["version_id"], self.piece_size)
         return tickets.issue_ticket(self.ca_key, job["id"], job["dest_host_id"], [f["digest"] for f in files],
-                                    self.ticket_ttl_s)
+                                    self.ticket_ttl_s, piece_size=self.piece_size,
+                                    piece_indexes={f["digest"]: f["piece_index_id"] for f in files
+                                                   if f["piece_index_id"]})
 
     # -- sources that went bad ----------------------------------------------------------------
 
@@ -272,6 +305,19 @@ class TransferService:
 
     # -- dispatching ------------------------------------------------------------------------
 
+    async def _swarm(self, job: dict, connected: frozenset[str]) -> dict:
+        """A fan-out's other destinations that still receive, as sources of this one (they serve
+        what they have verified), and this destination's rank among all of them."""
+        if not job["swarm"]:
+            return {"peers": [], "rank": 0, "size": 0}
+        members = [m for m in await self.core.run(self.registry.jobs.swarm_members, job["swarm"])
+                   if m["id"] == job["id"] or (m["state"] in ("queued", "running", "waiting")
+                                               and m["host_id"] in connected and m["peer_address"])]
+        # In rank order: the destination makes the ranks of its peers from it.
+        peers = [{"host_id": m["host_id"], "host": m["host"], "peer_address": m["peer_address"], "swarm": True}
+                 for m in members if m["id"] != job["id"]]
+        return {"peers": peers, "rank": [m["id"] for m in members].index(job["id"]), "size": len(members)}
+
     async def _dispatch_forever(self) -> None:
         while True:
             try:
@@ -327,15 +373,18 @@ class TransferService:
                 await self.core.run(self.registry.jobs.update_job, job["id"], state="waiting",
                                     error="waiting for an online source")
             return
-        files = await self.core.run(self.registry.jobs.version_files, job["version_id"])
+        files = await self.core.run(self.registry.jobs.version_files, job["version_id"], self.piece_size)
+        swarm = await self._swarm(job, connected)
         ref = job["ref"]
         name, version = ref.rsplit(":", 1)
         ticket = await self._ticket(job)
         transfer = wire.to_message(link_pb.Transfer, {
             "job_id": job["id"], "name": name, "version": int(version), "files": files,
             "sources": [{"host_id": s["host_id"], "host": s["host"], "peer_address": s["peer_address"]}
-                        for s in holders],
-            "ticket": ticket, "piece_size": self.piece_size, "dest_dir": job["dest_dir"]})
+                        for s in holders] + swarm["peers"],
+            "swarm_rank": swarm["rank"], "swarm_size": swarm["size"],
+            "ticket": ticket, "piece_size": self.piece_size, "dest_dir": job["dest_dir"],
+            "rate_limit": job["rate_limit"]})
         try:
             connection = self.core.hub.get(job["dest_host_id"], job["destination"])
             await connection.request(link_pb.Command(transfer=transfer), 10)

@@ -18,7 +18,7 @@ class TransfersServicer(transfer_grpc.TransfersServicer):
     @translate_errors
     async def Pull(self, request: pb.PullRequest, context: grpc.aio.ServicerContext) -> pb.Job:
         job = await self.transfers.pull(request.ref, request.to, getattr(request, "from"), request.dest_dir,
-                                        registry=request.registry, insecure=request.insecure,
+                                        request.rate_limit, registry=request.registry, insecure=request.insecure,
                                         ollama_layout=request.ollama_layout, include=list(request.include))
         return wire.to_message(pb.Job, job)
 

@@ -133,7 +133,7 @@ class RenewCertificate(_message.Message):
     def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
 
 class JobProgress(_message.Message):
-    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources", "source_digest", "source_record_json")
+    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources", "source_digest", "source_record_json", "sources")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -146,6 +146,7 @@ class JobProgress(_message.Message):
     SUSPECT_SOURCES_FIELD_NUMBER: _ClassVar[int]
     SOURCE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     SOURCE_RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     bytes_total: int
@@ -158,7 +159,18 @@ class JobProgress(_message.Message):
     suspect_sources: _containers.RepeatedScalarFieldContainer[str]
     source_digest: str
     source_record_json: str
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ..., source_digest: _Optional[str] = ..., source_record_json: _Optional[str] = ...) -> None: ...
+    sources: _containers.RepeatedCompositeFieldContainer[SourceProgress]
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ..., source_digest: _Optional[str] = ..., source_record_json: _Optional[str] = ..., sources: _Optional[_Iterable[_Union[SourceProgress, _Mapping]]] = ...) -> None: ...
+
+class SourceProgress(_message.Message):
+    __slots__ = ("host", "bytes_verified", "bytes_per_s")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    BYTES_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_S_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    bytes_verified: int
+    bytes_per_s: float
+    def __init__(self, host: _Optional[str] = ..., bytes_verified: _Optional[int] = ..., bytes_per_s: _Optional[float] = ...) -> None: ...
 
 class TicketRequest(_message.Message):
     __slots__ = ("request_id", "job_id")
@@ -227,14 +239,16 @@ class Revocations(_message.Message):
     def __init__(self, serials: _Optional[_Iterable[str]] = ..., agent_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("host_id", "coordinator_version", "revoked")
+    __slots__ = ("host_id", "coordinator_version", "revoked", "piece_size")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     COORDINATOR_VERSION_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
+    PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     coordinator_version: str
     revoked: Revocations
-    def __init__(self, host_id: _Optional[str] = ..., coordinator_version: _Optional[str] = ..., revoked: _Optional[_Union[Revocations, _Mapping]] = ...) -> None: ...
+    piece_size: int
+    def __init__(self, host_id: _Optional[str] = ..., coordinator_version: _Optional[str] = ..., revoked: _Optional[_Union[Revocations, _Mapping]] = ..., piece_size: _Optional[int] = ...) -> None: ...
 
 class InspectPath(_message.Message):
     __slots__ = ("path",)
@@ -251,17 +265,19 @@ class Rescan(_message.Message):
     def __init__(self) -> None: ...
 
 class TransferSource(_message.Message):
-    __slots__ = ("host_id", "host", "peer_address")
+    __slots__ = ("host_id", "host", "peer_address", "swarm")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SWARM_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     host: str
     peer_address: str
-    def __init__(self, host_id: _Optional[str] = ..., host: _Optional[str] = ..., peer_address: _Optional[str] = ...) -> None: ...
+    swarm: bool
+    def __init__(self, host_id: _Optional[str] = ..., host: _Optional[str] = ..., peer_address: _Optional[str] = ..., swarm: _Optional[bool] = ...) -> None: ...
 
 class Transfer(_message.Message):
-    __slots__ = ("job_id", "name", "version", "files", "sources", "ticket", "piece_size", "dest_dir")
+    __slots__ = ("job_id", "name", "version", "files", "sources", "ticket", "piece_size", "dest_dir", "rate_limit", "swarm_rank", "swarm_size")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -270,6 +286,9 @@ class Transfer(_message.Message):
     TICKET_FIELD_NUMBER: _ClassVar[int]
     PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
     DEST_DIR_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SWARM_RANK_FIELD_NUMBER: _ClassVar[int]
+    SWARM_SIZE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     name: str
     version: int
@@ -278,7 +297,10 @@ class Transfer(_message.Message):
     ticket: str
     piece_size: int
     dest_dir: str
-    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[TransferSource, _Mapping]]] = ..., ticket: _Optional[str] = ..., piece_size: _Optional[int] = ..., dest_dir: _Optional[str] = ...) -> None: ...
+    rate_limit: int
+    swarm_rank: int
+    swarm_size: int
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[TransferSource, _Mapping]]] = ..., ticket: _Optional[str] = ..., piece_size: _Optional[int] = ..., dest_dir: _Optional[str] = ..., rate_limit: _Optional[int] = ..., swarm_rank: _Optional[int] = ..., swarm_size: _Optional[int] = ...) -> None: ...
 
 class CancelJob(_message.Message):
     __slots__ = ("job_id", "digests")

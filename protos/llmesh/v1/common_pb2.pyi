@@ -7,14 +7,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class FileEntry(_message.Message):
-    __slots__ = ("path", "size", "digest")
+    __slots__ = ("path", "size", "digest", "piece_index_id", "piece_size")
     PATH_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PIECE_INDEX_ID_FIELD_NUMBER: _ClassVar[int]
+    PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
     path: str
     size: int
     digest: str
-    def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
+    piece_index_id: str
+    piece_size: int
+    def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ..., digest: _Optional[str] = ..., piece_index_id: _Optional[str] = ..., piece_size: _Optional[int] = ...) -> None: ...
 
 class FoundModel(_message.Message):
     __slots__ = ("path", "name", "kind", "format", "source", "files", "metadata_json", "digest", "size_bytes")

@@ -33,16 +33,20 @@ class PieceIndexRequest(_message.Message):
     def __init__(self, ticket: _Optional[str] = ..., digest: _Optional[str] = ..., piece_size: _Optional[int] = ...) -> None: ...
 
 class PieceIndex(_message.Message):
-    __slots__ = ("digest", "size", "piece_size", "hashes")
+    __slots__ = ("digest", "size", "piece_size", "hashes", "partial", "have")
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
     HASHES_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    HAVE_FIELD_NUMBER: _ClassVar[int]
     digest: str
     size: int
     piece_size: int
     hashes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, digest: _Optional[str] = ..., size: _Optional[int] = ..., piece_size: _Optional[int] = ..., hashes: _Optional[_Iterable[str]] = ...) -> None: ...
+    partial: bool
+    have: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, digest: _Optional[str] = ..., size: _Optional[int] = ..., piece_size: _Optional[int] = ..., hashes: _Optional[_Iterable[str]] = ..., partial: _Optional[bool] = ..., have: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ReadBlobRequest(_message.Message):
     __slots__ = ("ticket", "digest", "offset", "length")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18llmesh/v1/transfer.proto\x12\tllmesh.v1\"\xbf\x02\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0b\n\x03ref\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x05 \x01(\t\x12\x0f\n\x07sources\x18\x06 \x03(\t\x12\x13\n\x0b\x62ytes_total\x18\x07 \x01(\x03\x12\x12\n\nbytes_done\x18\x08 \x01(\x03\x12\x14\n\x0c\x62ytes_reused\x18\t \x01(\x03\x12\x16\n\x0e\x62ytes_received\x18\n \x01(\x03\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12\x11\n\tcopy_path\x18\x0c \x01(\t\x12\x12\n\ncreated_at\x18\r \x01(\x01\x12\x12\n\nupdated_at\x18\x0e \x01(\x01\x12\x12\n\nstarted_at\x18\x0f \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x10 \x01(\x01\x12\x12\n\ncreated_by\x18\x11 \x01(\t\"\x92\x01\n\x0bPullRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0c\n\x04\x66rom\x18\x03 \x01(\t\x12\x10\n\x08\x64\x65st_dir\x18\x04 \x01(\t\x12\x10\n\x08insecure\x18\x05 \x01(\x08\x12\x10\n\x08registry\x18\x06 \x01(\t\x12\x15\n\rollama_layout\x18\x07 \x01(\x08\x12\x0f\n\x07include\x18\x08 \x03(\t\"\x1e\n\x0fListJobsRequest\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\"0\n\x10ListJobsResponse\x12\x1c\n\x04jobs\x18\x01 \x03(\x0b\x32\x0e.llmesh.v1.Job\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"=\n\x11RemoveCopyRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\x08\"4\n\x12RemoveCopyResponse\x12\r\n\x05paths\x18\x01 \x03(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"F\n\x0bPushRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0c\n\x04\x66rom\x18\x03 \x01(\t\x12\x10\n\x08insecure\x18\x04 \x01(\x08\"\x91\x01\n\x0cPushResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x17\n\x0fmanifest_digest\x18\x04 \x01(\t\x12\x12\n\nblobs_sent\x18\x05 \x01(\x03\x12\x15\n\rblobs_skipped\x18\x06 \x01(\x03\x12\x12\n\nbytes_sent\x18\x07 \x01(\x03\x32\xf2\x02\n\tTransfers\x12.\n\x04Pull\x12\x16.llmesh.v1.PullRequest\x1a\x0e.llmesh.v1.Job\x12\x43\n\x08ListJobs\x12\x1a.llmesh.v1.ListJobsRequest\x1a\x1b.llmesh.v1.ListJobsResponse\x12\x32\n\x06GetJob\x12\x18.llmesh.v1.GetJobRequest\x1a\x0e.llmesh.v1.Job\x12\x38\n\tCancelJob\x12\x1b.llmesh.v1.CancelJobRequest\x1a\x0e.llmesh.v1.Job\x12I\n\nRemoveCopy\x12\x1c.llmesh.v1.RemoveCopyRequest\x1a\x1d.llmesh.v1.RemoveCopyResponse\x12\x37\n\x04Push\x12\x16.llmesh.v1.PushRequest\x1a\x17.llmesh.v1.PushResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18llmesh/v1/transfer.proto\x12\tllmesh.v1\"\x8f\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0b\n\x03ref\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x05 \x01(\t\x12\x0f\n\x07sources\x18\x06 \x03(\t\x12\x13\n\x0b\x62ytes_total\x18\x07 \x01(\x03\x12\x12\n\nbytes_done\x18\x08 \x01(\x03\x12\x14\n\x0c\x62ytes_reused\x18\t \x01(\x03\x12\x16\n\x0e\x62ytes_received\x18\n \x01(\x03\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12\x11\n\tcopy_path\x18\x0c \x01(\t\x12\x12\n\ncreated_at\x18\r \x01(\x01\x12\x12\n\nupdated_at\x18\x0e \x01(\x01\x12\x12\n\nstarted_at\x18\x0f \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x10 \x01(\x01\x12\x12\n\ncreated_by\x18\x11 \x01(\t\x12\x12\n\nrate_limit\x18\x12 \x01(\x03\x12+\n\x0csource_rates\x18\x13 \x03(\x0b\x32\x15.llmesh.v1.SourceRate\x12\r\n\x05swarm\x18\x14 \x01(\t\"G\n\nSourceRate\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x16\n\x0e\x62ytes_verified\x18\x02 \x01(\x03\x12\x13\n\x0b\x62ytes_per_s\x18\x03 \x01(\x01\"\xa6\x01\n\x0bPullRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0c\n\x04\x66rom\x18\x03 \x01(\t\x12\x10\n\x08\x64\x65st_dir\x18\x04 \x01(\t\x12\x10\n\x08insecure\x18\x05 \x01(\x08\x12\x10\n\x08registry\x18\x06 \x01(\t\x12\x15\n\rollama_layout\x18\x07 \x01(\x08\x12\x0f\n\x07include\x18\x08 \x03(\t\x12\x12\n\nrate_limit\x18\t \x01(\x03\"\x1e\n\x0fListJobsRequest\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\"0\n\x10ListJobsResponse\x12\x1c\n\x04jobs\x18\x01 \x03(\x0b\x32\x0e.llmesh.v1.Job\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"=\n\x11RemoveCopyRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\x08\"4\n\x12RemoveCopyResponse\x12\r\n\x05paths\x18\x01 \x03(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"F\n\x0bPushRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0c\n\x04\x66rom\x18\x03 \x01(\t\x12\x10\n\x08insecure\x18\x04 \x01(\x08\"\x91\x01\n\x0cPushResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x17\n\x0fmanifest_digest\x18\x04 \x01(\t\x12\x12\n\nblobs_sent\x18\x05 \x01(\x03\x12\x15\n\rblobs_skipped\x18\x06 \x01(\x03\x12\x12\n\nbytes_sent\x18\x07 \x01(\x03\x32\xf2\x02\n\tTransfers\x12.\n\x04Pull\x12\x16.llmesh.v1.PullRequest\x1a\x0e.llmesh.v1.Job\x12\x43\n\x08ListJobs\x12\x1a.llmesh.v1.ListJobsRequest\x1a\x1b.llmesh.v1.ListJobsResponse\x12\x32\n\x06GetJob\x12\x18.llmesh.v1.GetJobRequest\x1a\x0e.llmesh.v1.Job\x12\x38\n\tCancelJob\x12\x1b.llmesh.v1.CancelJobRequest\x1a\x0e.llmesh.v1.Job\x12I\n\nRemoveCopy\x12\x1c.llmesh.v1.RemoveCopyRequest\x1a\x1d.llmesh.v1.RemoveCopyResponse\x12\x37\n\x04Push\x12\x16.llmesh.v1.PushRequest\x1a\x17.llmesh.v1.PushResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,25 +32,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmesh.v1.transfer_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOB']._serialized_start=40
-  _globals['_JOB']._serialized_end=359
-  _globals['_PULLREQUEST']._serialized_start=362
-  _globals['_PULLREQUEST']._serialized_end=508
-  _globals['_LISTJOBSREQUEST']._serialized_start=510
-  _globals['_LISTJOBSREQUEST']._serialized_end=540
-  _globals['_LISTJOBSRESPONSE']._serialized_start=542
-  _globals['_LISTJOBSRESPONSE']._serialized_end=590
-  _globals['_GETJOBREQUEST']._serialized_start=592
-  _globals['_GETJOBREQUEST']._serialized_end=619
-  _globals['_CANCELJOBREQUEST']._serialized_start=621
-  _globals['_CANCELJOBREQUEST']._serialized_end=651
-  _globals['_REMOVECOPYREQUEST']._serialized_start=653
-  _globals['_REMOVECOPYREQUEST']._serialized_end=714
-  _globals['_REMOVECOPYRESPONSE']._serialized_start=716
-  _globals['_REMOVECOPYRESPONSE']._serialized_end=768
-  _globals['_PUSHREQUEST']._serialized_start=770
-  _globals['_PUSHREQUEST']._serialized_end=840
-  _globals['_PUSHRESPONSE']._serialized_start=843
-  _globals['_PUSHRESPONSE']._serialized_end=988
-  _globals['_TRANSFERS']._serialized_start=991
-  _globals['_TRANSFERS']._serialized_end=1361
+  _globals['_JOB']._serialized_end=439
+  _globals['_SOURCERATE']._serialized_start=441
+  _globals['_SOURCERATE']._serialized_end=512
+  _globals['_PULLREQUEST']._serialized_start=515
+  _globals['_PULLREQUEST']._serialized_end=681
+  _globals['_LISTJOBSREQUEST']._serialized_start=683
+  _globals['_LISTJOBSREQUEST']._serialized_end=713
+  _globals['_LISTJOBSRESPONSE']._serialized_start=715
+  _globals['_LISTJOBSRESPONSE']._serialized_end=763
+  _globals['_GETJOBREQUEST']._serialized_start=765
+  _globals['_GETJOBREQUEST']._serialized_end=792
+  _globals['_CANCELJOBREQUEST']._serialized_start=794
+  _globals['_CANCELJOBREQUEST']._serialized_end=824
+  _globals['_REMOVECOPYREQUEST']._serialized_start=826
+  _globals['_REMOVECOPYREQUEST']._serialized_end=887
+  _globals['_REMOVECOPYRESPONSE']._serialized_start=889
+  _globals['_REMOVECOPYRESPONSE']._serialized_end=941
+  _globals['_PUSHREQUEST']._serialized_start=943
+  _globals['_PUSHREQUEST']._serialized_end=1013
+  _globals['_PUSHRESPONSE']._serialized_start=1016
+  _globals['_PUSHRESPONSE']._serialized_end=1161
+  _globals['_TRANSFERS']._serialized_start=1164
+  _globals['_TRANSFERS']._serialized_end=1534
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Job(_message.Message):
-    __slots__ = ("id", "kind", "state", "ref", "destination", "sources", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "created_at", "updated_at", "started_at", "finished_at", "created_by")
+    __slots__ = ("id", "kind", "state", "ref", "destination", "sources", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "created_at", "updated_at", "started_at", "finished_at", "created_by", "rate_limit", "source_rates", "swarm")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,9 @@ class Job(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_RATES_FIELD_NUMBER: _ClassVar[int]
+    SWARM_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: str
     state: str
@@ -42,10 +45,23 @@ class Job(_message.Message):
     started_at: float
     finished_at: float
     created_by: str
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[str] = ..., ref: _Optional[str] = ..., destination: _Optional[str] = ..., sources: _Optional[_Iterable[str]] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., created_by: _Optional[str] = ...) -> None: ...
+    rate_limit: int
+    source_rates: _containers.RepeatedCompositeFieldContainer[SourceRate]
+    swarm: str
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[str] = ..., ref: _Optional[str] = ..., destination: _Optional[str] = ..., sources: _Optional[_Iterable[str]] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., created_by: _Optional[str] = ..., rate_limit: _Optional[int] = ..., source_rates: _Optional[_Iterable[_Union[SourceRate, _Mapping]]] = ..., swarm: _Optional[str] = ...) -> None: ...
+
+class SourceRate(_message.Message):
+    __slots__ = ("host", "bytes_verified", "bytes_per_s")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    BYTES_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_S_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    bytes_verified: int
+    bytes_per_s: float
+    def __init__(self, host: _Optional[str] = ..., bytes_verified: _Optional[int] = ..., bytes_per_s: _Optional[float] = ...) -> None: ...
 
 class PullRequest(_message.Message):
-    __slots__ = ("ref", "to", "dest_dir", "insecure", "registry", "ollama_layout", "include")
+    __slots__ = ("ref", "to", "dest_dir", "insecure", "registry", "ollama_layout", "include", "rate_limit")
     REF_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +70,7 @@ class PullRequest(_message.Message):
     REGISTRY_FIELD_NUMBER: _ClassVar[int]
     OLLAMA_LAYOUT_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     ref: str
     to: str
     dest_dir: str
@@ -61,7 +78,8 @@ class PullRequest(_message.Message):
     registry: str
     ollama_layout: bool
     include: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, ref: _Optional[str] = ..., to: _Optional[str] = ..., dest_dir: _Optional[str] = ..., insecure: _Optional[bool] = ..., registry: _Optional[str] = ..., ollama_layout: _Optional[bool] = ..., include: _Optional[_Iterable[str]] = ..., **kwargs) -> None: ...
+    rate_limit: int
+    def __init__(self, ref: _Optional[str] = ..., to: _Optional[str] = ..., dest_dir: _Optional[str] = ..., insecure: _Optional[bool] = ..., registry: _Optional[str] = ..., ollama_layout: _Optional[bool] = ..., include: _Optional[_Iterable[str]] = ..., rate_limit: _Optional[int] = ..., **kwargs) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ("all",)
