@@ -64,6 +64,13 @@ class HubJobs:
             if path is None:
                 raise NotFound(f"this host no longer holds {f.path} ({f.digest[:19]}…)")
             files.append(PushFile(f.path, Path(path), f.digest, f.size))
+        if ref.kind == "hf":
+            from llmesh.agent.hubs.hf import push_hf  # huggingface_hub only when a Hub push runs
+            record = json.loads(command.record_json or "{}")
+            message = f"llmesh: {record.get('name', '?')}:{record.get('version', '?')} ({record.get('digest', '')})"
+            result = push_hf(ref, [(f.rel_path, f.path) for f in files], credentials.hf_token(self.home), message)
+            log.info("pushed %d files to %s (commit %s)", len(files), ref, result["manifest_digest"])
+            return result
         username, password = credentials.for_registry(self.home, ref.registry)
         result = push_files(Registry(ref, username=username, password=password), files, json.loads(command.record_json or "{}"))
         log.info("pushed %d files to %s (%s): %d blobs sent, %d already there", len(files), ref,

@@ -71,11 +71,10 @@ class HubPulls:
         await self.core.run(self.registry.jobs.update_job, job_id, state="running", started_at=time.time())
 
     async def push(self, ref_text: str, to: str, source: str = "", insecure: bool = False) -> dict:
-        """Push a version to a registry from an online agent that holds it verified."""
+        """Push a version to a registry or a Hugging Face repo from an online agent that holds it verified."""
         target = parse_hub_ref(to, insecure=insecure)
-        if target.kind != "oci":
-            raise InvalidArgument(f"{to}: pushing to Hugging Face is not wired into meshctl yet; "
-                                  "OCI and Ollama registries are")
+        if target.kind == "hf" and (target.file or target.include):
+            raise InvalidArgument(f"{to}: push to a Hugging Face repo names the repo, not a file of it")
         version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
         version_ref = await self.core.run(self.registry.db.version_ref, version_id)
         connected = self.core.hub.connected_ids()
