@@ -55,6 +55,12 @@ class HubJobs:
         if job_id in self._jobs and not self._jobs[job_id].done():
             self._cancelled.add(job_id)
 
+    def login(self, command: link_pb.HubLogin) -> dict:
+        """`meshctl hub login … --host`: keep the credential as a login run on this host does."""
+        path = credentials.save(self.home, command.hub, username=command.username, secret=command.secret)
+        log.info("stored a hub credential for %s", command.hub)  # which hub, never the secret
+        return {"path": str(path)}
+
     def push(self, command: link_pb.HubPush) -> dict:
         """Upload a held version to a registry (runs on a worker thread)."""
         ref = parse_hub_ref(command.ref, insecure=command.insecure)

@@ -17,7 +17,7 @@ import time
 from llmesh.common import wire
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError, Unavailable
 from llmesh.common.names import check_name, parse_ref
-from llmesh.common.refs import HubRef, parse_hub_ref
+from llmesh.common.refs import HubRef, parse_hub_ref, parse_hub_target
 from llmesh.coordinator.auth import caller
 from llmesh.coordinator.core import INSPECT_TIMEOUT_S
 from llmesh.v1 import agent_link_pb2 as link_pb
@@ -96,6 +96,22 @@ class HubPulls:
         await self.core.run(self.registry.db.record_event, caller().name, "version.push", version_ref,
                             {"to": str(target), "host": holder["host"]})
         return {"version": version_ref, "to": str(target), "host": holder["host"], **json.loads(reply.json)}
+
+    async def login(self, host: str, hub: str, username: str, secret: str) -> dict:
+        """Relay a hub credential to one online agent. The secret is passed on and dropped: it is
+        in no log line, no audit row, no table (the audit row names who, which host, which hub)."""
+        hub = parse_hub_target(hub)
+        if not secret:
+            raise InvalidArgument("an empty secret: give the password or token on standard input")
+        dest = await self.core.run(self.registry.hosts.host_by_name, host)
+        if dest["id"] not in self.core.hub.connected_ids():
+            raise Unavailable(f"host {dest['name']!r} is offline: its agent must be online to take the credential")
+        command = link_pb.HubLogin(hub=hub, username=username, secret=secret)
+        reply = await self.core.hub.get(dest["id"], dest["name"]).request(link_pb.Command(hub_login=command),
+                                                                          COMMAND_S)
+        await self.core.run(self.registry.db.record_event, caller().name, "hub.login", dest["name"],
+                            {"hub": hub, **({"username": username} if username else {})})
+        return {"host": dest["name"], "hub": hub, "path": json.loads(reply.json or "{}").get("path", "")}
 
     async def host_back(self, host_id: str) -> None:
         """An agent (re)connected: a hub pull it was running may have died with it; the dispatcher
