@@ -22,6 +22,7 @@ learnt from huggingface_hub's hf_api.py, _commit_api.py and lfs.py), for the tok
                                             checked against the sha256; then POST /lfs-verify
 - POST /api/models/ORG/REPO/commit/REV      NDJSON: header, file (base64), lfsFile (sha256 oid)
 - POST /api/validate-yaml                   a README.md's card metadata (accepted)
+- POST /api/models/ORG/REPO/branch/BRANCH   a branch from main; 409 if it exists
 
 It counts the requests it serves so a test can say how many bytes came from "the Hub".
 """
@@ -114,6 +115,18 @@ class HubStandIn:
             self.repos[repo] = {"refs": {}, "files": {}}
             return self._reply(h, 200, {"Content-Type": "application/json"},
                                json.dumps({"url": f"{self.endpoint}/{repo}", "name": repo}).encode())
+        if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] == "branch":
+            repo, branch = f"{parts[2]}/{parts[3]}", "/".join(parts[5:])
+            if repo not in self.repos:
+                return self._error(h, 404, "RepoNotFound", "Repository not found")
+            refs = self.repos[repo]["refs"]
+            if branch in refs:
+                return self._error(h, 409, "", "Reference already exists")
+            if "main" in refs:
+                refs[branch] = refs["main"]
+            else:  # a new repo's branch from its (here: empty) first commit
+                self.add_commit(repo, {}, revision=branch)
+            return self._reply(h, 200, {"Content-Type": "application/json"}, b"{}")
         if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] in ("preupload", "commit"):
             repo, rev = f"{parts[2]}/{parts[3]}", "/".join(parts[5:])
             if repo not in self.repos:

@@ -137,6 +137,8 @@ def test_push_a_version_to_a_hub_repo_and_pull_it_back(mesh, tmp_path, hub):
     again = mesh.json("models", "push", "tiny-q", "hf.co/team/tiny-q", timeout=120)
     assert again["blobs_sent"] == 0 and again["blobs_skipped"] == 1 and again["manifest_digest"] == commit
     assert hub.lfs_bytes_received == len(gguf)  # the repo has it: not sent again
+    dev = mesh.json("models", "push", "tiny-q", "hf.co/team/tiny-q:dev", timeout=120)  # a branch, made
+    assert dev["to"] == "hf.co/team/tiny-q:dev" and hub.repos["team/tiny-q"]["refs"]["dev"] == dev["manifest_digest"]
 
     # Pulled back onto another host: byte-exact, in that host's HF cache, the same version.
     job = json.loads(mesh.meshctl("models", "pull", "hf.co/team/tiny-q", "--to", "mac", "--wait", "--json",

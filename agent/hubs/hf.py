@@ -123,7 +123,7 @@ def _hub_error(ref: HubRef, exc) -> MeshError:
 
 def push_hf(ref: HubRef, files: list[tuple[str, Path]], token: str | None, message: str) -> dict:
     """Upload ``files`` ((path in the repo, local file)) to the Hub repo ``ref`` as one commit on
-    its revision, creating the repo (private) if it is missing. Files the repo already has with
+    its revision (a branch), creating the repo (private) and the branch if they are missing. Files the repo already has with
     the same content are not sent (huggingface_hub's preupload check); LFS files go by the Hub's
     LFS batch protocol, or by Xet when hf_xet is installed and the Hub offers it."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
@@ -140,6 +140,8 @@ def push_hf(ref: HubRef, files: list[tuple[str, Path]], token: str | None, messa
     operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path)) for rel, path in files]
     try:
         api.create_repo(ref.repository, private=True, exist_ok=True)
+        if ref.tag != "main":  # a commit goes onto a branch, which the Hub wants to exist first
+            api.create_branch(ref.repository, branch=ref.tag, exist_ok=True)
         info = api.create_commit(ref.repository, operations, commit_message=message, revision=ref.tag)
     except HfHubHTTPError as exc:
         raise _push_error(ref, exc) from None
