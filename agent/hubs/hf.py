@@ -115,7 +115,7 @@ def _hub_error(ref: HubRef, exc) -> MeshError:
         return NotFound(f"{ref}: no such file in {ref.repository}")
     if name == "GatedRepoError" or status in (401, 403):
         return PermissionDenied(f"{ref}: the Hub refused access ({status or 'gated'}); give this agent a token "
-                                "(HF_TOKEN in its environment)")
+                                "(`meshctl hub login hf --host HOST`, or HF_TOKEN in its environment)")
     if status == 429:
         return ResourceExhausted(f"{ref}: the Hub is rate-limiting this host (429); try again later")
     return Unavailable(f"{ref}: the Hub answered {status or name}")
