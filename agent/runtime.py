@@ -415,6 +415,8 @@ class AgentRuntime:
                 self.conversions.start(command.convert)
             elif kind == "hub_pull":
                 self.hub_jobs.start(command.hub_pull)
+            elif kind == "hub_login":  # `meshctl hub login --host`: kept here, 0600, as a local login does
+                reply.json = json.dumps(await asyncio.to_thread(self.hub_jobs.login, command.hub_login))
             elif kind == "hub_push":
                 reply.json = json.dumps(await asyncio.to_thread(self.hub_jobs.push, command.hub_push))
             elif kind == "start_serving":

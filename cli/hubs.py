@@ -1,5 +1,7 @@
-"""`meshctl hub login`: a hub credential for the agent on THIS host, written into its home (0600).
-Run it on the host whose agent should use it: the secret never travels to the coordinator."""
+"""`meshctl hub login`: a hub credential for one agent, written into its home (0600). Without
+--host it is the agent on THIS host (written here, nothing travels); with --host H the coordinator
+relays it over H's link to that agent alone, and neither logs nor stores it (its audit log names
+who, which host, which hub, never the secret)."""
 from __future__ import annotations
 
 import sys
@@ -11,32 +13,41 @@ from llmesh.agent.hubs import credentials
 from llmesh.cli import render
 from llmesh.common.config import home_from_env
 from llmesh.common.errors import InvalidArgument
-from llmesh.common.refs import parse_hub_ref
+from llmesh.common.refs import parse_hub_target
 
 
 @click.group("hub")
 def hub():
-    """Credentials for the hubs (Hugging Face, OCI/Ollama registries), held by this host's agent."""
+    """Credentials for the hubs (Hugging Face, OCI/Ollama registries), held by an agent."""
+
+
+def _show(result: dict) -> None:
+    where = f"on {result['host']} ({result['path']})" if result.get("host") else f"in {result['path']}"
+    click.echo(f"stored a credential for {result['hub']} {where}: that agent only")
 
 
 @click.command("login")
 @click.argument("target", metavar="hf|REGISTRY[:PORT]")
+@click.option("--host", default="", help="The agent to hold it, reached through the coordinator "
+                                         "(default: the agent on this host, written here).")
 @click.option("--username", default="", help="The registry user (not for hf).")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The agent's home on this host (default LLMESH_HOME/agent).")
-@render.output(lambda r: click.echo(f"stored a credential for {r['hub']} in {r['path']} (this host's agent only)"))
+              help="Without --host: the agent's home on this host (default LLMESH_HOME/agent).")
+@render.output(_show)
 @click.pass_obj
-def login(obj, target, username, home):
-    """Read a password or token from standard input and keep it for this host's agent."""
-    if target.lower() != credentials.HF:
-        try:
-            ref = parse_hub_ref(f"{target}/x/y")  # a registry host, checked as a ref's host is
-        except InvalidArgument:
-            raise InvalidArgument(f"invalid registry {target!r}: expected hf or HOST[:PORT]") from None
-        if ref.kind != "oci":
-            raise InvalidArgument(f"{target!r}: use `hf` for Hugging Face")
-        target = ref.registry
+def login(obj, target, host, username, home):
+    """Read a password or token from standard input and keep it for one agent."""
+    target = parse_hub_target(target)
+    if target == credentials.HF and username:
+        raise InvalidArgument("--username is for a registry; a Hugging Face token needs none")
     secret = sys.stdin.readline().strip()
+    if not secret:
+        raise InvalidArgument("an empty secret: give the password or token on standard input")
+    if host:
+        if home:
+            raise InvalidArgument("--home is for this host's agent; with --host the agent keeps it in its own home")
+        with obj.client() as mesh:
+            return mesh.hub_login(host, target, secret, username)
     path = credentials.save((home or home_from_env(obj.env) / "agent").resolve(), target, username=username,
                             secret=secret)
     return {"hub": target, "path": str(path)}

@@ -117,14 +117,16 @@ def wait_for_job(mesh, job: dict, quietly: bool) -> dict:
 
 
 def show_push(result: dict) -> None:
-    click.echo(f"pushed {result['version']} to {result['to']} from {result['host']}: {result['manifest_digest']} "
-               f"({result['blobs_sent']} blobs sent, {render.size(result['bytes_sent'])}; "
+    hf = result["to"].startswith("hf.co/")  # a Hub commit of files, not a manifest of blobs
+    click.echo(f"pushed {result['version']} to {result['to']} from {result['host']}: "
+               f"{'commit ' if hf else ''}{result['manifest_digest']} "
+               f"({result['blobs_sent']} {'files' if hf else 'blobs'} sent, {render.size(result['bytes_sent'])}; "
                f"{result['blobs_skipped']} already there)")
 
 
 @click.command("push")
 @click.argument("ref", metavar="NAME[:VERSION]")
-@click.argument("to", metavar="REGISTRY/NS/MODEL[:TAG]")
+@click.argument("to", metavar="REGISTRY/NS/MODEL[:TAG]|hf.co/ORG/REPO[:BRANCH]")
 @click.option("--from", "source", default="", help="The host that uploads (default: an online holder).")
 @click.option("--insecure", is_flag=True, help="The registry speaks plain HTTP (a registry on a LAN).")
 @render.output(show_push)
@@ -132,7 +134,8 @@ def show_push(result: dict) -> None:
 def push(obj, ref, to, source, insecure):
     """Push a version to an OCI/Ollama registry from an agent that holds it: blobs the registry
     lacks, then the manifest (a GGUF as Ollama's model layer; the config carries the registry
-    record). `meshctl models pull` of that ref brings it back."""
+    record). `meshctl models pull` of that ref brings it back. To a Hugging Face repo the agent
+    uploads one commit through huggingface_hub with its own token (`meshctl hub login hf --host`)."""
     with obj.client() as mesh:
         return mesh.push(ref, to, source, insecure)
 

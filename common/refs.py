@@ -141,6 +141,20 @@ def parse_hub_ref(text: str, *, default_registry: str = OLLAMA_REGISTRY,
     return _parse_oci(registry, path, raw, default_namespace, insecure, include)
 
 
+def parse_hub_target(target: str) -> str:
+    """What `hub login` names: "hf" for Hugging Face, else a registry HOST[:PORT] (normalised as a
+    ref's registry is, so the credential is found by the pulls and pushes to it)."""
+    if target.strip().lower() == "hf":
+        return "hf"
+    try:
+        ref = parse_hub_ref(f"{target}/x/y")  # a registry host, checked as a ref's host is
+    except InvalidArgument:
+        raise InvalidArgument(f"invalid registry {target!r}: expected hf or HOST[:PORT]") from None
+    if ref.kind != "oci":
+        raise InvalidArgument(f"{target!r}: use `hf` for Hugging Face")
+    return ref.registry
+
+
 def _parse_oci(registry: str, path: str, raw: str, default_namespace: str, insecure: bool,
                include) -> HubRef:
     path, colon, tag = path.partition(":") if path.count(":") <= 1 else (path, "", "")

@@ -63,6 +63,7 @@ METHOD_POLICY: dict[str, str] = {
     "/llmesh.v1.Transfers/CancelJob": "operator",
     "/llmesh.v1.Transfers/RemoveCopy": "operator",
     "/llmesh.v1.Transfers/Push": "operator",
+    "/llmesh.v1.Transfers/HubLogin": "admin",  # a credential an agent will use for every hub job
 
     "/llmesh.v1.Serving/Convert": "operator",
     "/llmesh.v1.Serving/Deploy": "operator",

@@ -325,10 +325,16 @@ class MeshClient:
         return wire.to_dict(self._call(self._transfers.Pull, request))
 
     def push(self, ref: str, to: str, source: str = "", insecure: bool = False) -> dict:
-        """Push a version to an OCI/Ollama registry (REGISTRY/NS/MODEL[:TAG]) from an agent that holds it."""
+        """Push a version to an OCI/Ollama registry (REGISTRY/NS/MODEL[:TAG]) or a Hugging Face repo
+        (hf.co/ORG/REPO[:BRANCH]) from an agent that holds it."""
         request = transfer_pb.PushRequest(ref=_ref(ref), to=to, insecure=insecure)
         setattr(request, "from", source)
         return wire.to_dict(self._call(self._transfers.Push, request))
+
+    def hub_login(self, host: str, hub: str, secret: str, username: str = "") -> dict:
+        """Store a hub credential ("hf" or a registry HOST[:PORT]) on that host's agent only."""
+        request = transfer_pb.HubLoginRequest(host=host, hub=hub, username=username, secret=secret)
+        return wire.to_dict(self._call(self._transfers.HubLogin, request))
 
     def jobs(self, include_finished: bool = False) -> list[dict]:
         reply = self._call(self._transfers.ListJobs, transfer_pb.ListJobsRequest(all=include_finished))

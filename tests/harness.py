@@ -126,18 +126,18 @@ class Mesh:
         return proc
 
     def meshctl(self, *args: str, check: bool = True, env: dict | None = None,
-                timeout: float = 60) -> subprocess.CompletedProcess:
+                timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
         # The coordinator's home holds its endpoint file and the first admin's credentials.
         full_env = self.env(self.base / "coord-home", env)
         result = subprocess.run([sys.executable, "-m", "llmesh.cli", *args], cwd=REPO, env=full_env,
-                                capture_output=True, text=True, timeout=timeout)
+                                capture_output=True, text=True, timeout=timeout, input=input)
         if check and result.returncode != 0:
             raise AssertionError(f"meshctl {' '.join(args)} exited {result.returncode}:\n"
                                  f"{result.stdout}\n{result.stderr}")
         return result
 
-    def json(self, *args: str):
-        return json.loads(self.meshctl(*args, "--json").stdout)
+    def json(self, *args: str, timeout: float = 60):
+        return json.loads(self.meshctl(*args, "--json", timeout=timeout).stdout)
 
     def host(self, name: str) -> dict | None:
         return next((h for h in self.json("hosts") if h["name"] == name), None)

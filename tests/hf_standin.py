@@ -9,10 +9,26 @@ Hub sends them (learnt from huggingface_hub's file_download.py, hf_api.py and ut
 - GET  /lfs/SHA256                         the LFS bytes (on "localhost", the other origin)
 - errors with X-Error-Code: RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo
 
+and the upload side, as HfApi.create_repo / create_commit call it without Xet (HF_HUB_DISABLE_XET=1;
+learnt from huggingface_hub's hf_api.py, _commit_api.py and lfs.py), for the tokens in ``writers``
+(no Authorization: 401; another token: 403):
+
+- POST /api/repos/create                    {"name", "organization"} -> {"url"}; 409 if it exists
+- POST /api/models/ORG/REPO/preupload/REV   {"files": [{path, sample, size}]} -> uploadMode lfs|regular,
+                                            the oid the repo already has for that path (unchanged files skip)
+- POST /ORG/REPO.git/info/lfs/objects/batch  git-lfs batch API: "basic" upload + verify actions, none
+                                            for an object the stand-in already holds
+- PUT  /lfs-upload/SHA256                   the bytes, on "localhost" (as to a pre-signed S3 URL: no token),
+                                            checked against the sha256; then POST /lfs-verify
+- POST /api/models/ORG/REPO/commit/REV      NDJSON: header, file (base64), lfsFile (sha256 oid)
+- POST /api/validate-yaml                   a README.md's card metadata (accepted)
+- POST /api/models/ORG/REPO/branch/BRANCH   a branch from main; 409 if it exists
+
 It counts the requests it serves so a test can say how many bytes came from "the Hub".
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import json
@@ -26,6 +42,9 @@ class HubStandIn:
     def __init__(self):
         self.repos: dict[str, dict] = {}   # repo id -> {"refs": {rev: commit}, "files": {commit: {path: bytes}}}
         self.gated: dict[str, str] = {}    # repo id -> the token it wants
+        self.writers: set[str] = set()     # tokens allowed to create repos and commit
+        self.uploaded: dict[str, bytes] = {}  # sha256 -> LFS bytes received, not yet in a commit
+        self.lfs_bytes_received = 0
         self.requests: list[tuple[str, str]] = []
         self.lfs_bytes_served = 0
         self.lock = threading.Lock()
@@ -41,6 +60,11 @@ class HubStandIn:
                 hub.handle(self)
 
             do_HEAD = do_GET
+
+            def do_POST(self):
+                hub.handle_write(self)
+
+            do_PUT = do_POST
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
@@ -58,6 +82,104 @@ class HubStandIn:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    # -- uploads -------------------------------------------------------------------------
+
+    def handle_write(self, h) -> None:
+        with self.lock:
+            self.requests.append((h.command, h.path))
+        body = _read_body(h)
+        path = urllib.parse.unquote(urllib.parse.urlsplit(h.path).path)
+        parts = path.strip("/").split("/")
+        if parts[0] == "lfs-upload" and len(parts) == 2:  # a pre-signed URL on another origin (S3 on the Hub)
+            if hashlib.sha256(body).hexdigest() != parts[1]:
+                return self._error(h, 400, "", "the bytes do not match their sha256")
+            with self.lock:
+                self.uploaded[parts[1]] = body
+                self.lfs_bytes_received += len(body)
+            return self._reply(h, 200, {}, b"")
+        token = h.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not token:
+            return self._error(h, 401, "", "Invalid credentials in Authorization header")
+        if token not in self.writers:
+            return self._error(h, 403, "", "You don't have the rights to create a model under this namespace")
+        if parts == ["api", "validate-yaml"]:  # a README.md in a commit: its card metadata, accepted
+            return self._reply(h, 200, {"Content-Type": "application/json"}, b'{"warnings": [], "errors": []}')
+        if parts == ["api", "repos", "create"]:
+            ask = json.loads(body)
+            repo = f"{ask.get('organization')}/{ask['name']}"
+            if repo in self.repos:
+                # as the Hub does: the error and the repo's url (create_repo(exist_ok=True) reads it)
+                return self._reply(h, 409, {"Content-Type": "application/json"}, json.dumps(
+                    {"error": "You already created this model repo", "url": f"{self.endpoint}/{repo}"}).encode())
+            self.repos[repo] = {"refs": {}, "files": {}}
+            return self._reply(h, 200, {"Content-Type": "application/json"},
+                               json.dumps({"url": f"{self.endpoint}/{repo}", "name": repo}).encode())
+        if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] == "branch":
+            repo, branch = f"{parts[2]}/{parts[3]}", "/".join(parts[5:])
+            if repo not in self.repos:
+                return self._error(h, 404, "RepoNotFound", "Repository not found")
+            refs = self.repos[repo]["refs"]
+            if branch in refs:
+                return self._error(h, 409, "", "Reference already exists")
+            if "main" in refs:
+                refs[branch] = refs["main"]
+            else:  # a new repo's branch from its (here: empty) first commit
+                self.add_commit(repo, {}, revision=branch)
+            return self._reply(h, 200, {"Content-Type": "application/json"}, b"{}")
+        if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] in ("preupload", "commit"):
+            repo, rev = f"{parts[2]}/{parts[3]}", "/".join(parts[5:])
+            if repo not in self.repos:
+                return self._error(h, 404, "RepoNotFound", "Repository not found")
+            entry = self.repos[repo]
+            current = entry["files"].get(entry["refs"].get(rev, ""), {})
+            if parts[4] == "preupload":
+                files = []
+                for f in json.loads(body)["files"]:
+                    lfs = f["path"].endswith(LFS_SUFFIXES) or f["size"] > 10 * 1024 * 1024
+                    have = current.get(f["path"])
+                    oid = None if have is None else (hashlib.sha256(have).hexdigest() if lfs else _git_oid(have))
+                    files.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular",
+                                  "shouldIgnore": False, "oid": oid})
+                return self._reply(h, 200, {"Content-Type": "application/json"}, json.dumps({"files": files}).encode())
+            files = dict(current)
+            for line in body.splitlines():
+                item = json.loads(line)
+                value = item["value"]
+                if item["key"] == "file":
+                    files[value["path"]] = base64.b64decode(value["content"])
+                elif item["key"] == "lfsFile":
+                    data = self.uploaded.get(value["oid"]) or self._held(value["oid"])
+                    if data is None:
+                        return self._error(h, 422, "", f"LFS object {value['oid']} was never uploaded")
+                    files[value["path"]] = data
+            commit = self.add_commit(repo, files, revision=rev)
+            return self._reply(h, 200, {"Content-Type": "application/json"}, json.dumps(
+                {"commitUrl": f"{self.endpoint}/{repo}/commit/{commit}", "commitOid": commit,
+                 "success": True}).encode())
+        if len(parts) == 6 and parts[1].endswith(".git") and parts[2:] == ["info", "lfs", "objects", "batch"]:
+            objects = []
+            for obj in json.loads(body)["objects"]:
+                out = {"oid": obj["oid"], "size": obj["size"]}
+                if obj["oid"] not in self.uploaded and self._held(obj["oid"]) is None:
+                    out["actions"] = {"upload": {"href": f"http://localhost:{self.port}/lfs-upload/{obj['oid']}"},
+                                      "verify": {"href": f"{self.endpoint}/lfs-verify"}}
+                objects.append(out)
+            return self._reply(h, 200, {"Content-Type": "application/vnd.git-lfs+json"},
+                               json.dumps({"transfer": "basic", "objects": objects}).encode())
+        if parts == ["lfs-verify"]:
+            ask = json.loads(body)
+            ok = len(self.uploaded.get(ask["oid"], b"")) == ask["size"]
+            return self._reply(h, 200 if ok else 404, {"Content-Type": "application/json"}, b"{}")
+        return self._error(h, 404, "", "not found")
+
+    def _held(self, sha: str) -> bytes | None:
+        for repo in self.repos.values():
+            for files in repo["files"].values():
+                for data in files.values():
+                    if hashlib.sha256(data).hexdigest() == sha:
+                        return data
+        return None
 
     # -- serving -------------------------------------------------------------------------
 
@@ -155,3 +277,18 @@ class HubStandIn:
 
 def _git_oid(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _read_body(h) -> bytes:
+    """The request body, sent with a Content-Length or chunked (httpx streams a file object so)."""
+    if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        out = bytearray()
+        while True:
+            size = int(h.rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += h.rfile.read(size)
+            h.rfile.readline()
+    return h.rfile.read(int(h.headers.get("Content-Length") or 0))

@@ -167,8 +167,8 @@ def test_push_to_a_registry_then_pull_it_back_onto_another_agent(mesh, tmp_path,
     pulled = Path(mac_copy[0]["path"])
     assert (pulled / "tiny-q.gguf" if pulled.is_dir() else pulled).read_bytes() == gguf
 
-    result = mesh.meshctl("models", "push", "tiny-q", "hf.co/org/repo", check=False)
-    assert result.returncode != 0 and "not wired" in result.stderr and "Traceback" not in result.stderr
+    result = mesh.meshctl("models", "push", "tiny-q", "hf.co/org/repo/x.gguf", check=False)
+    assert result.returncode != 0 and "not a file of it" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_an_agent_killed_mid_pull_resumes_and_a_corrupted_piece_is_refetched_alone(mesh, tmp_path, hub):

@@ -4,7 +4,7 @@ import pytest
 
 from llmesh.common.errors import InvalidArgument
 from llmesh.common.names import ModelRef
-from llmesh.common.refs import HubRef, looks_like_hub_ref, parse_hub_ref, parse_model_ref
+from llmesh.common.refs import HubRef, looks_like_hub_ref, parse_hub_ref, parse_hub_target, parse_model_ref
 
 # The JarvisCore document's table (its default: bare names on huggingface.co in "bartowski").
 JARVIS = [
@@ -101,3 +101,17 @@ def test_a_host_makes_a_hub_ref_and_a_default_registry_makes_bare_names_hub_name
     assert parse_model_ref("mistral", default_registry="ollama.com") == parse_hub_ref("mistral")
     with pytest.raises(InvalidArgument, match="at most one '/'"):
         parse_model_ref("a/b/c")  # neither a mesh name nor a registry host
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("hf", "hf"), ("HF", "hf"), ("localhost:5000", "localhost:5000"), ("Registry.Example.COM", "registry.example.com"),
+    ("ollama.com", "registry.ollama.ai"),
+])
+def test_what_hub_login_names(text, expected):
+    assert parse_hub_target(text) == expected
+
+
+@pytest.mark.parametrize("text", ["bad host!", "hf.co", "huggingface.co", ""])
+def test_hub_login_rejects(text):
+    with pytest.raises(InvalidArgument):
+        parse_hub_target(text)

@@ -1,6 +1,7 @@
 """Hub credentials an agent holds: ``hub-credentials.json`` (0600) in the agent's home, written by
-`meshctl hub login` run on that host. They are read by the agent when a hub job runs and never
-sent anywhere but to the hub they are for: the coordinator never sees them."""
+`meshctl hub login` run on that host, or by the agent itself when `hub login --host` reaches it
+through the coordinator (which relays the secret without logging or storing it). They are read by
+the agent when a hub job runs and never sent anywhere but to the hub they are for."""
 from __future__ import annotations
 
 import json

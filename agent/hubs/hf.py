@@ -115,7 +115,50 @@ def _hub_error(ref: HubRef, exc) -> MeshError:
         return NotFound(f"{ref}: no such file in {ref.repository}")
     if name == "GatedRepoError" or status in (401, 403):
         return PermissionDenied(f"{ref}: the Hub refused access ({status or 'gated'}); give this agent a token "
-                                "(HF_TOKEN in its environment)")
+                                "(`meshctl hub login hf --host HOST`, or HF_TOKEN in its environment)")
     if status == 429:
         return ResourceExhausted(f"{ref}: the Hub is rate-limiting this host (429); try again later")
     return Unavailable(f"{ref}: the Hub answered {status or name}")
+
+
+def push_hf(ref: HubRef, files: list[tuple[str, Path]], token: str | None, message: str) -> dict:
+    """Upload ``files`` ((path in the repo, local file)) to the Hub repo ``ref`` as one commit on
+    its revision (a branch), creating the repo (private) and the branch if they are missing. Files the repo already has with
+    the same content are not sent (huggingface_hub's preupload check); LFS files go by the Hub's
+    LFS batch protocol, or by Xet when hf_xet is installed and the Hub offers it."""
+    from huggingface_hub import CommitOperationAdd, HfApi, get_token
+    from huggingface_hub.utils import HfHubHTTPError
+
+    if ref.kind != "hf" or ref.file or ref.include:
+        raise InvalidArgument(f"{ref}: push to a Hugging Face repo names the repo (hf.co/ORG/REPO[:BRANCH]), "
+                              "not a file of it")
+    token = token or get_token()  # the agent's own `hub login hf`, else HF_TOKEN / huggingface_hub's token file
+    if not token:
+        raise PermissionDenied(f"{ref}: this agent has no Hugging Face token; give it one with "
+                               "`meshctl hub login hf --host HOST` (or HF_TOKEN in its environment)")
+    api = HfApi(token=token)
+    operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path)) for rel, path in files]
+    try:
+        api.create_repo(ref.repository, private=True, exist_ok=True)
+        if ref.tag != "main":  # a commit goes onto a branch, which the Hub wants to exist first
+            api.create_branch(ref.repository, branch=ref.tag, exist_ok=True)
+        info = api.create_commit(ref.repository, operations, commit_message=message, revision=ref.tag)
+    except HfHubHTTPError as exc:
+        raise _push_error(ref, exc) from None
+    except RuntimeError as exc:  # huggingface_hub wraps an LFS upload's failure
+        if isinstance(exc.__cause__, HfHubHTTPError):
+            raise _push_error(ref, exc.__cause__) from None
+        raise Unavailable(f"{ref}: {' '.join(str(exc).split())[:300]}") from None
+    except (OSError, ValueError) as exc:
+        raise Unavailable(f"{ref}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+    sent = [op for op in operations if op._remote_oid is None or op._remote_oid != op._local_oid]
+    return {"manifest_digest": info.oid, "blobs_sent": len(sent), "blobs_skipped": len(operations) - len(sent),
+            "bytes_sent": sum(op.upload_info.size for op in sent)}
+
+
+def _push_error(ref: HubRef, exc) -> MeshError:
+    status = getattr(getattr(exc, "response", None), "status_code", 0)
+    if status in (401, 403):
+        return PermissionDenied(f"{ref}: the Hub refused the upload ({status}); this agent needs a token with "
+                                "write access to it (`meshctl hub login hf --host HOST`)")
+    return _hub_error(ref, exc)

@@ -55,6 +55,12 @@ class HubJobs:
         if job_id in self._jobs and not self._jobs[job_id].done():
             self._cancelled.add(job_id)
 
+    def login(self, command: link_pb.HubLogin) -> dict:
+        """`meshctl hub login … --host`: keep the credential as a login run on this host does."""
+        path = credentials.save(self.home, command.hub, username=command.username, secret=command.secret)
+        log.info("stored a hub credential for %s", command.hub)  # which hub, never the secret
+        return {"path": str(path)}
+
     def push(self, command: link_pb.HubPush) -> dict:
         """Upload a held version to a registry (runs on a worker thread)."""
         ref = parse_hub_ref(command.ref, insecure=command.insecure)
@@ -64,6 +70,13 @@ class HubJobs:
             if path is None:
                 raise NotFound(f"this host no longer holds {f.path} ({f.digest[:19]}…)")
             files.append(PushFile(f.path, Path(path), f.digest, f.size))
+        if ref.kind == "hf":
+            from llmesh.agent.hubs.hf import push_hf  # huggingface_hub only when a Hub push runs
+            record = json.loads(command.record_json or "{}")
+            message = f"llmesh: {record.get('name', '?')}:{record.get('version', '?')} ({record.get('digest', '')})"
+            result = push_hf(ref, [(f.rel_path, f.path) for f in files], credentials.hf_token(self.home), message)
+            log.info("pushed %d files to %s (commit %s)", len(files), ref, result["manifest_digest"])
+            return result
         username, password = credentials.for_registry(self.home, ref.registry)
         result = push_files(Registry(ref, username=username, password=password), files, json.loads(command.record_json or "{}"))
         log.info("pushed %d files to %s (%s): %d blobs sent, %d already there", len(files), ref,

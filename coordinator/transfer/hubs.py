@@ -17,7 +17,7 @@ import time
 from llmesh.common import wire
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError, Unavailable
 from llmesh.common.names import check_name, parse_ref
-from llmesh.common.refs import HubRef, parse_hub_ref
+from llmesh.common.refs import HubRef, parse_hub_ref, parse_hub_target
 from llmesh.coordinator.auth import caller
 from llmesh.coordinator.core import INSPECT_TIMEOUT_S
 from llmesh.v1 import agent_link_pb2 as link_pb
@@ -71,11 +71,10 @@ class HubPulls:
         await self.core.run(self.registry.jobs.update_job, job_id, state="running", started_at=time.time())
 
     async def push(self, ref_text: str, to: str, source: str = "", insecure: bool = False) -> dict:
-        """Push a version to a registry from an online agent that holds it verified."""
+        """Push a version to a registry or a Hugging Face repo from an online agent that holds it verified."""
         target = parse_hub_ref(to, insecure=insecure)
-        if target.kind != "oci":
-            raise InvalidArgument(f"{to}: pushing to Hugging Face is not wired into meshctl yet; "
-                                  "OCI and Ollama registries are")
+        if target.kind == "hf" and (target.file or target.include):
+            raise InvalidArgument(f"{to}: push to a Hugging Face repo names the repo, not a file of it")
         version_id = await self.core.run(self.registry.versions.resolve, parse_ref(ref_text))
         version_ref = await self.core.run(self.registry.db.version_ref, version_id)
         connected = self.core.hub.connected_ids()
@@ -97,6 +96,22 @@ class HubPulls:
         await self.core.run(self.registry.db.record_event, caller().name, "version.push", version_ref,
                             {"to": str(target), "host": holder["host"]})
         return {"version": version_ref, "to": str(target), "host": holder["host"], **json.loads(reply.json)}
+
+    async def login(self, host: str, hub: str, username: str, secret: str) -> dict:
+        """Relay a hub credential to one online agent. The secret is passed on and dropped: it is
+        in no log line, no audit row, no table (the audit row names who, which host, which hub)."""
+        hub = parse_hub_target(hub)
+        if not secret:
+            raise InvalidArgument("an empty secret: give the password or token on standard input")
+        dest = await self.core.run(self.registry.hosts.host_by_name, host)
+        if dest["id"] not in self.core.hub.connected_ids():
+            raise Unavailable(f"host {dest['name']!r} is offline: its agent must be online to take the credential")
+        command = link_pb.HubLogin(hub=hub, username=username, secret=secret)
+        reply = await self.core.hub.get(dest["id"], dest["name"]).request(link_pb.Command(hub_login=command),
+                                                                          COMMAND_S)
+        await self.core.run(self.registry.db.record_event, caller().name, "hub.login", dest["name"],
+                            {"hub": hub, **({"username": username} if username else {})})
+        return {"host": dest["name"], "hub": hub, "path": json.loads(reply.json or "{}").get("path", "")}
 
     async def host_back(self, host_id: str) -> None:
         """An agent (re)connected: a hub pull it was running may have died with it; the dispatcher

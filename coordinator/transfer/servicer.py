@@ -46,3 +46,8 @@ class TransfersServicer(transfer_grpc.TransfersServicer):
     async def Push(self, request: pb.PushRequest, context: grpc.aio.ServicerContext) -> pb.PushResponse:
         result = await self.transfers.hubs.push(request.ref, request.to, getattr(request, "from"), request.insecure)
         return wire.to_message(pb.PushResponse, result)
+
+    @translate_errors
+    async def HubLogin(self, request: pb.HubLoginRequest, context: grpc.aio.ServicerContext) -> pb.HubLoginResponse:
+        result = await self.transfers.hubs.login(request.host, request.hub, request.username, request.secret)
+        return wire.to_message(pb.HubLoginResponse, result)

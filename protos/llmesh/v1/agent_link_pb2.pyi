@@ -432,6 +432,16 @@ class HubPush(_message.Message):
     record_json: str
     def __init__(self, ref: _Optional[str] = ..., insecure: _Optional[bool] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., record_json: _Optional[str] = ...) -> None: ...
 
+class HubLogin(_message.Message):
+    __slots__ = ("hub", "username", "secret")
+    HUB_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    hub: str
+    username: str
+    secret: str
+    def __init__(self, hub: _Optional[str] = ..., username: _Optional[str] = ..., secret: _Optional[str] = ...) -> None: ...
+
 class StartScrub(_message.Message):
     __slots__ = ("scrub_id",)
     SCRUB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -439,7 +449,7 @@ class StartScrub(_message.Message):
     def __init__(self, scrub_id: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull", "scrub", "hub_pull", "hub_push")
+    __slots__ = ("request_id", "inspect", "query_hardware", "rescan", "verify", "transfer", "cancel_job", "remove_copy", "convert", "start_serving", "stop_serving", "chat_test", "revoke", "check_pull", "scrub", "hub_pull", "hub_push", "hub_login")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSPECT_FIELD_NUMBER: _ClassVar[int]
     QUERY_HARDWARE_FIELD_NUMBER: _ClassVar[int]
@@ -457,6 +467,7 @@ class Command(_message.Message):
     SCRUB_FIELD_NUMBER: _ClassVar[int]
     HUB_PULL_FIELD_NUMBER: _ClassVar[int]
     HUB_PUSH_FIELD_NUMBER: _ClassVar[int]
+    HUB_LOGIN_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     inspect: InspectPath
     query_hardware: QueryHardware
@@ -474,7 +485,8 @@ class Command(_message.Message):
     scrub: StartScrub
     hub_pull: HubPull
     hub_push: HubPush
-    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ..., scrub: _Optional[_Union[StartScrub, _Mapping]] = ..., hub_pull: _Optional[_Union[HubPull, _Mapping]] = ..., hub_push: _Optional[_Union[HubPush, _Mapping]] = ...) -> None: ...
+    hub_login: HubLogin
+    def __init__(self, request_id: _Optional[str] = ..., inspect: _Optional[_Union[InspectPath, _Mapping]] = ..., query_hardware: _Optional[_Union[QueryHardware, _Mapping]] = ..., rescan: _Optional[_Union[Rescan, _Mapping]] = ..., verify: _Optional[_Union[VerifyCopy, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., remove_copy: _Optional[_Union[RemoveCopy, _Mapping]] = ..., convert: _Optional[_Union[ConvertModel, _Mapping]] = ..., start_serving: _Optional[_Union[StartServing, _Mapping]] = ..., stop_serving: _Optional[_Union[StopServing, _Mapping]] = ..., chat_test: _Optional[_Union[ChatTest, _Mapping]] = ..., revoke: _Optional[_Union[Revocations, _Mapping]] = ..., check_pull: _Optional[_Union[CheckPull, _Mapping]] = ..., scrub: _Optional[_Union[StartScrub, _Mapping]] = ..., hub_pull: _Optional[_Union[HubPull, _Mapping]] = ..., hub_push: _Optional[_Union[HubPush, _Mapping]] = ..., hub_login: _Optional[_Union[HubLogin, _Mapping]] = ...) -> None: ...
 
 class Certificate(_message.Message):
     __slots__ = ("cert_pem", "error")

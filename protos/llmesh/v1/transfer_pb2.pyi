@@ -151,3 +151,25 @@ class PushResponse(_message.Message):
     blobs_skipped: int
     bytes_sent: int
     def __init__(self, version: _Optional[str] = ..., to: _Optional[str] = ..., host: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., blobs_sent: _Optional[int] = ..., blobs_skipped: _Optional[int] = ..., bytes_sent: _Optional[int] = ...) -> None: ...
+
+class HubLoginRequest(_message.Message):
+    __slots__ = ("host", "hub", "username", "secret")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    HUB_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    hub: str
+    username: str
+    secret: str
+    def __init__(self, host: _Optional[str] = ..., hub: _Optional[str] = ..., username: _Optional[str] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class HubLoginResponse(_message.Message):
+    __slots__ = ("host", "hub", "path")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    HUB_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    hub: str
+    path: str
+    def __init__(self, host: _Optional[str] = ..., hub: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...

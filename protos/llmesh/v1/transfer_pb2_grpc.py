@@ -64,6 +64,11 @@ class TransfersStub:
                 request_serializer=llmesh_dot_v1_dot_transfer__pb2.PushRequest.SerializeToString,
                 response_deserializer=llmesh_dot_v1_dot_transfer__pb2.PushResponse.FromString,
                 _registered_method=True)
+        self.HubLogin = channel.unary_unary(
+                '/llmesh.v1.Transfers/HubLogin',
+                request_serializer=llmesh_dot_v1_dot_transfer__pb2.HubLoginRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_transfer__pb2.HubLoginResponse.FromString,
+                _registered_method=True)
 
 
 class TransfersServicer:
@@ -105,6 +110,12 @@ class TransfersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HubLogin(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TransfersServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +148,11 @@ def add_TransfersServicer_to_server(servicer, server):
                     servicer.Push,
                     request_deserializer=llmesh_dot_v1_dot_transfer__pb2.PushRequest.FromString,
                     response_serializer=llmesh_dot_v1_dot_transfer__pb2.PushResponse.SerializeToString,
+            ),
+            'HubLogin': grpc.unary_unary_rpc_method_handler(
+                    servicer.HubLogin,
+                    request_deserializer=llmesh_dot_v1_dot_transfer__pb2.HubLoginRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_transfer__pb2.HubLoginResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +317,33 @@ class Transfers:
             '/llmesh.v1.Transfers/Push',
             llmesh_dot_v1_dot_transfer__pb2.PushRequest.SerializeToString,
             llmesh_dot_v1_dot_transfer__pb2.PushResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HubLogin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Transfers/HubLogin',
+            llmesh_dot_v1_dot_transfer__pb2.HubLoginRequest.SerializeToString,
+            llmesh_dot_v1_dot_transfer__pb2.HubLoginResponse.FromString,
             options,
             channel_credentials,
             insecure,
