@@ -102,6 +102,7 @@ def _build(root: click.Group) -> click.Group:
         _attach(transfer.jobs, transfer.show, transfer.cancel, transfer.watch),
         _attach(serving.deployments, serving.rollback),
         _attach(gates.gate, gates.gate_set, gates.gate_list, gates.gate_rm),
+        _attach(gates.env, gates.env_list, gates.env_add, gates.env_rm),
         registry.events,
         _attach(registry.registry, registry.import_file, registry.export_file),
         _attach(admin.token, admin.token_create),
