@@ -12,6 +12,7 @@ import click
 
 from llmesh.cli import (
     admin,
+    bundles,
     catalog,
     dashboard,
     gates,
@@ -105,6 +106,7 @@ def _build(root: click.Group) -> click.Group:
         _attach(gates.env, gates.env_list, gates.env_add, gates.env_rm),
         registry.events,
         _attach(registry.registry, registry.import_file, registry.export_file),
+        _attach(bundles.adapters, bundles.bundle),
         _attach(admin.token, admin.token_create),
         _attach(admin.user, admin.user_add, admin.user_list, admin.user_rm),
         admin.audit,
