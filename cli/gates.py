@@ -70,3 +70,46 @@ def gate_rm(obj, environment):
     """Remove ENVIRONMENT's gate (promotions there are no longer checked)."""
     with obj.client() as mesh:
         return mesh.remove_gate(environment)
+
+
+@click.group("env")
+def env():
+    """Environments a version is promoted through (development, staging, production by default)."""
+
+
+def _show_environments(rows: list[dict]) -> None:
+    if render.say_if_empty(rows, "environments"):
+        return
+    t = render.table("ENVIRONMENT", "GATE", "BY", "SINCE")
+    for g in rows:
+        t.add_row(g["environment"], g["expression"] or "-", g["updated_by"] or "-", render.when(g["updated_at"]))
+    render.print_table(t)
+
+
+@click.command("list")
+@render.output(_show_environments)
+@click.pass_obj
+def env_list(obj):
+    """Every environment, in promotion order, with its gate."""
+    with obj.client() as mesh:
+        return mesh.environments()
+
+
+@click.command("add")
+@click.argument("environment")
+@render.output(lambda g: click.echo(f"environment {g['environment']} added"))
+@click.pass_obj
+def env_add(obj, environment):
+    """Add an environment (an alias that `models promote --to` may move; give it a gate with `gate set`)."""
+    with obj.client() as mesh:
+        return mesh.add_environment(environment)
+
+
+@click.command("rm")
+@click.argument("environment")
+@render.output(lambda g: click.echo(f"environment {g['environment']} removed"))
+@click.pass_obj
+def env_rm(obj, environment):
+    """Remove an environment and its gate (its aliases stay where they point)."""
+    with obj.client() as mesh:
+        return mesh.remove_environment(environment)

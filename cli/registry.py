@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from llmesh.cli import render
+from llmesh.cli import bundles, render
+from llmesh.common import bundles as common_bundles
 from llmesh.common.errors import InvalidArgument
 
 
@@ -43,6 +44,9 @@ def registry():
 
 
 def show_import(report: dict, file: Path) -> None:
+    if report.get("format") == "adapter-bundle":
+        bundles.show_bundle_import(report)
+        return
     click.echo(f"{'would import' if report['dry_run'] else 'imported'} from {file.name} ({report['format']}): "
                f"{report['models']} models, {report['versions']} versions, {report['skipped']} skipped, "
                f"{len(report['problems'])} problems")
@@ -59,11 +63,22 @@ def show_import(report: dict, file: Path) -> None:
 @click.option("--map-host", "map_hosts", multiple=True, metavar="LOCATION=HOST",
               help="Record the file's location LOCATION (hafs: windows, mac; a path without one: local) "
                    "as copies on HOST (repeatable).")
+@click.option("--to", "to_host", default="", metavar="HOST",
+              help="An adapter bundle (FILE.tar): the agent whose root gets the adapters' files.")
 @render.output(show_import)
 @click.pass_obj
-def import_file(obj, file, fmt, dry_run, map_hosts):
+def import_file(obj, file, fmt, dry_run, map_hosts, to_host):
     """Import an llmesh export, a hafs or afs registry.json, an afs lineage.json or an imageworks
-    model_registry.json; every field is mapped or reported (and kept under extra)."""
+    model_registry.json; every field is mapped or reported (and kept under extra). An adapter
+    bundle (`meshctl adapters bundle`) is verified against its manifest, written to --to HOST
+    and registered there with its records and lineage."""
+    if file.is_file() and (file.suffix == ".tar" or common_bundles.is_bundle(file)):
+        if map_hosts or fmt != "auto":
+            raise InvalidArgument("--map-host and --format are for registry files, not adapter bundles")
+        with obj.client() as mesh:
+            return bundles.import_bundle(mesh, file, to_host, dry_run)
+    if to_host:
+        raise InvalidArgument("--to is for adapter bundles (FILE.tar from meshctl adapters bundle)")
     host_map = {}
     for pair in map_hosts:
         location, sep, host = pair.partition("=")

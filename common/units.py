@@ -59,6 +59,21 @@ def parse_rate(text: str, what: str = "rate") -> int:
     return int(amount * _RATE_UNITS[unit])
 
 
+def parse_size(text: str, what: str = "size") -> int:
+    """Bytes from '16GB', '512MiB', '1.5g', '12345' (bytes); InvalidArgument naming ``what``."""
+    raw = str(text).strip()
+    value = raw.lower().replace(" ", "")
+    digits = len(value) - len(value.lstrip("0123456789."))
+    number, unit = value[:digits], value[digits:]
+    try:
+        amount = float(number) if number else None
+    except ValueError:
+        amount = None
+    if amount is None or unit not in _RATE_UNITS or amount <= 0:
+        raise InvalidArgument(f"{what} {raw!r}: expected a size such as 16GB, 512MiB or a number of bytes")
+    return int(amount * _RATE_UNITS[unit])
+
+
 def human_rate(bytes_per_s: float) -> str:
     """A rate in decimal units, as people write link speeds: '50.0 MB/s', '1.2 GB/s'."""
     value = float(bytes_per_s)

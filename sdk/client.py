@@ -245,6 +245,17 @@ class MeshClient:
     def gates(self) -> list[dict]:
         return [wire.to_dict(g) for g in self._call(self._catalog.ListGates, catalog_pb.ListGatesRequest()).gates]
 
+    def environments(self) -> list[dict]:
+        reply = self._call(self._catalog.ListEnvironments, catalog_pb.ListGatesRequest())
+        return [wire.to_dict(g) for g in reply.gates]
+
+    def add_environment(self, environment: str) -> dict:
+        return wire.to_dict(self._call(self._catalog.AddEnvironment, catalog_pb.GateRequest(environment=environment)))
+
+    def remove_environment(self, environment: str) -> dict:
+        request = catalog_pb.GateRequest(environment=environment)
+        return wire.to_dict(self._call(self._catalog.RemoveEnvironment, request))
+
     def tree(self, name: str) -> dict:
         return catalog_reports.version_tree(self._call(self._catalog.Tree, catalog_pb.NameRequest(name=_name(name))))
 

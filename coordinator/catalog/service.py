@@ -124,17 +124,19 @@ class CatalogService:
             if parsed.names_a_version:
                 raise InvalidArgument("give NAME with --from, or NAME:VERSION without it")
             parsed = ModelRef(parsed.name, alias=from_alias)
+        await self.core.run(self.registry.gates.environment, to)  # NotFound naming the environments there are
         version_id = await self.core.run(self.registry.versions.resolve, parsed)
         version = await self._version(version_id)
         label = f"{version['name']}:{version['version']}"
         failed = await self.core.run(self.registry.gates.failing, version_id, version, to, list(gates))
-        await self.core.run(self.registry.gates.record_promotion, label, to, failed, caller.name)
         if failed:
+            await self.core.run(self.registry.gates.record_refusal, version_id, to, failed, caller.name)
             raise FailedPrecondition(f"{label} not promoted to {to}: gate failed: " + "; ".join(failed))
         result = await self.core.run(
             self.registry.aliases.set_alias, ModelRef(version["name"], version=version["version"]), to,
             reason=reason or (f"promoted from {from_alias}" if from_alias else "promoted"),
-            is_admin=caller.has_role("admin"), actor=caller.name)
+            is_admin=caller.has_role("admin"), actor=caller.name, action="promote")
+        await self.core.run(self.registry.gates.record_promotion, label, to, [], caller.name)
         self.on_alias_moved(version["name"], to)
         return result
 
@@ -148,6 +150,15 @@ class CatalogService:
 
     async def gates(self) -> list[dict]:
         return await self.core.run(self.registry.gates.gates)
+
+    async def environments(self) -> list[dict]:
+        return await self.core.run(self.registry.gates.environments)
+
+    async def add_environment(self, environment: str, actor: str) -> dict:
+        return await self.core.run(self.registry.gates.add_environment, environment, actor)
+
+    async def remove_environment(self, environment: str, actor: str) -> dict:
+        return await self.core.run(self.registry.gates.remove_environment, environment, actor)
 
     # -- reports --------------------------------------------------------------------------
 

@@ -89,6 +89,20 @@ class CatalogServicer(catalog_grpc.CatalogServicer):
         return pb.ListGatesResponse(gates=[wire.to_message(pb.Gate, g) for g in await self.service.gates()])
 
     @translate_errors
+    async def ListEnvironments(self, request: pb.ListGatesRequest, context: Context) -> pb.ListGatesResponse:
+        return pb.ListGatesResponse(gates=[wire.to_message(pb.Gate, g) for g in await self.service.environments()])
+
+    @translate_errors
+    async def AddEnvironment(self, request: pb.GateRequest, context: Context) -> pb.Gate:
+        environment = await self.service.add_environment(request.environment, auth.caller(context).name)
+        return wire.to_message(pb.Gate, environment)
+
+    @translate_errors
+    async def RemoveEnvironment(self, request: pb.GateRequest, context: Context) -> pb.Gate:
+        environment = await self.service.remove_environment(request.environment, auth.caller(context).name)
+        return wire.to_message(pb.Gate, environment)
+
+    @translate_errors
     async def Tree(self, request: pb.NameRequest, context: Context) -> pb.VersionTree:
         return messages.version_tree(await self.service.tree(request.name))
 

@@ -96,7 +96,7 @@ class AliasesRepository:
             number = self.db["versions"].get(current)["number"]
             previous = self.db.one(
                 "SELECT from_number FROM alias_history WHERE model_id = ? AND alias = ? AND to_number = ? "
-                "AND action IN ('set', 'move') ORDER BY id DESC LIMIT 1", [model["id"], alias, number])
+                "AND action IN ('set', 'move', 'promote') ORDER BY id DESC LIMIT 1", [model["id"], alias, number])
             if not previous or previous["from_number"] is None:
                 raise FailedPrecondition(f"{name}@{alias} has no earlier version to roll back to")
             target = self.db.one("SELECT id FROM versions WHERE model_id = ? AND number = ?",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from llmesh.common.errors import InvalidArgument, NotFound
+from llmesh.common.errors import AlreadyExists, InvalidArgument, NotFound
 from llmesh.common.names import is_valid_alias, shown
 from llmesh.coordinator.registry.database import Database
 from llmesh.coordinator.registry.query_parser import Test, parse, tokenize
@@ -21,8 +21,48 @@ class GatesRepository:
     def __init__(self, db: Database):
         self.db = db
 
+    # -- environments ----------------------------------------------------------------------
+
+    def environments(self) -> list[dict]:
+        """Each environment in promotion order, with its gate (empty expression: none)."""
+        return [dict(r) for r in self.db.query(
+            "SELECT e.name AS environment, COALESCE(g.expression, '') AS expression, "
+            "COALESCE(g.updated_by, e.created_by) AS updated_by, COALESCE(g.updated_at, e.created_at) AS updated_at "
+            "FROM environments e LEFT JOIN gates g ON g.environment = e.name ORDER BY e.position, e.name")]
+
+    def add_environment(self, environment: str, actor: str) -> dict:
+        _check_environment(environment)
+        with self.db.atomic():
+            if self.db.one("SELECT 1 AS ok FROM environments WHERE name = ?", [environment]):
+                raise AlreadyExists(f"environment {environment!r} already exists")
+            position = self.db.one("SELECT COALESCE(MAX(position), -1) + 1 AS p FROM environments", [])["p"]
+            self.db["environments"].insert({"name": environment, "position": position, "created_by": actor,
+                                            "created_at": time.time()})
+            self.db.record_event(actor, "environment.add", environment, {})
+        return self.environment(environment)
+
+    def remove_environment(self, environment: str, actor: str) -> dict:
+        """Forget an environment and its gate (the aliases of that name stay where they are)."""
+        found = self.environment(environment)
+        with self.db.atomic():
+            self.db.execute("DELETE FROM environments WHERE name = ?", [environment])
+            self.db.execute("DELETE FROM gates WHERE environment = ?", [environment])
+            self.db.record_event(actor, "environment.remove", environment, {"gate": found["expression"]})
+        return found
+
+    def environment(self, environment: str) -> dict:
+        for row in self.environments():
+            if row["environment"] == environment:
+                return row
+        known = ", ".join(r["environment"] for r in self.environments()) or "none"
+        raise NotFound(f"no environment {environment!r} (environments: {known}; "
+                       f"add it with: meshctl env add {environment})")
+
+    # -- gates -----------------------------------------------------------------------------
+
     def set_gate(self, environment: str, expression: str, actor: str) -> dict:
         _check_environment(environment)
+        self.environment(environment)
         compile_query(expression)  # a bad gate is refused now, not at the next promotion
         with self.db.atomic():
             self.db["gates"].upsert({"environment": environment, "expression": expression.strip(),
@@ -58,6 +98,22 @@ class GatesRepository:
             if not hit:
                 failed.append(f"{check} (is {_value_of(check, version)})")
         return failed
+
+    def record_refusal(self, version_id: int, environment: str, failed: list[str], actor: str) -> None:
+        """A refused promotion: in the audit log and the alias history (action "refused", the
+        alias unmoved), with each failing check as the reason."""
+        row = self.db["versions"].get(version_id)
+        ref = self.db.version_ref(version_id)
+        current = self.db.one("SELECT v.number FROM aliases a JOIN versions v ON v.id = a.version_id "
+                              "WHERE a.model_id = ? AND a.alias = ?", [row["model_id"], environment])
+        name = self.db.one("SELECT name FROM models WHERE id = ?", [row["model_id"]])["name"]
+        with self.db.atomic():
+            self.db["alias_history"].insert({
+                "model_id": row["model_id"], "model_name": name, "alias": environment,
+                "from_number": current["number"] if current else None, "to_number": row["number"],
+                "action": "refused", "protected": 0, "actor": actor, "reason": "gate failed: " + "; ".join(failed),
+                "ts": time.time()})
+            self.record_promotion(ref, environment, failed, actor)
 
     def record_promotion(self, ref: str, environment: str, failed: list[str], actor: str) -> None:
         self.db.record_event(actor, "model.promote", ref, {"to": environment, "failed": failed},

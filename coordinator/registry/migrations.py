@@ -235,6 +235,18 @@ def _job_rate_limits(db: sqlite_utils.Database) -> None:
                                pk=("digest", "piece_size"))
 
 
+def _environments(db: sqlite_utils.Database) -> None:
+    """The environments a version is promoted through (each an alias with an optional gate):
+    development, staging, production by default; `meshctl env add|rm` changes them."""
+    db["environments"].create({"name": str, "position": int, "created_by": str, "created_at": float}, pk="name")
+    now = time.time()
+    names = ["development", "staging", "production"]
+    names += [r["environment"] for r in db.query("SELECT environment FROM gates ORDER BY environment")
+              if r["environment"] not in names]
+    db["environments"].insert_all([{"name": n, "position": i, "created_by": "", "created_at": now}
+                                   for i, n in enumerate(names)])
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -252,6 +264,7 @@ MIGRATIONS: dict[int, Migration] = {
     29: _scrubs,
     31: _deployment_sources,
     32: _job_rate_limits,
+    33: _environments,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -95,6 +95,21 @@ class CatalogStub:
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesRequest.SerializeToString,
                 response_deserializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesResponse.FromString,
                 _registered_method=True)
+        self.ListEnvironments = channel.unary_unary(
+                '/llmesh.v1.Catalog/ListEnvironments',
+                request_serializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesResponse.FromString,
+                _registered_method=True)
+        self.AddEnvironment = channel.unary_unary(
+                '/llmesh.v1.Catalog/AddEnvironment',
+                request_serializer=llmesh_dot_v1_dot_catalog__pb2.GateRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.Gate.FromString,
+                _registered_method=True)
+        self.RemoveEnvironment = channel.unary_unary(
+                '/llmesh.v1.Catalog/RemoveEnvironment',
+                request_serializer=llmesh_dot_v1_dot_catalog__pb2.GateRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_catalog__pb2.Gate.FromString,
+                _registered_method=True)
         self.Tree = channel.unary_unary(
                 '/llmesh.v1.Catalog/Tree',
                 request_serializer=llmesh_dot_v1_dot_catalog__pb2.NameRequest.SerializeToString,
@@ -228,6 +243,25 @@ class CatalogServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListGates(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEnvironments(self, request, context):
+        """Environments (development, staging, production, ...): each with its gate (expression empty: none).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddEnvironment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveEnvironment(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -367,6 +401,21 @@ def add_CatalogServicer_to_server(servicer, server):
                     servicer.ListGates,
                     request_deserializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesRequest.FromString,
                     response_serializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesResponse.SerializeToString,
+            ),
+            'ListEnvironments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEnvironments,
+                    request_deserializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.ListGatesResponse.SerializeToString,
+            ),
+            'AddEnvironment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddEnvironment,
+                    request_deserializer=llmesh_dot_v1_dot_catalog__pb2.GateRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.Gate.SerializeToString,
+            ),
+            'RemoveEnvironment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveEnvironment,
+                    request_deserializer=llmesh_dot_v1_dot_catalog__pb2.GateRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_catalog__pb2.Gate.SerializeToString,
             ),
             'Tree': grpc.unary_unary_rpc_method_handler(
                     servicer.Tree,
@@ -753,6 +802,87 @@ class Catalog:
             '/llmesh.v1.Catalog/ListGates',
             llmesh_dot_v1_dot_catalog__pb2.ListGatesRequest.SerializeToString,
             llmesh_dot_v1_dot_catalog__pb2.ListGatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEnvironments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Catalog/ListEnvironments',
+            llmesh_dot_v1_dot_catalog__pb2.ListGatesRequest.SerializeToString,
+            llmesh_dot_v1_dot_catalog__pb2.ListGatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddEnvironment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Catalog/AddEnvironment',
+            llmesh_dot_v1_dot_catalog__pb2.GateRequest.SerializeToString,
+            llmesh_dot_v1_dot_catalog__pb2.Gate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveEnvironment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmesh.v1.Catalog/RemoveEnvironment',
+            llmesh_dot_v1_dot_catalog__pb2.GateRequest.SerializeToString,
+            llmesh_dot_v1_dot_catalog__pb2.Gate.FromString,
             options,
             channel_credentials,
             insecure,
