@@ -33,6 +33,7 @@ def test_a_base_only_on_the_hub_is_pulled_to_the_serving_host(mesh, tmp_path, hu
     strong_adapter(trainer / "oracle-b", "acme/tiny-llama", seed=6)
     strong_adapter(trainer / "orphan", "acme/no-such-base", seed=7)
     strong_adapter(trainer / "gated", "acme/gated-base", seed=8)
+    mac.mkdir()
     air.mkdir()
     mesh.start_coordinator()
     mesh.start_agent("trainer", [trainer], env=hf_env(hub, tmp_path / "hf-trainer"))
