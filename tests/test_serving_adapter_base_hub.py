@@ -55,9 +55,14 @@ def test_a_base_only_on_the_hub_is_pulled_to_the_serving_host(mesh, tmp_path, hu
             (trainer / adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
         assert f"the base {base!r} of {adapter}:1" in result.stderr and words in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and "hf_gate_91c2" not in result.stderr
+    # `models convert` without --on fetches to the adapter's holder: refused the same way.
+    result = mesh.meshctl("models", "convert", "orphan", "gguf", "--wait", check=False, timeout=300)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "the base 'acme/no-such-base' of orphan:1" in result.stderr and "no such repository" in result.stderr
     assert mesh.json("deployments", "--all") == []
     jobs = mesh.json("jobs", "--all")
-    assert sorted((j["kind"], j["state"]) for j in jobs) == [("hub-pull", "failed")] * 3, jobs
+    assert sorted((j["kind"], j["state"]) for j in jobs) == [("hub-pull", "failed")] * 4, jobs
+    assert sorted(j["destination"] for j in jobs) == ["air", "mac", "mac", "trainer"], jobs
     assert hub.lfs_bytes_served == 0
 
     # A base the Hub has: pulled to mac, registered with its source, converted with the adapter, served.
@@ -79,4 +84,4 @@ def test_a_base_only_on_the_hub_is_pulled_to_the_serving_host(mesh, tmp_path, hu
                                   timeout=900).stdout)
     assert job["state"] == "done", job
     assert hub.lfs_bytes_served == served
-    assert [j["kind"] for j in mesh.json("jobs", "--all")].count("hub-pull") == 4
+    assert [j["kind"] for j in mesh.json("jobs", "--all")].count("hub-pull") == 5

@@ -59,7 +59,7 @@ class ServingService:
         existing = await self.core.run(self.registry.deployments.converted_from, version_id, quant)
         base_id = None
         if version["kind"] == "lora" and existing is None:  # a base no host holds comes from the Hub, to there
-            base_id = await self._base_of(version_id, version, await self._target_name(version_id, on, ref_text))
+            base_id = await self._base_of(version_id, version, fetch_on=on)
         host = await self._holder(version_id, on, ref_text)
         base_path = ""
         if base_id is not None:  # the adapter's tensors are laid out by its base's config
@@ -208,15 +208,17 @@ class ServingService:
                             ref.alias or "", quant)
         return await self.core.run(self.registry.deployments.deployment, deployment_id)
 
-    async def _base_of(self, adapter_id: int, adapter: dict, fetch_to: str = "") -> int:
-        """The registry version a LoRA adapter was trained on. A base known nowhere on the mesh
-        whose id is a Hugging Face repo id is pulled from the Hub to FETCH_TO (the hub pull
-        registers it); else FailedPrecondition naming the base."""
+    async def _base_of(self, adapter_id: int, adapter: dict, fetch_on: str | None = None) -> int:
+        """The registry version a LoRA adapter was trained on. With FETCH_ON (--on, or '' for a
+        holder of the adapter), a base known nowhere on the mesh whose id is a Hugging Face repo
+        id is pulled from the Hub to that host (the hub pull registers it); else
+        FailedPrecondition naming the base."""
         base_text = adapter.get("base_model") or ""
         base_id = await self.core.run(self.registry.deployments.base_of, adapter_id, base_text)
-        hub_ref = hf_repo_of(base_text) if base_id is None and fetch_to else ""
+        hub_ref = hf_repo_of(base_text) if base_id is None and fetch_on is not None else ""
         if hub_ref:
-            await self._fetch_base(hub_ref, base_text, adapter, fetch_to)
+            to = await self._target_name(adapter_id, fetch_on, f"{adapter['name']}:{adapter['version']}")
+            await self._fetch_base(hub_ref, base_text, adapter, to)
             base_id = await self.core.run(self.registry.deployments.base_of, adapter_id, base_text)
             if base_id is None:
                 raise FailedPrecondition(f"the base {base_text!r} of {adapter['name']}:{adapter['version']} came "
@@ -253,7 +255,7 @@ class ServingService:
         if version["kind"] == "lora":
             if adapter:
                 raise InvalidArgument(f"{ref_text} is an adapter: deploy it alone (on its base) or as --adapter")
-            base_id = await self._base_of(version_id, version, await self._target_name(version_id, on, ref_text))
+            base_id = await self._base_of(version_id, version, fetch_on=on)
             return base_id, f"{version['name']}:{version['version']}", served_name or version["name"].replace("/", "-")
         if not adapter:
             return version_id, adapter, served_name
