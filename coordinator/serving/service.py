@@ -17,6 +17,7 @@ import uuid
 from llmesh.common import wire
 from llmesh.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from llmesh.common.names import check_quant, parse_ref, sanitize_name
+from llmesh.common.refs import parse_hub_ref
 from llmesh.coordinator.auth import caller
 from llmesh.coordinator.core import INSPECT_TIMEOUT_S, Core
 from llmesh.coordinator.mesh.service import MeshService
@@ -32,6 +33,9 @@ BACKENDS = ("llamacpp", "ollama", "halext")
 DEFAULT_DEPLOY_QUANT = "Q4_K_M"
 JOB_WAIT_S = 3600.0
 SERVE_TIMEOUT_S = 300.0
+# What the converter reads of a base fetched from the Hub: config, tokenizer, safetensors weights
+# (not a repo's GGUF, ONNX or original checkpoints, which can double the download).
+BASE_FILES = ("*.json", "*.model", "*.safetensors", "*.tiktoken", "*.txt")
 
 
 class ServingService:
@@ -53,7 +57,9 @@ class ServingService:
         if version["format"] == "gguf":
             raise FailedPrecondition(f"{ref_text} is already GGUF")
         existing = await self.core.run(self.registry.deployments.converted_from, version_id, quant)
-        base_id = await self._base_of(version_id, version) if version["kind"] == "lora" and existing is None else None
+        base_id = None
+        if version["kind"] == "lora" and existing is None:  # a base no host holds comes from the Hub, to there
+            base_id = await self._base_of(version_id, version, fetch_on=on)
         host = await self._holder(version_id, on, ref_text)
         base_path = ""
         if base_id is not None:  # the adapter's tensors are laid out by its base's config
@@ -110,6 +116,17 @@ class ServingService:
             raise FailedPrecondition(f"{what} failed (job {job['id']}): {job['error']}")
         return job
 
+    async def _target_name(self, version_id: int, on: str, ref_text: str) -> str:
+        """The host _holder will work on, named without pulling anything there yet."""
+        if on and on != "auto":
+            return on
+        connected = self.core.hub.connected_ids()
+        holders = [s for s in await self.core.run(self.registry.jobs.transfer_sources, version_id)
+                   if s["host_id"] in connected]
+        if not holders:
+            raise FailedPrecondition(f"no online host holds a verified copy of {ref_text}")
+        return holders[0]["host"]
+
     async def _holder(self, version_id: int, on: str, ref_text: str) -> dict:
         """The host to work on: --on (pulling the version there first), else an online holder."""
         connected = self.core.hub.connected_ids()
@@ -137,7 +154,7 @@ class ServingService:
             raise InvalidArgument("say where to serve: --on HOST (or --on auto)")
         ref = parse_ref(ref_text)
         version_id = await self.core.run(self.registry.versions.resolve, ref)
-        version_id, adapter, served_name = await self._on_its_base(version_id, ref_text, adapter, served_name)
+        version_id, adapter, served_name = await self._on_its_base(version_id, ref_text, adapter, served_name, on)
         gguf_ref, gguf_id = await self._gguf_of(version_id, ref_text, quant, on)
         if on == "auto":
             on = await self._place(gguf_id, backend)
@@ -191,18 +208,46 @@ class ServingService:
                             ref.alias or "", quant)
         return await self.core.run(self.registry.deployments.deployment, deployment_id)
 
-    async def _base_of(self, adapter_id: int, adapter: dict) -> int:
-        """The registry version a LoRA adapter was trained on, or FailedPrecondition naming its base."""
+    async def _base_of(self, adapter_id: int, adapter: dict, fetch_on: str | None = None) -> int:
+        """The registry version a LoRA adapter was trained on. With FETCH_ON (--on, or '' for a
+        holder of the adapter), a base known nowhere on the mesh whose id is a Hugging Face repo
+        id is pulled from the Hub to that host (the hub pull registers it); else
+        FailedPrecondition naming the base."""
         base_text = adapter.get("base_model") or ""
         base_id = await self.core.run(self.registry.deployments.base_of, adapter_id, base_text)
+        hub_ref = hf_repo_of(base_text) if base_id is None and fetch_on is not None else ""
+        if hub_ref:
+            to = await self._target_name(adapter_id, fetch_on, f"{adapter['name']}:{adapter['version']}")
+            await self._fetch_base(hub_ref, base_text, adapter, to)
+            base_id = await self.core.run(self.registry.deployments.base_of, adapter_id, base_text)
+            if base_id is None:
+                raise FailedPrecondition(f"the base {base_text!r} of {adapter['name']}:{adapter['version']} came "
+                                         f"from the Hub ({hub_ref}) but is not a model with its config.json")
         if base_id is None:
             raise FailedPrecondition(
                 f"the base {base_text or '(not recorded)'!r} of {adapter['name']}:{adapter['version']} is not in the "
                 "registry nor in any host's HF cache: pull or register it first")
         return base_id
 
+    async def _fetch_base(self, hub_ref: str, base_text: str, adapter: dict, to: str) -> None:
+        """Pull the base from the Hub to TO through the hub-pull job (or wait for one already
+        pulling it); one line naming the base and the Hub's answer when it cannot be had."""
+        source = hub_ref + "".join(f" --include {g}" for g in sorted(BASE_FILES))
+        running = await self.core.run(self.registry.jobs.hub_jobs_in_flight, source)
+        job = await self.transfers.job(running[0]) if running else await self.transfers.hubs.pull(
+            hub_ref, to, include=BASE_FILES)
+        log.info("fetching base %s of %s:%s from the Hub to %s (job %s)", base_text, adapter["name"],
+                 adapter["version"], to, job["id"])
+        try:
+            await self._wait_job(job, f"pulling the base {base_text} from the Hub")
+        except FailedPrecondition:
+            job = await self.transfers.job(job["id"])
+            answer = " ".join((job["error"] or job["state"]).split())
+            raise FailedPrecondition(f"the base {base_text!r} of {adapter['name']}:{adapter['version']} is on no "
+                                     f"host and the Hub could not give it: {answer}") from None
+
     async def _on_its_base(self, version_id: int, ref_text: str, adapter: str,
-                           served_name: str) -> tuple[int, str, str]:
+                           served_name: str, on: str = "") -> tuple[int, str, str]:
         """(the model to serve, the adapter, the served name): an adapter deployed alone is served on
         its base; --adapter must have been trained on the model it is deployed with."""
         connected = self.core.hub.connected_ids()
@@ -210,7 +255,7 @@ class ServingService:
         if version["kind"] == "lora":
             if adapter:
                 raise InvalidArgument(f"{ref_text} is an adapter: deploy it alone (on its base) or as --adapter")
-            base_id = await self._base_of(version_id, version)
+            base_id = await self._base_of(version_id, version, fetch_on=on)
             return base_id, f"{version['name']}:{version['version']}", served_name or version["name"].replace("/", "-")
         if not adapter:
             return version_id, adapter, served_name
@@ -416,3 +461,11 @@ class ServingService:
         return json.loads(reply.json) if reply.WhichOneof("payload") == "json" else {}
 
 
+def hf_repo_of(base_text: str) -> str:
+    """hf.co/ORG/REPO when an adapter's base id is a Hugging Face repo id (not a local path), else ''."""
+    if base_text.count("/") != 1 or ":" in base_text or "\\" in base_text or base_text.startswith((".", "~")):
+        return ""
+    try:
+        return str(parse_hub_ref("hf.co/" + base_text))
+    except InvalidArgument:
+        return ""
