@@ -177,6 +177,11 @@ def _copy_found_digest(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE copies ADD COLUMN found_digest TEXT")
 
 
+def _copies_by_host_and_state(db: sqlite_utils.Database) -> None:
+    """A host's copies in a state (its verified ones, those not missing) without reading the others."""
+    db["copies"].create_index(["host_id", "state"], if_not_exists=True)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -189,6 +194,7 @@ MIGRATIONS: dict[int, Migration] = {
     22: _version_labels_and_semver_order,
     24: _job_sources_and_partials,
     25: _copy_found_digest,
+    26: _copies_by_host_and_state,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)
