@@ -7,6 +7,7 @@ keepalives and TLS cannot be forgotten: there is no plaintext port or channel.
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Callable
 
 import grpc
@@ -81,29 +82,81 @@ def _add_port(server, address: str, credentials) -> str:
     return f"{host}:{port}"
 
 
-def _channel_credentials(ca_pem: bytes, identity: Identity | None, token: str):
+def _channel_credentials(ca_pem: bytes, identity: Identity | None):
     if identity is not None:
-        credentials = grpc.ssl_channel_credentials(identity.ca_pem, identity.key_pem, identity.cert_pem)
-    else:
-        credentials = grpc.ssl_channel_credentials(ca_pem)
-    if token:
-        credentials = grpc.composite_channel_credentials(credentials, grpc.access_token_call_credentials(token))
-    return credentials
+        return grpc.ssl_channel_credentials(identity.ca_pem, identity.key_pem, identity.cert_pem)
+    return grpc.ssl_channel_credentials(ca_pem)
 
 
 def _options(target_name: str | None):
     return _COMMON_OPTIONS + ([("grpc.ssl_target_name_override", target_name)] if target_name else [])
 
 
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+              grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """The API token as call metadata. Call credentials would do the same through a plugin that
+    runs on a thread of its own for every call; every channel here is TLS, so the token is
+    never sent in the clear."""
+
+    def __init__(self, token: str):
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        return _CallDetails(details.method, details.timeout, tuple(details.metadata or ()) + self.metadata,
+                            details.credentials, details.wait_for_ready, details.compression)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+
+class _CallDetails(namedtuple("_CallDetails", "method timeout metadata credentials wait_for_ready compression"),
+                   grpc.ClientCallDetails):
+    pass
+
+
+class _AioBearer(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor,
+                 grpc.aio.StreamUnaryClientInterceptor, grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, token: str):
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        return grpc.aio.ClientCallDetails(details.method, details.timeout,
+                                          grpc.aio.Metadata(*(tuple(details.metadata or ()) + self.metadata)),
+                                          details.credentials, details.wait_for_ready)
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        return await continuation(self._details(details), request)
+
+    async def intercept_unary_stream(self, continuation, details, request):
+        return await continuation(self._details(details), request)
+
+    async def intercept_stream_unary(self, continuation, details, requests):
+        return await continuation(self._details(details), requests)
+
+    async def intercept_stream_stream(self, continuation, details, requests):
+        return await continuation(self._details(details), requests)
+
+
 def client_channel(address: str, ca_pem: bytes, *, token: str = "", identity: Identity | None = None,
                    target_name: str | None = None) -> grpc.Channel:
     """A channel for people's calls (token) or an agent's (identity) to the coordinator."""
-    return grpc.secure_channel(address, _channel_credentials(ca_pem, identity, token), _options(target_name))
+    channel = grpc.secure_channel(address, _channel_credentials(ca_pem, identity), _options(target_name))
+    return grpc.intercept_channel(channel, _Bearer(token)) if token else channel
 
 
 def aio_client_channel(address: str, ca_pem: bytes, *, token: str = "", identity: Identity | None = None,
                        target_name: str | None = None) -> grpc.aio.Channel:
-    return grpc.aio.secure_channel(address, _channel_credentials(ca_pem, identity, token), _options(target_name))
+    return grpc.aio.secure_channel(address, _channel_credentials(ca_pem, identity), _options(target_name),
+                                   interceptors=[_AioBearer(token)] if token else None)
 
 
 def aio_peer_channel(address: str, identity: Identity) -> grpc.aio.Channel:
