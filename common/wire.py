@@ -113,7 +113,16 @@ def _decode_json(text: str) -> Any:
         return {}
     if text == "[]":
         return []
-    return json.loads(text)
+    try:  # what json.loads does, less its checks for surrounding whitespace
+        value, end = _raw_decode(text)
+        if end == len(text):
+            return value
+    except ValueError:
+        pass
+    return json.loads(text)  # around whitespace, or the error json.loads gives
+
+
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 def _reader(descriptor: Descriptor) -> Callable[[Message], dict[str, Any]]:
@@ -238,6 +247,7 @@ def _make_writer(cls: type[Message]) -> Callable[[Callable[..., Message], dict[s
     for i, fd in enumerate(cls.DESCRIPTOR.fields):
         name, kind, empty, nested = plan[fd.name]
         key = repr(name)
+        attribute = f"m.{name}" if name.isidentifier() and not keyword.iskeyword(name) else f"getattr(m, {key})"
         lines.append(f"    v = get({key})")
         short = name[:-5] if name.endswith("_json") else None
         if kind == _JSON and short and plan.get(short) is plan[name]:  # also under the name without _json
@@ -255,12 +265,12 @@ def _make_writer(cls: type[Message]) -> Callable[[Callable[..., Message], dict[s
             lines.append(f"    if v is not None and (v.__class__ is not list or v): a[{key}] = v")
         elif kind == _REPEATED:  # built in place once the message exists
             lines.append(f"    r{i} = v")
-            after += [f"    if r{i} is not None:", f"        add = m.{name}.add" if name.isidentifier()
-                      and not keyword.iskeyword(name) else f"        add = getattr(m, {key}).add",
+            after += [f"    if r{i} is not None:", f"        add = {attribute}.add",
                       f"        for item in r{i}: _build(add, _c{i}, item)"]
-        elif kind == _MAP and nested is None:
-            lines += ["    if v is not None:", f"        if v.__class__ is not dict: a[{key}] = dict(v.items())",
-                      f"        elif v: a[{key}] = v"]
+        elif kind == _MAP and nested is None:  # set key by key: a map given to the constructor costs more
+            lines.append(f"    s{i} = v")
+            after += [f"    if s{i}:", f"        t = {attribute}",
+                      f"        for k, x in s{i}.items(): t[k] = x"]
         elif kind == _MAP:
             lines.append(f"    if v is not None: a[{key}] = {{k: _build(_c{i}, _c{i}, x) for k, x in v.items()}}")
         else:  # a nested message: present only when the dict sets something in it

@@ -332,10 +332,8 @@ class SearchRepository:
         terms = (compile_terms(query) if query and query.strip() else []) + list(filters or [])
         where, params = self._plan(terms)
         order, order_params = compile_sort(sort)
-        sql = ("SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id "
-               f"WHERE {where} ORDER BY {order} LIMIT ?")
-        ids = [row[0] for row in self.db.conn.execute(sql, params + order_params + [limit or -1])]
-        return self.versions.by_ids(ids, connected)
+        return self.versions.matching(where, params, connected, order=order, order_params=order_params,
+                                      limit=limit or -1)
 
     def _plan(self, terms: list[Term]) -> tuple[str, list]:
         """Drive by the most selective term whose versions an index can find, if one is

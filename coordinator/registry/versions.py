@@ -90,23 +90,14 @@ class VersionsRepository:
 
     # -- version dicts --------------------------------------------------------------------
 
-    def matching(self, where: str, params: list, connected: frozenset[str]) -> list[dict]:
-        """The versions a WHERE clause over ``versions v JOIN models m`` selects, as dicts,
-        by name and number; ``connected``: the agents whose links are open (host status)."""
+    def matching(self, where: str, params: list, connected: frozenset[str], *, order: str = "m.name, v.number",
+                 order_params: list | None = None, limit: int = -1) -> list[dict]:
+        """The versions a WHERE clause over ``versions v JOIN models m`` selects, as dicts, by name
+        and number or in ``order`` (its own parameters), at most ``limit`` of them (-1: all);
+        ``connected``: the agents whose links are open (host status)."""
         rows = self.db.conn.execute(
             f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
-            f"WHERE {where} ORDER BY m.name, v.number", params).fetchall()
-        return self._versions(rows, connected)
-
-    def by_ids(self, ids: list[int], connected: frozenset[str]) -> list[dict]:
-        """The versions with these ids, as dicts, in the order of ``ids`` (missing ones left out)."""
-        if not ids:
-            return []
-        rows = self.db.conn.execute(
-            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
-            "WHERE v.id IN (SELECT value FROM json_each(?))", [json.dumps(ids)]).fetchall()
-        position = {vid: i for i, vid in enumerate(ids)}
-        rows.sort(key=lambda r: position[r[0]])
+            f"WHERE {where} ORDER BY {order} LIMIT ?", params + (order_params or []) + [limit]).fetchall()
         return self._versions(rows, connected)
 
     def _versions(self, rows: list[tuple], connected: frozenset[str]) -> list[dict]:
