@@ -134,15 +134,18 @@ class VersionsRepository:
     def _copies(self, ids: str, connected: frozenset[str]) -> dict[int, list]:
         # CROSS JOIN: copies first, by version (left to itself, SQLite walks every host's copies).
         copies: dict[int, list] = {}
+        statuses: dict[str, str] = {}  # per host, worked out once
         now = time.time()
         for vid, path, state, verified_at, host, last_seen, interval, host_id in self.db.conn.execute(
                 "SELECT c.version_id, c.path, c.state, c.verified_at, h.name, h.last_seen, "
                 "h.heartbeat_interval_s, h.id FROM copies c CROSS JOIN hosts h ON h.id = c.host_id "
                 "WHERE c.version_id IN (SELECT value FROM json_each(?)) ORDER BY h.name, c.path", [ids]):
-            copies.setdefault(vid, []).append({
-                "host": host, "path": path, "state": state, "verified_at": verified_at,
-                "host_status": host_status({"id": host_id, "last_seen": last_seen, "heartbeat_interval_s": interval},
-                                           connected, now)})
+            status = statuses.get(host_id)
+            if status is None:
+                status = statuses[host_id] = host_status(
+                    {"id": host_id, "last_seen": last_seen, "heartbeat_interval_s": interval}, connected, now)
+            copies.setdefault(vid, []).append({"host": host, "path": path, "state": state,
+                                               "verified_at": verified_at, "host_status": status})
         return copies
 
     def _catalog_facts(self, ids: str) -> tuple[dict[int, Any], ...]:
