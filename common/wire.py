@@ -8,8 +8,9 @@ suffix (``metadata_json`` -> ``metadata``).
 Both directions run for every version of every listing, on the coordinator and in the
 SDK, so each message type's translation is worked out once, from its descriptor, and
 kept: reading is one generated function per type (a dict display of the fields), and
-writing gathers the fields that differ from their defaults and hands them to the
-message's constructor in one call.
+writing is one generated function per type too: it gathers the fields that differ from
+their defaults and hands them to the message's constructor in one call (``x_json`` is taken
+before ``x`` when a dict has both; types with a oneof follow the dict's order instead).
 """
 from __future__ import annotations
 

@@ -23,9 +23,11 @@ NOT is pushed down to the tests (De Morgan; a negated comparison becomes its inv
 so a version missing a key never matches either way. Each test compiles twice: a
 *filter* (a correlated EXISTS, or a column comparison) and, where an index can find
 its versions, a *driver* (an uncorrelated SELECT of version ids, a superset of the
-matches). The search counts each top-level term's driver up to a small cap: a
-selective term drives (``v.id IN (driver)``, then the filters), otherwise the query
-walks versions in result order through the name index and stops at the limit.
+matches). The search counts each top-level term's driver up to a small cap: the most
+selective term drives (``v.id IN (driver)``), the other terms on side tables are checked
+on its ids before a version row is read (the most selective first), then the rest filter;
+otherwise the query walks versions in result order through the name index and stops at
+the limit.
 """
 from __future__ import annotations
 
