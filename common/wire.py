@@ -261,7 +261,9 @@ def _make_writer(cls: type[Message]) -> Callable[[Callable[..., Message], dict[s
         elif kind == _OPTIONAL:
             lines.append(f"    if v is not None: a[{key}] = v")
         elif kind == _JSON:
-            lines.append(f"    if v is not None: a[{key}] = _json_text(v)")
+            lines += ["    if v is not None:",  # _json_text, its common cases inline
+                      f"        a[{key}] = v if v.__class__ is str else '{{}}' if v.__class__ is dict and not v "
+                      f"else '[]' if v.__class__ is list and not v else _json_text(v)"]
         elif kind == _REPEATED and nested is None:
             lines.append(f"    if v is not None and (v.__class__ is not list or v): a[{key}] = v")
         elif kind == _REPEATED:  # built in place once the message exists
