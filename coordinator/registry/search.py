@@ -342,12 +342,13 @@ class SearchRepository:
         selective enough, and check the other side-table terms on its ids (the most selective
         first) before a version row is read; else filter while walking versions in result order."""
         counts: dict[int, int] = {}
+        best, cap = None, DRIVER_CAP
         for term in terms:
-            if term.driver:
-                counts[id(term)] = self.db.conn.execute(f"SELECT COUNT(*) FROM ({term.driver} LIMIT ?)",
-                                                        term.driver_params + [DRIVER_CAP]).fetchone()[0]
-        best = min((t for t in terms if counts.get(id(t), DRIVER_CAP) < DRIVER_CAP),
-                   key=lambda t: counts[id(t)], default=None)
+            if term.driver:  # counted up to the best count so far: a term at it cannot win
+                count = counts[id(term)] = self.db.conn.execute(f"SELECT COUNT(*) FROM ({term.driver} LIMIT ?)",
+                                                                term.driver_params + [cap]).fetchone()[0]
+                if count < cap:
+                    best, cap = term, count
         if best is None:
             compiled = _conjunction(terms)
             return compiled.where, compiled.params
