@@ -7,6 +7,7 @@ keepalives and TLS cannot be forgotten: there is no plaintext port or channel.
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Callable
 
 import grpc
@@ -82,47 +83,91 @@ def _add_port(server, address: str, credentials) -> str:
     return f"{host}:{port}"
 
 
-class _ProtocolMetadata(grpc.AuthMetadataPlugin):
-    """Announces our wire protocol on every call, so the coordinator can refuse another major."""
-
-    def __init__(self, protocol: str):
-        self.metadata = ((METADATA_KEY, protocol),)
-
-    def __call__(self, context, callback) -> None:
-        callback(self.metadata, None)
-
-
-def _channel_credentials(ca_pem: bytes, identity: Identity | None, token: str, protocol: str):
+def _channel_credentials(ca_pem: bytes, identity: Identity | None):
     if identity is not None:
-        credentials = grpc.ssl_channel_credentials(identity.ca_pem, identity.key_pem, identity.cert_pem)
-    else:
-        credentials = grpc.ssl_channel_credentials(ca_pem)
-    calls = [grpc.access_token_call_credentials(token)] if token else []
-    if protocol:
-        calls.append(grpc.metadata_call_credentials(_ProtocolMetadata(protocol), name="llmesh-protocol"))
-    if len(calls) > 1:
-        return grpc.composite_channel_credentials(credentials, grpc.composite_call_credentials(*calls))
-    if calls:
-        return grpc.composite_channel_credentials(credentials, calls[0])
-    return credentials
+        return grpc.ssl_channel_credentials(identity.ca_pem, identity.key_pem, identity.cert_pem)
+    return grpc.ssl_channel_credentials(ca_pem)
 
 
 def _options(target_name: str | None):
     return _COMMON_OPTIONS + ([("grpc.ssl_target_name_override", target_name)] if target_name else [])
 
 
+def _call_metadata(token: str, protocol: str) -> tuple:
+    """What every call carries: the API token, and our wire protocol (so the coordinator can
+    refuse another major)."""
+    bearer = (("authorization", f"Bearer {token}"),) if token else ()
+    return bearer + (((METADATA_KEY, protocol),) if protocol else ())
+
+
+class _CallMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                    grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Call metadata added by an interceptor. Call credentials would do the same through a plugin
+    that runs on a thread of its own for every call; every channel here is TLS, so the token is
+    never sent in the clear."""
+
+    def __init__(self, metadata: tuple):
+        self.metadata = metadata
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        return _CallDetails(details.method, details.timeout, tuple(details.metadata or ()) + self.metadata,
+                            details.credentials, details.wait_for_ready, details.compression)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+
+class _CallDetails(namedtuple("_CallDetails", "method timeout metadata credentials wait_for_ready compression"),
+                   grpc.ClientCallDetails):
+    pass
+
+
+class _AioCallMetadata(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor,
+                       grpc.aio.StreamUnaryClientInterceptor, grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, metadata: tuple):
+        self.metadata = metadata
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        return grpc.aio.ClientCallDetails(details.method, details.timeout,
+                                          grpc.aio.Metadata(*(tuple(details.metadata or ()) + self.metadata)),
+                                          details.credentials, details.wait_for_ready)
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        return await continuation(self._details(details), request)
+
+    async def intercept_unary_stream(self, continuation, details, request):
+        return await continuation(self._details(details), request)
+
+    async def intercept_stream_unary(self, continuation, details, requests):
+        return await continuation(self._details(details), requests)
+
+    async def intercept_stream_stream(self, continuation, details, requests):
+        return await continuation(self._details(details), requests)
+
+
 def client_channel(address: str, ca_pem: bytes, *, token: str = "", identity: Identity | None = None,
                    target_name: str | None = None, protocol: str = PROTOCOL_TEXT) -> grpc.Channel:
     """A channel for people's calls (token) or an agent's (identity) to the coordinator; every
     call carries ``protocol`` (the test harness may claim another, see agent/testing.py)."""
-    return grpc.secure_channel(address, _channel_credentials(ca_pem, identity, token, protocol),
-                               _options(target_name))
+    channel = grpc.secure_channel(address, _channel_credentials(ca_pem, identity), _options(target_name))
+    metadata = _call_metadata(token, protocol)
+    return grpc.intercept_channel(channel, _CallMetadata(metadata)) if metadata else channel
 
 
 def aio_client_channel(address: str, ca_pem: bytes, *, token: str = "", identity: Identity | None = None,
                        target_name: str | None = None, protocol: str = PROTOCOL_TEXT) -> grpc.aio.Channel:
-    return grpc.aio.secure_channel(address, _channel_credentials(ca_pem, identity, token, protocol),
-                                   _options(target_name))
+    metadata = _call_metadata(token, protocol)
+    return grpc.aio.secure_channel(address, _channel_credentials(ca_pem, identity), _options(target_name),
+                                   interceptors=[_AioCallMetadata(metadata)] if metadata else None)
 
 
 def aio_peer_channel(address: str, identity: Identity) -> grpc.aio.Channel:

@@ -3,6 +3,7 @@ malformed queries and where they break, and a property test that random queries
 never reach SQL unparameterised and never crash."""
 import re
 import string
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +12,7 @@ from test_registry import found, hello
 
 from llmesh.common.errors import InvalidArgument
 from llmesh.common.names import parse_ref
-from llmesh.coordinator.registry import Registry
+from llmesh.coordinator.registry import Registry, search
 from llmesh.coordinator.registry.search import COLUMNS as FIELDS
 from llmesh.coordinator.registry.search import KEYED_TABLES as KEYED
 from llmesh.coordinator.registry.search import ORDER_KEYS, QueryError, compile_query, compile_terms, parse
@@ -293,3 +294,24 @@ def test_selective_terms_drive_the_search_through_an_index(registry):
                          ("tag.stage = '2' OR alias = 'prod'", "idx_version_tags_key_value_version_id")]:
         plan = " | ".join(registry.search.explain(query))
         assert index in plan and "SCAN v" not in plan, plan
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=queries)
+def test_index_driven_plans_find_what_filtering_every_version_finds(registry, query):
+    """Driving by one term's index, with the other side-table terms checked on its ids before
+    a version row is read, finds exactly what filtering every version in name order finds."""
+    try:
+        planned = refs(registry, query)
+    except InvalidArgument:
+        return
+    with mock.patch.object(search, "DRIVER_CAP", 0):  # no term is selective enough to drive
+        assert refs(registry, query) == planned
+
+
+def test_the_most_selective_term_drives_and_the_others_are_checked_on_its_ids(registry):
+    where, _ = registry.search._plan(compile_terms("tag.production = true AND role = 'asm' AND kind = 'model'"))
+    # role (one version) drives; the tag is checked on its ids; kind needs the version row
+    assert where.startswith("v.id IN (WITH d(id) AS (SELECT version_id FROM version_roles WHERE role = ?) "
+                            "SELECT id FROM d WHERE EXISTS (SELECT version_id FROM version_tags WHERE version_id = d.id")
+    assert where.endswith("AND +v.kind = ?"), where

@@ -162,6 +162,20 @@ def test_roles_decide_what_each_person_may_do(secured):
     assert agent.alive()
 
 
+def test_a_removed_user_is_refused_from_the_next_call_on(secured):
+    """The coordinator remembers the tokens it has checked; removing a user forgets them before
+    `user rm` answers, and a user added again under the same name gets a new token and role."""
+    token = secured.meshctl("user", "add", "carol", "--role", "viewer").stdout.strip()
+    for _ in range(2):  # checked in the registry, then remembered
+        assert json.loads(secured.meshctl("whoami", "--json", env={"LLMESH_TOKEN": token}).stdout)["role"] == "viewer"
+    secured.meshctl("user", "rm", "carol")
+    refused = secured.meshctl("whoami", check=False, env={"LLMESH_TOKEN": token})
+    assert refused.returncode == 1 and "invalid API token" in refused.stderr, refused.stderr
+    again = secured.meshctl("user", "add", "carol", "--role", "admin").stdout.strip()
+    assert json.loads(secured.meshctl("whoami", "--json", env={"LLMESH_TOKEN": again}).stdout)["role"] == "admin"
+    assert secured.meshctl("whoami", check=False, env={"LLMESH_TOKEN": token}).returncode == 1
+
+
 def test_calls_without_a_token_or_with_an_agent_certificate_are_refused(secured):
     ca_pem = (secured.ca_dir / "ca.pem").read_bytes()
     with grpc.secure_channel(secured.address, grpc.ssl_channel_credentials(ca_pem)) as channel:

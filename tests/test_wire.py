@@ -51,6 +51,9 @@ def test_json_fields_take_text_as_it_is_under_either_name():
     assert wire.to_message(mesh_pb2.ModelVersion, {"metadata_json": '{"z": 1}'}).metadata_json == '{"z": 1}'
     assert wire.to_message(mesh_pb2.ModelVersion, {"metadata": '{"z": 1}'}).metadata_json == '{"z": 1}'
     assert wire.to_message(mesh_pb2.ModelVersion, {"metadata_json": {"z": 1}}).metadata_json == '{"z": 1}'
+    both = {"metadata": {"from": "dict"}, "metadata_json": '{"from": "text"}'}  # the field's own name wins
+    assert wire.to_message(mesh_pb2.ModelVersion, both).metadata_json == '{"from": "text"}'
+    assert wire.to_message(mesh_pb2.ModelVersion, dict(reversed(both.items()))).metadata_json == '{"from": "text"}'
 
 
 def test_a_nested_message_is_present_only_when_the_dict_sets_something_in_it():

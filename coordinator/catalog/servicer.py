@@ -18,7 +18,7 @@ from llmesh.v1 import mesh_pb2
 
 
 def _versions(versions: list[dict]) -> mesh_pb2.ListModelsResponse:
-    return mesh_pb2.ListModelsResponse(versions=[wire.to_message(mesh_pb2.ModelVersion, v) for v in versions])
+    return wire.to_message(mesh_pb2.ListModelsResponse, {"versions": versions})  # built in place, not copied in
 
 
 def _version(version: dict) -> mesh_pb2.ModelVersion:

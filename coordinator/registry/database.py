@@ -22,6 +22,8 @@ from llmesh.coordinator.identity import SYSTEM, current_caller
 # The registry holds token hashes and the audit log: its files are the owner's alone.
 # SQLite gives the -wal and -shm files the database file's mode when it creates them.
 PRIVATE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+MMAP_BYTES = 1 << 30
+CACHE_KIB = 32 * 1024
 
 
 class Database:
@@ -38,6 +40,10 @@ class Database:
             _make_private_files(Path(path))  # the -wal and -shm files WAL mode just made
         self.handle.execute("PRAGMA foreign_keys = ON")
         self.handle.execute("PRAGMA synchronous = NORMAL")
+        # Listings and searches read pages all over a big registry: mapped, a page costs no read
+        # call (SQLite maps at most the file's size; 2 MiB of page cache is its default).
+        self.handle.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        self.handle.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.conn = conn
 
     def close(self) -> None:

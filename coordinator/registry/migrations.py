@@ -177,6 +177,11 @@ def _copy_found_digest(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE copies ADD COLUMN found_digest TEXT")
 
 
+def _copies_by_host_and_state(db: sqlite_utils.Database) -> None:
+    """A host's copies in a state (its verified ones, those not missing) without reading the others."""
+    db["copies"].create_index(["host_id", "state"], if_not_exists=True)
+
+
 def _host_uptime_and_protocol(db: sqlite_utils.Database) -> None:
     """Per host: when its agent process started (for `meshctl hosts`' uptime) and the wire
     protocol it speaks; hosts that have not said hello since are 0 and 1.0."""
@@ -259,6 +264,7 @@ MIGRATIONS: dict[int, Migration] = {
     22: _version_labels_and_semver_order,
     24: _job_sources_and_partials,
     25: _copy_found_digest,
+    26: _copies_by_host_and_state,
     27: _host_uptime_and_protocol,
     28: _webhooks,
     29: _scrubs,

@@ -23,9 +23,11 @@ NOT is pushed down to the tests (De Morgan; a negated comparison becomes its inv
 so a version missing a key never matches either way. Each test compiles twice: a
 *filter* (a correlated EXISTS, or a column comparison) and, where an index can find
 its versions, a *driver* (an uncorrelated SELECT of version ids, a superset of the
-matches). The search counts each top-level term's driver up to a small cap: a
-selective term drives (``v.id IN (driver)``, then the filters), otherwise the query
-walks versions in result order through the name index and stops at the limit.
+matches). The search counts each top-level term's driver up to a small cap: the most
+selective term drives (``v.id IN (driver)``), the other terms on side tables are checked
+on its ids before a version row is read (the most selective first), then the rest filter;
+otherwise the query walks versions in result order through the name index and stops at
+the limit.
 """
 from __future__ import annotations
 
@@ -80,6 +82,7 @@ ORDER_OPS = {"<", "<=", ">", ">="}
 # Columns that order by a key of their own: semver labels order as versions (1.10.0 > 1.9.0).
 ORDER_KEYS = {"semver": ("v.semver_key", semver_key, "a version like '1.2.0'")}
 MAX_LIMIT = 10000
+_OUTER_ID = re.compile(r"\bv\.id\b")  # how a by_id filter names the version it tests
 DRIVER_CAP = 2000  # a term matching fewer versions than this drives the search
 
 
@@ -94,6 +97,7 @@ class Term:
     driver: str | None = None
     driver_params: list | None = None
     exact: bool = False  # the driver's ids are exactly the matches: its filter may be dropped
+    by_id: bool = False  # the filter reads the outer query only through v.id (EXISTS on a side table)
 
 
 @dataclass
@@ -144,19 +148,20 @@ def _compile(node) -> Term:
         terms = [_compile(p) for p in node.parts]
         params = [x for t in terms for x in t.params]
         joined = "(" + f" {node.op} ".join(t.filter for t in terms) + ")"
+        by_id = all(t.by_id for t in terms)
         if node.op == "AND":  # any one part's driver holds every match
             driving = next((t for t in terms if t.driver), None)
             return Term(joined, params, driving.driver if driving else None,
-                        driving.driver_params if driving else None)
+                        driving.driver_params if driving else None, by_id=by_id)
         if all(t.driver for t in terms):  # OR: the union of the parts' drivers
             return Term(joined, params, " UNION ALL ".join(t.driver for t in terms),
-                        [x for t in terms for x in t.driver_params], all(t.exact for t in terms))
-        return Term(joined, params)
-    if node.key is not None:
-        return _keyed(node)
-    if node.field in SETS:
-        return _set(node)
-    return _column(node)
+                        [x for t in terms for x in t.driver_params], all(t.exact for t in terms), by_id)
+        return Term(joined, params, by_id=by_id)
+    if node.key is None and node.field not in SETS:
+        return _column(node)
+    term = _keyed(node) if node.key is not None else _set(node)
+    term.by_id = True  # EXISTS (… WHERE version_id = v.id …)
+    return term
 
 
 def _column(test: Test) -> Term:
@@ -331,34 +336,36 @@ class SearchRepository:
         terms = (compile_terms(query) if query and query.strip() else []) + list(filters or [])
         where, params = self._plan(terms)
         order, order_params = compile_sort(sort)
-        sql = ("SELECT v.id, m.name, v.number FROM versions v JOIN models m ON m.id = v.model_id "
-               f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?")
-        rows = list(self.db.query(sql, params + order_params + [limit or -1, offset]))
-        if not rows:
-            return []
-        position = {(r["name"], r["number"]): i for i, r in enumerate(rows)}
-        found = []
-        for chunk in range(0, len(rows), 500):
-            ids = [r["id"] for r in rows[chunk:chunk + 500]]
-            found += self.versions.matching(f"v.id IN ({','.join('?' * len(ids))})", ids, connected)
-        return sorted(found, key=lambda v: position[(v["name"], v["version"])])
+        return self.versions.matching(where, params, connected, order=order, order_params=order_params,
+                                      limit=limit or -1, offset=offset)
 
     def _plan(self, terms: list[Term]) -> tuple[str, list]:
         """Drive by the most selective term whose versions an index can find, if one is
-        selective enough; else filter while walking versions in result order."""
-        best, best_count = None, DRIVER_CAP
+        selective enough, and check the other side-table terms on its ids (the most selective
+        first) before a version row is read; else filter while walking versions in result order."""
+        counts: dict[int, int] = {}
+        best, cap = None, DRIVER_CAP
         for term in terms:
-            if not term.driver:
-                continue
-            count = self.db.one(f"SELECT COUNT(*) AS n FROM ({term.driver} LIMIT ?)",
-                                term.driver_params + [DRIVER_CAP])["n"]
-            if count < best_count:
-                best, best_count = term, count
+            if term.driver:  # counted up to the best count so far: a term at it cannot win
+                count = counts[id(term)] = self.db.conn.execute(f"SELECT COUNT(*) FROM ({term.driver} LIMIT ?)",
+                                                                term.driver_params + [cap]).fetchone()[0]
+                if count < cap:
+                    best, cap = term, count
         if best is None:
             compiled = _conjunction(terms)
             return compiled.where, compiled.params
-        rest = _conjunction([t for t in terms if not (t is best and best.exact)])
-        return f"v.id IN ({best.driver}) AND {rest.where}", best.driver_params + rest.params
+        rest = [t for t in terms if not (t is best and best.exact)]
+        on_ids = sorted((t for t in rest if t.by_id), key=lambda t: counts.get(id(t), DRIVER_CAP))
+        driver, params = best.driver, list(best.driver_params)
+        if on_ids:
+            driver = (f"WITH d(id) AS ({driver}) SELECT id FROM d WHERE "
+                      + " AND ".join(_OUTER_ID.sub("d.id", t.filter) for t in on_ids))
+            params += [x for t in on_ids for x in t.params]
+        others = [t for t in rest if not t.by_id]
+        if not others:
+            return f"v.id IN ({driver})", params
+        compiled = _conjunction(others)
+        return f"v.id IN ({driver}) AND {compiled.where}", params + compiled.params
 
     def explain(self, query: str, sort: str = "") -> list[str]:
         """EXPLAIN QUERY PLAN of a search as it would run now (for the benchmark)."""
@@ -376,7 +383,7 @@ def flag_terms(role: str = "", backend: str = "", tags: list[str] | None = None,
 
     def add(table: str, condition: str, params: list) -> None:
         terms.append(Term(f"EXISTS (SELECT version_id FROM {table} WHERE version_id = v.id AND {condition})",
-                          params, f"SELECT version_id FROM {table} WHERE {condition}", list(params), True))
+                          params, f"SELECT version_id FROM {table} WHERE {condition}", list(params), True, True))
 
     if role:
         add("version_roles", "role = ?", [role])

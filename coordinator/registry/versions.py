@@ -8,7 +8,7 @@ from typing import Any
 
 from llmesh.common.errors import NotFound
 from llmesh.common.names import ModelRef
-from llmesh.coordinator.registry.database import Database, chunks
+from llmesh.coordinator.registry.database import Database
 from llmesh.coordinator.registry.facts import param_value
 from llmesh.coordinator.registry.hosts import host_status
 
@@ -90,107 +90,128 @@ class VersionsRepository:
 
     # -- version dicts --------------------------------------------------------------------
 
-    def matching(self, where: str, params: list, connected: frozenset[str]) -> list[dict]:
-        """The versions a WHERE clause over ``versions v JOIN models m`` selects, as dicts,
-        by name and number; ``connected``: the agents whose links are open (host status)."""
-        rows = list(self.db.query(
-            "SELECT v.*, m.name AS model_name, m.display_name, m.description FROM versions v "
-            f"JOIN models m ON m.id = v.model_id WHERE {where} ORDER BY m.name, v.number", params))
+    def matching(self, where: str, params: list, connected: frozenset[str], *, order: str = "m.name, v.number",
+                 order_params: list | None = None, limit: int = -1, offset: int = 0) -> list[dict]:
+        """The versions a WHERE clause over ``versions v JOIN models m`` selects, as dicts, by name
+        and number or in ``order`` (its own parameters), at most ``limit`` of them (-1: all);
+        ``connected``: the agents whose links are open (host status)."""
+        rows = self.db.conn.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
+            f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            params + (order_params or []) + [limit, offset]).fetchall()
+        return self._versions(rows, connected)
+
+    def _versions(self, rows: list[tuple], connected: frozenset[str]) -> list[dict]:
         if not rows:
             return []
-        ids = [r["id"] for r in rows]
+        # One constant statement per table for any number of versions (json_each, not an IN list
+        # per count): SQLite prepares each once and keeps it.
+        ids = json.dumps([r[0] for r in rows])
         copies = self._copies(ids, connected)
-        versions = [{
-            "name": r["model_name"], "version": r["number"], "digest": r["digest"], "kind": r["kind"],
-            "format": r["format"], "source": r["source"], "size_bytes": r["size_bytes"],
-            "file_count": r["file_count"], "metadata": json.loads(r["metadata_json"] or "{}"),
-            "base_model": r["base_model"], "registered": bool(r["registered"]), "notes": r["notes"],
-            "display_name": r["display_name"], "created_at": r["created_at"], "updated_at": r["updated_at"],
-            "copies": copies.get(r["id"], []),
-        } for r in rows]
-        self._add_catalog_fields(versions, rows)  # tags, roles and the catalog's facts
+        found = self._catalog_facts(ids)
+        tags, roles, metrics, params, capabilities, aliases, parents, datasets, backends = found
+        versions = []
+        for (vid, name, number, digest, kind, fmt, source, size_bytes, file_count, metadata, base_model,
+             registered, notes, display_name, created_at, updated_at, semver, label, status, state, locked,
+             last_verified, framework, hardware, duration_s, cost_usd, code_commit, extra, created_by,
+             description) in rows:
+            versions.append({
+                "name": name, "version": number, "digest": digest, "kind": kind, "format": fmt,
+                "source": source, "size_bytes": size_bytes, "file_count": file_count,
+                "metadata": _json_object(metadata), "base_model": base_model, "registered": bool(registered),
+                "notes": notes, "display_name": display_name, "created_at": created_at, "updated_at": updated_at,
+                "copies": copies.get(vid, []),
+                "semver": semver or "", "label": label or "", "status": status, "state": state,
+                "locked": bool(locked), "last_verified": last_verified or 0.0, "framework": framework,
+                "hardware": hardware, "duration_s": duration_s, "cost_usd": cost_usd, "code_commit": code_commit,
+                "extra": _json_object(extra), "created_by": created_by, "description": description or "",
+                "tags": tags.get(vid, {}), "roles": roles.get(vid, []), "metrics": metrics.get(vid, {}),
+                "params": params.get(vid, {}), "capabilities": capabilities.get(vid, {}),
+                "aliases": aliases.get(vid, []), "parents": parents.get(vid, []),
+                "datasets": datasets.get(vid, []), "backends": backends.get(vid, []),
+            })
         return versions
 
-    def _copies(self, ids: list[int], connected: frozenset[str]) -> dict[int, list]:
+    def _copies(self, ids: str, connected: frozenset[str]) -> dict[int, list]:
+        # CROSS JOIN: copies first, by version (left to itself, SQLite walks every host's copies).
         copies: dict[int, list] = {}
+        statuses: dict[str, str] = {}  # per host, worked out once
         now = time.time()
-        for chunk in chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            for r in self.db.query(
-                    "SELECT c.version_id, c.path, c.state, c.verified_at, h.name AS host, h.last_seen, "
-                    "h.heartbeat_interval_s, h.id AS host_id FROM copies c JOIN hosts h ON h.id = c.host_id "
-                    f"WHERE c.version_id IN ({marks}) ORDER BY h.name, c.path", chunk):
-                copies.setdefault(r["version_id"], []).append({
-                    "host": r["host"], "path": r["path"], "state": r["state"],
-                    "verified_at": r["verified_at"],
-                    "host_status": host_status({"id": r["host_id"], "last_seen": r["last_seen"],
-                                                "heartbeat_interval_s": r["heartbeat_interval_s"]},
-                                               connected, now)})
+        for vid, path, state, verified_at, host, last_seen, interval, host_id in self.db.conn.execute(
+                "SELECT c.version_id, c.path, c.state, c.verified_at, h.name, h.last_seen, "
+                "h.heartbeat_interval_s, h.id FROM copies c CROSS JOIN hosts h ON h.id = c.host_id "
+                "WHERE c.version_id IN (SELECT value FROM json_each(?)) ORDER BY h.name, c.path", [ids]):
+            status = statuses.get(host_id)
+            if status is None:
+                status = statuses[host_id] = host_status(
+                    {"id": host_id, "last_seen": last_seen, "heartbeat_interval_s": interval}, connected, now)
+            copies.setdefault(vid, []).append({"host": host, "path": path, "state": state,
+                                               "verified_at": verified_at, "host_status": status})
         return copies
 
-    def _add_catalog_fields(self, versions: list[dict], rows: list[dict]) -> None:
-        ids = [r["id"] for r in rows]
-        found: dict[str, dict[int, Any]] = {k: {} for k in (
-            "tags", "roles", "metrics", "params", "capabilities", "aliases", "parents", "datasets", "backends")}
-        for chunk in chunks(ids, 200):
-            marks = ",".join("?" * len(chunk))
-            # one round trip for the small per-version tables (listings read this for every row)
-            for kind, vid, key, value, num in self.db.conn.execute(
-                    f"SELECT 'metrics', version_id, key, value, NULL FROM version_metrics "
-                    f"WHERE version_id IN ({marks}) "
-                    f"UNION ALL SELECT 'params', version_id, key, value, num FROM version_params "
-                    f"WHERE version_id IN ({marks}) "
-                    f"UNION ALL SELECT 'capabilities', version_id, key, value, NULL FROM version_capabilities "
-                    f"WHERE version_id IN ({marks}) "
-                    f"UNION ALL SELECT 'aliases', version_id, alias, NULL, NULL FROM aliases "
-                    f"WHERE version_id IN ({marks}) "
-                    f"UNION ALL SELECT 'datasets', version_id, name, digest, NULL FROM version_datasets "
-                    f"WHERE version_id IN ({marks}) "
-                    f"UNION ALL SELECT 'backends', version_id, backend, NULL, NULL FROM version_backends "
-                    f"WHERE version_id IN ({marks}) "
-                    f"UNION ALL SELECT 'tags', version_id, key, value, NULL FROM version_tags "
-                    f"WHERE version_id IN ({marks}) "
-                    f"UNION ALL SELECT 'roles', version_id, role, NULL, NULL FROM version_roles "
-                    f"WHERE version_id IN ({marks})", chunk * 8):
-                if kind == "metrics":
-                    found["metrics"].setdefault(vid, {})[key] = value
-                elif kind == "params":
-                    found["params"].setdefault(vid, {})[key] = param_value(value, num)
-                elif kind == "capabilities":
-                    found["capabilities"].setdefault(vid, {})[key] = bool(value)
-                elif kind == "tags":
-                    found["tags"].setdefault(vid, {})[key] = value
-                elif kind == "datasets":
-                    found["datasets"].setdefault(vid, []).append({"name": key, "digest": value})
-                else:
-                    found[kind].setdefault(vid, []).append(key)
-            for r in self.db.query(
-                    "SELECT l.child_id, l.relation, m.name, v.number FROM lineage l "
-                    "JOIN versions v ON v.id = l.parent_id JOIN models m ON m.id = v.model_id "
-                    f"WHERE l.child_id IN ({marks}) ORDER BY m.name, v.number", chunk):
-                found["parents"].setdefault(r["child_id"], []).append(
-                    {"name": r["name"], "version": r["number"], "relation": r["relation"]})
-        for kind in ("tags", "metrics", "params", "capabilities"):  # key order, as before
-            for vid, values in found[kind].items():
-                found[kind][vid] = dict(sorted(values.items()))
-        for vid, values in found["datasets"].items():
-            values.sort(key=lambda d: d["name"])
-        for kind in ("roles", "aliases", "backends"):
-            for values in found[kind].values():
-                values.sort()
-        for version, row in zip(versions, rows):
-            vid = row["id"]
-            version.update({
-                "semver": row["semver"] or "", "label": row.get("label") or "",
-                "status": row["status"], "state": row["state"],
-                "locked": bool(row["locked"]), "last_verified": row["last_verified"] or 0.0,
-                "framework": row["framework"], "hardware": row["hardware"], "duration_s": row["duration_s"],
-                "cost_usd": row["cost_usd"], "code_commit": row["code_commit"],
-                "extra": json.loads(row["extra_json"] or "{}"), "created_by": row["created_by"],
-                "description": row.get("description") or "",
-                "tags": found["tags"].get(vid, {}), "roles": found["roles"].get(vid, []),
-                "metrics": found["metrics"].get(vid, {}), "params": found["params"].get(vid, {}),
-                "capabilities": found["capabilities"].get(vid, {}), "aliases": found["aliases"].get(vid, []),
-                "parents": found["parents"].get(vid, []), "datasets": found["datasets"].get(vid, []),
-                "backends": found["backends"].get(vid, []),
-            })
+    def _catalog_facts(self, ids: str) -> tuple[dict[int, Any], ...]:
+        """Per version id: tags, roles, metrics, params, capabilities, aliases, parents, datasets
+        and backends, each in key (or name) order."""
+        tags: dict[int, dict] = {}
+        metrics: dict[int, dict] = {}
+        params: dict[int, dict] = {}
+        capabilities: dict[int, dict] = {}
+        roles: dict[int, list] = {}
+        aliases: dict[int, list] = {}
+        backends: dict[int, list] = {}
+        datasets: dict[int, list] = {}
+        parents: dict[int, list] = {}
+        # One round trip for the small per-version tables (listings read this for every row).
+        # Sorted by (kind, version, key: unique in each table), the dicts and lists come out in key order.
+        rows = self.db.conn.execute(_CATALOG_FACTS, [ids]).fetchall()
+        rows.sort()
+        for kind, vid, key, value, num in rows:
+            if kind == 0:
+                tags.setdefault(vid, {})[key] = value
+            elif kind == 1:
+                roles.setdefault(vid, []).append(key)
+            elif kind == 2:
+                metrics.setdefault(vid, {})[key] = value
+            elif kind == 3:
+                params.setdefault(vid, {})[key] = param_value(value, num)
+            elif kind == 4:
+                capabilities.setdefault(vid, {})[key] = bool(value)
+            elif kind == 5:
+                aliases.setdefault(vid, []).append(key)
+            elif kind == 6:
+                datasets.setdefault(vid, []).append({"name": key, "digest": value})
+            else:
+                backends.setdefault(vid, []).append(key)
+        for child, relation, name, number in self.db.conn.execute(
+                "SELECT l.child_id, l.relation, m.name, v.number FROM lineage l "
+                "JOIN versions v ON v.id = l.parent_id JOIN models m ON m.id = v.model_id "
+                "WHERE l.child_id IN (SELECT value FROM json_each(?)) ORDER BY m.name, v.number", [ids]):
+            parents.setdefault(child, []).append({"name": name, "version": number, "relation": relation})
+        return tags, roles, metrics, params, capabilities, aliases, parents, datasets, backends
+
+
+# The columns _versions unpacks, in its order.
+_VERSION_COLUMNS = (
+    "v.id, m.name, v.number, v.digest, v.kind, v.format, v.source, v.size_bytes, v.file_count, "
+    "v.metadata_json, v.base_model, v.registered, v.notes, m.display_name, v.created_at, v.updated_at, "
+    "v.semver, v.label, v.status, v.state, v.locked, v.last_verified, v.framework, v.hardware, v.duration_s, "
+    "v.cost_usd, v.code_commit, v.extra_json, v.created_by, m.description")
+
+# Each per-version table's rows for the versions in a JSON list, numbered by kind for _catalog_facts.
+_CATALOG_FACTS = " UNION ALL ".join(
+    f"SELECT {kind}, version_id, {columns} FROM {table} WHERE version_id IN (SELECT value FROM json_each(?1))"
+    for kind, (table, columns) in enumerate([
+        ("version_tags", "key, value, NULL"),
+        ("version_roles", "role, NULL, NULL"),
+        ("version_metrics", "key, value, NULL"),
+        ("version_params", "key, value, num"),
+        ("version_capabilities", "key, value, NULL"),
+        ("aliases", "alias, NULL, NULL"),
+        ("version_datasets", "name, digest, NULL"),
+        ("version_backends", "backend, NULL, NULL"),
+    ]))
+
+
+def _json_object(text: str | None) -> Any:
+    # Most versions hold no metadata or extra fields: skip the parser for those.
+    return {} if not text or text == "{}" else json.loads(text)

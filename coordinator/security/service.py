@@ -19,6 +19,7 @@ log = logging.getLogger("llmesh.coordinator.security")
 
 # How long `hosts remove` waits for each online agent to confirm it refuses the removed host.
 REVOCATION_CONFIRM_TIMEOUT_S = 5.0
+MAX_CACHED_TOKENS = 1024
 USER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
 
@@ -30,6 +31,11 @@ class SecurityService:
         self.agent_cert_ttl_s = agent_cert_ttl_s
         self._revoked: set[str] = set()
         self._revoked_agents: set[str] = set()
+        # token hash -> {name, role}: every RPC checks its token, and asking the registry means a
+        # trip through the writer thread. Any change to users, tokens or hosts empties it before the
+        # change is answered, so a removed user is refused from the next call on.
+        self._callers: dict[str, dict] = {}
+        self._callers_generation = 0
 
     async def load(self) -> None:
         self._revoked = await self.core.run(self.registry.security.revoked_serials)
@@ -58,7 +64,10 @@ class SecurityService:
             raise InvalidArgument("token lifetime must be between 1 second and 30 days")
         token, hashed = self._token(JOIN_TOKEN_PREFIX)
         expires_at = time.time() + ttl_s
-        await self.core.run(self.registry.security.add_join_token, hashed, role, expires_at, "")
+        try:
+            await self.core.run(self.registry.security.add_join_token, hashed, role, expires_at, "")
+        finally:
+            self._forget_callers()
         return token, expires_at
 
     async def add_user(self, name: str, role: str) -> tuple[dict, str]:
@@ -67,17 +76,35 @@ class SecurityService:
         if role not in ROLES:
             raise InvalidArgument(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
         token, hashed = self._token(USER_TOKEN_PREFIX)
-        await self.core.run(self.registry.security.add_user, name, role, hashed, "")
+        try:
+            await self.core.run(self.registry.security.add_user, name, role, hashed, "")
+        finally:
+            self._forget_callers()
         return {"name": name, "role": role, "created_at": time.time()}, token
 
     async def user_for_token(self, hashed: str) -> dict:
-        return await self.core.run(self.registry.security.user_by_token, hashed)
+        found = self._callers.get(hashed)
+        if found is None:
+            generation = self._callers_generation
+            found = await self.core.run(self.registry.security.user_by_token, hashed)
+            # Kept only if nothing changed meanwhile (a lookup that raced a removal is not kept);
+            # unknown tokens are never kept.
+            if generation == self._callers_generation and len(self._callers) < MAX_CACHED_TOKENS:
+                self._callers[hashed] = found
+        return dict(found)
+
+    def _forget_callers(self) -> None:
+        self._callers = {}
+        self._callers_generation += 1
 
     async def list_users(self) -> list[dict]:
         return await self.core.run(self.registry.security.list_users)
 
     async def remove_user(self, name: str) -> None:
-        await self.core.run(self.registry.security.remove_user, name, "")
+        try:
+            await self.core.run(self.registry.security.remove_user, name, "")
+        finally:
+            self._forget_callers()
 
     # -- agents ---------------------------------------------------------------------------
 
@@ -89,7 +116,10 @@ class SecurityService:
         check_host_name(name)
         if not agent_id or len(agent_id) > 64 or not agent_id.isalnum():
             raise InvalidArgument("invalid agent id")
-        await self.core.run(self.registry.security.use_join_token, tls.secret_hash(secret), agent_id)
+        try:
+            await self.core.run(self.registry.security.use_join_token, tls.secret_hash(secret), agent_id)
+        finally:
+            self._forget_callers()
         return await self.issue_agent_certificate(agent_id, csr_pem)
 
     async def issue_agent_certificate(self, agent_id: str, csr_pem: bytes) -> bytes:
@@ -107,7 +137,10 @@ class SecurityService:
     async def remove_host(self, name: str) -> tuple[str, list[str]]:
         """Revoke the host's certificates; returns its agent id and the online hosts that did
         not confirm their Peer services refuse it (they get the list again when they reconnect)."""
-        agent_id = await self.core.run(self.registry.security.remove_host, name, "")
+        try:
+            agent_id = await self.core.run(self.registry.security.remove_host, name, "")
+        finally:
+            self._forget_callers()
         await self.load()  # before telling anyone: a link opened from now on is welcomed with the new list
         self.core.hub.disconnect(agent_id)  # refused at once, not at its next reconnect
         return agent_id, await self._push_revocations()
