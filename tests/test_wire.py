@@ -15,7 +15,7 @@ def a_version() -> dict:
         "metadata": {"b": 1, "a": [1, 2]}, "roles": ["asm"], "tags": {"team": "x"}, "registered": True,
         "metrics": {"accuracy": 0.9}, "params": {}, "capabilities": {"vision": False}, "parents": [],
         "datasets": [{"name": "d", "digest": "sha256:cd"}], "duration_s": 0.0, "cost_usd": None,
-        "extra": "{}", "unknown": object(),
+        "extra": "{}", "deployed_to": [], "unknown": object(),
     }
 
 
