@@ -44,12 +44,13 @@ def gate_set(obj, environment, expression):
         return mesh.set_gate(environment, expression)
 
 
-def _show_gates(rows: list[dict]) -> None:
-    if render.say_if_empty(rows, "gates"):
+def _show_gates(rows: list[dict], what: str = "gates") -> None:
+    """Environments and their gates: `gate list` (those with one) and `env list` (all)."""
+    if render.say_if_empty(rows, what):
         return
     t = render.table("ENVIRONMENT", "GATE", "BY", "SINCE")
     for g in rows:
-        t.add_row(g["environment"], g["expression"], g["updated_by"], render.when(g["updated_at"]))
+        t.add_row(g["environment"], g["expression"] or "-", g["updated_by"] or "-", render.when(g["updated_at"]))
     render.print_table(t)
 
 
@@ -77,17 +78,8 @@ def env():
     """Environments a version is promoted through (development, staging, production by default)."""
 
 
-def _show_environments(rows: list[dict]) -> None:
-    if render.say_if_empty(rows, "environments"):
-        return
-    t = render.table("ENVIRONMENT", "GATE", "BY", "SINCE")
-    for g in rows:
-        t.add_row(g["environment"], g["expression"] or "-", g["updated_by"] or "-", render.when(g["updated_at"]))
-    render.print_table(t)
-
-
 @click.command("list")
-@render.output(_show_environments)
+@render.output(lambda rows: _show_gates(rows, "environments"))
 @click.pass_obj
 def env_list(obj):
     """Every environment, in promotion order, with its gate."""

@@ -3,16 +3,12 @@ roots becomes a GGUF in the store's converted/ folder, with progress reported as
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Callable
 
-from llmesh.common.errors import InvalidArgument, MeshError
+from llmesh.agent.progress import run_reporting
+from llmesh.common.errors import InvalidArgument
 from llmesh.v1 import agent_link_pb2 as link_pb
-
-log = logging.getLogger("llmesh.agent.convert")
-
-REPORT_EVERY_S = 0.5
 
 
 class ConversionJobs:
@@ -29,7 +25,6 @@ class ConversionJobs:
         self._jobs[command.job_id] = asyncio.create_task(self._convert(command))
 
     async def _convert(self, command: link_pb.ConvertModel) -> None:
-        loop = asyncio.get_running_loop()
         progress = {"done": 0, "total": 0}
 
         def on_progress(stage: str, done: int, total: int) -> None:
@@ -39,22 +34,8 @@ class ConversionJobs:
             self.report(link_pb.JobProgress(job_id=command.job_id, state=state, bytes_done=progress["done"],
                                             bytes_total=progress["total"], error=error, copy_path=path))
 
-        async def ticker():
-            while True:
-                await asyncio.sleep(REPORT_EVERY_S)
-                send("running")
-
-        tick = asyncio.create_task(ticker())
-        try:
-            out = await loop.run_in_executor(None, self._convert_now, command, on_progress)
-            send("done", path=str(out))
-        except MeshError as exc:
-            send("failed", error=str(exc))
-        except Exception as exc:  # a converter bug must end the job visibly
-            log.exception("conversion %s failed", command.job_id)
-            send("failed", error=f"conversion failed: {exc}")
-        finally:
-            tick.cancel()
+        await run_reporting(lambda: {"path": str(self._convert_now(command, on_progress))}, send,
+                            f"conversion {command.job_id}")
 
     def _convert_now(self, command: link_pb.ConvertModel, on_progress) -> Path:
         # numpy-heavy: loaded when a conversion runs

@@ -18,14 +18,14 @@ from llmesh.agent.hubs import credentials
 from llmesh.agent.hubs import fetch as hubfetch
 from llmesh.agent.hubs.oci import Registry
 from llmesh.agent.hubs.push import PushFile, files_of_manifest, push_files
+from llmesh.agent.progress import run_reporting
 from llmesh.agent.store.blobs import BlobStore
-from llmesh.common.errors import FailedPrecondition, MeshError, NotFound
+from llmesh.common.errors import FailedPrecondition, NotFound
 from llmesh.common.refs import parse_hub_ref
 from llmesh.v1 import agent_link_pb2 as link_pb
 
 log = logging.getLogger("llmesh.agent.hubs")
 
-REPORT_EVERY_S = 0.5
 
 
 def default_ollama_models_dir(env) -> Path:
@@ -85,7 +85,6 @@ class HubJobs:
                 "blobs_skipped": result.blobs_skipped, "bytes_sent": result.bytes_sent}
 
     async def _pull(self, command: link_pb.HubPull) -> None:
-        loop = asyncio.get_running_loop()
         counts = {"done": 0, "received": 0, "total": 0}
         lock = threading.Lock()
 
@@ -104,22 +103,11 @@ class HubJobs:
                 bytes_received=progress["received"], error=error, copy_path=path, source_digest=source_digest,
                 source_record_json=record))
 
-        async def ticker():
-            while True:
-                await asyncio.sleep(REPORT_EVERY_S)
-                send("running")
+        def work() -> dict:
+            out, digest, record = self._pull_now(command, on_progress, counts)
+            return {"path": str(out), "source_digest": digest, "record": record}
 
-        tick = asyncio.create_task(ticker())
-        try:
-            out, digest, record = await loop.run_in_executor(None, self._pull_now, command, on_progress, counts)
-            send("done", path=str(out), source_digest=digest, record=record)
-        except MeshError as exc:
-            send("failed", error=str(exc))
-        except Exception as exc:  # a bug must end the job visibly
-            log.exception("hub pull %s failed", command.job_id)
-            send("failed", error=f"hub pull failed: {type(exc).__name__}: {exc}")
-        finally:
-            tick.cancel()
+        await run_reporting(work, send, f"hub pull {command.job_id}")
 
     def _pull_now(self, command: link_pb.HubPull, on_progress, counts: dict) -> tuple[Path, str, str]:
         ref = parse_hub_ref(command.ref, insecure=command.insecure, include=list(command.include))
