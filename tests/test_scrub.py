@@ -58,12 +58,14 @@ def test_throttle_sleeps_until_the_bytes_read_are_due():
         throttle(50)
     # 200 bytes at 100 B/s take 2 s: each read of 50 waits until its bytes are due.
     assert clock.sleeps == [0.5, 0.5, 0.5, 0.5]
-    clock.now += 10  # a slow disk: reading took longer than the rate allows, so no sleep
-    throttle(100)
+    clock.now += 10  # a slow disk: a pause earns at most the bucket's burst (a quarter second), not 10 s
+    throttle(25)
     assert len(clock.sleeps) == 4
+    throttle(100)
+    assert clock.sleeps[4:] == [1.0]
     unlimited = Throttle(0, clock=clock, sleep=clock.sleep)
     unlimited(10 ** 12)
-    assert len(clock.sleeps) == 4
+    assert len(clock.sleeps) == 5
 
 
 def test_scrub_rereads_every_byte_at_its_rate_and_ignores_the_hash_cache(tmp_path):

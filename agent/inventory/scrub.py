@@ -21,6 +21,7 @@ from pathlib import Path
 
 from llmesh.common.errors import MeshError, NotFound
 from llmesh.common.files import atomic_write
+from llmesh.common.ratelimit import TokenBucket
 
 log = logging.getLogger("llmesh.agent")
 
@@ -33,24 +34,23 @@ class ScrubStopped(Exception):
 
 
 class Throttle:
-    """Paces reads to ``rate`` bytes a second (0: no limit): after each read it sleeps until the
-    bytes read so far are due. Thread-safe; ``clock`` and ``sleep`` are injectable for tests."""
+    """Paces a scrub's reads on its worker threads through the same token bucket as transfers
+    (0: no limit): after each read it sleeps until those bytes are due. ``clock`` and ``sleep``
+    are injectable for tests."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
-        self.rate = float(rate)
-        self.clock, self.sleep = clock, sleep
-        self._lock = threading.Lock()
-        self._start: float | None = None
-        self.bytes = 0
+        self.bucket = TokenBucket(int(rate), clock)
+        self.sleep = sleep
+        self._lock = threading.Lock()  # the bucket itself is for one event loop; reads come from threads
+
+    @property
+    def bytes(self) -> int:
+        return self.bucket.bytes
 
     def __call__(self, n: int) -> None:
         with self._lock:
-            now = self.clock()
-            if self._start is None:
-                self._start = now
-            self.bytes += n
-            wait = self._start + self.bytes / self.rate - now if self.rate > 0 else 0.0
+            wait = self.bucket.reserve(n)
         if wait > 0:
             self.sleep(wait)
 
