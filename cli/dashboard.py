@@ -1,13 +1,12 @@
 """meshctl dashboard: a one-time login link to the coordinator's web dashboard."""
 from __future__ import annotations
 
-import json
 import webbrowser
 
 import click
 
 from llmesh.cli import render
-from llmesh.common.config import ENDPOINT_FILE, check_address, home_from_env
+from llmesh.common.config import ENDPOINT_FILE, check_address, home_from_env, read_endpoint
 from llmesh.common.errors import FailedPrecondition
 from llmesh.sdk.dashboard import login_link
 
@@ -19,11 +18,8 @@ def http_address(flag: str | None, env, coordinator: str) -> str:
     if flag:
         return check_address(flag)
     path = home_from_env(env) / ENDPOINT_FILE
-    try:
-        endpoint = json.loads(path.read_text())
-    except (OSError, ValueError):
-        endpoint = {}
-    if isinstance(endpoint, dict) and endpoint.get("http_address") and endpoint.get("address") == coordinator:
+    endpoint = read_endpoint(path)
+    if endpoint.get("http_address") and endpoint.get("address") == coordinator:
         return endpoint["http_address"]
     raise FailedPrecondition(f"no HTTPS address for the coordinator at {coordinator} in {path}: pass "
                              "--http HOST:PORT (the coordinator's --http-listen address)")

@@ -92,14 +92,23 @@ def write_endpoint(path: Path, address: str, **extra) -> None:
     atomic_write(path, json.dumps({"address": address, "pid": os.getpid(), **extra}, indent=2))
 
 
-def remove_endpoint(path: Path, address: str) -> None:
-    """Remove the endpoint file only if this process wrote it: another coordinator's stays."""
+def read_endpoint(path: Path) -> dict:
+    """What the endpoint file says (address, pid, http_address); {} when it is missing or unreadable."""
     try:
         data = json.loads(path.read_text())
-        if isinstance(data, dict) and data.get("address") == address and data.get("pid") == os.getpid():
-            path.unlink()
     except (OSError, ValueError):
-        pass
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remove_endpoint(path: Path, address: str) -> None:
+    """Remove the endpoint file only if this process wrote it: another coordinator's stays."""
+    data = read_endpoint(path)
+    if data.get("address") == address and data.get("pid") == os.getpid():
+        try:
+            path.unlink()
+        except OSError:
+            pass
 
 
 def write_credentials(home: Path, address: str, token: str, ca_pem: bytes) -> Path:

@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from llmesh.common.config import ENDPOINT_FILE
+from llmesh.common.config import ENDPOINT_FILE, read_endpoint
 from llmesh.common.errors import FailedPrecondition
 from llmesh.common.platform import try_lock, unlock
 
@@ -86,10 +86,7 @@ def _holder(path: Path) -> str:
     what = f"meshctl {data['command']}" if data.get("command") else "another llmesh process"
     address = ""
     if path.name == COORDINATOR_LOCK:
-        try:
-            endpoint = json.loads((path.parent / ENDPOINT_FILE).read_text())
-            if isinstance(endpoint, dict) and endpoint.get("pid") == pid:
-                address = str(endpoint.get("address") or "")
-        except (OSError, ValueError):
-            pass
+        endpoint = read_endpoint(path.parent / ENDPOINT_FILE)
+        if endpoint.get("pid") == pid:
+            address = str(endpoint.get("address") or "")
     return f"{what} is already running" + (f" at {address}" if address else "") + (f" (pid {pid})" if pid else "")
