@@ -72,7 +72,10 @@ def test_a_swarm_member_sending_bad_pieces_is_dropped_and_nothing_unverified_spr
     logs = "".join((swarm.base / f"agent-{d}.log").read_text() for d in ("d1", "d3"))
     if "from d2 failed verification" in logs:  # d2 was asked for pieces: they were caught
         assert "d2 sent 3 pieces that failed verification; not using it any more" in logs
-    assert served_by(jobs, "d2") == 0  # not one byte of d2's counts as verified
+    # Not one byte of the weights d2 corrupts counts as verified from it; the small config.json it
+    # serves intact (to d1 and d3 at most) may.
+    others = sum(f.stat().st_size for f in weights.parent.iterdir() if f != weights)
+    assert served_by(jobs, "d2") <= 2 * others
 
 
 def test_a_destination_killed_mid_swarm_resumes_and_the_others_finish_without_it(swarm):
