@@ -14,15 +14,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from harness import free_port
+
 REGISTRY_BINARY = shutil.which("docker-registry") or shutil.which("registry")
 WHY_NO_REGISTRY = ("no OCI registry binary: install Debian's docker-registry package "
                    "(`make test` does it as root: SYSTEM_PACKAGES)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalRegistry:

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 from factories import OLLAMA_PARAMS, OLLAMA_TEMPLATE, make_peft_adapter
+from harness import free_port
 from ollama_standin import CANNED_RESPONSE, OllamaStandIn
 from tokenizers_for_tests import make_runnable_llama
 
@@ -34,12 +35,6 @@ def tiny_gguf(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("serve")
     model = make_runnable_llama(root / "model")
     return Path(convert_to_gguf(model, root / "gguf" / "tiny.F16.gguf")["path"])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gone(pid: int) -> bool:

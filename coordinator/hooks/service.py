@@ -74,11 +74,14 @@ class HookService:
             try:
                 while await self.core.run(self._queue_new):
                     pass
+                # One delivery in flight per hook, taken in event order: a healthy receiver sees
+                # events in the order they happened (an alias moved 1 -> 2 -> 3, not 2 -> 3 then 1).
                 for row in await self.core.run(self.registry.hooks.due_deliveries, time.time()):
-                    if row["id"] not in self._in_flight and len(self._in_flight) < MAX_CONCURRENT:
+                    busy = row["hook_id"] in self._in_flight
+                    if not busy and len(self._in_flight) < MAX_CONCURRENT:
                         task = asyncio.create_task(self._attempt(row))
-                        self._in_flight[row["id"]] = task
-                        task.add_done_callback(lambda _, key=row["id"]: self._in_flight.pop(key, None))
+                        self._in_flight[row["hook_id"]] = task
+                        task.add_done_callback(lambda _, key=row["hook_id"]: self._in_flight.pop(key, None))
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep delivering: one bad row must not stop every hook

@@ -64,7 +64,7 @@ class HooksRepository:
         return list(self.db.query(
             "SELECT d.id, d.hook_id, d.url, d.event, d.payload, d.attempts, h.secret FROM hook_deliveries d "
             "JOIN hooks h ON h.id = d.hook_id WHERE d.state = 'pending' AND d.next_at <= ? "
-            "ORDER BY d.next_at LIMIT ?", [now, limit]))
+            "ORDER BY d.next_at, d.event_id LIMIT ?", [now, limit]))
 
     def record_attempt(self, delivery_id: str, attempt: int, http_status: int, error: str, outcome: str,
                        next_at: float | None) -> None:
