@@ -103,14 +103,16 @@ def test_two_adapters_one_process_swapped_in_place_and_removed(files, tmp_path):
         with pytest.raises(Unavailable, match="model 'oracle-b' is not served here"):
             ask(url, "oracle-b")
 
+        swapped.stop()  # the name the process started with leaves too
+        assert alive(pid) and ask(url, "base") == answers["base"]
+
         # The supervisor restarts a killed server with what it served then.
         os.kill(pid, signal.SIGKILL)
         shared._supervisor.wait_for_restart(pid)
-        assert shared.pid != pid and ask(url, "oracle") == answers["oracle-b"]
+        assert shared.pid != pid and ask(url, "base") == answers["base"]
+        assert [x["name"] for x in _http(url, "GET", "/lora-adapters")] == ["base"]
         pid = shared.pid
 
-        swapped.stop()
-        assert alive(pid)
         base.stop()  # the last one stops the process
         assert not alive(pid) and shared.pid is None
         check_port_free("127.0.0.1", port)

@@ -1,5 +1,7 @@
 """The serving commands the coordinator sends this agent: start and stop deployments (supervised
-llama.cpp servers, or models in the local Ollama), and prompt tests against what is served."""
+llama.cpp servers, or models in the local Ollama), and prompt tests against what is served.
+llama.cpp deployments with adapters share one server per base and port (shared.py): another
+adapter joins it, a swap changes the adapter in place, the last to stop ends the process."""
 from __future__ import annotations
 
 import asyncio

@@ -92,7 +92,7 @@ class SharedServer:
                    "--host", host, "--port", str(spec.port), "--n_ctx", str(spec.n_ctx), "--state", str(state)]
         command += ["--n_threads", str(threads)] if threads else []
         self._supervisor = Supervisor(command, self.log_dir / f"lora-server-{spec.port}.log",
-                                      lambda: _serves(spec.url, served_name), name="the llama.cpp adapter server",
+                                      lambda: _answers(spec.url), name="the llama.cpp adapter server",
                                       address=spec.url, ready_timeout_s=self.ready_timeout_s,
                                       max_backoff_s=self.max_backoff_s)
         self._supervisor.start()
@@ -139,10 +139,12 @@ class SharedServer:
               [{"name": member.served_name, "path": member.adapter_path, "scale": 1.0}])
 
 
-def _serves(url: str, name: str) -> bool:
+def _answers(url: str) -> bool:
+    """Ready: it loaded the base and what its state file names (else it exits), and listens."""
     try:
-        return any(m["id"] == name for m in _call(url, "GET", "/v1/models", timeout=2)["data"])
-    except (FailedPrecondition, KeyError, TypeError):
+        _call(url, "GET", "/v1/models", timeout=2)
+        return True
+    except FailedPrecondition:
         return False
 
 
