@@ -92,6 +92,9 @@ def test_an_adapter_is_served_on_its_base_from_another_hosts_hf_cache(lora):
     wrong = lora.meshctl("models", "swap", "oracle", "other-lora", check=False, timeout=300)
     assert wrong.returncode == 1 and len(wrong.stderr.strip().splitlines()) == 1
     assert "adapter other-lora was trained on other:1" in wrong.stderr
+    unknown = lora.meshctl("models", "swap", "oracle", "no-such-adapter", check=False, timeout=300)
+    assert unknown.returncode == 1 and len(unknown.stderr.strip().splitlines()) == 1, unknown.stderr
+    assert "no-such-adapter" in unknown.stderr
     assert answer(lora, "oracle") == with_adapter  # nothing changed
     out = lora.meshctl("models", "swap", "oracle", "oracle-b", timeout=900).stdout
     assert "adapter changed in place, no restart" in out and f"pid {d['pid']}" in out

@@ -105,6 +105,7 @@ def test_two_adapters_one_process_swapped_in_place_and_removed(files, tmp_path):
 
         swapped.stop()  # the name the process started with leaves too
         assert alive(pid) and ask(url, "base") == answers["base"]
+        assert ask(url, "any-name") == answers["base"]  # one name served: it answers to any (as llama-cpp-python's)
 
         # The supervisor restarts a killed server with what it served then.
         os.kill(pid, signal.SIGKILL)

@@ -142,8 +142,8 @@ class Models:
 
     def _use(self, name: str | None) -> Served:
         """Set the context's adapters for a request to NAME (under the lock)."""
-        if name is None or name not in self.served:
-            if name is None and len(self.served) == 1:
+        if name not in self.served:
+            if len(self.served) == 1:  # as llama-cpp-python's server: one model answers to any name
                 name = next(iter(self.served))
             elif name is None:
                 raise RequestError(400, f"say which model: {', '.join(self.served) or '(none served)'}")
