@@ -149,3 +149,46 @@ def _http(url, method, path, body=None):
         return json.loads(response.read())
     finally:
         conn.close()
+
+
+LLAMA_SERVER_STANDIN = """#!{python}
+# A STAND-IN for a llama-server binary (not installed here): it takes llama-server's flags and runs
+# llama-cpp-python's server, which, like llama-server, loads its adapter only at start.
+import argparse, os, sys
+p = argparse.ArgumentParser()
+for flag in ("-m", "--host", "--port", "-c", "--alias", "--lora", "-t"):
+    p.add_argument(flag)
+a = p.parse_args()
+cmd = [sys.executable, "-m", "llama_cpp.server", "--model", a.m, "--host", a.host, "--port", a.port,
+       "--n_ctx", a.c, "--model_alias", a.alias] + (["--lora_path", a.lora] if a.lora else [])
+os.execv(sys.executable, cmd)
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the stand-in binary is a script with a #! line")
+def test_with_a_llama_server_binary_a_swap_is_not_done_in_place(files, tmp_path):
+    """A configured llama-server loads adapters only at start: the agent says it cannot swap in
+    place (and changes nothing), so the coordinator restarts it cleanly."""
+    import sys
+
+    from llmesh.agent.serving.deployments import Deployments
+    from llmesh.v1 import agent_link_pb2 as link_pb
+
+    binary = tmp_path / "llama-server"
+    binary.write_text(LLAMA_SERVER_STANDIN.format(python=sys.executable))
+    binary.chmod(0o755)
+    deployments = Deployments(lambda p: p, tmp_path / "logs", ollama_url="", llama_server_binary=str(binary))
+    port = free_port()
+    start = link_pb.StartServing(deployment_id="d1", backend="llamacpp", gguf_path=files["base"],
+                                 served_name="oracle", port=port, adapter_path=files["a"])
+    first = deployments.start(start)
+    try:
+        assert "how" not in first and alive(first["pid"])
+        swap = link_pb.StartServing(deployment_id="d2", backend="llamacpp", gguf_path=files["base"],
+                                    served_name="oracle", port=port, adapter_path=files["b"], replaces="d1",
+                                    in_place=True)
+        assert deployments.start(swap) == {"in_place": False}
+        assert list(deployments.servers) == ["d1"] and deployments.servers["d1"].pid == first["pid"]
+    finally:
+        deployments.stop(link_pb.StopServing(deployment_id="d1", backend="llamacpp"))
+    assert not alive(first["pid"])

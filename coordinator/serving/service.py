@@ -217,11 +217,12 @@ class ServingService:
                 "pid": result.get("pid") or 0}
 
     async def _joinable(self, host_id: str, backend: str, gguf_id: int) -> set[int]:
-        """Ports of llama.cpp servers of this model on the host: another adapter may join them."""
+        """Ports of the host's llama.cpp adapter servers of this model (those serving an adapter):
+        another deployment of the model may join them."""
         if backend == "ollama":
             return set()
         return {d["port"] for d in await self.core.run(self.registry.deployments.running_deployments, gguf_id, host_id)
-                if d["backend"] == backend}
+                if d["backend"] == backend and d["adapter"]}
 
     async def _swap_in_place(self, host: dict, start: link_pb.StartServing, replaced: list[dict], backend: str,
                              gguf_id: int) -> dict | None:
