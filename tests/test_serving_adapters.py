@@ -80,9 +80,10 @@ def test_an_adapter_is_served_on_its_base_from_another_hosts_hf_cache(lora):
     assert d["served_name"] == "oracle" and d["source"] == "acme/tiny-llama:1" and d["adapter"].startswith("oracle")
     assert d["how"] == "started" and alive(d["pid"])
     with_adapter = answer(lora, "oracle")
-    # Another adapter and the base alone on the same host join the running server: one process, one port.
+    # Another adapter and the base alone on the same host join the running server: one process, one port
+    # (with --port naming it, or without).
     b = json.loads(lora.meshctl("models", "deploy", "oracle-b", "llamacpp", "--on", "mac", "--quant", "Q8_0", "--json",
-                                timeout=900).stdout)
+                                "--port", str(d["port"]), timeout=900).stdout)  # its port, named: joined too
     base = json.loads(lora.meshctl("models", "deploy", "acme/tiny-llama", "llamacpp", "--on", "mac", "--name", "base",
                                    "--quant", "Q8_0", "--json", timeout=900).stdout)
     assert (b["how"], b["pid"], b["port"]) == (base["how"], base["pid"], base["port"]) == ("joined", d["pid"], d["port"])
