@@ -50,14 +50,16 @@ def convert(obj, ref, fmt, quant, on, wait):
 @click.option("--adapter", default="", metavar="NAME:VER", help="A LoRA adapter to load with the model.")
 @click.option("--quant", default="", help=f"Quantization when it must be converted first (default Q4_K_M): {QUANT_HELP}")
 @render.output(lambda d: click.echo(f"{d['ref']} is served by {d['backend']} on {d['host']} as "
-                                    f"{d['served_name']!r} at {d['endpoint']}"))
+                                    f"{d['served_name']!r} at {d['endpoint']}{how(d)}"))
 @click.pass_obj
 def deploy(obj, ref, backend, on, served_name, port, adapter, quant):
     """Serve a version on a host (converting and pulling it there first when needed).
 
     NAME@ALIAS binds the deployment to the alias: when the alias moves (models alias, promote,
     rollback --alias) it is redeployed to the new version under the same name and port.
-    Deploying again under a served name replaces that deployment on its port."""
+    Deploying again under a served name replaces that deployment on its port. On llama.cpp a
+    deployment with an adapter joins the running server of its base on that host (one process,
+    one port, each adapter under its own name) unless --port names another port."""
     with obj.client() as mesh:
         return mesh.deploy(ref, backend, on, served_name, port, adapter, quant)
 
@@ -78,13 +80,27 @@ def undeploy(obj, ref, on):
 @click.argument("adapter", metavar="ADAPTER[:VERSION]")
 @click.option("--on", default="", help="The host, when DEPLOYMENT is served on several.")
 @render.output(lambda d: click.echo(f"{d['served_name']!r} on {d['host']} now serves {d['ref']} with {d['adapter']} "
-                                    f"at {d['endpoint']}"))
+                                    f"at {d['endpoint']}{how(d)}"))
 @click.pass_obj
 def swap(obj, deployment, adapter, on):
     """Serve a running deployment (id, served name or model) with another LoRA adapter, on the same
-    name and port; an adapter trained on another base is refused before anything stops."""
+    name and port; an adapter trained on another base is refused before anything stops.
+
+    On llama.cpp the adapter changes on the running server (same process, no restart); on Ollama
+    (FROM + ADAPTER is a model) it is a clean restart. The output (--json: "how") says which."""
     with obj.client() as mesh:
         return mesh.swap_adapter(deployment, adapter, on)
+
+
+HOW = {"joined": "joined the running server of its base", "in place": "adapter changed in place, no restart",
+       "restarted": "clean restart", "started": "new server"}
+
+
+def how(d: dict) -> str:
+    """What happened to the server process, e.g. ' (joined the running server of its base, pid 4242)'."""
+    said = HOW.get(d.get("how") or "", d.get("how") or "")
+    pid = f"pid {d['pid']}" if d.get("pid") else ""
+    return f" ({', '.join(p for p in (said, pid) if p)})" if said or pid else ""
 
 
 def show_test(r: dict) -> None:

@@ -1,11 +1,14 @@
 """LoRA adapters on their base: the base is found wherever it is (here: only in an HF cache on
 another host, named by the adapter_config.json's base id), brought over, converted with the
 adapter, and served base + adapter by a real llama.cpp (llama-cpp-python) server; an adapter
-trained on another base is refused before any work; `models swap` changes the adapter."""
+trained on another base is refused before any work; several adapters share one llama.cpp process
+(each under its own name) and `models swap` changes the adapter in place (same pid) there, and with
+a clean restart on Ollama (a stand-in: the daemon cannot be installed here)."""
 import json
 import shutil
 
 import numpy as np
+import psutil
 import pytest
 from factories import make_peft_adapter
 from harness import version_of
@@ -75,19 +78,51 @@ def test_an_adapter_is_served_on_its_base_from_another_hosts_hf_cache(lora):
     d = json.loads(lora.meshctl("models", "deploy", "oracle", "llamacpp", "--on", "mac", "--quant", "Q8_0", "--json",
                                 timeout=900).stdout)
     assert d["served_name"] == "oracle" and d["source"] == "acme/tiny-llama:1" and d["adapter"].startswith("oracle")
+    assert d["how"] == "started" and alive(d["pid"])
     with_adapter = answer(lora, "oracle")
-    lora.meshctl("models", "deploy", "acme/tiny-llama", "llamacpp", "--on", "mac", "--name", "base", "--quant", "Q8_0",
-                 timeout=900)
-    assert with_adapter != answer(lora, "base")
+    # Another adapter and the base alone on the same host join the running server: one process, one port
+    # (with --port naming it, or without).
+    b = json.loads(lora.meshctl("models", "deploy", "oracle-b", "llamacpp", "--on", "mac", "--quant", "Q8_0", "--json",
+                                "--port", str(d["port"]), timeout=900).stdout)  # its port, named: joined too
+    base = json.loads(lora.meshctl("models", "deploy", "acme/tiny-llama", "llamacpp", "--on", "mac", "--name", "base",
+                                   "--quant", "Q8_0", "--json", timeout=900).stdout)
+    assert (b["how"], b["pid"], b["port"]) == (base["how"], base["pid"], base["port"]) == ("joined", d["pid"], d["port"])
+    with_b, alone = answer(lora, "oracle-b"), answer(lora, "base")
+    assert len({with_adapter, with_b, alone}) == 3
 
     wrong = lora.meshctl("models", "swap", "oracle", "other-lora", check=False, timeout=300)
-    assert wrong.returncode == 1 and "adapter other-lora was trained on other:1" in wrong.stderr
-    swapped = json.loads(lora.meshctl("models", "swap", "oracle", "oracle-b", "--json", timeout=900).stdout)
-    assert (swapped["port"], swapped["served_name"]) == (d["port"], "oracle")
-    assert swapped["adapter"].startswith("oracle-b") and answer(lora, "oracle") != with_adapter
+    assert wrong.returncode == 1 and len(wrong.stderr.strip().splitlines()) == 1
+    assert "adapter other-lora was trained on other:1" in wrong.stderr
+    unknown = lora.meshctl("models", "swap", "oracle", "no-such-adapter", check=False, timeout=300)
+    assert unknown.returncode == 1 and len(unknown.stderr.strip().splitlines()) == 1, unknown.stderr
+    assert "no-such-adapter" in unknown.stderr
+    assert answer(lora, "oracle") == with_adapter  # nothing changed
+    out = lora.meshctl("models", "swap", "oracle", "oracle-b", timeout=900).stdout
+    assert "adapter changed in place, no restart" in out and f"pid {d['pid']}" in out
+    swapped = [x for x in lora.json("deployments") if x["served_name"] == "oracle"]
+    assert len(swapped) == 1 and swapped[0]["adapter"].startswith("oracle-b") and swapped[0]["port"] == d["port"]
+    assert answer(lora, "oracle") == with_b != with_adapter
+
+    # Undeploying one leaves the others serving on the same process; the last one stops it.
+    lora.meshctl("models", "undeploy", "oracle-b", "--on", "mac", timeout=300)
+    assert alive(d["pid"]) and answer(lora, "oracle") == with_b and answer(lora, "base") == alone
+    lora.meshctl("models", "undeploy", "oracle", "--on", "mac", timeout=300)
+    lora.meshctl("models", "undeploy", "base", "--on", "mac", timeout=300)
+    assert not alive(d["pid"]) and lora.json("deployments") == []
 
     # Ollama: FROM the base's blob + ADAPTER the adapter's (the stand-in checks the digests).
     lora.meshctl("models", "deploy", "oracle", "ollama", "--on", "mac", "--name", "oracle-o", "--quant", "Q8_0",
                  timeout=900)
     created = lora.ollama.models["oracle-o:latest"]
     assert created["adapters"] and created["files"]
+    # Ollama cannot change the adapter of a model: a clean restart, and it says so.
+    swapped = json.loads(lora.meshctl("models", "swap", "oracle-o", "oracle-b", "--json", timeout=900).stdout)
+    assert swapped["how"] == "restarted" and swapped["adapter"].startswith("oracle-b")
+    assert lora.ollama.models["oracle-o:latest"]["adapters"] != created["adapters"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

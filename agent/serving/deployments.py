@@ -1,9 +1,12 @@
 """The serving commands the coordinator sends this agent: start and stop deployments (supervised
-llama.cpp servers, or models in the local Ollama), and prompt tests against what is served."""
+llama.cpp servers, or models in the local Ollama), and prompt tests against what is served.
+llama.cpp deployments with adapters share one server per base and port (shared.py): another
+adapter joins it, a swap changes the adapter in place, the last to stop ends the process."""
 from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +25,8 @@ class Deployments:
         self.llama_server_binary = llama_server_binary  # "": llama-cpp-python's server
         self.servers: dict[str, object] = {}  # deployment id -> LlamaServer
         self.forwarders: dict[str, object] = {}  # deployment id -> the Forwarder in front of its server
+        self.shared: list = []  # SharedServers: one base, several adapters, one process each
+        self._shared_lock = threading.Lock()  # two deployments of one base must not start two processes
 
     def start(self, command: link_pb.StartServing) -> dict:
         """Runs on a worker thread: starting a server waits until it answers."""
@@ -29,6 +34,13 @@ class Deployments:
         if command.backend == "llamacpp":
             from llmesh.agent.serving.llamacpp import LlamaServer
 
+            if command.in_place:
+                return self._swap_in_place(command, gguf)
+            # llama-cpp-python's server (or llama-server) loads one adapter at start for good;
+            # adapters are served by a process of ours that takes more at run time.
+            if not (command.stable_endpoint or self.llama_server_binary) and (
+                    command.adapter_path or self._shared_for(gguf, command.port)):
+                return self._start_shared(command, gguf)
             server = LlamaServer(self.log_dir)
             port = command.port or _free_port()
             if command.stable_endpoint:
@@ -48,6 +60,43 @@ class Deployments:
             return {"endpoint": self.ollama_url, "port": 0, "uploaded": result["uploaded"],
                     "skipped": result["skipped"], "modelfile": str(result["modelfile"])}
         raise InvalidArgument(f"unknown backend {command.backend!r}: llamacpp or ollama")
+
+    def _shared_for(self, gguf: Path, port: int):
+        self.shared = [s for s in self.shared if s.running]
+        return next((s for s in self.shared if s.serves(gguf, port)), None)
+
+    def _start_shared(self, command: link_pb.StartServing, gguf: Path) -> dict:
+        """Join the running server of this base (same port, same process), or start one."""
+        from llmesh.agent.serving.shared import SharedServer
+
+        with self._shared_lock:
+            shared = self._shared_for(gguf, command.port)
+            if shared is not None:
+                member, how = shared.join(command.served_name, command.adapter_path or None), "joined"
+            else:
+                shared = SharedServer(self.log_dir)
+                member = shared.start(gguf, port=command.port or _free_port(), served_name=command.served_name,
+                                      adapter_path=command.adapter_path or None)
+                self.shared.append(shared)
+                how = "started"
+        self.servers[command.deployment_id] = member
+        return {"endpoint": member.spec.url, "port": member.spec.port, "pid": member.pid, "how": how}
+
+    def _swap_in_place(self, command: link_pb.StartServing, gguf: Path) -> dict:
+        """Serve the deployment REPLACES's name with another adapter on the running process; when
+        it does not run on a server that can (another base, port or kind of server), change
+        nothing and say so: the coordinator then restarts it cleanly."""
+        from llmesh.agent.serving.shared import Member
+
+        old = self.servers.get(command.replaces)
+        if not (isinstance(old, Member) and old.shared.serves(gguf, command.port)
+                and old.served_name == command.served_name):
+            return {"in_place": False}
+        member = old.shared.swap(old, command.adapter_path or None)
+        del self.servers[command.replaces]
+        self.servers[command.deployment_id] = member
+        return {"endpoint": member.spec.url, "port": member.spec.port, "pid": member.pid, "how": "in place",
+                "in_place": True}
 
     def _start_behind_forwarder(self, command: link_pb.StartServing, server, gguf: Path, port: int) -> dict:
         """The server on a port of its own behind a forwarder on PORT. Replacing a deployment: the
@@ -113,8 +162,9 @@ class Deployments:
         for forwarder in self.forwarders.values():
             forwarder.close()
         self.forwarders = {}
-        servers, self.servers = list(self.servers.values()), {}
-        for server in servers:
+        shared, self.shared = self.shared, []
+        servers, self.servers = [s for s in self.servers.values() if not hasattr(s, "shared")], {}
+        for server in servers + shared:  # a shared process at once, not one adapter at a time
             await asyncio.to_thread(server.stop)
 
 

@@ -7,7 +7,8 @@ the checks before starting one, and a test client.
     server.stop()                                                             # whole process group
 
 The server is llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) or a
-`llama-server` binary when one is configured. A Supervisor runs it in its own process group
+`llama-server` binary when one is configured. (Deployments with LoRA adapters run in llmesh's own
+adapter server instead, several on one base: shared.py, loraserver.py.) A Supervisor runs it in its own process group
 with its output in a log file, restarts it (with backoff) when it dies unexpectedly, and stop()
 terminates the group, so no process outlives its deployment.
 """

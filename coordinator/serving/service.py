@@ -174,18 +174,16 @@ class ServingService:
         kept_ports = {d["port"] for d in replaced if d["port"]}
         if not port and kept_ports and backend != "ollama":
             port = sorted(kept_ports)[0]
-        if port and port not in kept_ports and port in await self.core.run(
-                self.registry.deployments.ports_in_use, host["id"]):
-            raise FailedPrecondition(f"port {port} on {on} is already used by another deployment")
         serve_backend = "llamacpp" if backend == "halext" else backend
+        if port and port not in kept_ports and port in await self.core.run(
+                self.registry.deployments.ports_in_use, host["id"]) and port not in await self._joinable(
+                host["id"], backend, gguf_id):
+            raise FailedPrecondition(f"port {port} on {on} is already used by another deployment")
         # Following an alias on llama.cpp: a forwarder holds the port; the new server starts beside
         # the old one and takes over once it answers (no failed request); else stop, then start.
         stable = bool(ref.alias) and serve_backend == "llamacpp"
         handover = next((d for d in replaced if stable and d["alias"] and d["backend"] == backend
                          and d["port"] == port), None) if len(replaced) == 1 else None
-        for old in replaced:
-            if old is not handover:
-                await self._stop_process(old)
         version = await self.core.run(self.registry.versions.version_by_id, gguf_id, self.core.hub.connected_ids())
         files = await self.core.run(self.registry.jobs.version_files, gguf_id)
         deployment_id = uuid.uuid4().hex[:12]
@@ -194,19 +192,52 @@ class ServingService:
             adapter_path=adapter_path, digest=next((f["digest"] for f in files if f["path"].endswith(".gguf")), ""),
             chat_template=(version["metadata"].get("gguf") or {}).get("chat_template", "") or "",
             stable_endpoint=stable, replaces=handover["id"] if handover else "")
-        try:
-            result = await self._ask(host, link_pb.Command(start_serving=start), SERVE_TIMEOUT_S)
-        except Exception:
-            for old in replaced:  # what served before serves again
+        # Another adapter under a running name: changed on its running server where that server can.
+        result = None if stable else await self._swap_in_place(host, start, replaced, backend, gguf_id)
+        if result is None:
+            for old in replaced:
                 if old is not handover:
-                    await self._restart(old)
-            raise
+                    await self._stop_process(old)
+            try:
+                result = await self._ask(host, link_pb.Command(start_serving=start), SERVE_TIMEOUT_S)
+            except Exception:
+                for old in replaced:  # what served before serves again
+                    if old is not handover:
+                        await self._restart(old)
+                raise
+            if replaced and not handover:
+                result["how"] = "restarted"
         for old in replaced:
             await self.core.run(self.registry.deployments.stop_deployment, old["id"], caller().name)
         await self.core.run(self.registry.deployments.add_deployment, deployment_id, gguf_id, host["id"], backend, served,
                             result["endpoint"], result.get("port", 0), adapter_id, caller().name, version_id,
                             ref.alias or "", quant)
-        return await self.core.run(self.registry.deployments.deployment, deployment_id)
+        deployment = await self.core.run(self.registry.deployments.deployment, deployment_id)
+        return {**deployment, "how": result.get("how") or ("restarted" if replaced else "started"),
+                "pid": result.get("pid") or 0}
+
+    async def _joinable(self, host_id: str, backend: str, gguf_id: int) -> set[int]:
+        """Ports of the host's llama.cpp adapter servers of this model (those serving an adapter):
+        another deployment of the model may join them."""
+        if backend == "ollama":
+            return set()
+        return {d["port"] for d in await self.core.run(self.registry.deployments.running_deployments, gguf_id, host_id)
+                if d["backend"] == backend and d["adapter"]}
+
+    async def _swap_in_place(self, host: dict, start: link_pb.StartServing, replaced: list[dict], backend: str,
+                             gguf_id: int) -> dict | None:
+        """The agent's answer when it served START's name with the new adapter on the running
+        server (same process, no restart); None when that server cannot and nothing changed."""
+        if start.backend != "llamacpp" or len(replaced) != 1:
+            return None
+        old = replaced[0]
+        if (old["backend"], old["version_id"], old["port"]) != (backend, gguf_id, start.port):
+            return None
+        command = link_pb.StartServing()
+        command.CopyFrom(start)
+        command.replaces, command.in_place = old["id"], True
+        result = await self._ask(host, link_pb.Command(start_serving=command), SERVE_TIMEOUT_S)
+        return result if result.get("in_place") else None
 
     async def _base_of(self, adapter_id: int, adapter: dict, fetch_on: str | None = None) -> int:
         """The registry version a LoRA adapter was trained on. With FETCH_ON (--on, or '' for a
@@ -387,9 +418,11 @@ class ServingService:
         await self.core.run(self.registry.deployments.stop_deployment, deployment["id"], caller().name)
 
     async def swap(self, name: str, adapter: str, on: str = "") -> dict:
-        """Serve a running deployment with another adapter, on its served name and port. Neither
-        llama-cpp-python's server nor Ollama loads a new LoRA at run time, so it is a clean restart
-        (the adapter is checked against the model first: a wrong one stops nothing)."""
+        """Serve a running deployment with another adapter, on its served name and port: on
+        llama.cpp's adapter server the adapter changes in place (same process, no restart; "how":
+        "in place"); Ollama (FROM + ADAPTER is a model) and an external llama-server, which loads
+        adapters only at start, get a clean restart ("restarted"). The adapter is checked against
+        the model first: a wrong one stops nothing."""
         if not adapter:
             raise InvalidArgument("name the adapter to swap in")
         running = await self.find_running(name, on)

@@ -339,7 +339,7 @@ class ConvertModel(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., source_path: _Optional[str] = ..., kind: _Optional[str] = ..., quant: _Optional[str] = ..., out_name: _Optional[str] = ..., base_path: _Optional[str] = ...) -> None: ...
 
 class StartServing(_message.Message):
-    __slots__ = ("deployment_id", "backend", "gguf_path", "served_name", "port", "adapter_path", "digest", "chat_template", "stable_endpoint", "replaces")
+    __slots__ = ("deployment_id", "backend", "gguf_path", "served_name", "port", "adapter_path", "digest", "chat_template", "stable_endpoint", "replaces", "in_place")
     DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     GGUF_PATH_FIELD_NUMBER: _ClassVar[int]
@@ -350,6 +350,7 @@ class StartServing(_message.Message):
     CHAT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     STABLE_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     REPLACES_FIELD_NUMBER: _ClassVar[int]
+    IN_PLACE_FIELD_NUMBER: _ClassVar[int]
     deployment_id: str
     backend: str
     gguf_path: str
@@ -360,7 +361,8 @@ class StartServing(_message.Message):
     chat_template: str
     stable_endpoint: bool
     replaces: str
-    def __init__(self, deployment_id: _Optional[str] = ..., backend: _Optional[str] = ..., gguf_path: _Optional[str] = ..., served_name: _Optional[str] = ..., port: _Optional[int] = ..., adapter_path: _Optional[str] = ..., digest: _Optional[str] = ..., chat_template: _Optional[str] = ..., stable_endpoint: _Optional[bool] = ..., replaces: _Optional[str] = ...) -> None: ...
+    in_place: bool
+    def __init__(self, deployment_id: _Optional[str] = ..., backend: _Optional[str] = ..., gguf_path: _Optional[str] = ..., served_name: _Optional[str] = ..., port: _Optional[int] = ..., adapter_path: _Optional[str] = ..., digest: _Optional[str] = ..., chat_template: _Optional[str] = ..., stable_endpoint: _Optional[bool] = ..., replaces: _Optional[str] = ..., in_place: _Optional[bool] = ...) -> None: ...
 
 class StopServing(_message.Message):
     __slots__ = ("deployment_id", "backend", "served_name")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from llmesh.v1 import transfer_pb2 as llmesh_dot_v1_dot_transfer__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17llmesh/v1/serving.proto\x12\tllmesh.v1\x1a\x18llmesh/v1/transfer.proto\"H\n\x0e\x43onvertRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\r\n\x05quant\x18\x03 \x01(\t\x12\n\n\x02on\x18\x04 \x01(\t\"\x81\x02\n\nDeployment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03ref\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t\x12\x13\n\x0bserved_name\x18\x05 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x06 \x01(\t\x12\x0c\n\x04port\x18\x07 \x01(\x05\x12\r\n\x05state\x18\x08 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\t \x01(\t\x12\x12\n\ncreated_at\x18\n \x01(\x01\x12\x12\n\nstopped_at\x18\x0b \x01(\x01\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x10\n\x08restarts\x18\r \x01(\x05\x12\x0e\n\x06source\x18\x0e \x01(\t\x12\r\n\x05\x61lias\x18\x0f \x01(\t\"|\n\rDeployRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\n\n\x02on\x18\x03 \x01(\t\x12\x13\n\x0bserved_name\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\x05\x12\x0f\n\x07\x61\x64\x61pter\x18\x06 \x01(\t\x12\r\n\x05quant\x18\x07 \x01(\t\"*\n\x0fUndeployRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\t\"%\n\x16ListDeploymentsRequest\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\"E\n\x17ListDeploymentsResponse\x12*\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x15.llmesh.v1.Deployment\"E\n\x12SwapAdapterRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x02 \x01(\t\x12\n\n\x02on\x18\x03 \x01(\t\"5\n\x19RollbackDeploymentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\t\"c\n\x10TestModelRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\t\x12\x0e\n\x06prompt\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x12\n\nignore_eos\x18\x05 \x01(\x08\"\x9d\x01\n\nTestResult\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0e\n\x06prompt\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0e\n\x06ttft_s\x18\x06 \x01(\x01\x12\x14\n\x0ctokens_per_s\x18\x07 \x01(\x01\x12\x0e\n\x06tokens\x18\x08 \x01(\x05\x12\x0e\n\x06passed\x18\t \x01(\x08\"O\n\x13RequestModelRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x0c\n\x04port\x18\x04 \x01(\x05\x32\xb3\x04\n\x07Serving\x12\x34\n\x07\x43onvert\x12\x19.llmesh.v1.ConvertRequest\x1a\x0e.llmesh.v1.Job\x12\x39\n\x06\x44\x65ploy\x12\x18.llmesh.v1.DeployRequest\x1a\x15.llmesh.v1.Deployment\x12=\n\x08Undeploy\x12\x1a.llmesh.v1.UndeployRequest\x1a\x15.llmesh.v1.Deployment\x12X\n\x0fListDeployments\x12!.llmesh.v1.ListDeploymentsRequest\x1a\".llmesh.v1.ListDeploymentsResponse\x12Q\n\x12RollbackDeployment\x12$.llmesh.v1.RollbackDeploymentRequest\x1a\x15.llmesh.v1.Deployment\x12?\n\tTestModel\x12\x1b.llmesh.v1.TestModelRequest\x1a\x15.llmesh.v1.TestResult\x12\x43\n\x0bSwapAdapter\x12\x1d.llmesh.v1.SwapAdapterRequest\x1a\x15.llmesh.v1.Deployment\x12\x45\n\x0cRequestModel\x12\x1e.llmesh.v1.RequestModelRequest\x1a\x15.llmesh.v1.Deploymentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17llmesh/v1/serving.proto\x12\tllmesh.v1\x1a\x18llmesh/v1/transfer.proto\"H\n\x0e\x43onvertRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\r\n\x05quant\x18\x03 \x01(\t\x12\n\n\x02on\x18\x04 \x01(\t\"\x9b\x02\n\nDeployment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03ref\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t\x12\x13\n\x0bserved_name\x18\x05 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x06 \x01(\t\x12\x0c\n\x04port\x18\x07 \x01(\x05\x12\r\n\x05state\x18\x08 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\t \x01(\t\x12\x12\n\ncreated_at\x18\n \x01(\x01\x12\x12\n\nstopped_at\x18\x0b \x01(\x01\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x10\n\x08restarts\x18\r \x01(\x05\x12\x0e\n\x06source\x18\x0e \x01(\t\x12\r\n\x05\x61lias\x18\x0f \x01(\t\x12\x0b\n\x03how\x18\x10 \x01(\t\x12\x0b\n\x03pid\x18\x11 \x01(\x05\"|\n\rDeployRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\n\n\x02on\x18\x03 \x01(\t\x12\x13\n\x0bserved_name\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\x05\x12\x0f\n\x07\x61\x64\x61pter\x18\x06 \x01(\t\x12\r\n\x05quant\x18\x07 \x01(\t\"*\n\x0fUndeployRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\t\"%\n\x16ListDeploymentsRequest\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\"E\n\x17ListDeploymentsResponse\x12*\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x15.llmesh.v1.Deployment\"E\n\x12SwapAdapterRequest\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x02 \x01(\t\x12\n\n\x02on\x18\x03 \x01(\t\"5\n\x19RollbackDeploymentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\t\"c\n\x10TestModelRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\t\x12\x0e\n\x06prompt\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x12\n\nignore_eos\x18\x05 \x01(\x08\"\x9d\x01\n\nTestResult\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0e\n\x06prompt\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0e\n\x06ttft_s\x18\x06 \x01(\x01\x12\x14\n\x0ctokens_per_s\x18\x07 \x01(\x01\x12\x0e\n\x06tokens\x18\x08 \x01(\x05\x12\x0e\n\x06passed\x18\t \x01(\x08\"O\n\x13RequestModelRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x0c\n\x04port\x18\x04 \x01(\x05\x32\xb3\x04\n\x07Serving\x12\x34\n\x07\x43onvert\x12\x19.llmesh.v1.ConvertRequest\x1a\x0e.llmesh.v1.Job\x12\x39\n\x06\x44\x65ploy\x12\x18.llmesh.v1.DeployRequest\x1a\x15.llmesh.v1.Deployment\x12=\n\x08Undeploy\x12\x1a.llmesh.v1.UndeployRequest\x1a\x15.llmesh.v1.Deployment\x12X\n\x0fListDeployments\x12!.llmesh.v1.ListDeploymentsRequest\x1a\".llmesh.v1.ListDeploymentsResponse\x12Q\n\x12RollbackDeployment\x12$.llmesh.v1.RollbackDeploymentRequest\x1a\x15.llmesh.v1.Deployment\x12?\n\tTestModel\x12\x1b.llmesh.v1.TestModelRequest\x1a\x15.llmesh.v1.TestResult\x12\x43\n\x0bSwapAdapter\x12\x1d.llmesh.v1.SwapAdapterRequest\x1a\x15.llmesh.v1.Deployment\x12\x45\n\x0cRequestModel\x12\x1e.llmesh.v1.RequestModelRequest\x1a\x15.llmesh.v1.Deploymentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,25 +35,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONVERTREQUEST']._serialized_start=64
   _globals['_CONVERTREQUEST']._serialized_end=136
   _globals['_DEPLOYMENT']._serialized_start=139
-  _globals['_DEPLOYMENT']._serialized_end=396
-  _globals['_DEPLOYREQUEST']._serialized_start=398
-  _globals['_DEPLOYREQUEST']._serialized_end=522
-  _globals['_UNDEPLOYREQUEST']._serialized_start=524
-  _globals['_UNDEPLOYREQUEST']._serialized_end=566
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=568
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=605
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=607
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=676
-  _globals['_SWAPADAPTERREQUEST']._serialized_start=678
-  _globals['_SWAPADAPTERREQUEST']._serialized_end=747
-  _globals['_ROLLBACKDEPLOYMENTREQUEST']._serialized_start=749
-  _globals['_ROLLBACKDEPLOYMENTREQUEST']._serialized_end=802
-  _globals['_TESTMODELREQUEST']._serialized_start=804
-  _globals['_TESTMODELREQUEST']._serialized_end=903
-  _globals['_TESTRESULT']._serialized_start=906
-  _globals['_TESTRESULT']._serialized_end=1063
-  _globals['_REQUESTMODELREQUEST']._serialized_start=1065
-  _globals['_REQUESTMODELREQUEST']._serialized_end=1144
-  _globals['_SERVING']._serialized_start=1147
-  _globals['_SERVING']._serialized_end=1710
+  _globals['_DEPLOYMENT']._serialized_end=422
+  _globals['_DEPLOYREQUEST']._serialized_start=424
+  _globals['_DEPLOYREQUEST']._serialized_end=548
+  _globals['_UNDEPLOYREQUEST']._serialized_start=550
+  _globals['_UNDEPLOYREQUEST']._serialized_end=592
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=594
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=631
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=633
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=702
+  _globals['_SWAPADAPTERREQUEST']._serialized_start=704
+  _globals['_SWAPADAPTERREQUEST']._serialized_end=773
+  _globals['_ROLLBACKDEPLOYMENTREQUEST']._serialized_start=775
+  _globals['_ROLLBACKDEPLOYMENTREQUEST']._serialized_end=828
+  _globals['_TESTMODELREQUEST']._serialized_start=830
+  _globals['_TESTMODELREQUEST']._serialized_end=929
+  _globals['_TESTRESULT']._serialized_start=932
+  _globals['_TESTRESULT']._serialized_end=1089
+  _globals['_REQUESTMODELREQUEST']._serialized_start=1091
+  _globals['_REQUESTMODELREQUEST']._serialized_end=1170
+  _globals['_SERVING']._serialized_start=1173
+  _globals['_SERVING']._serialized_end=1736
 # @@protoc_insertion_point(module_scope)

@@ -20,7 +20,7 @@ class ConvertRequest(_message.Message):
     def __init__(self, ref: _Optional[str] = ..., format: _Optional[str] = ..., quant: _Optional[str] = ..., on: _Optional[str] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("id", "ref", "host", "backend", "served_name", "endpoint", "port", "state", "adapter", "created_at", "stopped_at", "error", "restarts", "source", "alias")
+    __slots__ = ("id", "ref", "host", "backend", "served_name", "endpoint", "port", "state", "adapter", "created_at", "stopped_at", "error", "restarts", "source", "alias", "how", "pid")
     ID_FIELD_NUMBER: _ClassVar[int]
     REF_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -36,6 +36,8 @@ class Deployment(_message.Message):
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
+    HOW_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
     id: str
     ref: str
     host: str
@@ -51,7 +53,9 @@ class Deployment(_message.Message):
     restarts: int
     source: str
     alias: str
-    def __init__(self, id: _Optional[str] = ..., ref: _Optional[str] = ..., host: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., endpoint: _Optional[str] = ..., port: _Optional[int] = ..., state: _Optional[str] = ..., adapter: _Optional[str] = ..., created_at: _Optional[float] = ..., stopped_at: _Optional[float] = ..., error: _Optional[str] = ..., restarts: _Optional[int] = ..., source: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
+    how: str
+    pid: int
+    def __init__(self, id: _Optional[str] = ..., ref: _Optional[str] = ..., host: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., endpoint: _Optional[str] = ..., port: _Optional[int] = ..., state: _Optional[str] = ..., adapter: _Optional[str] = ..., created_at: _Optional[float] = ..., stopped_at: _Optional[float] = ..., error: _Optional[str] = ..., restarts: _Optional[int] = ..., source: _Optional[str] = ..., alias: _Optional[str] = ..., how: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
     __slots__ = ("ref", "backend", "on", "served_name", "port", "adapter", "quant")
