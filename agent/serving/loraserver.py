@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from llmesh.common.files import atomic_write
+
 # What a chat or completion request may set; everything else in the body is ignored, as OpenAI's
 # clients send fields llama.cpp has no use for.
 SAMPLING = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "typical_p", "stop", "seed",
@@ -136,9 +138,7 @@ class Models:
 
     def _save(self) -> None:
         entries = [{"name": s.name, "path": s.path, "scale": s.scale} for s in self.served.values()]
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entries, indent=1))
-        os.replace(tmp, self.state_path)
+        atomic_write(self.state_path, json.dumps(entries, indent=1))
 
     def _use(self, name: str | None) -> Served:
         """Set the context's adapters for a request to NAME (under the lock)."""
