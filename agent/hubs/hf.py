@@ -119,8 +119,8 @@ def _pull_offline(ref: HubRef, store: BlobStore, progress) -> HfPulled:
         snapshot = Path(snapshot_download(ref.repository, revision=ref.tag, allow_patterns=patterns,
                                           local_files_only=True))
     except Exception as exc:  # huggingface_hub's LocalEntryNotFoundError and kin: not in the cache
-        raise NotFound(f"{ref}: HF_HUB_OFFLINE is set and this host's HF cache does not hold it "
-                       f"({type(exc).__name__})") from None
+        raise Unavailable(f"{ref}: Offline mode is on (HF_HUB_OFFLINE) and this host's HF cache does not "
+                          f"hold it ({type(exc).__name__})") from None
     commit = snapshot.name
     everything = sorted(p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file())
     files = list(filter_repo_objects(everything, allow_patterns=patterns))
