@@ -17,7 +17,7 @@ from test_hubs_hf import hf_env, offline_snapshot
 from llmesh.agent.hubs import fetch as hubfetch
 from llmesh.agent.hubs.hf import pull_hf
 from llmesh.agent.store.blobs import BlobStore
-from llmesh.common.errors import FailedPrecondition
+from llmesh.common.errors import FailedPrecondition, Unavailable
 from llmesh.common.refs import parse_hub_ref
 
 PIECE = 64 * 1024
@@ -83,6 +83,26 @@ def test_a_tampered_piece_is_found_and_only_it_rewritten_and_the_cache_layout_is
     assert (snapshot / "tiny.gguf").is_symlink()
     assert (hf_here / "hub" / "models--org--tiny" / "refs" / "main").read_text() == commit
     assert not list((hf_here / "hub").rglob("*.incomplete"))
+
+
+def test_offline_the_cache_is_used_verified_and_the_hub_is_not_asked(hub, hf_here, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+    model = filler(2 * PIECE + 9, seed=5)
+    commit = hub.add_commit("org/off", {"off.gguf": model, "README.md": b"# off\n"})
+    pull_hf(parse_hub_ref("hf.co/org/off"), BlobStore(tmp_path / "store-1"), piece_size=PIECE)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # HF_HUB_OFFLINE=1 on the host
+    asked = len(hub.served)
+    pulled = pull_hf(parse_hub_ref("hf.co/org/off"), BlobStore(tmp_path / "store-2"), piece_size=PIECE)
+    assert pulled.commit == commit and pulled.path.read_bytes() == model
+    assert len(hub.served) == asked  # from this host's HF cache alone
+    with pytest.raises(Unavailable, match="Offline mode is on"):
+        pull_hf(parse_hub_ref("hf.co/org/elsewhere"), BlobStore(tmp_path / "store-3"))
+    # A cache file whose bytes no longer match the hash it is kept under: refused, not registered.
+    blob = (hf_here / "hub" / "models--org--off" / "snapshots" / commit / "off.gguf").resolve()
+    blob.unlink()  # a hard link of store-1's read-only blob: replaced, not written through
+    blob.write_bytes(model[:-1] + b"\0")
+    with pytest.raises(FailedPrecondition, match="does not match the hash it is kept under"):
+        pull_hf(parse_hub_ref("hf.co/org/off"), BlobStore(tmp_path / "store-4"))
 
 
 def test_bytes_that_never_match_are_not_kept(hub, hf_here, tmp_path):
