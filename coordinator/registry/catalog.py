@@ -248,8 +248,10 @@ class CatalogRepository:
             "(SELECT group_concat(t.value, char(10)) FROM version_tags t WHERE t.version_id = v.id "
             " AND t.key = 'hub.source') AS sources, "
             "EXISTS (SELECT 1 FROM copies c WHERE c.version_id = v.id AND c.state = 'verified') AS held "
-            "FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id != ? ORDER BY held DESC, v.id DESC",
-            [exclude])
+            "FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id != ? AND (m.name = ? OR "
+            "json_extract(v.metadata_json, '$.hf.repo_id') = ? OR v.id IN (SELECT version_id FROM version_tags "
+            "WHERE key = 'hub.source' AND substr(value, 1, ?) = ?)) ORDER BY held DESC, v.id DESC",
+            [exclude, base, base, len("hf.co/" + base), "hf.co/" + base])
         for r in rows:
             if base in (r["name"], r["repo_id"]) or base in {_hf_repo(s) for s in (r["sources"] or "").split("\n")}:
                 return r["id"]
