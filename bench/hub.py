@@ -6,15 +6,16 @@
    then, in the same run and alternating which goes first, (a) `curl` of the same blobs to files
    (and `sha256sum` of them, as any verified download needs), (b) llmesh's piecewise, verified,
    resumable pull into a fresh store (RegistryBlobFetch). Goal: llmesh/curl >= 0.8.
-2. Fan-out: the bytes fetched from the registry when one ref goes to 3 hosts (the first from the
-   registry, the others agent to agent): counted by the bench's proxy. Goal: 1x the model's size.
-   Measured here at the store level (the agents' mesh pull is tests/test_hubs_mesh.py's): the
-   first store pulls from the registry, the other two adopt from it, as the mesh pull would.
+2. Fan-out: `meshctl models pull REF --to h1,h2,h3` on a real mesh (a coordinator and three
+   agents on loopback, each with its own store): the bytes fetched from the registry, counted by
+   the bench's proxy in front of it (the first host pulls from the registry, the others from it,
+   agent to agent). Goal: 1x the model's size. --no-mesh measures it at the store level instead.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from harness import Mesh, wait_for  # noqa: E402
 from oci_registry import REGISTRY_BINARY, WHY_NO_REGISTRY, FaultProxy, LocalRegistry  # noqa: E402
 
 from llmesh.agent.hubs import fetch as hubfetch  # noqa: E402
@@ -38,14 +40,30 @@ MIB = 1024 ** 2
 
 
 def write_model(path: Path, size: int) -> str:
-    h, block = hashlib.sha256(), hashlib.sha256(b"seed").digest() * (MIB // 32)
-    with open(path, "wb") as f:
-        written = 0
-        while written < size:
-            chunk = block[:min(len(block), size - written)]
+    """A GGUF the agents register (its header, one F32 tensor) whose data is filler: ~``size`` bytes."""
+    import gguf
+    import numpy as np
+
+    elements = max(1, size // 4)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("bench")
+    writer.add_tensor_info("token_embd.weight", [elements], np.dtype(np.float32), elements * 4)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    writer.close()
+    h = hashlib.sha256(path.read_bytes())
+    block = hashlib.sha256(b"seed").digest() * (MIB // 32)
+    with open(path, "ab") as f:
+        pad = b"\0" * ((-path.stat().st_size) % 32)  # tensor data starts at the default alignment
+        f.write(pad)
+        h.update(pad)
+        left = elements * 4
+        while left:
+            chunk = block[:min(len(block), left)]
             f.write(chunk)
             h.update(chunk)
-            written += len(chunk)
+            left -= len(chunk)
     return "sha256:" + h.hexdigest()
 
 
@@ -54,6 +72,7 @@ def main() -> None:
     p.add_argument("--gb", type=float, default=2.0, help="GiB of model blob (default 2)")
     p.add_argument("--piece-mib", type=int, default=64, help="piece size in MiB (default 64)")
     p.add_argument("--dir", default="", help="work folder (default: a temporary one)")
+    p.add_argument("--no-mesh", action="store_true", help="fan-out at the store level, without agents")
     args = p.parse_args()
     if REGISTRY_BINARY is None or not shutil.which("curl"):
         sys.exit(WHY_NO_REGISTRY if REGISTRY_BINARY is None else "curl is needed for the comparison")
@@ -64,6 +83,7 @@ def main() -> None:
         size = int(args.gb * GIB)
         model = base / "model.gguf"
         digest = write_model(model, size)
+        size = model.stat().st_size
         ref = parse_hub_ref(f"{reg.address}/library/bench:latest", insecure=True)
         push_files(Registry(ref), [PushFile("model.gguf", model, digest, size)], {"name": "bench"})
         manifest = Registry(ref).manifest()
@@ -103,21 +123,50 @@ def main() -> None:
         print(f"   llmesh/curl throughput {ratio:.2f} (goal >= 0.8): {'ok' if ratio >= 0.8 else 'BELOW GOAL'}")
 
         proxy.requests.clear()
-        first = base / "fan-1"
-        llmesh(first, proxy.address)
-        for i in (2, 3):  # the other hosts: from the first, not the registry (what the mesh pull does)
-            other = BlobStore(base / f"fan-{i}")
-            for b in blobs:
-                other.adopt(BlobStore(first).blob_path(b["digest"]), b["digest"], verify=True)
+        if args.no_mesh:
+            first = base / "fan-1"
+            llmesh(first, proxy.address)
+            for i in (2, 3):  # the other hosts: from the first, not the registry (what the mesh pull does)
+                other = BlobStore(base / f"fan-{i}")
+                for b in blobs:
+                    other.adopt(BlobStore(first).blob_path(b["digest"]), b["digest"], verify=True)
+            how, elapsed = "store level", 0.0
+        else:
+            elapsed = fan_out(base / "mesh", f"{proxy.address}/library/bench:latest", args.piece_mib * MIB)
+            how = "3 agents, one `meshctl models pull --to`"
         ranges = proxy.ranges()  # every byte the registry sent came in one of these ranges
         from_registry = sum(int(r.split("-")[1]) - int(r[6:].split("-")[0]) + 1 for r in ranges)
-        print(f"2. fan-out to 3 hosts: {len(ranges)} range requests to the registry, "
-              f"{from_registry / total:.2f}x the model's bytes fetched from it (goal 1x)")
+        print(f"2. fan-out to 3 hosts ({how}): {len(ranges)} range requests to the registry, "
+              f"{from_registry / total:.2f}x the model's bytes fetched from it (goal 1x)"
+              + (f"; all 3 verified in {elapsed:.1f} s" if elapsed else ""))
     finally:
         proxy.stop()
         reg.stop()
         if not args.dir:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def fan_out(base: Path, ref: str, piece_size: int) -> float:
+    """One ref to three agents; seconds until all three hold it verified."""
+    mesh = Mesh(base)
+    hosts = ("h1", "h2", "h3")
+    try:
+        mesh.start_coordinator(extra=["--piece-size", str(piece_size)])
+        for h in hosts:
+            (base / f"root-{h}").mkdir(parents=True, exist_ok=True)
+            mesh.start_agent(h, [base / f"root-{h}"])
+        for h in hosts:
+            mesh.wait_host(h)
+        start = time.perf_counter()
+        job = json.loads(mesh.meshctl("models", "pull", ref, "--to", ",".join(hosts), "--insecure", "--wait",
+                                      "--json", timeout=7200).stdout)
+        if job["state"] != "done":
+            sys.exit(f"the hub pull failed: {job.get('error')}")
+        wait_for(lambda: {c["host"] for c in mesh.json("models", "info", job["ref"])["copies"]
+                          if c["state"] == "verified"} == set(hosts), 7200, "all three hosts verified", interval=1)
+        return time.perf_counter() - start
+    finally:
+        mesh.close()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,12 @@ learnt from huggingface_hub's hf_api.py, _commit_api.py and lfs.py), for the tok
 - POST /api/validate-yaml                   a README.md's card metadata (accepted)
 - POST /api/models/ORG/REPO/branch/BRANCH   a branch from main; 409 if it exists
 
-It counts the requests it serves so a test can say how many bytes came from "the Hub".
+It counts the requests it serves so a test can say how many bytes came from "the Hub"
+(``served``: method, path, Range, whether an Authorization header came with it), and has the
+faults a test needs: ``delay_s`` before each ranged LFS answer (a slow link, so a test can kill
+an agent mid-download) and ``corrupt`` ({"bytes=A-B": times, negative: always}: a flipped byte
+in the LFS bytes served for that range, as a tampered CDN would send). A README.md's YAML front
+matter is served as the repo's cardData, as the Hub does.
 """
 from __future__ import annotations
 
@@ -32,8 +37,12 @@ import base64
 import hashlib
 import http.server
 import json
+import sys
 import threading
+import time
 import urllib.parse
+
+import yaml
 
 LFS_SUFFIXES = (".gguf", ".safetensors", ".bin")
 
@@ -47,6 +56,9 @@ class HubStandIn:
         self.lfs_bytes_received = 0
         self.requests: list[tuple[str, str]] = []
         self.lfs_bytes_served = 0
+        self.served: list[tuple[str, str, str, bool]] = []  # (method, path, Range, sent Authorization)
+        self.delay_s = 0.0
+        self.corrupt: dict[str, int] = {}
         self.lock = threading.Lock()
         hub = self
 
@@ -66,7 +78,13 @@ class HubStandIn:
 
             do_PUT = do_POST
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+                # else a client gone mid-answer (an agent killed mid-download): what the tests do
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -186,6 +204,7 @@ class HubStandIn:
     def handle(self, h) -> None:
         with self.lock:
             self.requests.append((h.command, h.path))
+            self.served.append((h.command, h.path, h.headers.get("Range", ""), "Authorization" in h.headers))
         path = urllib.parse.unquote(urllib.parse.urlsplit(h.path).path)
         parts = path.strip("/").split("/")
         if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] in ("revision", "tree"):
@@ -197,6 +216,9 @@ class HubStandIn:
             if kind == "revision":
                 body = {"id": repo, "modelId": repo, "sha": commit, "private": False, "tags": [],
                         "siblings": [{"rfilename": p} for p in sorted(files)]}
+                card = _card_data(files.get("README.md", b""))
+                if card:
+                    body["cardData"] = card
             else:
                 body = [self._tree_entry(p, data) for p, data in sorted(files.items())]
             return self._reply(h, 200, {"Content-Type": "application/json"}, json.dumps(body).encode())
@@ -255,8 +277,14 @@ class HubStandIn:
             status, body = 206, data[start:end + 1]
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
         if h.command == "GET" and "/lfs/" in h.path:
+            if self.delay_s and rng:
+                time.sleep(self.delay_s)
             with self.lock:
                 self.lfs_bytes_served += len(body)
+                left = self.corrupt.get(rng, 0)
+                if left and body:
+                    self.corrupt[rng] = left - 1
+                    body = bytes([body[0] ^ 0xFF]) + body[1:]
         headers["Accept-Ranges"] = "bytes"
         self._reply(h, status, headers, body, length=len(body))
 
@@ -273,6 +301,18 @@ class HubStandIn:
         h.end_headers()
         if h.command != "HEAD":
             h.wfile.write(body)
+
+
+def _card_data(readme: bytes) -> dict:
+    """A README.md's YAML front matter (between '---' lines), as the Hub serves it: cardData."""
+    text = readme.decode("utf-8", "replace")
+    if not text.startswith("---"):
+        return {}
+    head, sep, _ = text[3:].partition("\n---")
+    if not sep:
+        return {}
+    card = yaml.safe_load(head)
+    return card if isinstance(card, dict) else {}
 
 
 def _git_oid(data: bytes) -> str:

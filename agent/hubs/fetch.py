@@ -44,7 +44,9 @@ class PullStats:
 
 
 class RegistryBlobFetch:
-    """One blob from a registry into the store, resumable and verified."""
+    """One blob from a registry into the store, resumable and verified. ``registry`` is anything
+    with ``blob_range(digest, start, length)`` and a ``name`` for messages: a Registry, or one
+    file of a Hugging Face repo (hf_fetch.HubFileSource)."""
 
     def __init__(self, store: BlobStore, registry: Registry, digest: str, size: int, *,
                  piece_size: int = HUB_PIECE_SIZE, progress: Progress | None = None,
@@ -126,7 +128,7 @@ class RegistryBlobFetch:
                 return
         self.path.unlink(missing_ok=True)
         self.state_path.unlink(missing_ok=True)
-        raise FailedPrecondition(f"{self.registry.ref.registry} serves bytes for {short(self.digest)} that do "
+        raise FailedPrecondition(f"{self.registry.name} serves bytes for {short(self.digest)} that do "
                                  "not match that digest; nothing was kept")
 
     def _load_state(self) -> dict[int, str]:

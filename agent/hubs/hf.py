@@ -1,19 +1,29 @@
-"""Pulling a Hugging Face repo on this agent, through huggingface_hub itself.
+"""Pulling a Hugging Face repo on this agent, into the store and this host's real HF cache.
 
-The files land in this host's real HF cache (HF_HOME / HF_HUB_CACHE honoured, as are HF_ENDPOINT,
-HF_TOKEN and HF_HUB_OFFLINE: huggingface_hub reads them), so transformers, vLLM and llama.cpp on
-this host find them. The revision asked for is resolved to a commit first and everything is
-fetched at that commit (recorded with the version). Each LFS file is then hashed and checked
-against the sha256 the Hub publishes for it, each small file against its git blob id, before it
-is adopted into the store (hard links) and laid out under the store's hub/ folder for the
-coordinator to register. The token, if any, never leaves this agent.
+huggingface_hub answers what the repo is: the commit the revision resolves to (recorded with the
+version), its files with their sizes, git blob ids and, for LFS files, the sha256 the Hub
+publishes, and the model card. The bytes come by HTTP Range from each file's resolve URL through
+the store's resumable piece fetch (hf_fetch.HubFileSource + fetch.RegistryBlobFetch, as OCI
+pulls do): a restarted agent fetches only the pieces it has not recorded, a bad piece is found
+and fetched again alone, and a file is published only once it matches its sha256 (a small file:
+its git blob id). The verified blobs are then laid out as huggingface_hub keeps them
+(HF_HUB_CACHE/models--ORG--REPO/{blobs,snapshots,refs}; HF_HOME, HF_HUB_CACHE, HF_ENDPOINT,
+HF_TOKEN honoured; HF_HUB_OFFLINE: what the cache already holds, verified), so transformers, vLLM
+and llama.cpp on this host find them, and under the store's hub/ folder for the coordinator to
+register, with the base model the card or adapter_config.json names. The token, if any, goes to
+the Hub's host only and never leaves this agent.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
+from llmesh.agent.hubs import hf_fetch
+from llmesh.agent.hubs.fetch import HUB_PIECE_SIZE, PullStats, RegistryBlobFetch, copy_blob
 from llmesh.agent.store.blobs import BlobStore
 from llmesh.common.errors import (
     FailedPrecondition,
@@ -24,84 +34,173 @@ from llmesh.common.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from llmesh.common.files import atomic_write
 from llmesh.common.hashing import format_digest, hash_file
 from llmesh.common.refs import HubRef
 
+RELATIONS = ("adapter", "merge", "quantized", "finetune")  # the card's base_model_relation values
 
-def pull_hf(ref: HubRef, store: BlobStore, progress=None, token: str | None = None) -> tuple[Path, str]:
-    """Download ``ref`` into the HF cache and the store; (model directory, resolved commit)."""
+
+@dataclass
+class HfPulled:
+    path: Path            # the model directory (or its one GGUF) under the store's hub/ folder
+    commit: str           # the commit the revision resolved to
+    base_model: str = ""  # the repo id the card / adapter_config.json names as its base
+    relation: str = ""    # the card's base_model_relation, when it gives one
+
+
+def pull_hf(ref: HubRef, store: BlobStore, progress=None, token: str | None = None, *,
+            piece_size: int = HUB_PIECE_SIZE, stats: PullStats | None = None, on_total=None) -> HfPulled:
+    """Download ``ref`` into the store and the HF cache; what was pulled, at which commit."""
     # Imported here: the agent starts without it, and huggingface_hub reads its settings at import.
-    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub import HfApi, constants
     from huggingface_hub.utils import HfHubHTTPError, filter_repo_objects
 
     if ref.kind != "hf":
         raise InvalidArgument(f"{ref} is not a Hugging Face reference")
+    if constants.HF_HUB_OFFLINE:
+        return _pull_offline(ref, store, progress)
     api = HfApi(token=token)  # None: huggingface_hub's own (HF_TOKEN, its token file)
+    patterns = [ref.file] if ref.file else (list(ref.include) or None)
     try:
-        commit = api.model_info(ref.repository, revision=ref.tag).sha
+        info = api.model_info(ref.repository, revision=ref.tag)
+        commit = info.sha
         if not commit:
             raise FailedPrecondition(f"{ref}: the Hub gave no commit for revision {ref.tag!r}")
         tree = {f.path: f for f in api.list_repo_tree(ref.repository, revision=commit, recursive=True)
                 if hasattr(f, "blob_id")}
-        patterns = [ref.file] if ref.file else (list(ref.include) or None)
-        if ref.file and ref.file not in tree:
-            raise NotFound(f"{ref}: no file {ref.file!r} in {ref.repository} at {commit[:12]}")
-        snapshot = Path(snapshot_download(ref.repository, revision=commit, allow_patterns=patterns,
-                                            token=token))
     except MeshError:
         raise
     except HfHubHTTPError as exc:
         raise _hub_error(ref, exc) from None
     except OSError as exc:
         raise Unavailable(f"{ref}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
-    if ref.tag != commit:  # fetched by commit; the cache also says what the revision named, as a
-        # fetch by branch would, so a plain snapshot_download(revision=…, local_files_only=True) finds it
-        refs = snapshot.parent.parent / "refs" / ref.tag
-        refs.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(refs, commit)
-    # What this pull asked for (the snapshot folder may hold files of earlier pulls too).
-    wanted = set(filter_repo_objects(sorted(tree), allow_patterns=patterns))
-    files = [p for p in sorted(tree) if p in wanted and (snapshot / p).is_file()]
+    if ref.file and ref.file not in tree:
+        raise NotFound(f"{ref}: no file {ref.file!r} in {ref.repository} at {commit[:12]}")
+    files = list(filter_repo_objects(sorted(tree), allow_patterns=patterns))
     if not files:
         raise NotFound(f"{ref}: nothing matched {patterns or 'the repo'} at {commit[:12]}")
-    leaf = commit if not patterns else f"{commit}-{hashlib.sha256(repr(sorted(patterns)).encode()).hexdigest()[:8]}"
-    out = store.models_dir.joinpath("hub", "huggingface.co", ref.namespace, ref.model, leaf)
+    if on_total:
+        on_total(sum(tree[rel].size for rel in files))
+    store.ensure_space(sum(tree[rel].size for rel in files
+                           if tree[rel].lfs is None or not store.has(format_digest(tree[rel].lfs.sha256))))
+    storage = hf_fetch.repo_cache_dir(constants.HF_HUB_CACHE, ref.repository)
+    out = _out_dir(store, ref, commit, patterns)
     for rel in files:
-        digest = _verified_digest(ref, snapshot / rel, tree[rel])
-        blob = store.adopt((snapshot / rel).resolve(), digest)  # the cache blob, not its snapshot symlink
-        target = out / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target.unlink()
-        try:
-            os.link(blob, target)
-        except OSError:
-            from llmesh.agent.hubs.fetch import copy_blob
-            copy_blob(blob, target)
+        entry = tree[rel]
+        source = hf_fetch.HubFileSource(constants.ENDPOINT, ref.repository, commit, rel, token, f"{ref}: {rel}")
+        if entry.lfs is not None:
+            blob = RegistryBlobFetch(store, source, format_digest(entry.lfs.sha256), entry.lfs.size,
+                                     piece_size=piece_size, progress=progress, stats=stats).run()
+            etag = entry.lfs.sha256
+        else:
+            data = source.whole(entry.size)
+            if len(data) != entry.size or _git_blob_id(data) != entry.blob_id:
+                raise FailedPrecondition(f"{ref}: {rel} does not match its git blob id on the Hub; not registered")
+            etag = entry.blob_id
+            cached = hf_fetch.write_small_blob(storage, etag, data)
+            blob = store.adopt(cached, format_digest(hashlib.sha256(data).hexdigest()))
+            if progress:
+                progress(entry.size, entry.size)
+        hf_fetch.place_in_hf_cache(storage, commit, rel, blob, etag)
+        _link(blob, out / rel)
+    hf_fetch.record_revision(storage, ref.tag, commit)
+    base, relation = _base_model(getattr(info, "card_data", None), out, files)
+    return HfPulled(_model_path(out, files), commit, base, relation)
+
+
+def _pull_offline(ref: HubRef, store: BlobStore, progress) -> HfPulled:
+    """HF_HUB_OFFLINE: what this host's HF cache already holds at that revision, each file
+    checked against the name huggingface_hub gave its blob (the sha256, or the git blob id)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import filter_repo_objects
+
+    patterns = [ref.file] if ref.file else (list(ref.include) or None)
+    try:
+        snapshot = Path(snapshot_download(ref.repository, revision=ref.tag, allow_patterns=patterns,
+                                          local_files_only=True))
+    except Exception as exc:  # huggingface_hub's LocalEntryNotFoundError and kin: not in the cache
+        raise Unavailable(f"{ref}: Offline mode is on (HF_HUB_OFFLINE) and this host's HF cache does not "
+                          f"hold it ({type(exc).__name__})") from None
+    commit = snapshot.name
+    everything = sorted(p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file())
+    files = list(filter_repo_objects(everything, allow_patterns=patterns))
+    if not files:
+        raise NotFound(f"{ref}: the HF cache holds nothing of it matching {patterns or 'the repo'}")
+    out = _out_dir(store, ref, commit, patterns)
+    for rel in files:
+        cached = (snapshot / rel).resolve()
+        size, digest = hash_file(cached)
+        etag = cached.name
+        if not (etag == digest.split(":", 1)[1] or (re.fullmatch(r"[0-9a-f]{40}", etag)
+                                                     and _git_blob_id_of_file(cached, size) == etag)):
+            raise FailedPrecondition(f"{ref}: {rel} in the HF cache does not match the hash it is kept under; "
+                                     "not registered")
+        blob = store.adopt(cached, digest)
+        _link(blob, out / rel)
         if progress:
-            progress(tree[rel].size, tree[rel].size)
+            progress(size, 0)
+    base, relation = _base_model(None, out, files)
+    return HfPulled(_model_path(out, files), commit, base, relation)
+
+
+def _out_dir(store: BlobStore, ref: HubRef, commit: str, patterns) -> Path:
+    leaf = commit if not patterns else f"{commit}-{hashlib.sha256(repr(sorted(patterns)).encode()).hexdigest()[:8]}"
+    return store.models_dir.joinpath("hub", "huggingface.co", ref.namespace, ref.model, leaf)
+
+
+def _model_path(out: Path, files: list[str]) -> Path:
     ggufs = [rel for rel in files if rel.lower().endswith(".gguf")]
     if len(ggufs) == 1 and not any(rel.endswith((".safetensors", ".bin")) for rel in files):
-        return out / ggufs[0], commit  # a GGUF repo: the model is its GGUF (the rest are its card)
-    return out, commit
+        return out / ggufs[0]  # a GGUF repo: the model is its GGUF (the rest are its card)
+    return out
 
 
-def _verified_digest(ref: HubRef, path: Path, entry) -> str:
-    """The file's sha256 digest, after checking it against what the Hub publishes for it."""
-    size, digest = hash_file(path)
-    if entry.lfs is not None:
-        if digest != format_digest(entry.lfs.sha256) or size != entry.lfs.size:
-            raise FailedPrecondition(f"{ref}: {entry.path} does not match the sha256 the Hub publishes "
-                                     "for it; not registered")
-        return digest
-    blob = hashlib.sha1(b"blob %d\0" % size)  # a git blob id: how the Hub names a small file
+def _link(blob: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() or target.is_symlink():
+        target.unlink()
+    try:
+        os.link(blob, target)
+    except OSError:
+        copy_blob(blob, target)
+
+
+def _git_blob_id(data: bytes) -> str:
+    """How the Hub names a small file: its git blob id."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _git_blob_id_of_file(path: Path, size: int) -> str:
+    blob = hashlib.sha1(b"blob %d\0" % size)
     with open(path, "rb") as f:
         while chunk := f.read(1024 * 1024):
             blob.update(chunk)
-    if blob.hexdigest() != entry.blob_id:
-        raise FailedPrecondition(f"{ref}: {entry.path} does not match its git blob id on the Hub; not registered")
-    return digest
+    return blob.hexdigest()
+
+
+def _base_model(card_data, out: Path, files: list[str]) -> tuple[str, str]:
+    """The base model a repo names: its card's ``base_model`` (the Hub's cardData, else the
+    README.md front matter pulled with it), else adapter_config.json's base_model_name_or_path;
+    with the card's base_model_relation when it is one the registry knows."""
+    card = dict(card_data.to_dict()) if card_data is not None and hasattr(card_data, "to_dict") else {}
+    if not card.get("base_model") and "README.md" in files:
+        try:
+            from huggingface_hub import ModelCard
+            card = ModelCard.load(out / "README.md").data.to_dict()
+        except Exception:  # a card without front matter, or front matter that is not YAML: no base
+            card = {}
+    base = card.get("base_model")
+    if isinstance(base, list):
+        base = base[0] if len(base) == 1 else ""  # a merge of several: no single base to name
+    relation = str(card.get("base_model_relation") or "")
+    if not base and "adapter_config.json" in files:
+        try:
+            base = json.loads((out / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        except (OSError, ValueError, AttributeError):
+            base = ""
+        relation = relation or "adapter"
+    base = base if isinstance(base, str) else ""
+    return base.strip(), relation if relation in RELATIONS and base else ""
 
 
 def _hub_error(ref: HubRef, exc) -> MeshError:

@@ -95,26 +95,35 @@ class HubJobs:
                 counts["done"] += done
                 counts["received"] += received
 
-        def send(state: str, error: str = "", path: str = "", source_digest: str = "", record: str = "") -> None:
+        def send(state: str, error: str = "", path: str = "", source_digest: str = "", record: str = "",
+                 lineage: dict | None = None) -> None:
             with lock:
                 progress = dict(counts)
             self.report(link_pb.JobProgress(
                 job_id=command.job_id, state=state, bytes_total=progress["total"], bytes_done=progress["done"],
                 bytes_received=progress["received"], error=error, copy_path=path, source_digest=source_digest,
-                source_record_json=record))
+                source_record_json=record, base_model=(lineage or {}).get("base_model", ""),
+                base_relation=(lineage or {}).get("relation", "")))
 
         def work() -> dict:
-            out, digest, record = self._pull_now(command, on_progress, counts)
-            return {"path": str(out), "source_digest": digest, "record": record}
+            out, digest, found = self._pull_now(command, on_progress, counts)
+            if isinstance(found, dict):  # a Hub pull: the base model its card names
+                return {"path": str(out), "source_digest": digest, "lineage": found}
+            return {"path": str(out), "source_digest": digest, "record": found}
 
         await run_reporting(work, send, f"hub pull {command.job_id}")
 
-    def _pull_now(self, command: link_pb.HubPull, on_progress, counts: dict) -> tuple[Path, str, str]:
+    def _pull_now(self, command: link_pb.HubPull, on_progress, counts: dict) -> tuple[Path, str, str | dict]:
         ref = parse_hub_ref(command.ref, insecure=command.insecure, include=list(command.include))
         if ref.kind == "hf":
             from llmesh.agent.hubs.hf import pull_hf  # huggingface_hub only when a Hub pull runs
-            out, commit = pull_hf(ref, self.store, on_progress, token=credentials.hf_token(self.home))
-            return out, f"hf.co/{ref.repository}@{commit}", ""
+            started = time.monotonic()
+            pulled = pull_hf(ref, self.store, on_progress, token=credentials.hf_token(self.home),
+                             piece_size=command.piece_size or hubfetch.HUB_PIECE_SIZE,
+                             on_total=lambda n: counts.__setitem__("total", n))
+            log.info("pulled %s (commit %s) in %.1fs", ref, pulled.commit, time.monotonic() - started)
+            lineage = {"base_model": pulled.base_model, "relation": pulled.relation} if pulled.base_model else {}
+            return pulled.path, f"hf.co/{ref.repository}@{pulled.commit}", lineage
         username, password = credentials.for_registry(self.home, ref.registry)
         registry = Registry(ref, username=username, password=password)
         manifest = registry.manifest()

@@ -97,6 +97,10 @@ class Registry:
         self._token = ""
         self.requests = 0
 
+    @property
+    def name(self) -> str:
+        return self.ref.registry
+
     # -- reading ----------------------------------------------------------------------------
 
     def manifest(self, reference: str = "") -> Manifest:

@@ -219,6 +219,55 @@ class CatalogRepository:
         self.db.execute("INSERT OR REPLACE INTO lineage (child_id, parent_id, relation, created_at) "
                         "VALUES (?, ?, ?, ?)", [child_id, parent_id, relation, now])
 
+    def link_hub_base(self, version_id: int, base: str, relation: str = "", now: float | None = None) -> str:
+        """Lineage from Hugging Face metadata. A version whose card (or adapter_config.json) names
+        BASE, a repo id, gets an edge to the version BASE is here (pulled from hf.co/BASE, or a
+        model of that name or HF repo id; a verified copy, then the newest, preferred); and the
+        versions already here that name this version's own Hub repo as their base, with no parent
+        yet, get their edge to it (a base pulled after its adapters). The parent's ref, or ''."""
+        now = now or time.time()
+        with self.db.atomic():
+            parent = self._hub_version(base, exclude=version_id) if base else None
+            linked = ""
+            if parent is not None and self._link_once(version_id, parent, relation, now):
+                linked = self.db.version_ref(parent)
+            for tag in self.db.query("SELECT value FROM version_tags WHERE version_id = ? AND key = 'hub.source'",
+                                     [version_id]):
+                repo = _hf_repo(tag["value"])
+                if not repo:
+                    continue
+                for row in self.db.query(
+                        "SELECT v.id FROM versions v WHERE v.base_model = ? AND v.id != ? AND NOT EXISTS "
+                        "(SELECT 1 FROM lineage l WHERE l.child_id = v.id)", [repo, version_id]):
+                    self._link_once(row["id"], version_id, "", now)
+        return linked
+
+    def _hub_version(self, base: str, exclude: int) -> int | None:
+        rows = self.db.query(
+            "SELECT v.id, m.name, json_extract(v.metadata_json, '$.hf.repo_id') AS repo_id, "
+            "(SELECT group_concat(t.value, char(10)) FROM version_tags t WHERE t.version_id = v.id "
+            " AND t.key = 'hub.source') AS sources, "
+            "EXISTS (SELECT 1 FROM copies c WHERE c.version_id = v.id AND c.state = 'verified') AS held "
+            "FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id != ? AND (m.name = ? OR "
+            "json_extract(v.metadata_json, '$.hf.repo_id') = ? OR v.id IN (SELECT version_id FROM version_tags "
+            "WHERE key = 'hub.source' AND substr(value, 1, ?) = ?)) ORDER BY held DESC, v.id DESC",
+            [exclude, base, base, len("hf.co/" + base), "hf.co/" + base])
+        for r in rows:
+            if base in (r["name"], r["repo_id"]) or base in {_hf_repo(s) for s in (r["sources"] or "").split("\n")}:
+                return r["id"]
+        return None
+
+    def _link_once(self, child_id: int, parent_id: int, relation: str, now: float) -> bool:
+        if self.db.one("SELECT 1 AS x FROM lineage WHERE child_id = ? AND parent_id = ?", [child_id, parent_id]):
+            return False
+        kind = self.db["versions"].get(child_id)["kind"]
+        try:
+            self.add_parent(child_id, parent_id, check_relation(relation or {"lora": "adapter", "gguf": "quantized"}
+                                                                .get(kind, "finetune")), now)
+        except (FailedPrecondition, InvalidArgument):  # a cycle, or a relation the registry does not know
+            return False
+        return True
+
     # -- edits ----------------------------------------------------------------------------
 
     def edit(self, ref: ModelRef, changes: dict, actor: str = "", now: float | None = None) -> int:
@@ -267,3 +316,12 @@ class CatalogRepository:
             self.db.record_event(actor, "model.score", self.db.version_ref(version_id),
                                  {"metrics": {metric_name(k): v for k, v in metrics.items()}, "removed": list(remove)})
         return version_id
+
+
+def _hf_repo(source: str) -> str:
+    """ORG/REPO of a hub.source tag naming a Hugging Face repo (hf.co/ORG/REPO[:REV][/FILE]
+    [ --include …]), else ''."""
+    if not source.startswith("hf.co/"):
+        return ""
+    parts = source[len("hf.co/"):].split(" ", 1)[0].split("/")
+    return f"{parts[0]}/{parts[1].split(':', 1)[0]}" if len(parts) >= 2 else ""

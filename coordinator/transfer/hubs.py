@@ -157,8 +157,7 @@ class HubPulls:
         detail = await self.core.run(self.registry.jobs.job_detail, job["id"])
         if progress.state == "done":
             try:
-                version_ref, version_id = await self._register(connection, job, detail, progress.copy_path,
-                                                               progress.source_digest, progress.source_record_json)
+                version_ref, version_id = await self._register(connection, job, detail, progress)
             except MeshError as exc:  # the bytes are verified but could not be registered: say so
                 fields.update(state="failed", error=f"registering {progress.copy_path}: {exc}",
                               finished_at=time.time())
@@ -174,8 +173,9 @@ class HubPulls:
             fields["finished_at"] = time.time()
         await self.core.run(self.registry.jobs.update_job, job["id"], **fields)
 
-    async def _register(self, connection, job: dict, detail: dict, path: str, digest: str,
-                        record_json: str = "") -> tuple[str, int]:
+    async def _register(self, connection, job: dict, detail: dict,
+                        progress: link_pb.JobProgress) -> tuple[str, int]:
+        path, digest, record_json = progress.copy_path, progress.source_digest, progress.source_record_json
         reply = await connection.request(link_pb.Command(inspect=link_pb.InspectPath(path=path)), INSPECT_TIMEOUT_S)
         found = wire.to_dict(reply.model)
         ref = parse_hub_ref(detail.get("ref") or detail["hub_ref"])
@@ -190,10 +190,15 @@ class HubPulls:
             spec["metrics"] = record.get("metrics") or {}
             if record.get("base_model"):
                 spec["base_model"] = record["base_model"]
+        elif progress.base_model:  # a Hugging Face card / adapter_config.json names its base
+            spec["base_model"] = progress.base_model
         if not found.get("digest"):
             raise FailedPrecondition(f"nothing to register at {path}")
         version_id, _, _ = await self.core.run(self.registry.catalog.register_run, connection.host_id, found, spec,
                                                job["created_by"])
+        if ref.kind == "hf":  # lineage from the Hub's metadata, either way round
+            await self.core.run(self.registry.catalog.link_hub_base, version_id, spec.get("base_model", ""),
+                                progress.base_relation)
         return await self.core.run(self.registry.db.version_ref, version_id), version_id
 
 

@@ -133,7 +133,7 @@ class RenewCertificate(_message.Message):
     def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
 
 class JobProgress(_message.Message):
-    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources", "source_digest", "source_record_json", "sources")
+    __slots__ = ("job_id", "state", "bytes_total", "bytes_done", "bytes_reused", "bytes_received", "error", "copy_path", "drifted_sources", "suspect_sources", "source_digest", "source_record_json", "sources", "base_model", "base_relation")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +147,8 @@ class JobProgress(_message.Message):
     SOURCE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     SOURCE_RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    BASE_RELATION_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     bytes_total: int
@@ -160,7 +162,9 @@ class JobProgress(_message.Message):
     source_digest: str
     source_record_json: str
     sources: _containers.RepeatedCompositeFieldContainer[SourceProgress]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ..., source_digest: _Optional[str] = ..., source_record_json: _Optional[str] = ..., sources: _Optional[_Iterable[_Union[SourceProgress, _Mapping]]] = ...) -> None: ...
+    base_model: str
+    base_relation: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., bytes_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_reused: _Optional[int] = ..., bytes_received: _Optional[int] = ..., error: _Optional[str] = ..., copy_path: _Optional[str] = ..., drifted_sources: _Optional[_Iterable[str]] = ..., suspect_sources: _Optional[_Iterable[str]] = ..., source_digest: _Optional[str] = ..., source_record_json: _Optional[str] = ..., sources: _Optional[_Iterable[_Union[SourceProgress, _Mapping]]] = ..., base_model: _Optional[str] = ..., base_relation: _Optional[str] = ...) -> None: ...
 
 class SourceProgress(_message.Message):
     __slots__ = ("host", "bytes_verified", "bytes_per_s")
