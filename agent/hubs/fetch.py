@@ -157,6 +157,17 @@ def pull_manifest_blobs(store: BlobStore, registry: Registry, manifest: Manifest
             for b in manifest.blobs}
 
 
+def link_or_copy(src: Path, dest: Path) -> None:
+    """DEST becomes SRC's bytes at once: a hard link where the filesystem allows, else a copy."""
+    tmp = dest.with_name(dest.name + ".llmesh-tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        copy_blob(src, tmp)
+    os.replace(tmp, dest)
+
+
 def copy_blob(src: Path, dest: Path) -> None:
     """Where a hard link is impossible (another file system, Windows shares)."""
     with open(src, "rb") as fin, open(dest, "wb") as fout:
@@ -177,13 +188,7 @@ def place_in_ollama_store(models_dir: str | os.PathLike, parts: tuple[str, str, 
         target = root / "blobs" / ("sha256-" + digest_hex(digest))
         if target.exists() and target.stat().st_size == src.stat().st_size:
             continue
-        tmp = target.with_name(target.name + ".llmesh-tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(src, tmp)
-        except OSError:
-            copy_blob(src, tmp)
-        os.replace(tmp, target)
+        link_or_copy(src, target)
     fsync_dir(root / "blobs")
     manifest_path = root.joinpath("manifests", *parts)
     manifest_path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import os
 import urllib.parse
 from pathlib import Path
 
-from llmesh.agent.hubs.fetch import copy_blob
+from llmesh.agent.hubs.fetch import link_or_copy
 from llmesh.common.errors import (
     FailedPrecondition,
     MeshError,
@@ -123,7 +123,7 @@ def place_in_hf_cache(storage: Path, commit: str, rel: str, blob: Path, etag: st
     target = storage / "blobs" / etag
     target.parent.mkdir(parents=True, exist_ok=True)
     if not (target.exists() and target.stat().st_size == blob.stat().st_size):
-        _link_or_copy(blob, target)
+        link_or_copy(blob, target)
         fsync_dir(target.parent)
     pointer = storage / "snapshots" / commit / rel
     pointer.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ def place_in_hf_cache(storage: Path, commit: str, rel: str, blob: Path, etag: st
     try:
         os.symlink(os.path.relpath(target, pointer.parent), pointer)
     except OSError:
-        _link_or_copy(target, pointer)
+        link_or_copy(target, pointer)
     return pointer
 
 
@@ -153,11 +153,3 @@ def record_revision(storage: Path, revision: str, commit: str) -> None:
         atomic_write(refs, commit)
 
 
-def _link_or_copy(src: Path, dest: Path) -> None:
-    tmp = dest.with_name(dest.name + ".llmesh-tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        copy_blob(src, tmp)
-    os.replace(tmp, dest)

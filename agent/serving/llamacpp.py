@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from llmesh.agent.serving.supervisor import Supervisor
+from llmesh.agent.serving.supervisor import Supervised, Supervisor
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, Unavailable
 
 # Modules llama-cpp-python's server imports; without them `-m llama_cpp.server` fails at start.
@@ -78,7 +78,7 @@ class ServerSpec:
         return f"http://{host}:{self.port}"
 
 
-class LlamaServer:
+class LlamaServer(Supervised):
     """One llama.cpp server process (one deployment), kept running by a Supervisor."""
 
     def __init__(self, log_dir, *, ready_timeout_s: float = 120.0, max_backoff_s: float = 30.0):
@@ -114,14 +114,6 @@ class LlamaServer:
     def endpoint(self) -> Endpoint:
         assert self.spec is not None and self.pid is not None
         return Endpoint(self.spec.url, self.pid, self.spec.served_name)
-
-    @property
-    def pid(self) -> int | None:
-        return self._supervisor.pid if self._supervisor is not None else None
-
-    @property
-    def restarts(self) -> int:
-        return self._supervisor.restarts if self._supervisor is not None else 0
 
     @property
     def log_path(self) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from llmesh.agent.serving.llamacpp import Endpoint, ServerSpec, check_can_serve
-from llmesh.agent.serving.supervisor import Supervisor
+from llmesh.agent.serving.supervisor import Supervised, Supervisor
 from llmesh.common.errors import FailedPrecondition
 
 
@@ -49,7 +49,7 @@ class Member:
         self.shared.leave(self, timeout_s)
 
 
-class SharedServer:
+class SharedServer(Supervised):
     """One loraserver.py process (supervised) and the deployments served by it."""
 
     def __init__(self, log_dir, *, ready_timeout_s: float = 120.0, max_backoff_s: float = 30.0):
@@ -59,14 +59,6 @@ class SharedServer:
         self.members: list[Member] = []
         self._supervisor: Supervisor | None = None
         self._lock = threading.Lock()
-
-    @property
-    def pid(self) -> int | None:
-        return self._supervisor.pid if self._supervisor is not None else None
-
-    @property
-    def restarts(self) -> int:
-        return self._supervisor.restarts if self._supervisor is not None else 0
 
     @property
     def running(self) -> bool:

@@ -180,3 +180,17 @@ _LIVE: "weakref.WeakSet[Supervisor]" = weakref.WeakSet()
 def _stop_all() -> None:
     for supervisor in list(_LIVE):
         supervisor.stop(timeout_s=5.0)
+
+
+class Supervised:
+    """What a server object built on a Supervisor (``self._supervisor``, None when stopped) reports."""
+
+    _supervisor: Supervisor | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._supervisor.pid if self._supervisor is not None else None
+
+    @property
+    def restarts(self) -> int:
+        return self._supervisor.restarts if self._supervisor is not None else 0
