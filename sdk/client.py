@@ -288,8 +288,8 @@ class MeshClient:
         return wire.to_dict(self._call(self._catalog.Resolve, request))
 
     def search(self, query: str, sort: str = "", limit: int = 0) -> list[dict]:
-        request = catalog_pb.SearchRequest(query=query, sort=sort, limit=limit)
-        return [wire.to_dict(v) for v in self._call(self._catalog.Search, request).versions]
+        request = catalog_pb.SearchRequest(query=query, sort=sort, limit=limit, columns=True)
+        return _versions(self._call(self._catalog.Search, request))
 
     def verify(self, ref: str, lock: bool = False, unlock: bool = False, timeout_s: float = 900.0) -> dict:
         request = catalog_pb.VerifyRequest(ref=_ref(ref), lock=lock, unlock=unlock)
