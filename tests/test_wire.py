@@ -123,6 +123,11 @@ def test_a_listing_by_column_reads_as_one_message_per_version_does():
     assert [type(row["version"]) for row in got] == [int] * len(rows)
     assert got[1]["duration_s"] is None and got[2]["duration_s"] is None and got[2]["cost_usd"] == 2.5
     assert by_column([]) == []
+    # Columns where every row has exactly one entry, or none, or the same empty JSON, read alike too.
+    same_shape = [{"name": f"m{i}", "roles": [f"r{i}"], "tags": {"k": str(i)}, "copies": [{"host": "h"}],
+                   "params": {}, "parents": [], "metrics": {}} for i in range(3)]
+    assert by_column(same_shape) == by_message(same_shape)
+    assert by_column([{}, {}]) == by_message([{}, {}])
 
 
 def test_every_field_of_a_version_has_its_columns():
