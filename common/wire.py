@@ -488,14 +488,14 @@ def from_columns(columns: Message, row_cls: type[Message]) -> list[dict[str, Any
         counts = _column(columns, f"{name}_counts", count, 0)
         total = sum(counts)
         if kind == _MAP:
-            values.append(_split(_column(columns, f"{name}_keys", total, None), counts,
-                                 _column(columns, f"{name}_values", total, None)))
+            values.append(_split(_column(columns, f"{name}_keys", total), counts,
+                                 _column(columns, f"{name}_values", total)))
         elif nested:
             items = [dict(zip(nested, t)) for t in zip(*[_column(columns, f"{name}_{sub}", total, d)
                                                           for sub, d in zip(nested, default)])]
             values.append(_split(items, counts))
         else:
-            values.append(_split(_column(columns, name, total, None), counts))
+            values.append(_split(_column(columns, name, total), counts))
     return list(map(_row_maker((type(columns), row_cls.DESCRIPTOR.full_name), plan), *values))
 
 
@@ -516,13 +516,16 @@ def _row_maker(kinds: tuple[type, str], plan: _ColumnPlan) -> Callable[..., dict
     return make
 
 
-def _column(columns: Message, name: str, count: int, default: Any) -> list:
+_REQUIRED = object()  # a flattened list's values: there when its counts say so
+
+
+def _column(columns: Message, name: str, count: int, default: Any = _REQUIRED) -> list:
     values = getattr(columns, name)[:]
     if len(values) == count:
         return values
-    if not values:  # a sender without this column: every row at the default
+    if not values and default is not _REQUIRED:  # a sender without this column: every row at the default
         return [default] * count
-    raise Internal(f"{columns.DESCRIPTOR.name}.{name} has {len(values)} entries for {count} rows")
+    raise Internal(f"{columns.DESCRIPTOR.name}.{name} has {len(values)} entries, not {count}")
 
 
 def _split(flat: list, counts: list[int], values: list | None = None) -> list:

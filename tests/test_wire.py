@@ -149,6 +149,10 @@ def test_a_column_the_sender_did_not_have_reads_as_the_default_and_a_short_one_f
     message.ClearField("tags_counts")
     rows = wire.from_columns(message, mesh_pb2.ModelVersion)
     assert [(r["name"], r["label"], r["tags"]) for r in rows] == [("a", "", {}), ("b", "", {})]
+    lists = wire.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion, [{"roles": ["a", "b"]}])
+    lists.ClearField("roles")  # counts that say there are roles, and none sent: an error, not [None, None]
+    with pytest.raises(Internal, match="ModelVersionColumns.roles has 0 entries, not 2"):
+        wire.from_columns(lists, mesh_pb2.ModelVersion)
     del message.name[1:]  # a column shorter than the rows: an error, never a lost row
-    with pytest.raises(Internal, match="ModelVersionColumns.name has 1 entries for 2 rows"):
+    with pytest.raises(Internal, match="ModelVersionColumns.name has 1 entries, not 2"):
         wire.from_columns(message, mesh_pb2.ModelVersion)
