@@ -18,14 +18,27 @@ import json
 import keyword
 import threading
 from collections.abc import Callable
+from itertools import islice
+from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-# What json.dumps(value, sort_keys=True) does, without building an encoder for every field.
-_encode_json = json.JSONEncoder(sort_keys=True).encode
+from llmesh.common.errors import Internal
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+# What json.dumps(value, sort_keys=True) writes. JSONEncoder.encode builds a C encoder on every
+# call (a listing encodes ~100 params objects): this one is built once; it does not look for
+# circular references (a cyclic value fails with RecursionError instead).
+_c_encoder = c_make_encoder and c_make_encoder(None, _not_json, encode_basestring_ascii, None, ": ", ", ", True,
+                                               False, True)
+_encode_json = (lambda value: "".join(_c_encoder(value, 0))) if _c_encoder else json.JSONEncoder(sort_keys=True).encode
 
 
 def to_dict(message: Message) -> dict[str, Any]:
@@ -342,3 +355,187 @@ def _sets_anything(cls: type[Message], data: dict[str, Any]) -> bool:
         else:
             return True
     return False
+
+
+# -- columns: the rows of a listing as one message of repeated fields ----------------------
+#
+# A listing answers ~100 versions of ~45 fields: as one message per version, every field costs a
+# call at each end; as columns (one repeated field per field of the row type, mesh.proto's
+# ModelVersionColumns), a whole column is one call. Layout, for each field F of the row type:
+# a scalar or *_json field is the column F; an optional one adds F_set; a list is flattened into
+# F with F_counts (entries per row); a map into F_keys and F_values with F_counts; a list of
+# messages into F_<field> for each of their (scalar) fields with F_counts; ``rows`` is the count.
+
+# per row field: (key in the row dict, kind, field name, the column's default, nested field names)
+_ColumnPlan = list[tuple[str, int, str, Any, tuple[str, ...]]]
+_COLUMN_PLANS: dict[tuple[type, str], _ColumnPlan] = {}
+
+
+def _column_plan(columns_cls: type[Message], row: Descriptor) -> _ColumnPlan:
+    plan = _COLUMN_PLANS.get((columns_cls, row.full_name))
+    if plan is not None:
+        return plan
+    have = columns_cls.DESCRIPTOR.fields_by_name
+    plan, needed = [], ["rows"]
+    for fd in row.fields:
+        kind, values_type = _kind(fd)
+        name, key, nested = fd.name, fd.name, ()
+        if kind == _JSON:
+            key = name[:-5]
+        elif kind == _OPTIONAL and name.endswith("_json") or kind == _MESSAGE or (
+                kind == _MAP and values_type is not None):
+            raise TypeError(f"{row.full_name}.{name}: no column layout for this kind of field")
+        if kind == _REPEATED and values_type is not None:
+            if any(_kind(sub)[0] != _SCALAR or sub.name.endswith("_json") for sub in values_type.fields):
+                raise TypeError(f"{row.full_name}.{name}: columns hold lists of plain scalars only")
+            nested = tuple(sub.name for sub in values_type.fields)
+            defaults = tuple(sub.default_value for sub in values_type.fields)
+            needed += [f"{name}_{sub}" for sub in nested] + [f"{name}_counts"]
+            plan.append((key, kind, name, defaults, nested))
+            continue
+        needed += {_OPTIONAL: [name, f"{name}_set"], _REPEATED: [name, f"{name}_counts"],
+                   _MAP: [f"{name}_keys", f"{name}_values", f"{name}_counts"]}.get(kind, [name])
+        default = "" if kind == _JSON else fd.default_value if kind in (_SCALAR, _OPTIONAL) else None
+        plan.append((key, kind, name, default, nested))
+    missing = [n for n in needed if n not in have]
+    if missing:  # a row field without its columns would be dropped from every listing
+        raise TypeError(f"{columns_cls.DESCRIPTOR.full_name} lacks columns for {row.full_name}: "
+                        f"{', '.join(missing)}")
+    _COLUMN_PLANS[(columns_cls, row.full_name)] = plan
+    return plan
+
+
+def to_columns(columns_cls: type[Message], row_cls: type[Message], rows: list[dict[str, Any]]) -> Message:
+    """``rows`` (dicts as to_message takes them for ``row_cls``) as one message of columns."""
+    kinds = (columns_cls, row_cls.DESCRIPTOR.full_name)
+    plan = _column_plan(columns_cls, row_cls.DESCRIPTOR)
+    gather, width = _gatherer(kinds, plan)
+    # Each row's values in one call, turned into columns by zip: no Python loop per value.
+    gathered = list(zip(*map(gather, rows))) or [()] * width
+    args: dict[str, Any] = {"rows": len(rows)}
+    at = 0
+    for key, kind, name, default, nested in plan:
+        values = gathered[at]
+        at += 1
+        if kind == _SCALAR:
+            args[name] = [default if v is None else v for v in values] if None in values else values
+        elif kind == _JSON:  # the field's own name first, as to_message takes it
+            if key != name:
+                if None in values:
+                    values = [short if v is None else v for v, short in zip(values, gathered[at])]
+                at += 1
+            args[name] = [default if v is None else _json_text(v) for v in values]
+        elif kind == _OPTIONAL:
+            args[name] = [default if v is None else v for v in values]
+            args[f"{name}_set"] = [v is not None for v in values]
+        elif kind == _MAP:
+            maps = [m or {} for m in values]
+            args[f"{name}_keys"] = [k for m in maps for k in m]
+            args[f"{name}_values"] = [v for m in maps for v in m.values()]
+            args[f"{name}_counts"] = [len(m) for m in maps]
+        else:
+            lists = [list(x or ()) for x in values]
+            args[f"{name}_counts"] = [len(x) for x in lists]
+            flat = [v for x in lists for v in x]
+            if not nested:
+                args[name] = flat
+            for sub, sub_default in zip(nested, default or ()):
+                args[f"{name}_{sub}"] = [sub_default if v is None else v for v in [item.get(sub) for item in flat]]
+    return columns_cls(**args)
+
+
+_GATHERERS: dict[tuple[type, str], tuple[Callable[[dict], tuple], int]] = {}
+
+
+def _gatherer(kinds: tuple[type, str], plan: _ColumnPlan) -> tuple[Callable[[dict], tuple], int]:
+    """``gather(row)`` -> the row's value for each plan entry (a *_json field: under its own name,
+    then under the short one), and how many values that is."""
+    found = _GATHERERS.get(kinds)
+    if found is None:
+        keys = []
+        for key, kind, name, *_ in plan:
+            keys += [name, key] if kind == _JSON and key != name else [key]
+        namespace: dict[str, Any] = {}
+        # The source holds only the descriptor's field names (repr'd strings).
+        exec("def gather(row):\n    get = row.get\n    return (" + "".join(f"get({k!r}), " for k in keys)  # noqa: S102
+             + ")\n", namespace)
+        found = _GATHERERS[kinds] = (namespace["gather"], len(keys))
+    return found
+
+
+def from_columns(columns: Message, row_cls: type[Message]) -> list[dict[str, Any]]:
+    """The rows of a to_columns message, each as to_dict reads a ``row_cls`` message. A column
+    the sender did not have (a field newer than it) reads as that field's default in every row."""
+    count = columns.rows
+    if not count:
+        return []
+    plan = _column_plan(type(columns), row_cls.DESCRIPTOR)
+    values = []
+    for key, kind, name, default, nested in plan:
+        if kind in (_SCALAR, _JSON, _OPTIONAL):
+            column = _column(columns, name, count, default)
+            if kind == _JSON:
+                first = column[0]
+                if first in ("", "{}", "[]") and column.count(first) == count:  # e.g. no row has any
+                    column = [{} for _ in column] if first != "[]" else [[] for _ in column]
+                else:
+                    column = [_decode_json(text) for text in column]
+            elif kind == _OPTIONAL:
+                column = [v if present else None
+                          for v, present in zip(column, _column(columns, f"{name}_set", count, False))]
+            values.append(column)
+            continue
+        counts = _column(columns, f"{name}_counts", count, 0)
+        total = sum(counts)
+        if kind == _MAP:
+            values.append(_split(_column(columns, f"{name}_keys", total), counts,
+                                 _column(columns, f"{name}_values", total)))
+        elif nested:
+            items = [dict(zip(nested, t)) for t in zip(*[_column(columns, f"{name}_{sub}", total, d)
+                                                          for sub, d in zip(nested, default)])]
+            values.append(_split(items, counts))
+        else:
+            values.append(_split(_column(columns, name, total), counts))
+    return list(map(_row_maker((type(columns), row_cls.DESCRIPTOR.full_name), plan), *values))
+
+
+_ROW_MAKERS: dict[tuple[type, str], Callable[..., dict[str, Any]]] = {}
+
+
+def _row_maker(kinds: tuple[type, str], plan: _ColumnPlan) -> Callable[..., dict[str, Any]]:
+    """``make(v0, v1, ...)`` -> {key0: v0, key1: v1, ...}: a dict display, several times quicker
+    than dict(zip(keys, values)) for ~45 keys."""
+    make = _ROW_MAKERS.get(kinds)
+    if make is None:
+        arguments = ", ".join(f"v{i}" for i in range(len(plan)))
+        items = ", ".join(f"{key!r}: v{i}" for i, (key, *_) in enumerate(plan))
+        namespace: dict[str, Any] = {}
+        # The source holds only the descriptor's field names (repr'd strings).
+        exec(f"def make({arguments}):\n    return {{{items}}}\n", namespace)  # noqa: S102
+        make = _ROW_MAKERS[kinds] = namespace["make"]
+    return make
+
+
+_REQUIRED = object()  # a flattened list's values: there when its counts say so
+
+
+def _column(columns: Message, name: str, count: int, default: Any = _REQUIRED) -> list:
+    values = getattr(columns, name)[:]
+    if len(values) == count:
+        return values
+    if not values and default is not _REQUIRED:  # a sender without this column: every row at the default
+        return [default] * count
+    raise Internal(f"{columns.DESCRIPTOR.name}.{name} has {len(values)} entries, not {count}")
+
+
+def _split(flat: list, counts: list[int], values: list | None = None) -> list:
+    """``flat`` cut into consecutive lists of ``counts`` entries (or dicts of flat -> values)."""
+    if len(flat) == len(counts) and (not counts or min(counts) == 1):  # one each (most versions have one role)
+        return [[x] for x in flat] if values is None else [{k: v} for k, v in zip(flat, values)]
+    if not flat:
+        return [[] for _ in counts] if values is None else [{} for _ in counts]
+    items = iter(flat)
+    if values is None:
+        return [list(islice(items, n)) for n in counts]
+    mapped = iter(values)
+    return [dict(zip(islice(items, n), islice(mapped, n))) for n in counts]

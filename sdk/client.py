@@ -66,6 +66,14 @@ def _pin(token: str) -> str:
     return tls.parse_token(token, USER_TOKEN_PREFIX)[0]
 
 
+def _versions(response: pb.ListModelsResponse) -> list[dict]:
+    """A listing's versions: by column when the coordinator answered so (a coordinator older than
+    the `columns` request field answers a message per version)."""
+    if response.HasField("columns"):
+        return wire.from_columns(response.columns, pb.ModelVersion)
+    return [wire.to_dict(v) for v in response.versions]
+
+
 class MeshClient:
     def __init__(self, config: ClientConfig, protocol: str = PROTOCOL_TEXT):
         self.config = config
@@ -174,8 +182,8 @@ class MeshClient:
         """The versions in the registry, filtered as `meshctl models list` does, and by a search query.
         backend: set up for it; deployed_on: a backend or host where it runs now."""
         request = pb.ListModelsRequest(host=host, kind=kind, name=name, role=role, backend=backend,
-                                       tags=list(tags), query=query, deployed_on=deployed_on)
-        return [wire.to_dict(v) for v in self._call(self._mesh.ListModels, request).versions]
+                                       tags=list(tags), query=query, deployed_on=deployed_on, columns=True)
+        return _versions(self._call(self._mesh.ListModels, request))
 
     def register_version(self, path: str = "", host: str = "", *, name: str = "", timeout_s: float = 900.0,
                          **facts) -> dict:
@@ -280,8 +288,8 @@ class MeshClient:
         return wire.to_dict(self._call(self._catalog.Resolve, request))
 
     def search(self, query: str, sort: str = "", limit: int = 0) -> list[dict]:
-        request = catalog_pb.SearchRequest(query=query, sort=sort, limit=limit)
-        return [wire.to_dict(v) for v in self._call(self._catalog.Search, request).versions]
+        request = catalog_pb.SearchRequest(query=query, sort=sort, limit=limit, columns=True)
+        return _versions(self._call(self._catalog.Search, request))
 
     def verify(self, ref: str, lock: bool = False, unlock: bool = False, timeout_s: float = 900.0) -> dict:
         request = catalog_pb.VerifyRequest(ref=_ref(ref), lock=lock, unlock=unlock)

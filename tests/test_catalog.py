@@ -281,6 +281,36 @@ def test_search_and_list_filters(cat):
     assert "query error at position 6" in fails(cat, "models", "list", "--query", "kind ~ 1")
 
 
+def test_listings_by_column_hold_every_row_and_key_of_the_per_version_answer(cat):
+    """The SDK asks for listings by column; what it reads must be exactly what the one-message-per-version
+    answer gives (the answer older SDKs still get): no row, key or value lost on the way."""
+    from llmesh.common import wire
+    from llmesh.sdk.client import MeshClient
+    from llmesh.v1 import catalog_pb2, mesh_pb2
+
+    llama_ft(cat)
+    cat.meshctl("models", "edit", "llama-ft:2", "--role", "asm", "--role", "caption", "--tag", "team=x",
+                "--capability", "vision=false", "--param", "lr=2e-4", "--param", "name=a b", "--metric", "f1=0.5",
+                "--duration", "90m", "--dataset", "oracle@sha256:ab", "--parent", "llama-ft:1", "--backend", "ollama")
+    with MeshClient.connect(None, cat.env(cat.base / "coord-home")) as client:
+        def per_version(rpc, request):
+            return [wire.to_dict(v) for v in client._call(rpc, request).versions]
+
+        listed = client.list_models()
+        assert len(listed) >= 5 and listed == per_version(client._mesh.ListModels, mesh_pb2.ListModelsRequest())
+        asm = client.list_models(role="asm")
+        assert {v["name"] for v in asm} >= {"llama-ft", "oracle"}
+        assert asm == per_version(client._mesh.ListModels, mesh_pb2.ListModelsRequest(role="asm"))
+        edited = next(v for v in asm if (v["name"], v["version"]) == ("llama-ft", 2))
+        assert (edited["params"]["lr"], edited["params"]["name"], edited["duration_s"]) == (2e-4, "a b", 5400.0)
+        assert edited["parents"] == [{"name": "llama-ft", "version": 1, "relation": "finetune"}]
+        query = "kind = 'model' OR role = 'asm'"
+        found = client.search(query, sort="name", limit=50)
+        assert found and found == per_version(client._catalog.Search,
+                                              catalog_pb2.SearchRequest(query=query, sort="name", limit=50))
+    assert cat.json("models", "list") == json.loads(json.dumps(listed))  # meshctl shows the same rows
+
+
 def test_verify_lock_and_drift(cat):
     make_hf_model(cat.root / "locked-model", seed=21)
     v = register(cat, "locked-model", "locked")["version"]

@@ -3,6 +3,8 @@ into dicts and back (proto field names, None for an unset optional, *_json decod
 name without the suffix, nested messages present only when the dict sets something in them)."""
 import json
 
+import pytest
+
 from llmesh.common import wire
 from llmesh.v1 import agent_link_pb2, mesh_pb2, transfer_pb2
 
@@ -84,3 +86,73 @@ def test_fill_extends_and_merges_an_existing_message():
     wire.fill(message, {"name": "", "roles": ["y"], "tags": {"j": "2"}, "copies": [{"host": "h"}]})
     assert (message.name, list(message.roles), dict(message.tags)) == ("", ["x", "y"], {"k": "1", "j": "2"})
     assert [c.host for c in message.copies] == ["h"]
+
+
+# -- listings by column (ModelVersionColumns) -------------------------------------------------
+
+def by_column(rows: list[dict]) -> list[dict]:
+    """Rows as the SDK reads a listing the coordinator answered by column (serialized and parsed)."""
+    message = wire.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion, rows)
+    return wire.from_columns(mesh_pb2.ModelVersionColumns.FromString(message.SerializeToString()),
+                             mesh_pb2.ModelVersion)
+
+
+def by_message(rows: list[dict]) -> list[dict]:
+    """The same rows as one message per version (what the SDK read before columns)."""
+    response = wire.to_message(mesh_pb2.ListModelsResponse, {"versions": rows})
+    return [wire.to_dict(v) for v in mesh_pb2.ListModelsResponse.FromString(response.SerializeToString()).versions]
+
+
+def test_a_listing_by_column_reads_as_one_message_per_version_does():
+    rows = [
+        a_version(),
+        {},  # every field at its default
+        {"name": "b", "version": 1, "duration_s": None, "cost_usd": 2.5, "copies": [], "roles": ["x", "y", "z"],
+         "tags": {}, "metrics": {"a": 1, "b": -0.5}, "capabilities": {"x": True, "y": False},
+         "params": {"lr": 1e-4, "name": "é\u0001", "n": [1, None]}, "metadata_json": '{"z": 1}',
+         "metadata": {"ignored": "the field's own name wins"}, "parents": [{"name": "a", "version": 1}],
+         "deployed_to": [{"host": "mac"}], "files": [{"path": "a", "size": 3}, {"digest": "sha256:ff"}],
+         "aliases": ["prod"], "backends": ["ollama", "llamacpp"], "locked": True, "last_verified": 3.0},
+        {"name": "c", "copies": [{"host": "h", "path": None, "verified_at": 0}] * 3, "extra": {"k": "v"}},
+    ]
+    expected = by_message(rows)
+    got = by_column(rows)
+    assert len(got) == len(rows)
+    assert got == expected  # every row, every key, every value
+    assert [list(row) for row in got] == [list(row) for row in expected]  # and the keys in the same order
+    assert [type(row["version"]) for row in got] == [int] * len(rows)
+    assert got[1]["duration_s"] is None and got[2]["duration_s"] is None and got[2]["cost_usd"] == 2.5
+    assert by_column([]) == []
+    # Columns where every row has exactly one entry, or none, or the same empty JSON, read alike too.
+    same_shape = [{"name": f"m{i}", "roles": [f"r{i}"], "tags": {"k": str(i)}, "copies": [{"host": "h"}],
+                   "params": {}, "parents": [], "metrics": {}} for i in range(3)]
+    assert by_column(same_shape) == by_message(same_shape)
+    assert by_column([{}, {}]) == by_message([{}, {}])
+
+
+def test_every_field_of_a_version_has_its_columns():
+    got = by_column([{}])[0]
+    assert set(got) == set(wire.to_dict(mesh_pb2.ModelVersion()))
+    # A columns type that lacks some field's columns is refused, not read without that key.
+    with pytest.raises(TypeError, match="lacks columns for llmesh.v1.ModelCopy: host, path"):
+        wire.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelCopy, [{}])
+
+
+def test_a_column_the_sender_did_not_have_reads_as_the_default_and_a_short_one_fails():
+    from llmesh.common.errors import Internal
+
+    message = wire.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion,
+                              [{"name": "a", "label": "x", "tags": {"k": "v"}}, {"name": "b", "label": "y"}])
+    message.ClearField("label")  # a coordinator older than the field
+    message.ClearField("tags_keys")
+    message.ClearField("tags_values")
+    message.ClearField("tags_counts")
+    rows = wire.from_columns(message, mesh_pb2.ModelVersion)
+    assert [(r["name"], r["label"], r["tags"]) for r in rows] == [("a", "", {}), ("b", "", {})]
+    lists = wire.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion, [{"roles": ["a", "b"]}])
+    lists.ClearField("roles")  # counts that say there are roles, and none sent: an error, not [None, None]
+    with pytest.raises(Internal, match="ModelVersionColumns.roles has 0 entries, not 2"):
+        wire.from_columns(lists, mesh_pb2.ModelVersion)
+    del message.name[1:]  # a column shorter than the rows: an error, never a lost row
+    with pytest.raises(Internal, match="ModelVersionColumns.name has 1 entries, not 2"):
+        wire.from_columns(message, mesh_pb2.ModelVersion)

@@ -17,7 +17,10 @@ from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
 from llmesh.v1 import mesh_pb2
 
 
-def _versions(versions: list[dict]) -> mesh_pb2.ListModelsResponse:
+def _versions(versions: list[dict], columns: bool = False) -> mesh_pb2.ListModelsResponse:
+    if columns:
+        return mesh_pb2.ListModelsResponse(columns=wire.to_columns(mesh_pb2.ModelVersionColumns,
+                                                                   mesh_pb2.ModelVersion, versions))
     return wire.to_message(mesh_pb2.ListModelsResponse, {"versions": versions})  # built in place, not copied in
 
 
@@ -130,7 +133,7 @@ class CatalogServicer(catalog_grpc.CatalogServicer):
 
     @translate_errors
     async def Search(self, request: pb.SearchRequest, context: Context) -> mesh_pb2.ListModelsResponse:
-        return _versions(await self.service.search(request.query, request.sort, request.limit))
+        return _versions(await self.service.search(request.query, request.sort, request.limit), request.columns)
 
     @translate_errors
     async def Verify(self, request: pb.VerifyRequest, context: Context) -> pb.VerifyResult:

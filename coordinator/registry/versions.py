@@ -198,17 +198,20 @@ _VERSION_COLUMNS = (
     "v.cost_usd, v.code_commit, v.extra_json, v.created_by, m.description")
 
 # Each per-version table's rows for the versions in a JSON list, numbered by kind for _catalog_facts.
+# The list drives (CROSS JOIN: one index search per id), cheaper than `IN (json_each)`, which first
+# builds a temporary index of the ids for each of the eight tables.
 _CATALOG_FACTS = " UNION ALL ".join(
-    f"SELECT {kind}, version_id, {columns} FROM {table} WHERE version_id IN (SELECT value FROM json_each(?1))"
+    f"SELECT {kind}, t.version_id, {', '.join(c if c == 'NULL' else 't.' + c for c in columns)} "
+    f"FROM json_each(?1) j CROSS JOIN {table} t ON t.version_id = j.value"
     for kind, (table, columns) in enumerate([
-        ("version_tags", "key, value, NULL"),
-        ("version_roles", "role, NULL, NULL"),
-        ("version_metrics", "key, value, NULL"),
-        ("version_params", "key, value, num"),
-        ("version_capabilities", "key, value, NULL"),
-        ("aliases", "alias, NULL, NULL"),
-        ("version_datasets", "name, digest, NULL"),
-        ("version_backends", "backend, NULL, NULL"),
+        ("version_tags", ("key", "value", "NULL")),
+        ("version_roles", ("role", "NULL", "NULL")),
+        ("version_metrics", ("key", "value", "NULL")),
+        ("version_params", ("key", "value", "num")),
+        ("version_capabilities", ("key", "value", "NULL")),
+        ("aliases", ("alias", "NULL", "NULL")),
+        ("version_datasets", ("name", "digest", "NULL")),
+        ("version_backends", ("backend", "NULL", "NULL")),
     ]))
 
 

@@ -380,14 +380,16 @@ class ResolveResponse(_message.Message):
     def __init__(self, version: _Optional[_Union[_mesh_pb2.ModelVersion, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("query", "sort", "limit")
+    __slots__ = ("query", "sort", "limit", "columns")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     SORT_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     query: str
     sort: str
     limit: int
-    def __init__(self, query: _Optional[str] = ..., sort: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    columns: bool
+    def __init__(self, query: _Optional[str] = ..., sort: _Optional[str] = ..., limit: _Optional[int] = ..., columns: _Optional[bool] = ...) -> None: ...
 
 class VerifyRequest(_message.Message):
     __slots__ = ("ref", "lock", "unlock")
