@@ -66,6 +66,11 @@ def _pin(token: str) -> str:
     return tls.parse_token(token, USER_TOKEN_PREFIX)[0]
 
 
+# ~450 bytes a version: a page is a few MB, far under the 64 MiB message limit, and one page
+# holds every version of most registries.
+LIST_PAGE_SIZE = 5000
+
+
 def _versions(response: pb.ListModelsResponse) -> list[dict]:
     """A listing's versions: by column when the coordinator answered so (a coordinator older than
     the `columns` request field answers a message per version)."""
@@ -178,12 +183,21 @@ class MeshClient:
     # Results are dicts with the API's field names (protos/llmesh/v1/catalog.proto).
 
     def list_models(self, *, host: str = "", kind: str = "", name: str = "", role: str = "", backend: str = "",
-                    tags: Iterable[str] = (), query: str = "", deployed_on: str = "") -> list[dict]:
+                    tags: Iterable[str] = (), query: str = "", deployed_on: str = "",
+                    page_size: int = LIST_PAGE_SIZE) -> list[dict]:
         """The versions in the registry, filtered as `meshctl models list` does, and by a search query.
-        backend: set up for it; deployed_on: a backend or host where it runs now."""
+        backend: set up for it; deployed_on: a backend or host where it runs now. Every matching
+        version: a large registry is read in pages of ``page_size``, each under the message limit."""
         request = pb.ListModelsRequest(host=host, kind=kind, name=name, role=role, backend=backend,
-                                       tags=list(tags), query=query, deployed_on=deployed_on, columns=True)
-        return _versions(self._call(self._mesh.ListModels, request))
+                                       tags=list(tags), query=query, deployed_on=deployed_on, columns=True,
+                                       page_size=page_size)
+        versions = []
+        while True:
+            response = self._call(self._mesh.ListModels, request)
+            versions += _versions(response)
+            if not response.next_page_token:
+                return versions
+            request.page_token = response.next_page_token
 
     def register_version(self, path: str = "", host: str = "", *, name: str = "", timeout_s: float = 900.0,
                          **facts) -> dict:

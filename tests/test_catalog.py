@@ -311,6 +311,30 @@ def test_listings_by_column_hold_every_row_and_key_of_the_per_version_answer(cat
     assert cat.json("models", "list") == json.loads(json.dumps(listed))  # meshctl shows the same rows
 
 
+def test_large_listings_come_in_pages_that_join_into_the_whole_answer(cat):
+    """A big registry's listing would outgrow gRPC's message limit in one answer: the SDK reads it
+    in pages. Pages of any size join into exactly the one-answer listing, filtered or not."""
+    from llmesh.common.errors import InvalidArgument
+    from llmesh.sdk.client import MeshClient
+    from llmesh.v1 import mesh_pb2
+
+    with MeshClient.connect(None, cat.env(cat.base / "coord-home")) as client:
+        whole = client.list_models(page_size=0)
+        assert len(whole) >= 5
+        for size in (1, 2, len(whole) - 1, len(whole), len(whole) + 1):
+            assert client.list_models(page_size=size) == whole, size
+        kind = whole[0]["kind"]
+        assert client.list_models(kind=kind, page_size=1) == client.list_models(kind=kind, page_size=0)
+        first = client._call(client._mesh.ListModels, mesh_pb2.ListModelsRequest(page_size=2))
+        assert len(first.versions) == 2 and first.next_page_token
+        last = client._call(client._mesh.ListModels, mesh_pb2.ListModelsRequest(page_size=len(whole)))
+        assert len(last.versions) == len(whole) and last.next_page_token == ""
+        with pytest.raises(InvalidArgument, match="^page_token 'garbage' is not a token this coordinator gave"):
+            client._call(client._mesh.ListModels, mesh_pb2.ListModelsRequest(page_size=2, page_token="garbage"))
+        with pytest.raises(InvalidArgument, match="^page_size must be at most 10000"):
+            client.list_models(page_size=10_001)
+
+
 def test_verify_lock_and_drift(cat):
     make_hf_model(cat.root / "locked-model", seed=21)
     v = register(cat, "locked-model", "locked")["version"]

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import uuid
 
 from llmesh.common import wire
-from llmesh.common.errors import MeshError
+from llmesh.common.errors import InvalidArgument, MeshError
 from llmesh.common.names import parse_ref
 from llmesh.coordinator.core import Core
 from llmesh.coordinator.registry.deployments import with_liveness
@@ -99,6 +101,24 @@ class MeshService:
         return await self.core.run(self.registry.models.list_versions, self.core.hub.connected_ids(),
                                    host=host, kind=kind, name=name, **filters)
 
+    async def list_models_page(self, page_size: int, page_token: str, host: str = "", kind: str = "",
+                               name: str = "", **filters) -> tuple[list[dict], str]:
+        """One page of list_models and the token of the next ('' after the last). page_size 0:
+        every version at once. A version added or removed between pages may shift a row
+        across the boundary, as with any offset paging."""
+        if not page_size:
+            if page_token:
+                raise InvalidArgument("page_token needs a page_size")
+            return await self.list_models(host, kind, name, **filters), ""
+        if page_size > MAX_PAGE_SIZE:
+            raise InvalidArgument(f"page_size must be at most {MAX_PAGE_SIZE}, got {page_size}")
+        offset = _page_offset(page_token)
+        # One row past the page tells whether another page follows, without a second query.
+        rows = await self.list_models(host, kind, name, limit=page_size + 1, offset=offset, **filters)
+        if len(rows) <= page_size:
+            return rows, ""
+        return rows[:page_size], _page_token(offset + page_size)
+
     async def get_model(self, ref_text: str) -> dict:
         ref = parse_ref(ref_text)
         connected = self.core.hub.connected_ids()
@@ -112,3 +132,23 @@ class MeshService:
 
     async def delete_model(self, ref_text: str, actor: str = "") -> list[str]:
         return await self.core.run(self.registry.models.delete, parse_ref(ref_text), actor)
+
+
+MAX_PAGE_SIZE = 10_000  # the registry's search limit
+
+
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"models:{offset}".encode()).decode()
+
+
+def _page_offset(token: str) -> int:
+    """The offset a next_page_token stands for: opaque to callers, so it can change shape later."""
+    if not token:
+        return 0
+    try:
+        kind, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "models" and offset.isdigit():
+            return int(offset)
+    except (binascii.Error, UnicodeError, ValueError):
+        pass
+    raise InvalidArgument(f"page_token {token[:40]!r} is not a token this coordinator gave")

@@ -29,12 +29,14 @@ class MeshServicer(mesh_grpc.MeshServicer):
     @translate_errors
     async def ListModels(self, request: pb.ListModelsRequest,
                          context: grpc.aio.ServicerContext) -> pb.ListModelsResponse:
-        versions = await self.mesh.list_models(request.host, request.kind, request.name, role=request.role,
-                                               backend=request.backend, tags=list(request.tags),
-                                               query=request.query, deployed_on=request.deployed_on)
+        versions, next_token = await self.mesh.list_models_page(
+            request.page_size, request.page_token, request.host, request.kind, request.name, role=request.role,
+            backend=request.backend, tags=list(request.tags), query=request.query, deployed_on=request.deployed_on)
         if request.columns:  # what the SDK asks for: cheaper to build and to read
-            return pb.ListModelsResponse(columns=wire.to_columns(pb.ModelVersionColumns, pb.ModelVersion, versions))
-        return wire.to_message(pb.ListModelsResponse, {"versions": versions})  # built in place, not copied in
+            return pb.ListModelsResponse(columns=wire.to_columns(pb.ModelVersionColumns, pb.ModelVersion, versions),
+                                         next_page_token=next_token)
+        # built in place, not copied in
+        return wire.to_message(pb.ListModelsResponse, {"versions": versions, "next_page_token": next_token})
 
     @translate_errors
     async def GetModel(self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext) -> pb.ModelVersion:

@@ -9,8 +9,9 @@ from llmesh.common.errors import NotFound
 from llmesh.common.names import ModelRef, check_name
 from llmesh.coordinator.registry.aliases import AliasesRepository
 from llmesh.coordinator.registry.database import Database
+from llmesh.coordinator.registry.facts import check_limit
 from llmesh.coordinator.registry.hosts import HostsRepository
-from llmesh.coordinator.registry.search import SearchRepository, flag_terms
+from llmesh.coordinator.registry.search import MAX_LIMIT, SearchRepository, flag_terms
 from llmesh.coordinator.registry.versions import VersionsRepository
 
 SERVING_BACKENDS = ("llamacpp", "ollama", "halext")
@@ -205,17 +206,20 @@ class ModelsRepository:
 
     def list_versions(self, connected: frozenset[str], *, host: str = "", kind: str = "",
                       name: str = "", role: str = "", backend: str = "", tags: list[str] | None = None,
-                      query: str = "", sort: str = "", limit: int = 0, deployed_on: str = "") -> list[dict]:
+                      query: str = "", sort: str = "", limit: int = 0, offset: int = 0,
+                      deployed_on: str = "") -> list[dict]:
         """The simple flags and the search language run on one engine (registry.search).
-        deployed_on: a backend, or a host, where the version runs now."""
+        deployed_on: a backend, or a host, where the version runs now; limit/offset: one page."""
         host_id = self.hosts.host_by_name(host)["id"] if host else ""
         on_backend = deployed_on if deployed_on in SERVING_BACKENDS else ""
         on_host = self.hosts.host_by_name(deployed_on)["id"] if deployed_on and not on_backend else ""
         terms = flag_terms(role=role, backend=backend, tags=tags, kind=kind, host_id=host_id, name=name,
                            deployed_backend=on_backend, deployed_host_id=on_host)
-        if not (terms or query or sort or limit):
-            return self.versions.matching("1 = 1", [], connected)
-        return self.search.search(connected, query, sort=sort, limit=limit, filters=terms)
+        if not (terms or query or sort):
+            check_limit(limit, MAX_LIMIT)
+            check_limit(offset)
+            return self.versions.matching("1 = 1", [], connected, limit=limit or -1, offset=offset)
+        return self.search.search(connected, query, sort=sort, limit=limit, filters=terms, offset=offset)
 
     # -- deletion -------------------------------------------------------------------------
 

@@ -272,7 +272,7 @@ class ModelVersion(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., digest: _Optional[str] = ..., kind: _Optional[str] = ..., format: _Optional[str] = ..., source: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., copies: _Optional[_Iterable[_Union[ModelCopy, _Mapping]]] = ..., metadata_json: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., base_model: _Optional[str] = ..., registered: _Optional[bool] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., files: _Optional[_Iterable[_Union[_common_pb2.FileEntry, _Mapping]]] = ..., notes: _Optional[str] = ..., display_name: _Optional[str] = ..., semver: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., params_json: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, bool]] = ..., aliases: _Optional[_Iterable[str]] = ..., parents_json: _Optional[str] = ..., datasets_json: _Optional[str] = ..., code_commit: _Optional[str] = ..., framework: _Optional[str] = ..., hardware: _Optional[str] = ..., duration_s: _Optional[float] = ..., cost_usd: _Optional[float] = ..., locked: _Optional[bool] = ..., last_verified: _Optional[float] = ..., backends: _Optional[_Iterable[str]] = ..., extra_json: _Optional[str] = ..., created_by: _Optional[str] = ..., description: _Optional[str] = ..., label: _Optional[str] = ..., deployed_to_json: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
-    __slots__ = ("host", "kind", "name", "role", "backend", "tags", "query", "deployed_on", "columns")
+    __slots__ = ("host", "kind", "name", "role", "backend", "tags", "query", "deployed_on", "columns", "page_size", "page_token")
     HOST_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -282,6 +282,8 @@ class ListModelsRequest(_message.Message):
     QUERY_FIELD_NUMBER: _ClassVar[int]
     DEPLOYED_ON_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     host: str
     kind: str
     name: str
@@ -291,15 +293,19 @@ class ListModelsRequest(_message.Message):
     query: str
     deployed_on: str
     columns: bool
-    def __init__(self, host: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[str] = ..., backend: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., deployed_on: _Optional[str] = ..., columns: _Optional[bool] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, host: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[str] = ..., backend: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., deployed_on: _Optional[str] = ..., columns: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
-    __slots__ = ("versions", "columns")
+    __slots__ = ("versions", "columns", "next_page_token")
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
     columns: ModelVersionColumns
-    def __init__(self, versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., columns: _Optional[_Union[ModelVersionColumns, _Mapping]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., columns: _Optional[_Union[ModelVersionColumns, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ModelVersionColumns(_message.Message):
     __slots__ = ("rows", "name", "version", "digest", "kind", "format", "source", "size_bytes", "file_count", "copies_host", "copies_path", "copies_state", "copies_verified_at", "copies_host_status", "copies_counts", "metadata_json", "roles", "roles_counts", "tags_keys", "tags_values", "tags_counts", "base_model", "registered", "created_at", "updated_at", "files_path", "files_size", "files_digest", "files_piece_index_id", "files_piece_size", "files_counts", "notes", "display_name", "semver", "status", "state", "metrics_keys", "metrics_values", "metrics_counts", "params_json", "capabilities_keys", "capabilities_values", "capabilities_counts", "aliases", "aliases_counts", "parents_json", "datasets_json", "code_commit", "framework", "hardware", "duration_s", "duration_s_set", "cost_usd", "cost_usd_set", "locked", "last_verified", "backends", "backends_counts", "extra_json", "created_by", "description", "label", "deployed_to_json")
