@@ -313,17 +313,18 @@ class TransferJob:
         return "the sources stopped answering; verified pieces are kept"
 
     async def _fetch_piece(self, source: Source, f: _File, piece: int) -> bool:
-        if source.blob_address is not None:
+        address = source.blob_address
+        if address is not None:
             try:
-                await asyncio.get_running_loop().run_in_executor(self._pool, self._read_piece, source, f, piece)
+                await asyncio.get_running_loop().run_in_executor(self._pool, self._read_piece, address, f, piece)
             except ConnectionRefusedError:  # no blob socket reachable there: gRPC carries the bodies
-                log.info("%s: blob socket %s refused the connection; using gRPC", source.host, source.blob_address)
+                log.info("%s: blob socket %s refused the connection; using gRPC", source.host, address)
                 source.no_blob_socket()
                 return await self._fetch_piece(source, f, piece)
             return await asyncio.get_running_loop().run_in_executor(self._pool, f.partial.finish_piece, piece)
         return await self._fetch_piece_over_grpc(source, f, piece)
 
-    def _read_piece(self, source: Source, f: _File, piece: int) -> None:
+    def _read_piece(self, address: str, f: _File, piece: int) -> None:
         """On a pool thread: the piece from the source's blob socket into the partial, which hashes
         each batch as it is written (TLS, write and hash release the GIL: pieces go in parallel)."""
         offset, length = f.index.piece_range(piece)
@@ -334,7 +335,7 @@ class TransferJob:
                 self.bytes_received += len(data)
             partial.write(piece, position, data)
 
-        self._blob_reads.read(source.blob_address, self.ticket, f.entry.digest, offset, length, sink, self.limits)
+        self._blob_reads.read(address, self.ticket, f.entry.digest, offset, length, sink, self.limits)
 
     async def _fetch_piece_over_grpc(self, source: Source, f: _File, piece: int) -> bool:
         offset, length = f.index.piece_range(piece)
