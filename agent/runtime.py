@@ -192,8 +192,9 @@ class AgentRuntime:
         self._peer_server = server
         self.peer_address = self.config.advertise or bound
         # Blob bodies: a mutual-TLS socket on the same host, same certificates, same checks.
-        self._blob_server = BlobServer(peer, lambda: self.identity)
-        peer.blob_port = await asyncio.to_thread(self._blob_server.start, bound.rpartition(":")[0].strip("[]"))
+        if not (self.faults and self.faults.no_blob_socket):
+            self._blob_server = BlobServer(peer, lambda: self.identity)
+            peer.blob_port = await asyncio.to_thread(self._blob_server.start, bound.rpartition(":")[0].strip("[]"))
         log.info("agent %s serving peers on %s (blob socket port %d)", self.config.name, bound, peer.blob_port)
 
     def _use_piece_size(self, piece_size: int) -> None:
