@@ -12,13 +12,17 @@ from typing import Callable, Iterable
 
 from llmesh.common import blob_socket
 from llmesh.common.errors import FailedPrecondition, error_for_code
+from llmesh.common.platform import direct_buffer
 from llmesh.common.ratelimit import TokenBucket, chunk_for, wait_all
 from llmesh.common.tls import Identity
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0  # a source that sends nothing for this long is treated as gone
+BATCH_ALIGN = 64 * 1024
 
-Sink = Callable[[int, memoryview], None]  # (position in the range, bytes) as they arrive, in order
+# (position in the range, bytes) as they arrive, in order. The bytes are in a page-aligned buffer
+# (platform.direct_buffer) and every batch but the range's last is a multiple of 64 KiB.
+Sink = Callable[[int, memoryview], None]
 
 
 class BlobReads:
@@ -45,7 +49,8 @@ class BlobReads:
                 raise error_for_code(str(answer.get("code", "INTERNAL")), str(answer.get("error", "refused")))
             # Under a limit, batches of 1/8 s of it keep the receiving pace smooth.
             batch = min([chunk_for(b, blob_socket.BODY_CHUNK) for b in limits] + [blob_socket.BODY_CHUNK])
-            buffer = memoryview(bytearray(min(batch, max(length, 1))))
+            batch = max(BATCH_ALIGN, batch - batch % BATCH_ALIGN)  # batches stay aligned in the file
+            buffer = direct_buffer(min(batch, length))  # page-aligned: the sink may write it direct
             position = 0
             while position < length:
                 view = buffer[:min(len(buffer), length - position)]

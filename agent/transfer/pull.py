@@ -333,7 +333,7 @@ class TransferJob:
         def sink(position: int, data: memoryview) -> None:
             with self._counting:
                 self.bytes_received += len(data)
-            partial.write(piece, position, data)
+            partial.write(piece, position, data, aligned=True)
 
         self._blob_reads.read(address, self.ticket, f.entry.digest, offset, length, sink, self.limits)
 
