@@ -38,6 +38,10 @@ BODY_CHUNK = 4 * 1024 * 1024  # bytes per send/recv batch on either side
 
 
 
+class Unreachable(ConnectionError):
+    """The blob socket could not be connected to (before any TLS): not proof that the agent is down."""
+
+
 def _context(identity: Identity, server: bool) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -122,6 +126,8 @@ def connect(address: str, contexts: Contexts, timeout_s: float) -> ssl.SSLSocket
         raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s)
     except ValueError:
         raise Unavailable(f"bad blob socket address {address!r}") from None
+    except OSError as exc:  # refused, dropped by a firewall, no route: the caller may use gRPC
+        raise Unreachable(f"cannot connect to the blob socket {address}: {exc}") from exc
     try:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return contexts.get().wrap_socket(raw, server_hostname=PEER_TLS_NAME)

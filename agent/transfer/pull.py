@@ -34,7 +34,7 @@ from llmesh.agent.transfer.blob_client import BlobReads
 from llmesh.agent.transfer.partials import Partials
 from llmesh.agent.transfer.sources import Source, SourcesUnavailable, find_blob_sockets
 from llmesh.agent.transfer.swarm import Swarm, index_request
-from llmesh.common import tickets, tls
+from llmesh.common import blob_socket, tickets, tls
 from llmesh.common.errors import FailedPrecondition, MeshError, PermissionDenied
 from llmesh.common.pieces import PIECE_SIZES, PieceIndex
 from llmesh.common.ratelimit import TokenBucket, take_all
@@ -317,8 +317,8 @@ class TransferJob:
         if address is not None:
             try:
                 await asyncio.get_running_loop().run_in_executor(self._pool, self._read_piece, address, f, piece)
-            except ConnectionRefusedError:  # no blob socket reachable there: gRPC carries the bodies
-                log.info("%s: blob socket %s refused the connection; using gRPC", source.host, address)
+            except blob_socket.Unreachable as exc:  # a firewall, a port not forwarded: gRPC carries the bodies
+                log.info("%s; using the Peer port", exc)
                 source.no_blob_socket()
                 return await self._fetch_piece(source, f, piece)
             return await asyncio.get_running_loop().run_in_executor(self._pool, f.partial.finish_piece, piece)
