@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo protos bench clean system-packages
+.PHONY: install test demo protos bench clean system-packages bench-packages
 
 install: $(STAMP)
 
@@ -40,6 +40,22 @@ system-packages:
 			 (apt-get update && apt-get install -y --no-install-recommends $$pkg)) >/dev/null 2>&1 || \
 			echo "note: could not install $$pkg; the tests that need it will skip"; \
 		else echo "note: $$pkg is not installed; the tests that need it will skip"; fi; \
+	done
+
+# What bench/transfer.py compares pulls with: scp and rsync over a real sshd on loopback (not
+# needed by `make test`). Installed as above, where we are root with apt-get; else the bench says
+# why it skips them. (sshd lives in /usr/sbin: looked up there as well as on PATH.)
+BENCH_PACKAGES := openssh-server:sshd rsync:rsync
+
+bench-packages:
+	@for entry in $(BENCH_PACKAGES); do \
+		pkg=$${entry%%:*}; bin=$${entry##*:}; \
+		command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] && continue; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			(apt-get install -y --no-install-recommends $$pkg || \
+			 (apt-get update && apt-get install -y --no-install-recommends $$pkg)) >/dev/null 2>&1 || \
+			echo "note: could not install $$pkg; the bench will skip what needs it"; \
+		else echo "note: $$pkg is not installed; the bench will skip what needs it"; fi; \
 	done
 
 test: $(STAMP) system-packages

@@ -31,6 +31,7 @@ from llmesh.agent.serving.deployments import Deployments
 from llmesh.agent.serving.ollama import OllamaClient
 from llmesh.agent.store.blobs import BlobStore
 from llmesh.agent.testing import PeerFaults, ReceiveFaults, TicketLog
+from llmesh.agent.transfer.blob_server import BlobServer
 from llmesh.agent.transfer.peer import PeerServicer
 from llmesh.agent.transfer.peer_reads import PeerReadLog
 from llmesh.agent.transfer.pull import JobRunner
@@ -118,6 +119,7 @@ class AgentRuntime:
         self._outbox: asyncio.Queue | None = None
         self._call = None
         self._peer_server = None
+        self._blob_server: BlobServer | None = None
         self._peer_health: Health | None = None
 
     @property
@@ -148,6 +150,8 @@ class AgentRuntime:
             await asyncio.gather(scans, return_exceptions=True)
             if self._peer_server is not None:
                 await self._peer_server.stop(1.0)
+            if self._blob_server is not None:
+                await asyncio.to_thread(self._blob_server.stop)
             self.gpu_probe.close()
             self.cache.close()
 
@@ -172,13 +176,14 @@ class AgentRuntime:
         server = channels.aio_server()
         if self.faults is not None:
             log.warning("test fault hooks are active: %s", self.faults.describe())
-        peer_pb2_grpc.add_PeerServicer_to_server(PeerServicer(
+        peer = PeerServicer(
             agent_id=self.agent_id, name=self.config.name, platform=self.facts.platform,
             ca_pem=lambda: self.identity.ca_pem, index_dir=self.config.home / "piece-indexes",
             open_held=self.faults.open_held(self.holdings.open_held) if self.faults else self.holdings.open_held,
             revocations=self.revocations, reads=self.peer_reads,
             faults=self.faults, upload_limit=self.upload_limit, cached_index=self.cache.get_index,
-            receiving=self.store.receiving), server)
+            receiving=self.store.receiving)
+        peer_pb2_grpc.add_PeerServicer_to_server(peer, server)
         # Health on the Peer port (mutual TLS: a checker presents a mesh certificate).
         self._peer_health = Health(server, [peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name])
         bound = channels.bind_renewable(server, self.config.listen, lambda: self.identity)
@@ -186,7 +191,11 @@ class AgentRuntime:
         await self._peer_health.serving()
         self._peer_server = server
         self.peer_address = self.config.advertise or bound
-        log.info("agent %s serving peers on %s", self.config.name, bound)
+        # Blob bodies: a mutual-TLS socket on the same host, same certificates, same checks.
+        if not (self.faults and self.faults.no_blob_socket):
+            self._blob_server = BlobServer(peer, lambda: self.identity)
+            peer.blob_port = await asyncio.to_thread(self._blob_server.start, bound.rpartition(":")[0].strip("[]"))
+        log.info("agent %s serving peers on %s (blob socket port %d)", self.config.name, bound, peer.blob_port)
 
     def _use_piece_size(self, piece_size: int) -> None:
         """Index files at the coordinator's piece size from now on (the next scan re-hashes a file

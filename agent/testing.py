@@ -9,6 +9,8 @@ to the agent; without them they are None, and the agent behaves as in production
     LLMESH_TEST_THROTTLE_BPS=<bytes per second>              slow every stream down
     LLMESH_TEST_REFUSE=sha256:<hex>*<times>                  as a source, deny holding that blob
     LLMESH_TEST_REFUSE_AFTER_S=<seconds>                     ... and take that long to say no
+    LLMESH_TEST_NO_BLOB_SOCKET=1                             as a source, offer no blob socket (as an
+                                                             older agent): bodies go over gRPC ReadBlob
     LLMESH_TEST_OPEN_DELAY_S=<seconds>                       as a destination, open partials slowly
                                                              (a disk that preallocates block by block)
     LLMESH_TEST_TICKET_LOG=<file>                            append every transfer ticket this agent
@@ -38,6 +40,7 @@ REFUSE_AFTER_VARIABLE = "LLMESH_TEST_REFUSE_AFTER_S"
 OPEN_DELAY_VARIABLE = "LLMESH_TEST_OPEN_DELAY_S"
 TICKET_LOG_VARIABLE = "LLMESH_TEST_TICKET_LOG"
 PROTOCOL_VARIABLE = "LLMESH_TEST_PROTOCOL"
+NO_BLOB_SOCKET_VARIABLE = "LLMESH_TEST_NO_BLOB_SOCKET"
 
 
 class PeerFaults:
@@ -46,7 +49,7 @@ class PeerFaults:
 
     def __init__(self, corrupt_digest: str = "", corrupt_offset: int = -1, corrupt_times: int = 0,
                  throttle_bytes_per_s: float = 0.0, refuse_digest: str = "", refuse_times: int = 0,
-                 refusal_delay_s: float = 0.0):
+                 refusal_delay_s: float = 0.0, no_blob_socket: bool = False):
         self.corrupt_digest = corrupt_digest
         self.corrupt_offset = corrupt_offset  # the start of the piece to corrupt
         self.corruptions_left = corrupt_times
@@ -54,6 +57,7 @@ class PeerFaults:
         self.refuse_digest = refuse_digest
         self.refusals_left = refuse_times
         self.refusal_delay_s = refusal_delay_s  # before a piece index request is refused
+        self.no_blob_socket = no_blob_socket
 
     def open_held(self, open_held: Callable[[str], tuple[str, int]]) -> Callable[[str], tuple[str, int]]:
         """The Peer service's digest -> (path, fd) opener, denying the refused digest while refusals last."""
@@ -86,6 +90,8 @@ class PeerFaults:
         if self.refusals_left:
             parts.append(f"refuse {short_digest(self.refuse_digest)} x{self.refusals_left} "
                          f"after {self.refusal_delay_s:g} s")
+        if self.no_blob_socket:
+            parts.append("no blob socket")
         return ", ".join(parts)
 
 
@@ -113,7 +119,8 @@ def peer_faults_from_env(env: Mapping[str, str]) -> PeerFaults | None:
     corrupt = env.get(CORRUPT_VARIABLE, "")
     throttle = float(env.get(THROTTLE_VARIABLE) or 0)
     refuse = env.get(REFUSE_VARIABLE, "")
-    if not corrupt and not throttle and not refuse:
+    no_blob_socket = env.get(NO_BLOB_SOCKET_VARIABLE, "") == "1"
+    if not corrupt and not throttle and not refuse and not no_blob_socket:
         return None
     digest, offset, times = "", -1, 0
     if corrupt:
@@ -122,7 +129,7 @@ def peer_faults_from_env(env: Mapping[str, str]) -> PeerFaults | None:
         offset, times = ANY_OFFSET if offset_text == "any" else int(offset_text), int(times_text or 1)
     refuse_digest, _, refuse_times = refuse.partition("*")
     return PeerFaults(digest, offset, times, throttle, refuse_digest, int(refuse_times or 1) if refuse else 0,
-                      float(env.get(REFUSE_AFTER_VARIABLE) or 0))
+                      float(env.get(REFUSE_AFTER_VARIABLE) or 0), no_blob_socket)
 
 
 class TicketLog:

@@ -127,6 +127,32 @@ def preallocate(fd: int, size: int) -> None:
     os.ftruncate(fd, size)
 
 
+# Direct I/O wants buffers, offsets and lengths aligned to the device's block: 4 KiB covers the
+# disks in use (512-byte and 4 KiB sectors).
+DIRECT_ALIGN = 4096
+
+
+def open_direct(path, flags: int) -> int | None:
+    """A second descriptor of ``path`` that writes past the page cache (O_DIRECT), or None where
+    there is none (Windows, macOS, file systems that refuse it such as tmpfs). Writing bulk data
+    that way skips a copy into the page cache that costs more CPU than the network on some VMs,
+    and the bytes are on the disk when the write returns."""
+    direct = getattr(os, "O_DIRECT", 0)
+    if not direct:
+        return None
+    try:
+        return os.open(path, flags | direct)
+    except OSError:
+        return None
+
+
+def direct_buffer(size: int) -> memoryview:
+    """A writable buffer aligned for direct I/O (anonymous memory maps start on a page)."""
+    import mmap
+
+    return memoryview(mmap.mmap(-1, max(size, DIRECT_ALIGN)))
+
+
 def fdatasync(fd: int) -> None:
     """Make a file's data durable (fsync where there is no fdatasync: Windows, macOS)."""
     if hasattr(os, "fdatasync"):

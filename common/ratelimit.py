@@ -15,6 +15,7 @@ no limit.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -90,6 +91,7 @@ class TokenBucket:
         self._tokens = 0.0
         self._at = clock()
         self.bytes = 0  # reserved so far: what went (or is about to go) through
+        self._lock = threading.Lock()  # blob socket threads and the event loop share a bucket
 
     @property
     def rate(self) -> int:
@@ -97,6 +99,10 @@ class TokenBucket:
 
     def reserve(self, n: int) -> float:
         """Count ``n`` bytes against the limit; the seconds to wait before sending them."""
+        with self._lock:
+            return self._reserve(n)
+
+    def _reserve(self, n: int) -> float:
         self.bytes += n
         rate, now = self._rate(), self.clock()
         if rate <= 0:
@@ -125,6 +131,13 @@ async def take_all(buckets: Iterable[TokenBucket | None], n: int) -> None:
     wait = max(waits, default=0.0)
     if wait > 0:
         await asyncio.sleep(wait)
+
+
+def wait_all(buckets: Iterable[TokenBucket | None], n: int) -> None:
+    """take_all for a thread: block until every limit that applies lets ``n`` bytes through."""
+    wait = max((b.reserve(n) for b in buckets if b is not None), default=0.0)
+    if wait > 0:
+        time.sleep(wait)
 
 
 def quiet_hours(texts: Iterable[str]) -> tuple[QuietHours, ...]:

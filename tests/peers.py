@@ -47,3 +47,33 @@ def read_blob(identity: Identity, address: str, ticket: str, digest: str, offset
         except grpc.RpcError as exc:
             return received, exc
     return received, None
+
+
+def blob_address_of(identity: Identity, peer_address: str) -> str:
+    """host:port of an agent's blob socket, as its Peer service's Describe says."""
+    credentials = grpc.ssl_channel_credentials(identity.ca_pem, identity.key_pem, identity.cert_pem)
+    options = [("grpc.ssl_target_name_override", channels.PEER_TLS_NAME)]
+    with grpc.secure_channel(peer_address, credentials, options) as channel:
+        port = peer_pb2_grpc.PeerStub(channel).Describe(peer_pb2.DescribeRequest(), timeout=30).blob_port
+    assert port > 0, f"{peer_address} offers no blob socket"
+    return f"{peer_address.rpartition(':')[0]}:{port}"
+
+
+def read_blob_socket(identity: Identity, address: str, ticket: str, digest: str, offset: int, length: int,
+                     on_chunk=None) -> tuple[int, Exception | None]:
+    """(bytes received, the error that ended the read or None), over the blob socket, with the
+    client agents use (llmesh.agent.transfer.blob_client)."""
+    from llmesh.agent.transfer.blob_client import BlobReads
+
+    received = [0]
+
+    def sink(position, data):
+        received[0] += len(data)
+        if on_chunk is not None:
+            on_chunk(received[0])
+
+    try:
+        BlobReads(lambda: identity).read(address, ticket, digest, offset, length, sink)
+    except Exception as exc:  # a refusal (MeshError), a cut stream or a refused handshake (OSError)
+        return received[0], exc
+    return received[0], None

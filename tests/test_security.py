@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from factories import make_hf_model, write_big_safetensors
 from harness import wait_for
-from peers import digest_of, identity_of, read_blob, ticket_log, tickets_received
+from peers import blob_address_of, digest_of, identity_of, read_blob, read_blob_socket, ticket_log, tickets_received
 
 from llmesh.common import tickets, tls
 from llmesh.common.tls import Identity
@@ -338,3 +338,66 @@ def test_a_stream_to_a_removed_host_is_cut_at_once(mesh, tmp_path):
     assert removed and cut is not None, (received, cut)
     assert cut.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in cut.details()
     assert MIB <= received < size
+
+
+# -- the blob socket: the same checks as the Peer service, on the data path ------------------------
+
+def test_the_blob_socket_serves_only_a_valid_ticket_of_a_mesh_agent_within_the_roots(mesh, tmp_path):
+    digest = holders_and_mal(mesh, tmp_path, ["trainer"])
+    job = json.loads(mesh.meshctl("models", "pull", "big", "--to", "mal", "--wait", "--json").stdout)
+    assert job["state"] == "done"
+    ticket, mal = ticket_for(mesh, "mal", job["id"]), identity_of(mesh, "mal")
+    blob = blob_address_of(mal, mesh.host("trainer")["peer_address"])
+    assert read_blob_socket(mal, blob, ticket, digest, 0, MIB) == (MIB, None)  # the control: it works
+
+    ca_key, ca_cert = ca_of_mesh(mesh)
+    foreign_key, foreign_cert = tls.make_ca("another mesh")
+    bad_tickets = {
+        "garbage": "not-a-ticket",
+        "another host's": tickets.issue_ticket(ca_key, "j", "someone-else", [digest]),
+        "another digest": tickets.issue_ticket(ca_key, "j", mesh.host("mal")["id"], ["sha256:" + "b" * 64]),
+        "another mesh's": tickets.issue_ticket(foreign_key, "j", mesh.host("mal")["id"], [digest]),
+        "expired": tickets.issue_ticket(ca_key, "j", mesh.host("mal")["id"], [digest], ttl_s=-1),
+    }
+    for what, bad in bad_tickets.items():
+        received, refused = read_blob_socket(mal, blob, bad, digest, 0, MIB)
+        assert received == 0 and getattr(refused, "code", "") == "PERMISSION_DENIED", (what, refused)
+
+    # A certificate of another CA does not get past the handshake.
+    stranger = agent_identity(foreign_key, foreign_cert, mesh.host("mal")["id"])
+    received, refused = read_blob_socket(stranger, blob, ticket, digest, 0, MIB)
+    assert received == 0 and isinstance(refused, OSError), refused
+
+    # The file now lies outside the roots (its folder moved out, a link left in its place; the file
+    # itself unchanged): not served, on either path.
+    folder = mesh.roots["trainer"] / "big"
+    folder.rename(tmp_path / "outside")
+    folder.symlink_to(tmp_path / "outside", target_is_directory=True)
+    # (The holdings check its real path against the roots before naming it, and the open again.)
+    received, refused = read_blob_socket(mal, blob, ticket, digest, 0, MIB)
+    assert received == 0 and getattr(refused, "code", "") in ("NOT_FOUND", "PERMISSION_DENIED"), refused
+    received, refused = read_blob(mal, mesh.host("trainer")["peer_address"], ticket, digest, 0, MIB)
+    assert received == 0 and refused.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def test_the_blob_socket_refuses_a_removed_host_and_cuts_its_stream_at_once(mesh, tmp_path):
+    size = 24 * MIB
+    digest = holders_and_mal(mesh, tmp_path, ["trainer"], size, env={"LLMESH_TEST_THROTTLE_BPS": str(4 * MIB)})
+    job = json.loads(mesh.meshctl("models", "pull", "big", "--to", "mal", "--detach", "--json").stdout)
+    ticket, mal = ticket_for(mesh, "mal", job["id"]), identity_of(mesh, "mal")
+    blob = blob_address_of(mal, mesh.host("trainer")["peer_address"])
+    removed = []
+
+    def remove_mal_once(received):
+        if not removed:  # bytes are flowing: now remove their reader
+            removed.append(mesh.meshctl("hosts", "remove", "mal"))
+
+    received, cut = read_blob_socket(mal, blob, ticket, digest, 0, size, remove_mal_once)
+    assert removed and cut is not None and 0 < received < size, (received, cut)
+    received, refused = read_blob_socket(mal, blob, ticket, digest, 0, MIB)
+    assert received == 0 and getattr(refused, "code", "") == "PERMISSION_DENIED" and "revoked" in str(refused)
+
+
+def ca_of_mesh(mesh):
+    ca_dir = mesh.base / "coord-home" / "coordinator" / "ca"
+    return tls.load_key((ca_dir / "ca.key").read_bytes()), tls.load_cert((ca_dir / "ca.pem").read_bytes())

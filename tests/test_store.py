@@ -16,6 +16,7 @@ import pytest
 import llmesh.agent.store.partial as partial_mod
 from llmesh.agent.inventory.scanner import FileEntry
 from llmesh.agent.store.blobs import BlobStore, DigestMismatch
+from llmesh.common import platform
 from llmesh.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -93,6 +94,35 @@ def test_received_blob_lands_in_blobs_verified_and_read_only(store, tmp_path):
 def test_pieces_may_arrive_in_any_order(store, tmp_path, order):
     _, data, index = make_file(tmp_path)
     assert receive(store, data, index, order).read_bytes() == data
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["past the page cache", "no direct I/O here"])
+def test_aligned_batches_may_go_past_the_page_cache_and_land_the_same(store, tmp_path, monkeypatch, direct):
+    """Blob-socket batches come in page-aligned buffers and may be written with O_DIRECT; the tail of
+    the file is written buffered; where there is no direct I/O (Windows, macOS, tmpfs) all of it is."""
+    if not direct:
+        monkeypatch.setattr(partial_mod, "open_direct", lambda path, flags: None)
+    else:
+        probe = platform.open_direct(tmp_path / "probe", os.O_RDWR | os.O_CREAT)
+        if probe is None:
+            pytest.skip("no direct I/O on this file system (or OS): only the buffered case applies")
+        os.close(probe)
+    size, piece_size = 3 * 1024 * 1024 + 12345, 1024 * 1024  # a short last piece, off the alignment
+    path = tmp_path / "src.bin"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    index = compute_piece_index(path, piece_size)
+    blob = store.open_partial(index.digest, index.size, index)
+    batch = platform.direct_buffer(256 * 1024)
+    for piece in reversed(range(index.count)):
+        start, length = index.piece_range(piece)
+        for off in range(0, length, len(batch)):
+            n = min(len(batch), length - off)
+            batch[:n] = data[start + off:start + off + n]
+            blob.write(piece, off, batch[:n], aligned=True)
+        assert blob.finish_piece(piece)
+    assert (blob._direct >= 0) == direct  # the path this case is about ran
+    assert blob.complete().read_bytes() == data
 
 
 @pytest.mark.parametrize("size", [0, 1, 1000])

@@ -90,6 +90,18 @@ def test_a_corrupted_piece_is_fetched_again_alone(pair):
     assert "failed verification" in agent_log
 
 
+def test_a_source_without_a_blob_socket_is_read_over_grpc_verified_alike(pair):
+    """An agent that offers no blob socket (an older one: Describe says port 0) still serves
+    pulls, over the Peer service's ReadBlob, with the same piece checks."""
+    big = pair.trainer_root / "big" / "model.safetensors"
+    digest = "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest()
+    start_both(pair, trainer_env={"LLMESH_TEST_NO_BLOB_SOCKET": "1", "LLMESH_TEST_CORRUPT": f"{digest}@{5 * MIB}*1"})
+    assert "blob socket port 0" in pair.agent("trainer").output()
+    job = pull(pair, "big")
+    assert job["state"] == "done" and job["bytes_received"] == job["bytes_total"] + MIB
+    assert filecmp.cmp(big, Path(job["copy_path"]) / "model.safetensors", shallow=False)
+
+
 def test_killing_the_source_mid_transfer_resumes_from_verified_pieces(pair):
     start_both(pair, trainer_env={"LLMESH_TEST_THROTTLE_BPS": str(MIB)})
     job = json.loads(pair.meshctl("models", "pull", "big", "--to", "mac", "--detach", "--json").stdout)

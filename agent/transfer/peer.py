@@ -48,7 +48,7 @@ CHUNK = 1024 * 1024  # ~1 MiB per message
 
 
 @dataclass(frozen=True)
-class _Caller:
+class Caller:
     agent_id: str
     serial: str  # of the certificate it presented, lower-case hex
 
@@ -69,35 +69,37 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         self.upload_limit = upload_limit  # --max-upload-rate and quiet hours, over every reader
         self.cached_index = cached_index  # the scan's piece indexes (hash cache), by stat and piece size
         self.receiving = receiving  # digest -> the PartialBlob receiving it (a swarm serves its verified pieces)
+        self.blob_port = 0  # of the blob socket (agent/transfer/blob_server.py) once it listens
 
     async def Describe(self, request, context):
         return peer_pb2.DescribeResponse(agent_id=self.agent_id, name=self.name,
-                                         agent_version=__version__, platform=self.platform)
+                                         agent_version=__version__, platform=self.platform,
+                                         blob_port=self.blob_port)
 
     async def GetPieceIndex(self, request, context):
         caller, job = None, ""
         try:
             caller = _caller(context)
-            job = self._authorised(caller, request.ticket, request.digest)
+            job = self.authorised(caller, request.ticket, request.digest)
             piece_size = check_piece_size(request.piece_size or PIECE_SIZE)
             partial = self._partial(request.digest)
             if partial is not None and partial.index.piece_size == piece_size:
-                self._record(job, caller, request.digest, 0, None)
+                self.record(job, caller, request.digest, 0, None)
                 return _index_message(partial.index, partial=True, have=partial.verified_pieces())
             try:
                 index = await asyncio.to_thread(self._piece_index, request.digest, piece_size)
             except OSError as exc:
                 raise NotFound(f"cannot read the blob here: {exc.strerror}") from None
-            self._check_revocation(caller)  # hashing takes a while: revoked meanwhile?
+            self.check_revocation(caller)  # hashing takes a while: revoked meanwhile?
             if index.digest != request.digest:
                 raise FailedPrecondition(f"this host's copy of {short_digest(request.digest)}… has drifted "
                                          "(its bytes no longer match the digest)")
         except MeshError as exc:
-            self._record(job, caller, request.digest, 0, exc)
+            self.record(job, caller, request.digest, 0, exc)
             if self.faults is not None and self.faults.refusal_delay_s:  # a source slow to say no
                 await asyncio.sleep(self.faults.refusal_delay_s)
             await context.abort(grpc_status(exc), str(exc))
-        self._record(job, caller, request.digest, 0, None)
+        self.record(job, caller, request.digest, 0, None)
         return _index_message(index)
 
     def _partial(self, digest: str):
@@ -109,10 +111,10 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         try:
             try:
                 caller = _caller(context)
-                job = self._authorised(caller, request.ticket, request.digest)
+                job = self.authorised(caller, request.ticket, request.digest)
                 if request.offset < 0 or request.length < 0:
                     raise InvalidArgument("negative offset or length")
-                read, fd = self._reader(request.digest)
+                read, fd = self.reader(request.digest)
             except MeshError as exc:
                 failure = exc
                 await context.abort(grpc_status(exc), str(exc))
@@ -128,9 +130,9 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
                 if fd is not None:
                     os.close(fd)
         finally:
-            self._record(job, caller, request.digest, sent, failure)
+            self.record(job, caller, request.digest, sent, failure)
 
-    def _reader(self, digest: str):
+    def reader(self, digest: str):
         """(read(length, offset), fd to close or None): a held file, else the verified pieces of a
         blob being received here (a swarm member never serves a byte it has not verified)."""
         try:
@@ -145,7 +147,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
             raise held_error
         return (lambda length, offset: partial.read_verified(offset, length)), None
 
-    async def _chunks(self, read, request, caller: _Caller):
+    async def _chunks(self, read, request, caller: Caller):
         """Read ahead one chunk on a thread while the previous one is sent. The caller's
         certificate is checked again before every message: a revocation cuts the stream."""
         offset, end = request.offset, request.offset + request.length
@@ -160,31 +162,31 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
                 pending = asyncio.ensure_future(
                     asyncio.to_thread(read, min(chunk, end - next_offset), next_offset))
             if self.faults is not None:
-                data = self._with_faults(request, offset, data)
+                data = self.with_faults(request, offset, data)
             if self.upload_limit is not None:
                 await self.upload_limit.take(len(data))
-            self._check_revocation(caller)
+            self.check_revocation(caller)
             yield peer_pb2.BlobChunk(offset=offset, data=data)
             if self.faults is not None and self.faults.delay_s(len(data)):
                 await self.revocations.wait_for_change(self.faults.delay_s(len(data)))
             offset = next_offset
 
-    def _authorised(self, caller: _Caller, ticket: str, digest: str) -> str:
+    def authorised(self, caller: Caller, ticket: str, digest: str) -> str:
         """The job of a valid ticket for this caller and digest."""
         try:
             job, refusal = tickets.verify_ticket(ticket, self._ca_key(), caller_agent_id=caller.agent_id,
                                                  digest=digest).job, None
         except PermissionDenied as exc:
             job, refusal = "", exc
-        self._check_revocation(caller)  # first: a revoked host hears that, whatever its ticket
+        self.check_revocation(caller)  # first: a revoked host hears that, whatever its ticket
         if refusal is not None:
             raise refusal
         return job
 
-    def _check_revocation(self, caller: _Caller) -> None:
+    def check_revocation(self, caller: Caller) -> None:
         self.revocations.check(caller.serial, caller.agent_id)
 
-    def _record(self, job: str, caller: _Caller | None, digest: str, sent: int, failure: MeshError | None) -> None:
+    def record(self, job: str, caller: Caller | None, digest: str, sent: int, failure: MeshError | None) -> None:
         result = "ok" if failure is None else "denied" if isinstance(failure, PermissionDenied) else "failed"
         self.reads.record(job, caller.agent_id if caller else "", digest, sent, result,
                           str(failure) if failure else "")
@@ -214,22 +216,26 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
         atomic_write(cached, json.dumps({"stamp": stamp, "index": index.to_dict()}))
         return index
 
-    def _with_faults(self, request, offset: int, data: bytes) -> bytes:
+    def with_faults(self, request, offset: int, data: bytes) -> bytes:
         sent = self.faults.corrupt(request.digest, request.offset, offset, data)
         if sent is not data:
             log.warning("test fault hook: corrupting the piece at %d of %s", offset, short_digest(request.digest))
         return sent
 
 
-def _caller(context) -> _Caller:
+def _caller(context) -> Caller:
     pems = (context.auth_context() or {}).get("x509_pem_cert")
     if not pems:
         raise PermissionDenied("peer reads need a mesh agent certificate")
-    cert = x509.load_pem_x509_certificate(pems[0])
+    return caller_of(x509.load_pem_x509_certificate(pems[0]))
+
+
+def caller_of(cert: x509.Certificate) -> "Caller":
+    """Who presented ``cert`` (already verified against the mesh CA by the TLS handshake)."""
     agent_id = tls.agent_id_of(cert)
     if agent_id is None:
         raise PermissionDenied("the client certificate is not an agent certificate")
-    return _Caller(agent_id, format(cert.serial_number, "x"))
+    return Caller(agent_id, format(cert.serial_number, "x"))
 
 
 def _index_message(index: PieceIndex, partial: bool = False, have: list[int] = ()) -> peer_pb2.PieceIndex:

@@ -8,6 +8,7 @@ read shows up while it runs). Entries wait for the link when it is down, up to M
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -34,10 +35,15 @@ class PeerReadLog:
     def __init__(self):
         self._entries: dict[tuple[str, str, str, str], _Entry] = {}
         self.dropped = 0
+        self._lock = threading.Lock()  # the blob socket records from its own threads
+
 
     def record(self, job: str, reader: str, digest: str, nbytes: int, result: str, error: str = "",
                now: float | None = None) -> None:
-        now = now or time.time()
+        with self._lock:
+            self._record(job, reader, digest, nbytes, result, error, now or time.time())
+
+    def _record(self, job: str, reader: str, digest: str, nbytes: int, result: str, error: str, now: float) -> None:
         key = (job, reader, digest[:100], result)
         entry = self._entries.get(key)
         if entry is None:
@@ -57,8 +63,9 @@ class PeerReadLog:
     def take_due(self, now: float | None = None) -> list[link_pb.PeerRead]:
         """Remove and return the entries ready to report."""
         now = now or time.time()
-        due = [k for k, e in self._entries.items() if now - e.last_at >= QUIET_S or now - e.first_at >= LONGEST_S]
-        return [self._message(k, self._entries.pop(k)) for k in due]
+        with self._lock:
+            due = [k for k, e in self._entries.items() if now - e.last_at >= QUIET_S or now - e.first_at >= LONGEST_S]
+            return [self._message(k, self._entries.pop(k)) for k in due]
 
     @staticmethod
     def _message(key: tuple[str, str, str, str], entry: _Entry) -> link_pb.PeerRead:

@@ -22,7 +22,6 @@ import os
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from typing import Awaitable, Callable
 
 import grpc
@@ -31,14 +30,17 @@ from llmesh.agent.inventory.holdings import Holdings
 from llmesh.agent.store.blobs import BlobStore, PartialBlob
 from llmesh.agent.testing import ReceiveFaults
 from llmesh.agent.transfer import placement
+from llmesh.agent.transfer.blob_client import BlobReads
+from llmesh.agent.transfer.partials import Partials
+from llmesh.agent.transfer.sources import Source, SourcesUnavailable, find_blob_sockets
 from llmesh.agent.transfer.swarm import Swarm, index_request
-from llmesh.common import channels, tickets, tls
-from llmesh.common.errors import FailedPrecondition, MeshError, PermissionDenied, Unavailable
+from llmesh.common import blob_socket, tickets, tls
+from llmesh.common.errors import FailedPrecondition, MeshError, PermissionDenied
 from llmesh.common.pieces import PIECE_SIZES, PieceIndex
 from llmesh.common.ratelimit import TokenBucket, take_all
 from llmesh.common.units import short_digest
 from llmesh.v1 import agent_link_pb2 as link_pb
-from llmesh.v1 import peer_pb2, peer_pb2_grpc
+from llmesh.v1 import peer_pb2
 
 log = logging.getLogger("llmesh.agent.transfer")
 
@@ -46,40 +48,7 @@ PIECES_IN_FLIGHT = 4
 BAD_PIECES_BEFORE_DROPPING_SOURCE = 3
 SOURCE_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # how long to keep trying unreachable sources before `waiting`
 REPORT_EVERY_S = 0.5
-RATE_WINDOW_S = 5.0  # per-source rates are verified bytes over this span
 TICKET_RETRY_S = 2.0  # a ticket renewal that failed for want of a link is asked again this soon
-
-
-class SourcesUnavailable(Unavailable):
-    pass
-
-
-class _Source:
-    def __init__(self, spec: link_pb.TransferSource, identity):
-        self.host, self.host_id = spec.host, spec.host_id
-        self.channel = channels.aio_peer_channel(spec.peer_address, identity)
-        self.stub = peer_pb2_grpc.PeerStub(self.channel)
-        self.down_until = 0.0
-        self.failures = 0  # consecutive failed calls; past SOURCE_RETRY_S the source is given up
-        self.bad_pieces = 0
-        self.dropped = False
-        self.swarm = spec.swarm  # another destination of a fan-out: only what it has verified
-        self.absent_since: float | None = None  # a swarm peer not answering what it has, since
-        self.bytes_verified = 0  # what it delivered that passed verification: all progress counts
-        self._recent: deque = deque()  # (monotonic time, verified bytes) within RATE_WINDOW_S
-
-    def delivered(self, n: int, now: float) -> None:
-        self.bytes_verified += n
-        self._recent.append((now, n))
-
-    def rate(self, now: float) -> float:
-        """Verified bytes per second over the last RATE_WINDOW_S."""
-        while self._recent and self._recent[0][0] < now - RATE_WINDOW_S:
-            self._recent.popleft()
-        return sum(n for _, n in self._recent) / RATE_WINDOW_S
-
-    def progress(self, now: float) -> link_pb.SourceProgress:
-        return link_pb.SourceProgress(host=self.host, bytes_verified=self.bytes_verified, bytes_per_s=self.rate(now))
 
 
 class _File:
@@ -88,54 +57,6 @@ class _File:
         self.partial: PartialBlob | None = None
         self.index: PieceIndex | None = None
         self.pieces_left = 0
-
-
-class _Partials:
-    """The partial blobs one run of a job holds. Every open goes through it and registers on
-    the opening thread itself, so a partial whose opener was cancelled is still held here;
-    ``end_all`` ends each exactly once, and an open after it is refused (and undone)."""
-
-    def __init__(self, store: BlobStore, faults: ReceiveFaults | None):
-        self.store, self.faults = store, faults
-        self._lock = threading.Lock()
-        self._held: dict[str, PartialBlob] = {}
-        self._ended = False
-
-    def open(self, digest: str, size: int, index: PieceIndex, index_id: str | None = None) -> PartialBlob:
-        """Runs on a worker thread. ``index_id``: the registry's for this digest (see _File.trusted)."""
-        self._refuse_if_ended(digest)
-        if self.faults is not None:
-            self.faults.before_open()
-        blob = self.store.open_partial(digest, size, index, index_id=index_id)
-        with self._lock:
-            if not self._ended:
-                self._held[digest] = blob
-                return blob
-        blob.close()  # the job ended while this one was being opened
-        raise FailedPrecondition(f"the job has ended; {short_digest(digest)} is not received")
-
-    def complete(self, blob: PartialBlob) -> Path:
-        """Runs on a worker thread. A blob that fails its check stays held (and is ended)."""
-        path = blob.complete()
-        with self._lock:
-            self._held.pop(blob.digest, None)
-        return path
-
-    def end_all(self, discard: bool) -> None:
-        """End every partial held: delete it (``discard``) or keep its verified pieces."""
-        with self._lock:
-            self._ended = True
-            held, self._held = list(self._held.values()), {}
-        for blob in held:
-            try:
-                blob.abort() if discard else blob.close()
-            except Exception:  # one bad partial must not keep the others claimed
-                log.exception("ending the partial of %s failed", short_digest(blob.digest))
-
-    def _refuse_if_ended(self, digest: str) -> None:
-        with self._lock:
-            if self._ended:
-                raise FailedPrecondition(f"the job has ended; {short_digest(digest)} is not received")
 
 
 Report = Callable[[link_pb.JobProgress], None]
@@ -161,13 +82,16 @@ class TransferJob:
         self.completed: list[str] = []  # blobs this job brought in
         self.drifted: list[str] = []
         self.suspects: list[str] = []  # sources whose pieces kept failing verification
-        self.sources: list[_Source] = []  # of the current fetch, for per-source progress
+        self.sources: list[Source] = []  # of the current fetch, for per-source progress
         self.swarm: Swarm | None = None  # a fan-out's destination: the other destinations are sources too
         self.cancelled = False
         self.started = False
         self.released = asyncio.Event()  # set once the run has ended every partial it held
-        self._partials = _Partials(store, faults)
-        self._pool = concurrent.futures.ThreadPoolExecutor(PIECES_IN_FLIGHT + 1, thread_name_prefix="transfer")
+        self._partials = Partials(store, faults)
+        # A piece read from a blob socket holds a thread for its whole piece: two more for the rest.
+        self._pool = concurrent.futures.ThreadPoolExecutor(PIECES_IN_FLIGHT + 2, thread_name_prefix="transfer")
+        self._blob_reads = BlobReads(identity)
+        self._counting = threading.Lock()  # bytes_received grows on the blob socket threads
 
     # -- the job ---------------------------------------------------------------------------
 
@@ -208,6 +132,7 @@ class TransferJob:
         """The end of a run: wait for this job's threads (a write, an open, a completion in
         flight), then end every partial it holds; a failed or cancelled job keeps nothing."""
         try:
+            self._blob_reads.close_all()  # wakes the threads still receiving
             await asyncio.to_thread(self._pool.shutdown, True)
             await asyncio.to_thread(self._partials.end_all, discard or self.cancelled)
             if self.cancelled:
@@ -248,7 +173,7 @@ class TransferJob:
     # -- fetching --------------------------------------------------------------------------
 
     async def _fetch(self, files: list[_File]) -> None:
-        sources = [_Source(s, self.identity()) for s in self.spec.sources]
+        sources = [Source(s, self.identity()) for s in self.spec.sources]
         self.sources = list(sources)
         self._origin = [s for s in sources if not s.swarm]
         self._peers = [s for s in sources if s.swarm]
@@ -260,7 +185,7 @@ class TransferJob:
         queue: deque = deque()
         try:
             # Piece indexes of all files are asked for at once: a source may have to hash to answer.
-            await _all_or_none([self._open(f, sources) for f in files])
+            await _all_or_none([self._open(f, sources) for f in files] + [find_blob_sockets(sources)])
             for f in files:
                 missing = f.partial.missing_pieces()
                 for piece in (swarm.order(missing, f.index.count) if swarm else missing):
@@ -283,7 +208,7 @@ class TransferJob:
             for s in sources:
                 await s.channel.close()
 
-    async def _open(self, f: _File, sources: list[_Source]) -> None:
+    async def _open(self, f: _File, sources: list[Source]) -> None:
         """The piece index comes from a source; it must describe exactly the digest we want."""
         request = peer_pb2.PieceIndexRequest(ticket=self.ticket, digest=f.entry.digest,
                                              piece_size=self.spec.piece_size)
@@ -296,7 +221,7 @@ class TransferJob:
                 try:
                     reply = await source.stub.GetPieceIndex(request, timeout=600)
                 except grpc.aio.AioRpcError as exc:
-                    self._source_failed(source, exc)
+                    self._source_failed(source, exc.code().name, exc.details() or "")
                     continue
                 index = PieceIndex(reply.size, reply.piece_size, tuple(reply.hashes), reply.digest)
                 if (index.digest != f.entry.digest or index.size != f.entry.size
@@ -308,7 +233,7 @@ class TransferJob:
                 return
         raise SourcesUnavailable(f"no source could describe {f.entry.path}")
 
-    def _trusted_index_id(self, f: _File, index: PieceIndex, source: _Source) -> str | None:
+    def _trusted_index_id(self, f: _File, index: PieceIndex, source: Source) -> str | None:
         """The registry's index id for this file, as the ticket names it, when the source's index is
         that one: then every verified piece proves the file (its index came from the pass that made
         its sha256) and the whole file is never hashed again here. Else None: the whole file is checked."""
@@ -322,7 +247,7 @@ class TransferJob:
             return None
         return expected
 
-    async def _worker(self, queue: deque, sources: list[_Source]) -> None:
+    async def _worker(self, queue: deque, sources: list[Source]) -> None:
         while queue:
             picked = self._next_piece(queue, sources)
             if picked is None:
@@ -334,7 +259,15 @@ class TransferJob:
             try:
                 verified = await self._fetch_piece(source, f, piece)
             except grpc.aio.AioRpcError as exc:
-                self._source_failed(source, exc)
+                self._source_failed(source, exc.code().name, exc.details() or "")
+                queue.append((f, piece))
+                continue
+            except MeshError as exc:  # the blob socket's refusal
+                self._source_failed(source, exc.code, str(exc))
+                queue.append((f, piece))
+                continue
+            except OSError as exc:  # the blob socket: unreachable, or the stream ended early
+                self._source_failed(source, "UNAVAILABLE", str(exc) or type(exc).__name__)
                 queue.append((f, piece))
                 continue
             if not verified:
@@ -348,7 +281,7 @@ class TransferJob:
             if f.pieces_left == 0:
                 await self._complete(f)
 
-    def _next_piece(self, queue: deque, sources: list[_Source]):
+    def _next_piece(self, queue: deque, sources: list[Source]):
         """(file, piece, source) to fetch next, or None to wait a little."""
         if self.swarm is None:
             source = self._pick(sources)
@@ -360,7 +293,7 @@ class TransferJob:
         f, piece, peer = chosen
         return f, piece, peer or origin
 
-    def _bad_piece(self, source: _Source, f: _File, piece: int) -> None:
+    def _bad_piece(self, source: Source, f: _File, piece: int) -> None:
         """A source whose pieces keep failing is dropped from this run and reported: its copy may
         have changed under an unchanged mtime, which only a re-hash of it can tell."""
         source.bad_pieces += 1
@@ -379,7 +312,32 @@ class TransferJob:
                     f"{BAD_PIECES_BEFORE_DROPPING_SOURCE} times; re-verifying that copy")
         return "the sources stopped answering; verified pieces are kept"
 
-    async def _fetch_piece(self, source: _Source, f: _File, piece: int) -> bool:
+    async def _fetch_piece(self, source: Source, f: _File, piece: int) -> bool:
+        address = source.blob_address
+        if address is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._pool, self._read_piece, address, f, piece)
+            except blob_socket.Unreachable as exc:  # a firewall, a port not forwarded: gRPC carries the bodies
+                log.info("%s; using the Peer port", exc)
+                source.no_blob_socket()
+                return await self._fetch_piece(source, f, piece)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, f.partial.finish_piece, piece)
+        return await self._fetch_piece_over_grpc(source, f, piece)
+
+    def _read_piece(self, address: str, f: _File, piece: int) -> None:
+        """On a pool thread: the piece from the source's blob socket into the partial, which hashes
+        each batch as it is written (TLS, write and hash release the GIL: pieces go in parallel)."""
+        offset, length = f.index.piece_range(piece)
+        partial = f.partial
+
+        def sink(position: int, data: memoryview) -> None:
+            with self._counting:
+                self.bytes_received += len(data)
+            partial.write(piece, position, data, aligned=True)
+
+        self._blob_reads.read(address, self.ticket, f.entry.digest, offset, length, sink, self.limits)
+
+    async def _fetch_piece_over_grpc(self, source: Source, f: _File, piece: int) -> bool:
         offset, length = f.index.piece_range(piece)
         call = source.stub.ReadBlob(peer_pb2.ReadBlobRequest(
             ticket=self.ticket, digest=f.entry.digest, offset=offset, length=length), timeout=3600)
@@ -395,7 +353,8 @@ class TransferJob:
                     await writing
                 writing = loop.run_in_executor(self._pool, f.partial.write, piece, position, chunk.data)
                 position += len(chunk.data)
-                self.bytes_received += len(chunk.data)
+                with self._counting:
+                    self.bytes_received += len(chunk.data)
         finally:
             if writing is not None:
                 await writing
@@ -422,11 +381,11 @@ class TransferJob:
             except OSError:
                 pass
 
-    def _usable(self, sources: list[_Source]) -> list[_Source]:
+    def _usable(self, sources: list[Source]) -> list[Source]:
         now = time.monotonic()
         return [s for s in sources if not s.dropped and s.down_until <= now]
 
-    def _pick(self, sources: list[_Source]) -> _Source | None:
+    def _pick(self, sources: list[Source]) -> Source | None:
         """Spread pieces over every source that answers (round robin)."""
         usable = self._usable(sources)
         if not usable:
@@ -434,19 +393,20 @@ class TransferJob:
         sources.append(sources.pop(sources.index(usable[0])))
         return usable[0]
 
-    def _source_failed(self, source: _Source, exc: grpc.aio.AioRpcError) -> None:
-        if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and "drifted" in (exc.details() or ""):
-            log.warning("%s: %s; using other holders", source.host, exc.details())
+    def _source_failed(self, source: Source, code: str, details: str) -> None:
+        """``code``: the gRPC status name (StatusCode.name, or a MeshError's code: the same names)."""
+        if code == "FAILED_PRECONDITION" and "drifted" in details:
+            log.warning("%s: %s; using other holders", source.host, details)
             source.dropped = True
             if source.host not in self.drifted:
                 self.drifted.append(source.host)
-        elif exc.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND):
-            log.warning("%s refused: %s", source.host, exc.details())
+        elif code in ("PERMISSION_DENIED", "NOT_FOUND"):
+            log.warning("%s refused: %s", source.host, details)
             source.dropped = True
         else:
             source.failures += 1
             if source.failures > len(SOURCE_RETRY_S):
-                log.warning("%s stopped answering (%s)", source.host, exc.details())
+                log.warning("%s stopped answering (%s)", source.host, details)
                 source.dropped = True
             else:
                 source.down_until = time.monotonic() + SOURCE_RETRY_S[source.failures - 1]

@@ -11,16 +11,18 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("agent_id", "name", "agent_version", "platform")
+    __slots__ = ("agent_id", "name", "agent_version", "platform", "blob_port")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    BLOB_PORT_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     name: str
     agent_version: str
     platform: str
-    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., agent_version: _Optional[str] = ..., platform: _Optional[str] = ...) -> None: ...
+    blob_port: int
+    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., agent_version: _Optional[str] = ..., platform: _Optional[str] = ..., blob_port: _Optional[int] = ...) -> None: ...
 
 class PieceIndexRequest(_message.Message):
     __slots__ = ("ticket", "digest", "piece_size")
