@@ -30,8 +30,11 @@ def test_two_agents_report_hardware_and_models(mesh, tmp_path):
     mesh.start_coordinator()
     mesh.start_agent("trainer", [trainer_root(tmp_path)])
     mesh.start_agent("mac", [mac_root(tmp_path)])
-    trainer = mesh.wait_host("trainer")
+    mesh.wait_host("trainer")
     mesh.wait_host("mac")
+    # A host is online from its hello; its disks' figures come with the first heartbeat after it.
+    trainer = wait_for(lambda: (h := mesh.wait_host("trainer"))["roots"] and h["roots"][0].get("total_bytes") and h,
+                       20, "the trainer's first heartbeat with disk figures", logs=mesh.logs())
     assert trainer["platform"] == "linux" and trainer["cpu_count"] >= 1
     assert trainer["memory_total_bytes"] > 0 and trainer["gpus"] == []
     assert trainer["roots"][0]["total_bytes"] > 0 and trainer["roots"][0]["free_bytes"] > 0
