@@ -194,7 +194,14 @@ class AgentRuntime:
         # Blob bodies: a mutual-TLS socket on the same host, same certificates, same checks.
         if not (self.faults and self.faults.no_blob_socket):
             self._blob_server = BlobServer(peer, lambda: self.identity)
-            peer.blob_port = await asyncio.to_thread(self._blob_server.start, bound.rpartition(":")[0].strip("[]"))
+            try:
+                peer.blob_port = await asyncio.to_thread(
+                    self._blob_server.start, bound.rpartition(":")[0].strip("[]"), self.config.blob_port)
+            except BaseException:  # e.g. a fixed --blob-port taken: stop the Peer port too, then say why
+                self._blob_server = None
+                await server.stop(None)
+                self._peer_server = None
+                raise
         log.info("agent %s serving peers on %s (blob socket port %d)", self.config.name, bound, peer.blob_port)
 
     def _use_piece_size(self, piece_size: int) -> None:

@@ -358,6 +358,10 @@ def agent():
               help="Where this agent serves other agents.")
 @click.option("--advertise", default="", metavar="HOST:PORT",
               help="The address other agents should dial (default: the bound one).")
+@click.option("--blob-port", type=click.IntRange(0, 65535), default=0, show_default=True, metavar="PORT",
+              help="The port of the mutual-TLS socket that carries model bytes to other agents, on "
+                   "--listen's host; 0: any free port. Fix it to open it in a firewall; where other "
+                   "agents cannot reach it they read over the --listen port, slower.")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The agent's state (stable id, hash cache); default LLMESH_HOME/agent.")
 @click.option("--reconnect-max", type=float, default=30.0, show_default=True,
@@ -365,7 +369,7 @@ def agent():
 @with_options(agent_options)
 @log_options("agent")
 @click.pass_obj
-def run(obj, coordinator_address, token, name, listen, advertise, home, reconnect_max, roots, heartbeat,
+def run(obj, coordinator_address, token, name, listen, advertise, blob_port, home, reconnect_max, roots, heartbeat,
         rescan_interval, hash_workers, labels, ollama_url, llama_server, scrub_interval, scrub_rate, max_upload_rate,
         max_download_rate, quiet_hours, log_level, log_file, log_max_bytes, log_backups):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
@@ -384,7 +388,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, home, reconnec
         home=(home or home_from_env(obj.env) / "agent").resolve(),
         name=check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-")),
         coordinator=check_address(coordinator_address), roots=_roots(roots),
-        listen=check_address(listen), advertise=check_address(advertise) if advertise else "",
+        listen=check_address(listen), advertise=check_address(advertise) if advertise else "", blob_port=blob_port,
         heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
         labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server,
         scrub_interval_s=_scrub_interval(scrub_interval), scrub_rate_bytes_s=_scrub_rate(scrub_rate),

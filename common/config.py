@@ -64,6 +64,7 @@ class AgentConfig:
     roots: tuple[str, ...]
     listen: str = "127.0.0.1:0"    # the agent's Peer service
     advertise: str = ""            # address other agents dial; defaults to the bound one
+    blob_port: int = 0             # the blob socket's port on the listen host; 0: any free one
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_S
     rescan_interval_s: float = 60.0
     hash_workers: int = 2

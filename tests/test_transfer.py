@@ -13,8 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 from factories import make_hf_model, write_big_safetensors
-from harness import version_of, wait_for
-from peers import digest_of, identity_of, read_blob, ticket_log, tickets_received
+from harness import free_port, version_of, wait_for
+from peers import blob_address_of, digest_of, identity_of, read_blob, ticket_log, tickets_received
 
 MIB = 1024 * 1024
 
@@ -100,6 +100,31 @@ def test_a_source_without_a_blob_socket_is_read_over_grpc_verified_alike(pair):
     job = pull(pair, "big")
     assert job["state"] == "done" and job["bytes_received"] == job["bytes_total"] + MIB
     assert filecmp.cmp(big, Path(job["copy_path"]) / "model.safetensors", shallow=False)
+
+
+def test_a_fixed_blob_port_carries_the_bytes_and_a_taken_one_fails_the_start_in_one_line(pair):
+    """--blob-port fixes the blob socket's port (one to open in a firewall); a port already taken
+    stops the agent at start with one line naming it, not a silent fall back to another port."""
+    port = free_port()
+    pair.start_agent("trainer", [pair.trainer_root], extra=["--blob-port", str(port)])
+    pair.start_agent("mac", [pair.mac_root])
+    pair.wait_host("trainer")
+    pair.wait_host("mac")
+    pair.wait_models(lambda rows: version_of(rows, "big"))
+    trainer = pair.host("trainer")
+    assert blob_address_of(identity_of(pair, "mac"), trainer["peer_address"]).endswith(f":{port}")
+    assert f"blob socket port {port}" in pair.agent("trainer").output()
+    job = pull(pair, "big")
+    assert job["state"] == "done"
+    assert filecmp.cmp(pair.trainer_root / "big" / "model.safetensors",
+                       Path(job["copy_path"]) / "model.safetensors", shallow=False)
+
+    (pair.mac_root.parent / "spare").mkdir()
+    other = pair.start_agent("spare", [pair.mac_root.parent / "spare"], extra=["--blob-port", str(port)])
+    assert other.popen.wait(60) != 0
+    lines = [line for line in other.output().splitlines() if line.startswith("error:")]
+    assert lines and f"cannot listen for blob reads on 127.0.0.1:{port}" in lines[-1], other.output()
+    assert "Traceback" not in other.output()
 
 
 def test_killing_the_source_mid_transfer_resumes_from_verified_pieces(pair):

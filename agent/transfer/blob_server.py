@@ -47,16 +47,16 @@ class BlobServer:
         self._thread: threading.Thread | None = None
         self.port = 0
 
-    def start(self, host: str) -> int:
-        """Listen on ``host`` (any free port); returns the port."""
+    def start(self, host: str, port: int = 0) -> int:
+        """Listen on ``host``:``port`` (0: any free port); returns the port."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         try:
-            listener.bind((host, 0))
+            listener.bind((host, port))
             listener.listen(64)
         except OSError as exc:
             listener.close()
-            raise Unavailable(f"cannot listen for blob reads on {host}: {exc.strerror}") from None
+            raise Unavailable(f"cannot listen for blob reads on {host}:{port}: {exc.strerror}") from None
         self._listener, self.port = listener, listener.getsockname()[1]
         self._thread = threading.Thread(target=self._accept, name="llmesh-blob-accept", daemon=True)
         self._thread.start()
