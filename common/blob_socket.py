@@ -21,16 +21,14 @@ mid-body to cut a stream (a revoked reader): the client sees fewer bytes than as
 from __future__ import annotations
 
 import json
-import os
 import socket
 import ssl
 import struct
-import tempfile
 from typing import Callable
 
 from llmesh.common.channels import PEER_TLS_NAME
 from llmesh.common.errors import InvalidArgument, MeshError, Unavailable
-from llmesh.common.tls import Identity
+from llmesh.common.tls import Identity, load_identity
 
 VERSION = 1
 MAX_FRAME = 64 * 1024
@@ -47,14 +45,7 @@ def _context(identity: Identity, server: bool) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.verify_mode = ssl.CERT_REQUIRED  # both ways: mesh certificates only
     context.load_verify_locations(cadata=identity.ca_pem.decode())
-    # ssl loads a key pair from files only: a private temporary file (0600), removed at once.
-    fd, path = tempfile.mkstemp(prefix="llmesh-tls-", suffix=".pem")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(identity.cert_pem + b"\n" + identity.key_pem)
-        context.load_cert_chain(path)
-    finally:
-        os.unlink(path)
+    load_identity(context, identity)
     if not server:
         context.check_hostname = True
     return context

@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+import os
 import socket
 import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,3 +203,15 @@ def secret_hash(secret: str) -> str:
 def check_not_expired(cert: x509.Certificate, what: str) -> None:
     if expires_at(cert) <= _now().timestamp():
         raise FailedPrecondition(f"{what} expired at {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+
+
+def load_identity(context: ssl.SSLContext, identity: "Identity", scratch_dir: str | Path | None = None) -> None:
+    """Give CONTEXT this identity's key pair. The ssl module loads keys from files only: a 0600
+    temporary file (mkstemp) that lives for this call."""
+    fd, path = tempfile.mkstemp(prefix="llmesh-tls-", suffix=".pem", dir=scratch_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(identity.key_pem + b"\n" + identity.cert_pem)
+        context.load_cert_chain(path)
+    finally:
+        os.unlink(path)

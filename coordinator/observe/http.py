@@ -6,11 +6,9 @@ except for the registry read it needs, which it hands to the loop (``fleet`` doe
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import ssl
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +18,7 @@ from urllib.parse import parse_qsl
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from llmesh.common.errors import Unavailable
-from llmesh.common.tls import Identity
+from llmesh.common.tls import Identity, load_identity
 
 log = logging.getLogger("llmesh.coordinator.http")
 
@@ -119,14 +117,7 @@ def _bearer(header: str) -> str:
 
 
 def _tls_context(identity: Identity, scratch_dir: Path) -> ssl.SSLContext:
-    """The ssl module loads keys from files only: a 0600 file that lives for this call."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    fd, path = tempfile.mkstemp(prefix="http-", suffix=".pem", dir=scratch_dir)  # 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(identity.key_pem + identity.cert_pem)
-        context.load_cert_chain(path)
-    finally:
-        os.unlink(path)
+    load_identity(context, identity, scratch_dir)
     return context
