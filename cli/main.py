@@ -1,7 +1,7 @@
 """meshctl's entry point: the root group, shared options, and error handling.
 
 Expected failures (llmesh.common.errors.MeshError) print one line, ``error: …``, and
-exit 1; usage mistakes exit 2 (click's convention); Ctrl-C exits 130.
+exit 1; usage mistakes print one line too and exit 2 (click's convention); Ctrl-C exits 130.
 """
 from __future__ import annotations
 
@@ -123,7 +123,31 @@ _build(cli)
 
 
 def main() -> None:
-    cli(prog_name="meshctl")
+    sys.exit(run(sys.argv[1:]))
+
+
+def run(args: list[str]) -> int:
+    """meshctl with ``args``; the exit status. Click's own errors (a bad option value, a
+    missing argument) become one ``error:`` line naming the command, not a usage block."""
+    try:
+        result = cli.main(args, prog_name="meshctl", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `meshctl models`: the group's help
+        click.echo(exc.format_message(), err=True)
+        return exc.exit_code
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "meshctl"
+        click.echo(f"error: {where}: {exc.format_message()} (see {where} --help)", err=True)
+        return exc.exit_code
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except click.Abort:
+        click.echo("interrupted", err=True)
+        return 130
+    except BrokenPipeError:  # `meshctl … | head`: the reader left; nothing to say
+        sys.stderr = open(os.devnull, "w")  # so interpreter shutdown does not complain either
+        return 1
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -507,6 +507,7 @@ def test_nonsense_numbers_and_tags_are_refused_in_the_cli_and_the_domain(cat):
     for args in usage:  # click's usage errors: exit 2, before anything is sent
         result = cat.meshctl(*args, check=False)
         assert result.returncode == 2 and "Invalid value" in result.stderr and "Traceback" not in result.stderr, args
+        assert result.stderr.startswith("error: meshctl ") and result.stderr.count("\n") == 1, result.stderr
     assert "token lifetime must be between" in fails(cat, "token", "create", "--ttl", "0s")
     assert "invalid tag '='" in fails(cat, "models", "list", "--tag", "=")
     assert "invalid tag '=x'" in fails(cat, "models", "list", "--tag", "=x")
