@@ -77,7 +77,7 @@ def new_piece_hasher(algorithm: str):
     parallel with each other, not within."""
     if algorithm == SHA256:
         return hashlib.sha256()
-    if check_piece_hash(algorithm) == BLAKE3 and _blake3 is not None:
+    if check_piece_hash(algorithm) == BLAKE3 and BLAKE3_AVAILABLE:
         return _blake3(max_threads=1)
     raise FailedPrecondition("this host cannot verify BLAKE3 piece hashes: the blake3 package is not installed")
 
