@@ -14,7 +14,7 @@ import grpc
 import pytest
 from factories import make_hf_model, write_big_safetensors
 from harness import free_port, version_of, wait_for
-from peers import blob_address_of, digest_of, identity_of, read_blob, ticket_log, tickets_received
+from peers import blob_address_of, digest_of, identity_of, piece_index, read_blob, ticket_log, tickets_received
 
 MIB = 1024 * 1024
 
@@ -160,6 +160,26 @@ def test_a_destination_without_blake3_pulls_from_a_blake3_source(pair):
     log = (pair.base / "agent-mac.log").read_text()
     assert "is not the one on record; checking the whole file" in log
     assert f"{blake.digest[:19]} received: whole file checked against its sha256" in log
+
+
+def test_a_source_answers_each_caller_with_piece_hashes_it_can_verify(pair):
+    from llmesh.common import tickets, tls
+    from llmesh.common.pieces import compute_piece_index
+    big = pair.trainer_root / "big" / "model.safetensors"
+    blake, sha = (compute_piece_index(big, MIB, algorithm=a) for a in ("blake3", "sha256"))
+    start_pair(pair)
+    ca_key = tls.load_key((pair.base / "coord-home" / "coordinator" / "ca" / "ca.key").read_bytes())
+    ticket = tickets.issue_ticket(ca_key, "probe", pair.host("mac")["id"], [blake.digest], ttl_s=300)
+
+    def ask(*piece_hashes):
+        reply = piece_index(identity_of(pair, "mac"), pair.host("trainer")["peer_address"], ticket,
+                            blake.digest, MIB, piece_hashes)
+        return reply.piece_hash, tuple(reply.hashes)
+
+    assert ask("blake3", "sha256") == ("blake3", blake.hashes)  # the scan's index, no second read
+    assert ask() == ("", sha.hashes)  # an agent from before BLAKE3: sha256, hashed on request
+    assert ask("sha256") == ("", sha.hashes)
+    assert ask("md5") == ("", sha.hashes)  # names it does not know are ignored
 
 
 def test_a_source_without_a_blob_socket_is_read_over_grpc_verified_alike(pair):

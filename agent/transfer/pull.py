@@ -226,8 +226,11 @@ class TransferJob:
                 index = PieceIndex(reply.size, reply.piece_size, tuple(reply.hashes), reply.digest,
                                    reply.piece_hash or SHA256)
                 if (index.digest != f.entry.digest or index.size != f.entry.size
-                        or index.piece_size not in PIECE_SIZES or not piece_hash_available(index.algorithm)):
+                        or index.piece_size not in PIECE_SIZES):
                     raise FailedPrecondition(f"{source.host} described {f.entry.path} wrongly")
+                if not piece_hash_available(index.algorithm):  # we asked for hashes we can check
+                    raise FailedPrecondition(f"{source.host} sent {index.algorithm} piece hashes for "
+                                             f"{f.entry.path}, which this host cannot verify")
                 f.index = index
                 f.partial = await self._call(self._partials.open, f.entry.digest, f.entry.size, index,
                                              self._trusted_index_id(f, index, source))
