@@ -20,6 +20,8 @@ to the agent; without them they are None, and the agent behaves as in production
                                                              ours: an agent in its hello, meshctl on
                                                              every call (version skew without two
                                                              releases installed)
+    LLMESH_TEST_NO_BLAKE3=1                                  hash and verify pieces with sha256 only, as
+                                                             an agent without the blake3 package
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ OPEN_DELAY_VARIABLE = "LLMESH_TEST_OPEN_DELAY_S"
 TICKET_LOG_VARIABLE = "LLMESH_TEST_TICKET_LOG"
 PROTOCOL_VARIABLE = "LLMESH_TEST_PROTOCOL"
 NO_BLOB_SOCKET_VARIABLE = "LLMESH_TEST_NO_BLOB_SOCKET"
+NO_BLAKE3_VARIABLE = "LLMESH_TEST_NO_BLAKE3"
 
 
 class PeerFaults:
@@ -107,6 +110,10 @@ class ReceiveFaults:
 
     def describe(self) -> str:
         return f"open partials after {self.open_delay_s:g} s"
+
+
+def no_blake3_from_env(env: Mapping[str, str]) -> bool:
+    return env.get(NO_BLAKE3_VARIABLE, "") == "1"
 
 
 def receive_faults_from_env(env: Mapping[str, str]) -> ReceiveFaults | None:

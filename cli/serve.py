@@ -25,6 +25,7 @@ from llmesh.common.config import (
     home_from_env,
 )
 from llmesh.common.errors import InvalidArgument
+from llmesh.common.hashing import use_blake3
 from llmesh.common.homelock import AGENT_LOCK, COORDINATOR_LOCK, HomeLock
 from llmesh.common.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, add_file_handler, default_log_file
 from llmesh.common.names import check_host_name, sanitize_name
@@ -375,6 +376,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, blob_port, hom
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from llmesh.agent.runtime import AgentRuntime
     from llmesh.agent.testing import (
+        no_blake3_from_env,
         peer_faults_from_env,
         protocol_from_env,
         receive_faults_from_env,
@@ -397,6 +399,8 @@ def run(obj, coordinator_address, token, name, listen, advertise, blob_port, hom
     receive_faults = receive_faults_from_env(obj.env)
     ticket_log = ticket_log_from_env(obj.env)
     protocol = protocol_from_env(obj.env)
+    if no_blake3_from_env(obj.env):
+        use_blake3(False)
 
     async def main(stop):
         runtime = AgentRuntime(config, reconnect_max_s=reconnect_max, faults=faults,

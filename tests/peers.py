@@ -77,3 +77,13 @@ def read_blob_socket(identity: Identity, address: str, ticket: str, digest: str,
     except Exception as exc:  # a refusal (MeshError), a cut stream or a refused handshake (OSError)
         return received[0], exc
     return received[0], None
+
+
+def piece_index(identity: Identity, address: str, ticket: str, digest: str, piece_size: int,
+                piece_hashes=()) -> peer_pb2.PieceIndex:
+    """GetPieceIndex as an agent asks it; ``piece_hashes`` empty: as an agent from before BLAKE3."""
+    credentials = grpc.ssl_channel_credentials(identity.ca_pem, identity.key_pem, identity.cert_pem)
+    options = [("grpc.ssl_target_name_override", channels.PEER_TLS_NAME)]
+    with grpc.secure_channel(address, credentials, options) as channel:
+        return peer_pb2_grpc.PeerStub(channel).GetPieceIndex(peer_pb2.PieceIndexRequest(
+            ticket=ticket, digest=digest, piece_size=piece_size, piece_hashes=list(piece_hashes)), timeout=120)

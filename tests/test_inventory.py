@@ -538,6 +538,41 @@ def test_rescan_hashes_nothing_and_touched_file_is_rehashed(root, tmp_path):
     assert [m.digest for m in third.models] == [m.digest for m in first.models]
 
 
+def test_the_scan_makes_blake3_piece_indexes_in_its_one_pass_and_the_cache_keeps_them(root, tmp_path):
+    from llmesh.common.pieces import compute_piece_index
+    fx.make_hf_model(root / "a")
+    db = tmp_path / "home" / "hashes.sqlite"
+    with HashCache(db) as cache:
+        first = only_model(scan(root, cache, piece_size=1024))
+    weights = root / "a" / "model.safetensors"
+    expected = compute_piece_index(weights, 1024, algorithm="blake3")
+    assert expected.count > 1
+    entry = next(f for f in first.files if f.path == "model.safetensors")
+    assert entry.digest == sha256_of(weights) == expected.digest  # the file's digest: sha256 still
+    assert (entry.piece_index_id, entry.piece_size) == (expected.index_id, 1024)
+    with HashCache(db) as cache:  # a restarted agent: the index (and its hash) from disk, no read
+        again = scan(root, cache, piece_size=1024)
+        assert again.files_hashed == 0
+        assert cache.get_index(weights.stat(), 1024) == expected
+
+
+def test_a_sha256_piece_index_cached_before_blake3_stays_valid(root, tmp_path):
+    from llmesh.common.pieces import compute_piece_index
+    fx.make_hf_model(root / "a")
+    weights = root / "a" / "model.safetensors"
+    old = compute_piece_index(weights, 1024, algorithm="sha256")
+    db = tmp_path / "home" / "hashes.sqlite"
+    with HashCache(db) as cache:
+        cache.put(weights.stat(), old.digest, weights, old)
+    with sqlite3.connect(db) as raw:  # the row as an agent before BLAKE3 wrote it: no "hash" key
+        assert "hash" not in json.loads(raw.execute("SELECT index_json FROM piece_indexes").fetchone()[0])
+    with HashCache(db) as cache:
+        model = only_model(scan(root, cache, piece_size=1024))
+        assert cache.get_index(weights.stat(), 1024) == old
+    entry = next(f for f in model.files if f.path == "model.safetensors")
+    assert entry.piece_index_id == old.index_id  # what the registry may already have bound
+
+
 def test_cache_batches_commits(tmp_path):
     db = tmp_path / "c.sqlite"
     cache = HashCache(db)

@@ -5,10 +5,11 @@ import hashlib
 import itertools
 import os
 
+import blake3
 import pytest
 
-from llmesh.common import pieces
-from llmesh.common.errors import InvalidArgument
+from llmesh.common import hashing, pieces
+from llmesh.common.errors import FailedPrecondition, InvalidArgument
 from llmesh.common.pieces import (
     PIECE_SIZE,
     PIECE_SIZES,
@@ -34,8 +35,14 @@ def write(tmp_path, size: int, name: str = "f.bin") -> tuple:
     return path, data
 
 
-def expected_hashes(data: bytes, piece_size: int) -> tuple[str, ...]:
-    return tuple(sha(data[i:i + piece_size]) for i in range(0, len(data), piece_size))
+def b3(data: bytes) -> str:
+    return "blake3:" + blake3.blake3(data).hexdigest()
+
+
+def expected_hashes(data: bytes, piece_size: int, algorithm: str = "blake3") -> tuple[str, ...]:
+    """By default what this host makes: blake3 is installed here (a dependency)."""
+    of = b3 if algorithm == "blake3" else sha
+    return tuple(of(data[i:i + piece_size]) for i in range(0, len(data), piece_size))
 
 
 # -- piece math ----------------------------------------------------------------------------------
@@ -97,17 +104,36 @@ def test_an_index_from_an_open_file_is_the_index_from_its_path(tmp_path):
 def test_index_of_an_empty_file_has_no_pieces(tmp_path):
     path, _ = write(tmp_path, 0)
     index = compute_piece_index(path, 1000)
-    assert index == PieceIndex(0, 1000, (), sha(b""))
+    assert index == PieceIndex(0, 1000, (), sha(b""), "blake3")
     assert index.count == 0
 
 
+@pytest.mark.parametrize("algorithm", ["blake3", "sha256"])
 @pytest.mark.parametrize("size", [1, 999, 1000, 3000, 3500])
-def test_index_hashes_match_hashlib(tmp_path, size):
+def test_index_hashes_match_the_reference_hashes(tmp_path, size, algorithm):
     path, data = write(tmp_path, size)
+    index = compute_piece_index(path, 1000, algorithm=algorithm)
+    assert index.size == size and index.piece_size == 1000 and index.algorithm == algorithm
+    assert index.hashes == expected_hashes(data, 1000, algorithm)
+    assert index.digest == sha(data)  # the file's digest is sha256 whatever hashes its pieces
+
+
+def test_pieces_are_blake3_where_it_imports(tmp_path):
+    path, data = write(tmp_path, 3500)
+    assert compute_piece_index(path, 1000).hashes == expected_hashes(data, 1000, "blake3")
+
+
+def test_without_blake3_pieces_are_sha256(tmp_path, monkeypatch):
+    # The flag common/hashing.py sets when `import blake3` fails (use_blake3(False) sets it too).
+    monkeypatch.setattr(hashing, "BLAKE3_AVAILABLE", False)
+    path, data = write(tmp_path, 3500)
     index = compute_piece_index(path, 1000)
-    assert index.size == size and index.piece_size == 1000
-    assert index.hashes == expected_hashes(data, 1000)
-    assert index.digest == sha(data)
+    assert index.algorithm == "sha256" and index.hashes == expected_hashes(data, 1000, "sha256")
+    assert hashing.piece_hashes_accepted() == ["sha256"]
+    with pytest.raises(FailedPrecondition, match="cannot verify BLAKE3"):
+        hashing.new_piece_hasher("blake3")
+    with pytest.raises(FailedPrecondition, match="cannot verify BLAKE3"):
+        compute_piece_index(path, 1000, algorithm="blake3")
 
 
 def test_index_with_several_reads_per_piece_on_the_helper_thread(tmp_path, monkeypatch):
@@ -115,9 +141,10 @@ def test_index_with_several_reads_per_piece_on_the_helper_thread(tmp_path, monke
     monkeypatch.setattr(pieces, "READ_SIZE", 64)
     monkeypatch.setattr(pieces, "THREADED_HASH_MIN_SIZE", 0)
     path, data = write(tmp_path, 10_000 + 37)
-    index = compute_piece_index(path, 1000)
-    assert index.hashes == expected_hashes(data, 1000)
-    assert index.digest == sha(data)
+    for algorithm in ("blake3", "sha256"):
+        index = compute_piece_index(path, 1000, algorithm=algorithm)
+        assert index.hashes == expected_hashes(data, 1000, algorithm)
+        assert index.digest == sha(data)
 
 
 def test_index_of_a_file_over_the_threading_threshold(tmp_path):
@@ -158,6 +185,12 @@ def test_from_dict_refuses_a_wrong_number_of_hashes(tmp_path):
     lambda d: d.update(pieces=None),
     lambda d: d["pieces"].__setitem__(0, "md5:abc"),
     lambda d: d.update(digest="sha256:XYZ"),
+    lambda d: d.update(hash="md5"),
+    lambda d: d.pop("hash"),  # blake3 hashes relabelled as sha256 ones
+    lambda d: d["pieces"].__setitem__(0, sha(b"x")),  # a sha256 hash in a blake3 index
+    lambda d: d["pieces"].__setitem__(0, d["pieces"][0][:-1]),  # 63 hex digits
+    lambda d: d["pieces"].__setitem__(0, d["pieces"][0].upper()),
+    lambda d: d.update(digest=b3(b"x")),  # the file's digest must be sha256
 ])
 def test_from_dict_refuses_malformed_indexes(tmp_path, damage):
     path, _ = write(tmp_path, 3500)
@@ -172,6 +205,33 @@ def test_index_id_names_the_whole_index(tmp_path):
     index = compute_piece_index(path, 1000)
     assert index.index_id == PieceIndex.from_dict(index.to_dict()).index_id
     assert index.index_id.startswith("sha256:") and len(index.index_id) == 71
-    other = PieceIndex(index.size, index.piece_size, (sha(b"x"), *index.hashes[1:]), index.digest)
+    other = PieceIndex(index.size, index.piece_size, (b3(b"x"), *index.hashes[1:]), index.digest, "blake3")
     assert other.index_id != index.index_id
     assert compute_piece_index(path, 500).index_id != index.index_id
+
+
+def test_sha256_index_ids_are_those_made_before_blake3(tmp_path):
+    # Pinned from the code before BLAKE3 piece hashes: the ids an agent reported, the registry
+    # bound and partial .state files name stay valid.
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(range(256)) * 14)
+    index = compute_piece_index(path, 1000, algorithm="sha256")
+    assert "hash" not in index.to_dict()
+    assert index.index_id == "sha256:ceada2501e72a2f4a2525bb5543d1944b5e75f4c15f6558a39220f4e0a251e5c"
+
+
+def test_the_index_id_covers_the_piece_hash(tmp_path):
+    path, _ = write(tmp_path, 3500)
+    blake, sha256 = (compute_piece_index(path, 1000, algorithm=a) for a in ("blake3", "sha256"))
+    assert blake.digest == sha256.digest and blake.index_id != sha256.index_id
+    assert blake.to_dict()["hash"] == "blake3"
+    assert PieceIndex.from_dict(blake.to_dict()) == blake
+    # The same files, as 0-byte ones: no hashes to tell the two apart, only the id.
+    empty, _ = write(tmp_path, 0, "empty.bin")
+    assert (compute_piece_index(empty, 1000, algorithm="blake3").index_id
+            != compute_piece_index(empty, 1000, algorithm="sha256").index_id)
+
+
+def test_an_index_refuses_an_unknown_piece_hash():
+    with pytest.raises(InvalidArgument, match="unknown piece hash 'md5'"):
+        PieceIndex(0, 1000, (), sha(b""), "md5")

@@ -41,12 +41,19 @@ def store(tmp_path) -> BlobStore:
     return BlobStore(tmp_path / "store")
 
 
-def make_file(tmp_path: Path, size: int = 3500, name: str = "src.bin"):
-    """A source file of random bytes and its piece index (pieces of 1000 bytes)."""
+def make_file(tmp_path: Path, size: int = 3500, name: str = "src.bin", algorithm: str | None = None):
+    """A source file of random bytes and its piece index (pieces of 1000 bytes; blake3 ones
+    unless ``algorithm`` says: blake3 is installed here)."""
     data = os.urandom(size)
     path = tmp_path / name
     path.write_bytes(data)
-    return path, data, compute_piece_index(path, PIECE)
+    return path, data, compute_piece_index(path, PIECE, algorithm=algorithm)
+
+
+@pytest.fixture(params=["blake3", "sha256"])
+def algorithm(request):
+    """Pieces hashed either way: sha256 indexes (older agents, cached ones) still work."""
+    return request.param
 
 
 def send_piece(blob, index: PieceIndex, data: bytes, piece: int, *, corrupt: bool = False,
@@ -126,8 +133,8 @@ def test_aligned_batches_may_go_past_the_page_cache_and_land_the_same(store, tmp
 
 
 @pytest.mark.parametrize("size", [0, 1, 1000])
-def test_empty_and_single_piece_blobs(store, tmp_path, size):
-    _, data, index = make_file(tmp_path, size)
+def test_empty_and_single_piece_blobs(store, tmp_path, size, algorithm):
+    _, data, index = make_file(tmp_path, size, algorithm=algorithm)
     assert receive(store, data, index).read_bytes() == data
     assert tree(store.tmp_dir) == []
 
@@ -139,8 +146,8 @@ def wait_until_hashed(blob, offset: int) -> None:
             blob._changed.wait(1)
 
 
-def test_a_corrupt_chunk_fails_only_its_piece(store, tmp_path):
-    _, data, index = make_file(tmp_path)
+def test_a_corrupt_chunk_fails_only_its_piece(store, tmp_path, algorithm):
+    _, data, index = make_file(tmp_path, algorithm=algorithm)
     blob = store.open_partial(index.digest, index.size, index)
     results = [send_piece(blob, index, data, p, corrupt=(p == 2)) for p in range(4)]
     assert results == [True, True, False, True]
@@ -301,10 +308,11 @@ def test_abort_waits_for_a_write_in_progress_and_refuses_later_ones(store, tmp_p
 # -- the whole-file check ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("size", [0, 900, 3500])
-def test_complete_refuses_a_wrong_whole_file_digest(store, tmp_path, size):
+def test_complete_refuses_a_wrong_whole_file_digest(store, tmp_path, size, algorithm):
     # Pieces that match their index, an index whose digest is another file's: the index lies.
-    _, data, honest = make_file(tmp_path, size)
-    index = PieceIndex(honest.size, PIECE, honest.hashes, sha(b"something else"))
+    # (One blake3 piece says nothing of the sha256: that file is hashed whole.)
+    _, data, honest = make_file(tmp_path, size, algorithm=algorithm)
+    index = PieceIndex(honest.size, PIECE, honest.hashes, sha(b"something else"), algorithm)
     blob = store.open_partial(index.digest, index.size, index)
     for piece in range(index.count):
         assert send_piece(blob, index, data, piece)
@@ -332,9 +340,9 @@ def test_the_whole_file_hash_falls_back_to_the_file_past_its_memory_limit(store,
     assert receive(store, data, index).read_bytes() == data
 
 
-def test_bytes_corrupted_on_disk_are_found_and_only_their_piece_fetched_again(store, tmp_path):
+def test_bytes_corrupted_on_disk_are_found_and_only_their_piece_fetched_again(store, tmp_path, algorithm):
     # A mutable buffer: its whole-file hash is read back from the file, which the disk spoils.
-    _, data, index = make_file(tmp_path)
+    _, data, index = make_file(tmp_path, algorithm=algorithm)
     blob = store.open_partial(index.digest, index.size, index)
     send_piece(blob, index, data, 0)
     start, length = index.piece_range(1)
@@ -353,9 +361,9 @@ def test_bytes_corrupted_on_disk_are_found_and_only_their_piece_fetched_again(st
     assert blob.complete().read_bytes() == data
 
 
-def test_an_index_on_record_saves_the_second_pass(store, tmp_path, monkeypatch):
+def test_an_index_on_record_saves_the_second_pass(store, tmp_path, monkeypatch, algorithm):
     # Mutable buffers would make the whole-file hash read the file back: it must not run.
-    _, data, index = make_file(tmp_path)
+    _, data, index = make_file(tmp_path, algorithm=algorithm)
 
     def no_read_back(*args):
         raise AssertionError("the whole file was hashed again")
@@ -379,8 +387,8 @@ def test_an_index_that_is_not_the_one_on_record_is_refused(store, tmp_path):
 
 # -- resuming -----------------------------------------------------------------------------------
 
-def test_resume_after_a_kill_keeps_verified_pieces_and_distrusts_the_rest(tmp_path):
-    _, data, index = make_file(tmp_path)
+def test_resume_after_a_kill_keeps_verified_pieces_and_distrusts_the_rest(tmp_path, algorithm):
+    _, data, index = make_file(tmp_path, algorithm=algorithm)
     root = tmp_path / "store"
     blob = BlobStore(root).open_partial(index.digest, index.size, index)
     send_piece(blob, index, data, 0)
@@ -451,6 +459,24 @@ def test_state_for_another_index_is_not_trusted(store, tmp_path):
     again = store.open_partial(other.digest, other.size, other)
     assert again.missing_pieces() == list(range(7))
     again.abort()
+
+
+def test_pieces_verified_with_one_piece_hash_are_not_resumed_under_the_other(store, tmp_path):
+    # Same file, same pieces, other hash (an agent upgraded mid-pull, or another source's index):
+    # the state names the index id, which covers the hash, so nothing carries over unchecked.
+    path, data, sha_index = make_file(tmp_path, algorithm="sha256")
+    blob = store.open_partial(sha_index.digest, sha_index.size, sha_index)
+    send_piece(blob, sha_index, data, 0)
+    send_piece(blob, sha_index, data, 1)
+    blob.close()
+    blake = compute_piece_index(path, PIECE, algorithm="blake3")
+    again = store.open_partial(blake.digest, blake.size, blake, index_id=blake.index_id)
+    assert again.missing_pieces() == [0, 1, 2, 3]
+    assert not send_piece(again, blake, data, 2, corrupt=True)  # checked with blake3 now
+    for piece in range(blake.count):
+        if piece in again.missing_pieces():
+            assert send_piece(again, blake, data, piece)
+    assert again.complete().read_bytes() == data
 
 
 def test_progress_is_recorded_only_after_its_bytes_are_synced(store, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from factories import make_hf_model, write_big_safetensors
 from harness import free_port, version_of, wait_for
-from peers import blob_address_of, digest_of, identity_of, read_blob, ticket_log, tickets_received
+from peers import blob_address_of, digest_of, identity_of, piece_index, read_blob, ticket_log, tickets_received
 
 MIB = 1024 * 1024
 
@@ -88,6 +88,98 @@ def test_a_corrupted_piece_is_fetched_again_alone(pair):
     assert filecmp.cmp(big, Path(job["copy_path"]) / "model.safetensors", shallow=False)
     agent_log = (pair.base / "agent-mac.log").read_text()
     assert "failed verification" in agent_log
+
+
+def registry_piece_index(mesh, digest: str) -> str:
+    with sqlite3.connect(mesh.base / "coord-home" / "coordinator" / "registry.db") as db:
+        row = db.execute("SELECT index_id FROM piece_indexes WHERE digest = ? AND piece_size = ?",
+                         [digest, MIB]).fetchone()
+    return row[0] if row else ""
+
+
+def start_pair(mesh, trainer_env=None, mac_env=None):
+    mesh.start_agent("trainer", [mesh.trainer_root], env=trainer_env)
+    mesh.start_agent("mac", [mesh.mac_root], env={"LLMESH_TEST_TICKET_LOG": str(ticket_log(mesh, "mac")),
+                                                  **(mac_env or {})})
+    mesh.wait_host("trainer")
+    mesh.wait_host("mac")
+    mesh.wait_models(lambda rows: version_of(rows, "big"))
+
+
+def test_blake3_pieces_scan_to_registry_to_ticket_to_destination_and_a_bad_one_is_refetched(pair):
+    """The scan hashes the pieces with BLAKE3 in the pass that makes the sha256, the registry
+    binds that index, the ticket names it, and the destination checks every piece with it
+    (a corrupted one is caught and fetched again) and never hashes the whole file."""
+    from llmesh.common import tickets
+    from llmesh.common.pieces import compute_piece_index
+    big = pair.trainer_root / "big" / "model.safetensors"
+    blake = compute_piece_index(big, MIB, algorithm="blake3")
+    assert blake.index_id != compute_piece_index(big, MIB, algorithm="sha256").index_id
+    start_pair(pair, trainer_env={"LLMESH_TEST_CORRUPT": f"{blake.digest}@{3 * MIB}*1"})
+    wait_for(lambda: registry_piece_index(pair, blake.digest) == blake.index_id, 120, "the blake3 index on record")
+    job = pull(pair, "big")
+    assert job["state"] == "done" and job["bytes_received"] == job["bytes_total"] + MIB  # one piece twice
+    assert filecmp.cmp(big, Path(job["copy_path"]) / "model.safetensors", shallow=False)
+    named = [tickets.piece_index_ids(t["ticket"]) for t in tickets_received(ticket_log(pair, "mac"))
+             if t["job"] == job["id"]]
+    assert named and all(ids == (MIB, {**ids[1], blake.digest: blake.index_id}) for ids in named)
+    log = (pair.base / "agent-mac.log").read_text()
+    assert "piece 3 of " in log and "failed verification" in log
+    assert f"{blake.digest[:19]} received: every piece matched the index on record" in log
+    verified = pair.meshctl("models", "verify", "big")  # the whole-file sha256, on demand, on every copy
+    assert verified.returncode == 0 and "mac" in verified.stdout, verified.stdout
+
+
+def test_sha256_piece_indexes_still_carry_pulls_either_way(pair):
+    """Mixed fleets. A source without blake3 indexes with sha256: the registry binds that, and a
+    destination that has blake3 verifies with it, trusting it as before. A destination without
+    blake3 asks a blake3 source for sha256 pieces: it gets them (hashed on request), and since
+    the index on record is the blake3 one it checks the whole file too."""
+    from llmesh.common.pieces import compute_piece_index
+    big = pair.trainer_root / "big" / "model.safetensors"
+    sha_index = compute_piece_index(big, MIB, algorithm="sha256")
+    start_pair(pair, trainer_env={"LLMESH_TEST_NO_BLAKE3": "1", "LLMESH_TEST_CORRUPT": f"{sha_index.digest}@{2 * MIB}*1"})
+    wait_for(lambda: registry_piece_index(pair, sha_index.digest) == sha_index.index_id, 120, "the sha256 index on record")
+    job = pull(pair, "big")
+    assert job["state"] == "done" and job["bytes_received"] == job["bytes_total"] + MIB
+    assert filecmp.cmp(big, Path(job["copy_path"]) / "model.safetensors", shallow=False)
+    log = (pair.base / "agent-mac.log").read_text()
+    assert f"{sha_index.digest[:19]} received: every piece matched the index on record" in log
+
+
+def test_a_destination_without_blake3_pulls_from_a_blake3_source(pair):
+    from llmesh.common.pieces import compute_piece_index
+    big = pair.trainer_root / "big" / "model.safetensors"
+    blake = compute_piece_index(big, MIB, algorithm="blake3")
+    start_pair(pair, trainer_env={"LLMESH_TEST_CORRUPT": f"{blake.digest}@{4 * MIB}*1"},
+               mac_env={"LLMESH_TEST_NO_BLAKE3": "1"})
+    wait_for(lambda: registry_piece_index(pair, blake.digest) == blake.index_id, 120, "the blake3 index on record")
+    job = pull(pair, "big")
+    assert job["state"] == "done" and job["bytes_received"] == job["bytes_total"] + MIB
+    assert filecmp.cmp(big, Path(job["copy_path"]) / "model.safetensors", shallow=False)
+    log = (pair.base / "agent-mac.log").read_text()
+    assert "is not the one on record; checking the whole file" in log
+    assert f"{blake.digest[:19]} received: whole file checked against its sha256" in log
+
+
+def test_a_source_answers_each_caller_with_piece_hashes_it_can_verify(pair):
+    from llmesh.common import tickets, tls
+    from llmesh.common.pieces import compute_piece_index
+    big = pair.trainer_root / "big" / "model.safetensors"
+    blake, sha = (compute_piece_index(big, MIB, algorithm=a) for a in ("blake3", "sha256"))
+    start_pair(pair)
+    ca_key = tls.load_key((pair.base / "coord-home" / "coordinator" / "ca" / "ca.key").read_bytes())
+    ticket = tickets.issue_ticket(ca_key, "probe", pair.host("mac")["id"], [blake.digest], ttl_s=300)
+
+    def ask(*piece_hashes):
+        reply = piece_index(identity_of(pair, "mac"), pair.host("trainer")["peer_address"], ticket,
+                            blake.digest, MIB, piece_hashes)
+        return reply.piece_hash, tuple(reply.hashes)
+
+    assert ask("blake3", "sha256") == ("blake3", blake.hashes)  # the scan's index, no second read
+    assert ask() == ("", sha.hashes)  # an agent from before BLAKE3: sha256, hashed on request
+    assert ask("sha256") == ("", sha.hashes)
+    assert ask("md5") == ("", sha.hashes)  # names it does not know are ignored
 
 
 def test_a_source_without_a_blob_socket_is_read_over_grpc_verified_alike(pair):

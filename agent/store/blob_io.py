@@ -4,14 +4,13 @@ writes and preallocation, which Windows does differently, are in llmesh.common.p
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
 from llmesh.common.errors import FailedPrecondition, Internal, InvalidArgument, MeshError, ResourceExhausted
-from llmesh.common.hashing import PREFIX, format_digest, is_digest
+from llmesh.common.hashing import PREFIX, SHA256, format_piece_hash, is_digest, new_piece_hasher
 from llmesh.common.pieces import READ_SIZE
 from llmesh.common.platform import pread_into
 
@@ -69,9 +68,10 @@ def allocated(st: os.stat_result) -> int:
     return blocks * 512 if blocks is not None else st.st_size
 
 
-def hash_range(fd: int, start: int, length: int, into=None) -> str:
-    """sha256 of ``length`` bytes of ``fd`` from ``start`` (updating ``into`` if given)."""
-    h = into if into is not None else hashlib.sha256()
+def hash_range(fd: int, start: int, length: int, into=None, algorithm: str = SHA256) -> str:
+    """sha256 (or the piece hash ``algorithm``) of ``length`` bytes of ``fd`` from ``start``
+    (updating ``into`` if given)."""
+    h = into if into is not None else new_piece_hasher(algorithm)
     buf = bytearray(min(READ_SIZE, max(length, 1)))
     end = start + length
     while start < end:
@@ -81,4 +81,4 @@ def hash_range(fd: int, start: int, length: int, into=None) -> str:
             raise OSError(errno.EIO, "file shorter than expected")
         h.update(view[:n])
         start += n
-    return format_digest(h.hexdigest())
+    return format_piece_hash(algorithm, h.hexdigest())

@@ -23,7 +23,7 @@ from typing import Callable
 from llmesh.agent.store.blob_io import DigestMismatch, hash_range, os_error, read_json
 from llmesh.common.errors import FailedPrecondition, InvalidArgument, MeshError
 from llmesh.common.files import atomic_write
-from llmesh.common.hashing import format_digest
+from llmesh.common.hashing import SHA256, format_digest, format_piece_hash, new_piece_hasher
 from llmesh.common.pieces import PieceIndex
 from llmesh.common.platform import DIRECT_ALIGN, binary_flags, fdatasync, open_direct, pread, preallocate, pwrite
 from llmesh.common.units import short_digest as short
@@ -45,10 +45,10 @@ class _Piece:
 
     __slots__ = ("lock", "written", "hasher")
 
-    def __init__(self):
+    def __init__(self, algorithm: str):
         self.lock = threading.Lock()
         self.written = 0
-        self.hasher = hashlib.sha256()
+        self.hasher = new_piece_hasher(algorithm)
 
 
 class PartialBlob:
@@ -181,7 +181,7 @@ class PartialBlob:
                       offset_in_piece: int, data: memoryview, aligned: bool = False) -> None:
         with state.lock:
             if offset_in_piece == 0 and state.written:
-                state.written, state.hasher = 0, hashlib.sha256()
+                state.written, state.hasher = 0, new_piece_hasher(self.index.algorithm)
                 self._replacing(piece)
             if offset_in_piece != state.written:
                 raise InvalidArgument(f"piece {piece} of {short(self.digest)}: data at offset "
@@ -203,7 +203,10 @@ class PartialBlob:
                 raise InvalidArgument(f"piece {piece} of {short(self.digest)} is already "
                                       "verified")
             self._writers += 1
-            return self._pieces.setdefault(piece, _Piece())
+            state = self._pieces.get(piece)
+            if state is None:
+                state = self._pieces[piece] = _Piece(self.index.algorithm)
+            return state
 
     def _replacing(self, piece: int) -> None:
         if self._whole is not None:
@@ -252,12 +255,12 @@ class PartialBlob:
             self._check_open()
             if piece in self._verified:
                 return True
-            state = self._pieces.get(piece) or _Piece()
+            state = self._pieces.get(piece) or _Piece(self.index.algorithm)
         with state.lock:
             if state.written != length:
                 raise InvalidArgument(f"piece {piece} of {short(self.digest)} is incomplete: "
                                       f"{state.written} of {length} bytes")
-            good = format_digest(state.hasher.hexdigest()) == self.index.hashes[piece]
+            good = format_piece_hash(self.index.algorithm, state.hasher.hexdigest()) == self.index.hashes[piece]
         with self._changed:
             self._pieces.pop(piece, None)
             if good:
@@ -299,8 +302,10 @@ class PartialBlob:
             return  # every piece matched an index known to belong to this digest
         if self.index.count > 1:
             actual = self._whole.result()
-        elif self.index.count == 1:
+        elif self.index.count == 1 and self.index.algorithm == SHA256:
             actual = self.index.hashes[0]  # the one piece, already verified, is the whole file
+        elif self.index.count == 1:
+            actual = hash_range(self._fd, 0, self.size)  # its one piece's hash is not a sha256
         else:
             actual = format_digest(hashlib.sha256().hexdigest())
         if actual == self.digest:
@@ -319,7 +324,7 @@ class PartialBlob:
         bad = []
         for piece in range(self.index.count):
             start, length = self.index.piece_range(piece)
-            if hash_range(self._fd, start, length) != self.index.hashes[piece]:
+            if hash_range(self._fd, start, length, algorithm=self.index.algorithm) != self.index.hashes[piece]:
                 bad.append(piece)
         with self._changed:
             self._verified.difference_update(bad)

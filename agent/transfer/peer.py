@@ -36,6 +36,7 @@ from llmesh.common.errors import (
     grpc_status,
 )
 from llmesh.common.files import atomic_write
+from llmesh.common.hashing import PIECE_HASHES, SHA256, piece_hash_available
 from llmesh.common.pieces import PIECE_SIZE, PieceIndex, check_piece_size, piece_index_of_file
 from llmesh.common.platform import pread
 from llmesh.common.ratelimit import TokenBucket, chunk_for
@@ -82,12 +83,16 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
             caller = _caller(context)
             job = self.authorised(caller, request.ticket, request.digest)
             piece_size = check_piece_size(request.piece_size or PIECE_SIZE)
+            accepted = _accepted_piece_hashes(request)
             partial = self._partial(request.digest)
             if partial is not None and partial.index.piece_size == piece_size:
+                if partial.index.algorithm not in accepted:
+                    raise FailedPrecondition(f"this host receives {short_digest(request.digest)}… in "
+                                             f"{partial.index.algorithm} pieces, which the caller cannot verify")
                 self.record(job, caller, request.digest, 0, None)
                 return _index_message(partial.index, partial=True, have=partial.verified_pieces())
             try:
-                index = await asyncio.to_thread(self._piece_index, request.digest, piece_size)
+                index = await asyncio.to_thread(self._piece_index, request.digest, piece_size, accepted)
             except OSError as exc:
                 raise NotFound(f"cannot read the blob here: {exc.strerror}") from None
             self.check_revocation(caller)  # hashing takes a while: revoked meanwhile?
@@ -194,16 +199,20 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
     def _ca_key(self):
         return tls.load_cert(self.ca_pem()).public_key()
 
-    def _piece_index(self, digest: str, piece_size: int):
+    def _piece_index(self, digest: str, piece_size: int, accepted: list[str] = (SHA256,)):
         """Hashing a big file for its pieces takes a while: keep the result on disk, valid
-        while the file is the same (device, inode, size, mtime)."""
+        while the file is the same (device, inode, size, mtime). ``accepted``: the piece hashes
+        the caller can verify, preferred first."""
         path, fd = self.open_held(digest)
         with open(fd, "rb", buffering=0) as f:
             st = os.fstat(fd)
             scanned = self.cached_index(st, piece_size) if self.cached_index else None
-            if scanned is not None:  # hashed with its digest in the scan: no second read
-                return scanned
+            if scanned is not None and scanned.algorithm in accepted:
+                return scanned  # hashed with its digest in the scan (what the registry binds): no second read
+            algorithm = next((a for a in accepted if piece_hash_available(a)), SHA256)
             stamp = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, piece_size]
+            if algorithm != SHA256:  # the sha256 ones keep the names they had
+                stamp.append(algorithm)
             key = hashlib.sha256(f"{path}\0{stamp}".encode()).hexdigest()[:32]
             cached = self.index_dir / f"{key}.json"
             try:
@@ -212,7 +221,7 @@ class PeerServicer(peer_pb2_grpc.PeerServicer):
                     return PieceIndex.from_dict(data["index"])
             except (OSError, ValueError, KeyError, MeshError):
                 pass
-            index = piece_index_of_file(f, piece_size)
+            index = piece_index_of_file(f, piece_size, algorithm=algorithm)
         atomic_write(cached, json.dumps({"stamp": stamp, "index": index.to_dict()}))
         return index
 
@@ -240,4 +249,10 @@ def caller_of(cert: x509.Certificate) -> "Caller":
 
 def _index_message(index: PieceIndex, partial: bool = False, have: list[int] = ()) -> peer_pb2.PieceIndex:
     return peer_pb2.PieceIndex(digest=index.digest, size=index.size, piece_size=index.piece_size,
-                               hashes=list(index.hashes), partial=partial, have=list(have))
+                               hashes=list(index.hashes), partial=partial, have=list(have),
+                               piece_hash="" if index.algorithm == SHA256 else index.algorithm)
+
+
+def _accepted_piece_hashes(request) -> list[str]:
+    """The caller's piece hashes, in its order, that exist; an older caller names none: sha256."""
+    return [a for a in request.piece_hashes if a in PIECE_HASHES] or [SHA256]

@@ -36,6 +36,7 @@ from llmesh.agent.transfer.sources import Source, SourcesUnavailable, find_blob_
 from llmesh.agent.transfer.swarm import Swarm, index_request
 from llmesh.common import blob_socket, tickets, tls
 from llmesh.common.errors import FailedPrecondition, MeshError, PermissionDenied
+from llmesh.common.hashing import SHA256, piece_hash_available
 from llmesh.common.pieces import PIECE_SIZES, PieceIndex
 from llmesh.common.ratelimit import TokenBucket, take_all
 from llmesh.common.units import short_digest
@@ -210,8 +211,7 @@ class TransferJob:
 
     async def _open(self, f: _File, sources: list[Source]) -> None:
         """The piece index comes from a source; it must describe exactly the digest we want."""
-        request = peer_pb2.PieceIndexRequest(ticket=self.ticket, digest=f.entry.digest,
-                                             piece_size=self.spec.piece_size)
+        request = index_request(self.ticket, f, self.spec.piece_size)
         while any(not s.dropped for s in sources):
             usable = sorted(self._usable(sources), key=lambda s: s.swarm)  # the origin's index first
             if not usable:
@@ -223,10 +223,14 @@ class TransferJob:
                 except grpc.aio.AioRpcError as exc:
                     self._source_failed(source, exc.code().name, exc.details() or "")
                     continue
-                index = PieceIndex(reply.size, reply.piece_size, tuple(reply.hashes), reply.digest)
+                index = PieceIndex(reply.size, reply.piece_size, tuple(reply.hashes), reply.digest,
+                                   reply.piece_hash or SHA256)
                 if (index.digest != f.entry.digest or index.size != f.entry.size
                         or index.piece_size not in PIECE_SIZES):
                     raise FailedPrecondition(f"{source.host} described {f.entry.path} wrongly")
+                if not piece_hash_available(index.algorithm):  # we asked for hashes we can check
+                    raise FailedPrecondition(f"{source.host} sent {index.algorithm} piece hashes for "
+                                             f"{f.entry.path}, which this host cannot verify")
                 f.index = index
                 f.partial = await self._call(self._partials.open, f.entry.digest, f.entry.size, index,
                                              self._trusted_index_id(f, index, source))

@@ -17,6 +17,7 @@ from collections import deque
 
 import grpc
 
+from llmesh.common.hashing import piece_hashes_accepted
 from llmesh.v1 import peer_pb2
 
 log = logging.getLogger("llmesh.agent.transfer")
@@ -92,4 +93,5 @@ class Swarm:
 
 
 def index_request(ticket: str, f, piece_size: int) -> peer_pb2.PieceIndexRequest:
-    return peer_pb2.PieceIndexRequest(ticket=ticket, digest=f.entry.digest, piece_size=piece_size)
+    return peer_pb2.PieceIndexRequest(ticket=ticket, digest=f.entry.digest, piece_size=piece_size,
+                                      piece_hashes=piece_hashes_accepted())

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14llmesh/v1/peer.proto\x12\tllmesh.v1\"\x11\n\x0f\x44\x65scribeRequest\"n\n\x10\x44\x65scribeResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12\x10\n\x08platform\x18\x04 \x01(\t\x12\x11\n\tblob_port\x18\x05 \x01(\x05\"G\n\x11PieceIndexRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x12\n\npiece_size\x18\x03 \x01(\x03\"m\n\nPieceIndex\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x12\n\npiece_size\x18\x03 \x01(\x03\x12\x0e\n\x06hashes\x18\x04 \x03(\t\x12\x0f\n\x07partial\x18\x05 \x01(\x08\x12\x0c\n\x04have\x18\x06 \x03(\r\"Q\n\x0fReadBlobRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0e\n\x06length\x18\x04 \x01(\x03\")\n\tBlobChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x32\xd1\x01\n\x04Peer\x12\x43\n\x08\x44\x65scribe\x12\x1a.llmesh.v1.DescribeRequest\x1a\x1b.llmesh.v1.DescribeResponse\x12\x44\n\rGetPieceIndex\x12\x1c.llmesh.v1.PieceIndexRequest\x1a\x15.llmesh.v1.PieceIndex\x12>\n\x08ReadBlob\x12\x1a.llmesh.v1.ReadBlobRequest\x1a\x14.llmesh.v1.BlobChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14llmesh/v1/peer.proto\x12\tllmesh.v1\"\x11\n\x0f\x44\x65scribeRequest\"n\n\x10\x44\x65scribeResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12\x10\n\x08platform\x18\x04 \x01(\t\x12\x11\n\tblob_port\x18\x05 \x01(\x05\"]\n\x11PieceIndexRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x12\n\npiece_size\x18\x03 \x01(\x03\x12\x14\n\x0cpiece_hashes\x18\x04 \x03(\t\"\x81\x01\n\nPieceIndex\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x12\n\npiece_size\x18\x03 \x01(\x03\x12\x0e\n\x06hashes\x18\x04 \x03(\t\x12\x0f\n\x07partial\x18\x05 \x01(\x08\x12\x0c\n\x04have\x18\x06 \x03(\r\x12\x12\n\npiece_hash\x18\x07 \x01(\t\"Q\n\x0fReadBlobRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0e\n\x06length\x18\x04 \x01(\x03\")\n\tBlobChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x32\xd1\x01\n\x04Peer\x12\x43\n\x08\x44\x65scribe\x12\x1a.llmesh.v1.DescribeRequest\x1a\x1b.llmesh.v1.DescribeResponse\x12\x44\n\rGetPieceIndex\x12\x1c.llmesh.v1.PieceIndexRequest\x1a\x15.llmesh.v1.PieceIndex\x12>\n\x08ReadBlob\x12\x1a.llmesh.v1.ReadBlobRequest\x1a\x14.llmesh.v1.BlobChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,13 +36,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESCRIBERESPONSE']._serialized_start=54
   _globals['_DESCRIBERESPONSE']._serialized_end=164
   _globals['_PIECEINDEXREQUEST']._serialized_start=166
-  _globals['_PIECEINDEXREQUEST']._serialized_end=237
-  _globals['_PIECEINDEX']._serialized_start=239
-  _globals['_PIECEINDEX']._serialized_end=348
-  _globals['_READBLOBREQUEST']._serialized_start=350
-  _globals['_READBLOBREQUEST']._serialized_end=431
-  _globals['_BLOBCHUNK']._serialized_start=433
-  _globals['_BLOBCHUNK']._serialized_end=474
-  _globals['_PEER']._serialized_start=477
-  _globals['_PEER']._serialized_end=686
+  _globals['_PIECEINDEXREQUEST']._serialized_end=259
+  _globals['_PIECEINDEX']._serialized_start=262
+  _globals['_PIECEINDEX']._serialized_end=391
+  _globals['_READBLOBREQUEST']._serialized_start=393
+  _globals['_READBLOBREQUEST']._serialized_end=474
+  _globals['_BLOBCHUNK']._serialized_start=476
+  _globals['_BLOBCHUNK']._serialized_end=517
+  _globals['_PEER']._serialized_start=520
+  _globals['_PEER']._serialized_end=729
 # @@protoc_insertion_point(module_scope)

@@ -25,30 +25,34 @@ class DescribeResponse(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., agent_version: _Optional[str] = ..., platform: _Optional[str] = ..., blob_port: _Optional[int] = ...) -> None: ...
 
 class PieceIndexRequest(_message.Message):
-    __slots__ = ("ticket", "digest", "piece_size")
+    __slots__ = ("ticket", "digest", "piece_size", "piece_hashes")
     TICKET_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PIECE_HASHES_FIELD_NUMBER: _ClassVar[int]
     ticket: str
     digest: str
     piece_size: int
-    def __init__(self, ticket: _Optional[str] = ..., digest: _Optional[str] = ..., piece_size: _Optional[int] = ...) -> None: ...
+    piece_hashes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ticket: _Optional[str] = ..., digest: _Optional[str] = ..., piece_size: _Optional[int] = ..., piece_hashes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PieceIndex(_message.Message):
-    __slots__ = ("digest", "size", "piece_size", "hashes", "partial", "have")
+    __slots__ = ("digest", "size", "piece_size", "hashes", "partial", "have", "piece_hash")
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     PIECE_SIZE_FIELD_NUMBER: _ClassVar[int]
     HASHES_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     HAVE_FIELD_NUMBER: _ClassVar[int]
+    PIECE_HASH_FIELD_NUMBER: _ClassVar[int]
     digest: str
     size: int
     piece_size: int
     hashes: _containers.RepeatedScalarFieldContainer[str]
     partial: bool
     have: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, digest: _Optional[str] = ..., size: _Optional[int] = ..., piece_size: _Optional[int] = ..., hashes: _Optional[_Iterable[str]] = ..., partial: _Optional[bool] = ..., have: _Optional[_Iterable[int]] = ...) -> None: ...
+    piece_hash: str
+    def __init__(self, digest: _Optional[str] = ..., size: _Optional[int] = ..., piece_size: _Optional[int] = ..., hashes: _Optional[_Iterable[str]] = ..., partial: _Optional[bool] = ..., have: _Optional[_Iterable[int]] = ..., piece_hash: _Optional[str] = ...) -> None: ...
 
 class ReadBlobRequest(_message.Message):
     __slots__ = ("ticket", "digest", "offset", "length")
