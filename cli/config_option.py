@@ -22,8 +22,12 @@ def config_keys(command: click.Command) -> dict[str, ConfigKey]:
 def _kind(param: click.Option) -> str:
     if param.is_flag:
         return "bool"
-    return {click.INT: "int", click.FLOAT: "float"}.get(param.type) or (
-        "path" if isinstance(param.type, click.Path) else "str")
+    # Ranges (click.IntRange, FloatRange) are numbers too: install writes them as TOML numbers.
+    if isinstance(param.type, click.types.IntParamType):
+        return "int"
+    if isinstance(param.type, click.types.FloatParamType):
+        return "float"
+    return "path" if isinstance(param.type, click.Path) else "str"
 
 
 def _load(ctx: click.Context, _param, value):

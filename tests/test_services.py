@@ -25,6 +25,8 @@ import pytest
 from factories import make_hf_model
 from harness import REPO, Proc, free_port, wait_for
 
+from llmesh.common.errors import InvalidArgument
+
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
 
@@ -381,3 +383,21 @@ def test_install_without_a_service_manager_fails_in_one_line_and_writes_nothing(
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert "systemd is not running" in result.stderr and "--dry-run" in result.stderr
     assert not home.exists() and not Path("/etc/systemd/system/llmesh-agent.service").exists()
+
+
+def test_numeric_options_take_numbers_in_a_config_file(tmp_path):
+    # What install writes for a ranged option (--blob-port, --hook-attempts, --hook-backoff) is a
+    # TOML number: the service reading that file must take it.
+    from llmesh.cli import serve
+    from llmesh.cli.config_option import config_keys
+    from llmesh.common.config_file import check_config, read_config
+
+    for command, text, expected in [
+            (serve.run, "blob_port = 9000\nheartbeat = 2\n", {"blob_port": 9000, "heartbeat": 2}),
+            (serve.serve, "hook_attempts = 3\nhook_backoff = 0.5\n", {"hook_attempts": 3, "hook_backoff": 0.5})]:
+        config = tmp_path / f"{command.name}.toml"
+        config.write_text(text)
+        assert check_config(read_config(config), config_keys(command), config) == expected
+        config.write_text(text.replace(" = ", ' = "', 1).replace("\n", '"\n', 1))  # a string is not a number
+        with pytest.raises(InvalidArgument, match="must be an integer|must be a number"):
+            check_config(read_config(config), config_keys(command), config)
