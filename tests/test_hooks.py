@@ -123,3 +123,7 @@ def test_only_admins_manage_hooks_and_bad_input_is_one_line(mesh, receiver):
     assert json.loads(listed) == []  # operators may look
     assert "invalid hook URL" in fails(mesh, "hooks", "add", "ftp://example.com/x", "--on", "alias.moved")
     assert "unknown event 'alias.flew'" in fails(mesh, "hooks", "add", f"{receiver.url}/good", "--on", "alias.flew")
+    # A log asked for a hook that does not exist says so, rather than "no deliveries".
+    assert "unknown hook 'nope'" in fails(mesh, "hooks", "log", "--hook", "nope")
+    quiet = mesh.json("hooks", "add", f"{receiver.url}/good", "--on", "alias.moved")
+    assert mesh.json("hooks", "log", "--hook", quiet["id"]) == []  # a hook with no deliveries yet

@@ -13,7 +13,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from llmesh.common.config import HookSettings
-from llmesh.common.errors import InvalidArgument
+from llmesh.common.errors import InvalidArgument, NotFound
 from llmesh.coordinator.core import Core
 from llmesh.coordinator.hooks import delivery
 from llmesh.coordinator.hooks.events import ALL, EVENT_OF_ACTION, EVENTS, payload
@@ -56,7 +56,11 @@ class HookService:
         await self.core.run(self.registry.hooks.remove_hook, hook_id, actor)
 
     async def log(self, hook_id: str, limit: int) -> list[dict]:
-        return await self.core.run(self.registry.hooks.hook_log, hook_id, limit or 100)
+        rows = await self.core.run(self.registry.hooks.hook_log, hook_id, limit or 100)
+        # A mistyped id gets a refusal, not "no deliveries"; a removed hook's kept rows still show.
+        if hook_id and not rows and hook_id not in {h["id"] for h in await self.list_hooks()}:
+            raise NotFound(f"unknown hook {hook_id!r} (see `meshctl hooks list`)")
+        return rows
 
     # -- the delivery loop ----------------------------------------------------------------
 
