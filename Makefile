@@ -31,6 +31,8 @@ $(STAMP): pyproject.toml
 SYSTEM_PACKAGES += chromium
 # docker-registry: a real OCI registry for the hub pull/push tests.
 SYSTEM_PACKAGES += docker-registry
+# systemd: its systemd-analyze checks the units `meshctl agent|coordinator install` writes.
+SYSTEM_PACKAGES += systemd
 
 system-packages:
 	@for pkg in $(SYSTEM_PACKAGES); do \

@@ -401,3 +401,21 @@ def test_numeric_options_take_numbers_in_a_config_file(tmp_path):
         config.write_text(text.replace(" = ", ' = "', 1).replace("\n", '"\n', 1))  # a string is not a number
         with pytest.raises(InvalidArgument, match="must be an integer|must be a number"):
             check_config(read_config(config), config_keys(command), config)
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (the Makefile's "
+                    "system-packages step installs systemd on Debian as root)")
+def test_every_generated_systemd_unit_passes_systemd_analyze_verify(tmp_path):
+    make_hf_model(tmp_path / "models" / "tiny")
+    env = _env(tmp_path / "home", HF_HOME=str(tmp_path / "hf"))
+    for kind, extra in [("agent", ["--coordinator", "127.0.0.1:1", "--token", "K10x::y", "--root",
+                                   str(tmp_path / "models"), "--label", "rack=r1", "--env", "EXTRA=a b%c$d"]),
+                        ("coordinator", ["--listen", "0.0.0.0:7440", "--http-listen", "127.0.0.1:7443"])]:
+        for scope in ("--system", "--user"):
+            files = _dry_run_files(_meshctl(env, kind, "install", "--dry-run", "--platform", "linux", scope,
+                                            *extra).stdout)
+            [(path, unit)] = [(p, c) for p, c in files.items() if p.endswith(".service")]
+            written = tmp_path / scope.strip("-") / Path(path).name
+            written.parent.mkdir(exist_ok=True)
+            written.write_text(unit)
+            _verify_unit(written)
