@@ -117,6 +117,17 @@ def _config_values(kind: str, given: dict, config_path: str, foreign: bool) -> d
     return values
 
 
+def _check_options(kind: str, values: dict, env, home: str) -> None:
+    """Refuse now, before anything is written, what the service would refuse at each start."""
+    command = SOURCES[kind][0]
+    # The command's own parsing fills in its defaults, as the service's `--config` will.
+    params = command.make_context(command.name, [], default_map=values).params
+    if kind == "agent":
+        serve.agent_config(env, **params)
+    else:
+        serve.coordinator_config(Path(home), **params)
+
+
 def _root(root: str, foreign: bool) -> str:
     if foreign:
         return root
@@ -158,6 +169,8 @@ def _install(kind: str, own: dict, given: dict) -> None:
     spec = _spec(kind, platform, scope, home, env, own["python"], own["env_items"])
     config_path = spec.argv[-1]
     values = _config_values(kind, given, config_path, foreign)
+    if not foreign:  # another platform's paths cannot be checked here
+        _check_options(kind, values, env, home)
     manager = ServiceManager(spec, env, own["winsw"])
     files = [ServiceFile(config_path, _to_toml(kind, values), managed=False), manager.service_file()]
     if own["dry_run"]:

@@ -306,14 +306,8 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticke
 
     home = home_from_env(obj.env)
     _logging(log_level)
-    config = CoordinatorConfig(data_dir=(data_dir or home / "coordinator").resolve(),
-                               listen=check_address(listen),
-                               link_listen=check_address(link_listen) if link_listen else "",
-                               endpoint_file=home / ENDPOINT_FILE, credentials_file=home / CREDENTIALS_FILE,
-                               advertise=tuple(advertise), agent_cert_ttl_s=agent_cert_ttl,
-                               piece_size=check_piece_size(piece_size), ticket_ttl_s=_ticket_ttl(ticket_ttl),
-                               http_listen=check_address(http_listen) if http_listen else "", drain_s=_drain(drain),
-                               hooks=HookSettings(attempts=hook_attempts, backoff_s=hook_backoff))
+    config = coordinator_config(home, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticket_ttl,
+                                data_dir, http_listen, drain, hook_attempts, hook_backoff)
 
     async def main(stop):
         coord = await Coordinator.start(config)
@@ -329,6 +323,20 @@ def serve(obj, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticke
         # The log file only once the home is ours: a refused second start touches nothing.
         _log_to_file(log_file or default_log_file(home, "coordinator"), log_max_bytes, log_backups)
         _run_until_signalled(main)
+
+
+def coordinator_config(home: Path, listen, link_listen, advertise, agent_cert_ttl, piece_size, ticket_ttl,
+                       data_dir, http_listen, drain, hook_attempts, hook_backoff, **_) -> CoordinatorConfig:
+    """`coordinator serve`'s options checked (InvalidArgument names a bad one), as a config;
+    `coordinator install` checks its options with it before it writes anything."""
+    return CoordinatorConfig(data_dir=(data_dir or home / "coordinator").resolve(),
+                             listen=check_address(listen),
+                             link_listen=check_address(link_listen) if link_listen else "",
+                             endpoint_file=home / ENDPOINT_FILE, credentials_file=home / CREDENTIALS_FILE,
+                             advertise=tuple(advertise), agent_cert_ttl_s=agent_cert_ttl,
+                             piece_size=check_piece_size(piece_size), ticket_ttl_s=_ticket_ttl(ticket_ttl),
+                             http_listen=check_address(http_listen) if http_listen else "", drain_s=_drain(drain),
+                             hooks=HookSettings(attempts=hook_attempts, backoff_s=hook_backoff))
 
 
 def _drain(seconds: float) -> float:
@@ -384,17 +392,9 @@ def run(obj, coordinator_address, token, name, listen, advertise, blob_port, hom
     )
 
     _logging(log_level)
-    if not roots:
-        raise InvalidArgument("at least one --root PATH is required")
-    config = AgentConfig(
-        home=(home or home_from_env(obj.env) / "agent").resolve(),
-        name=check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-")),
-        coordinator=check_address(coordinator_address), roots=_roots(roots),
-        listen=check_address(listen), advertise=check_address(advertise) if advertise else "", blob_port=blob_port,
-        heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
-        labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server,
-        scrub_interval_s=_scrub_interval(scrub_interval), scrub_rate_bytes_s=_scrub_rate(scrub_rate),
-        **_rate_limits(max_upload_rate, max_download_rate, quiet_hours))
+    config = agent_config(obj.env, coordinator_address, token, name, listen, advertise, blob_port, home, roots,
+                          heartbeat, rescan_interval, hash_workers, labels, ollama_url, llama_server, scrub_interval,
+                          scrub_rate, max_upload_rate, max_download_rate, quiet_hours)
     faults = peer_faults_from_env(obj.env)  # the test harness's fault hooks; None in production
     receive_faults = receive_faults_from_env(obj.env)
     ticket_log = ticket_log_from_env(obj.env)
@@ -417,6 +417,24 @@ def run(obj, coordinator_address, token, name, listen, advertise, blob_port, hom
     with HomeLock.acquire(config.home, AGENT_LOCK, "agent run"):  # one agent per identity and store
         _log_to_file(log_file or default_log_file(home_from_env(obj.env), "agent"), log_max_bytes, log_backups)
         _run_until_signalled(main)
+
+
+def agent_config(env, coordinator_address, token, name, listen, advertise, blob_port, home, roots, heartbeat,
+                 rescan_interval, hash_workers, labels, ollama_url, llama_server, scrub_interval, scrub_rate,
+                 max_upload_rate, max_download_rate, quiet_hours, **_) -> AgentConfig:
+    """`agent run`'s options checked (InvalidArgument names a bad one), as a config; `agent
+    install` checks its options with it before it writes anything."""
+    if not roots:
+        raise InvalidArgument("at least one --root PATH is required")
+    return AgentConfig(
+        home=(home or home_from_env(env) / "agent").resolve(),
+        name=check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-")),
+        coordinator=check_address(coordinator_address), roots=_roots(roots),
+        listen=check_address(listen), advertise=check_address(advertise) if advertise else "", blob_port=blob_port,
+        heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
+        labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server,
+        scrub_interval_s=_scrub_interval(scrub_interval), scrub_rate_bytes_s=_scrub_rate(scrub_rate),
+        **_rate_limits(max_upload_rate, max_download_rate, quiet_hours))
 
 
 @click.command("join")

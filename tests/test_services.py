@@ -419,3 +419,23 @@ def test_every_generated_systemd_unit_passes_systemd_analyze_verify(tmp_path):
             written.parent.mkdir(exist_ok=True)
             written.write_text(unit)
             _verify_unit(written)
+
+
+def test_install_refuses_what_the_service_would_refuse_and_writes_nothing(tmp_path):
+    # Stand-in for systemd as above: a refused install must not leave a unit that fails at each start.
+    home, standin = tmp_path / "home", tmp_path / "standin"
+    make_hf_model(tmp_path / "models" / "tiny")
+    env = _env(home, LLMESH_SERVICE_STANDIN=str(standin))
+    agent = ["agent", "install", "--coordinator", "127.0.0.1:1", "--token", "K10x::y", "--root",
+             str(tmp_path / "models")]
+    for args, words in [(["coordinator", "install", "--listen", "bogus"], "invalid address 'bogus'"),
+                        (["coordinator", "install", "--drain", "9999"], "--drain 9999"),
+                        ([*agent, "--listen", "nowhere"], "invalid address 'nowhere'"),
+                        ([*agent, "--max-upload-rate", "zz"], "--max-upload-rate 'zz'"),
+                        ([*agent, "--scrub-rate", "-5"], "--scrub-rate -5"),
+                        ([*agent, "--quiet-hours", "always"], "--quiet-hours 'always'")]:
+        for dry_run in ([], ["--dry-run"]):
+            result = _meshctl(env, *args, *dry_run, check=False)
+            assert result.returncode == 1 and result.stderr.count("\n") == 1, (args, result.stderr)
+            assert words in result.stderr and "Traceback" not in result.stderr and not result.stdout, result.stderr
+    assert not home.exists() and not standin.exists()
