@@ -205,6 +205,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
     home = home_from_env(obj.env)
     check_address(listen)
     scrub_interval, scrub_rate = _scrub_interval(scrub_interval), _scrub_rate(scrub_rate)
+    timing, labels = _timing(heartbeat, rescan_interval, hash_workers), _labels(labels)
     roots = _roots(roots) if roots else ()
     limits = _rate_limits(max_upload_rate, max_download_rate, quiet_hours)
     name = check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-"))
@@ -222,9 +223,8 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
         _settle_gc()
         await _provision_local_agent(coord, home / "agent")
         agent = AgentRuntime(AgentConfig(
-            home=home / "agent", name=name, coordinator=coord.address, roots=roots,
-            heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval,
-            hash_workers=hash_workers, labels=_labels(labels), ollama_url=ollama_url,
+            home=home / "agent", name=name, coordinator=coord.address, roots=roots, **timing,
+            labels=labels, ollama_url=ollama_url,
             llama_server_binary=llama_server, scrub_interval_s=scrub_interval, scrub_rate_bytes_s=scrub_rate,
             **limits))
         task = asyncio.create_task(agent.run())
@@ -431,8 +431,8 @@ def agent_config(env, coordinator_address, token, name, listen, advertise, blob_
         name=check_host_name(name or sanitize_name(socket.gethostname()).replace("/", "-")),
         coordinator=check_address(coordinator_address), roots=_roots(roots),
         listen=check_address(listen), advertise=check_address(advertise) if advertise else "", blob_port=blob_port,
-        heartbeat_interval_s=heartbeat, rescan_interval_s=rescan_interval, hash_workers=hash_workers,
-        labels=_labels(labels), join_token=token, ollama_url=ollama_url, llama_server_binary=llama_server,
+        **_timing(heartbeat, rescan_interval, hash_workers), labels=_labels(labels), join_token=token,
+        ollama_url=ollama_url, llama_server_binary=llama_server,
         scrub_interval_s=_scrub_interval(scrub_interval), scrub_rate_bytes_s=_scrub_rate(scrub_rate),
         **_rate_limits(max_upload_rate, max_download_rate, quiet_hours))
 
@@ -474,6 +474,17 @@ def request(obj, ref, role, backend, port, home):
 
     credentials = AgentCredentials((home or home_from_env(obj.env) / "agent").resolve())
     return request_model(credentials, ref, role, backend, port, obj.timeout)
+
+
+def _timing(heartbeat: float, rescan_interval: float, hash_workers: int) -> dict:
+    """The AgentConfig fields of the agent's pace; 0 or less would spin (a heartbeat or a rescan
+    without a pause between them)."""
+    for flag, value in (("--heartbeat", heartbeat), ("--rescan-interval", rescan_interval)):
+        if not value > 0:
+            raise InvalidArgument(f"{flag} {value:g}: must be a number of seconds above 0")
+    if hash_workers < 1:
+        raise InvalidArgument(f"--hash-workers {hash_workers}: must be 1 or more")
+    return {"heartbeat_interval_s": heartbeat, "rescan_interval_s": rescan_interval, "hash_workers": hash_workers}
 
 
 def _scrub_rate(rate: int) -> int:

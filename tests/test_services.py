@@ -433,9 +433,27 @@ def test_install_refuses_what_the_service_would_refuse_and_writes_nothing(tmp_pa
                         ([*agent, "--listen", "nowhere"], "invalid address 'nowhere'"),
                         ([*agent, "--max-upload-rate", "zz"], "--max-upload-rate 'zz'"),
                         ([*agent, "--scrub-rate", "-5"], "--scrub-rate -5"),
-                        ([*agent, "--quiet-hours", "always"], "--quiet-hours 'always'")]:
+                        ([*agent, "--quiet-hours", "always"], "--quiet-hours 'always'"),
+                        ([*agent, "--heartbeat", "0"], "--heartbeat 0")]:
         for dry_run in ([], ["--dry-run"]):
             result = _meshctl(env, *args, *dry_run, check=False)
             assert result.returncode == 1 and result.stderr.count("\n") == 1, (args, result.stderr)
             assert words in result.stderr and "Traceback" not in result.stderr and not result.stdout, result.stderr
     assert not home.exists() and not standin.exists()
+
+
+def test_a_pace_that_would_spin_is_refused_before_anything_starts(tmp_path):
+    # A heartbeat or rescan with no pause between them would flood the coordinator or the disk.
+    home = tmp_path / "home"
+    make_hf_model(tmp_path / "models" / "tiny")
+    agent = ["agent", "run", "--coordinator", "127.0.0.1:1", "--root", str(tmp_path / "models")]
+    up = ["up", "--root", str(tmp_path / "models")]
+    for args, words in [([*agent, "--heartbeat", "0"], "--heartbeat 0: must be"),
+                        ([*agent, "--rescan-interval", "-1"], "--rescan-interval -1: must be"),
+                        ([*agent, "--hash-workers", "0"], "--hash-workers 0: must be"),
+                        ([*up, "--heartbeat", "-2"], "--heartbeat -2: must be"),
+                        ([*up, "--rescan-interval", "0"], "--rescan-interval 0: must be")]:
+        result = _meshctl(_env(home), *args, check=False)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, (args, result.stderr)
+        assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not home.exists()
