@@ -1,17 +1,19 @@
 """The integrity scrub: a byte flipped in a held copy (size and mtime kept, so a hash cache keyed
 on them cannot notice) is found by the next `meshctl scrub` and shown as drifted in the CLI, in
-/metrics and as a copy.drifted webhook; an untouched copy stays verified; agents scrub on their own
-schedule; the throttle keeps to its rate; a scrub never follows a link out of the roots. Also what
-the host's Ollama has loaded, in /metrics, through the Ollama STAND-IN (tests/ollama_standin.py:
+/metrics, on the dashboard and as a copy.drifted webhook; an untouched copy stays verified; agents
+scrub on their own schedule; the throttle keeps to its rate; a scrub never follows a link out of
+the roots. Also what the host's Ollama has loaded, in /metrics, through the Ollama STAND-IN (tests/ollama_standin.py:
 the Ollama server cannot be installed here)."""
 import json
 import os
 import threading
+import urllib.parse
 
 import pytest
 from factories import make_hf_model
 from harness import free_port, wait_for
 from ollama_standin import OllamaStandIn
+from test_dashboard import Client, admin_token
 from test_hooks import Receiver
 from test_metrics import get, samples, value
 
@@ -181,6 +183,13 @@ def test_a_flipped_byte_is_found_by_the_next_scrub_and_shown_as_drifted(mesh, tm
         assert value(metrics, "llmesh_scrub_last_success_timestamp_seconds", host="box") == pytest.approx(
             scrub["finished_at"])
         assert value(metrics, "llmesh_scrub_running", host="box") == 0
+
+        # The dashboard's models x hosts matrix reads the same copy states.
+        web = Client(mesh)
+        assert web.login(admin_token(mesh))[0] == 303
+        page = web.json("/api/models?q=" + urllib.parse.quote("name = 'rot' OR name = 'sound'"))[1]
+        assert {v["name"]: [(c["host"], c["state"]) for c in v["copies"]] for v in page["items"]} == {
+            "rot": [("box", "drifted")], "sound": [("box", "verified")]}
 
         [delivery] = wait_for(lambda: receiver.at("/good"), 30, "a copy.drifted delivery", logs=mesh.logs())
         body = json.loads(delivery["body"])
