@@ -204,6 +204,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
     _logging(log_level)
     home = home_from_env(obj.env)
     check_address(listen)
+    http_listen = check_address(http_listen) if http_listen else ""
     scrub_interval, scrub_rate = _scrub_interval(scrub_interval), _scrub_rate(scrub_rate)
     timing, labels = _timing(heartbeat, rescan_interval, hash_workers), _labels(labels)
     roots = _roots(roots) if roots else ()
@@ -214,8 +215,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
     agent_lock = HomeLock.acquire(home / "agent", AGENT_LOCK, "up")
     roots = roots or _default_roots(home, obj.env)
     coordinator_config = CoordinatorConfig(data_dir=home / "coordinator", listen=listen,
-                                           http_listen=check_address(http_listen) if http_listen else "",
-                                           endpoint_file=home / ENDPOINT_FILE,
+                                           http_listen=http_listen, endpoint_file=home / ENDPOINT_FILE,
                                            credentials_file=home / CREDENTIALS_FILE)
 
     async def main(stop):

@@ -442,7 +442,7 @@ def test_install_refuses_what_the_service_would_refuse_and_writes_nothing(tmp_pa
     assert not home.exists() and not standin.exists()
 
 
-def test_a_pace_that_would_spin_is_refused_before_anything_starts(tmp_path):
+def test_a_pace_that_would_spin_or_a_bad_address_is_refused_before_anything_starts(tmp_path):
     # A heartbeat or rescan with no pause between them would flood the coordinator or the disk.
     home = tmp_path / "home"
     make_hf_model(tmp_path / "models" / "tiny")
@@ -452,7 +452,8 @@ def test_a_pace_that_would_spin_is_refused_before_anything_starts(tmp_path):
                         ([*agent, "--rescan-interval", "-1"], "--rescan-interval -1: must be"),
                         ([*agent, "--hash-workers", "0"], "--hash-workers 0: must be"),
                         ([*up, "--heartbeat", "-2"], "--heartbeat -2: must be"),
-                        ([*up, "--rescan-interval", "0"], "--rescan-interval 0: must be")]:
+                        ([*up, "--rescan-interval", "0"], "--rescan-interval 0: must be"),
+                        ([*up, "--http-listen", "bogus"], "invalid address 'bogus'")]:
         result = _meshctl(_env(home), *args, check=False)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, (args, result.stderr)
         assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
