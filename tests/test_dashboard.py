@@ -269,6 +269,12 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
         browser.wait("document.querySelectorAll('tr[data-event]').length > 0", what="events")
         browser.screenshot(shots / "dashboard-events.png")
 
+        # The audit log, an admin's view: the same rows with who asked in what role, refusals included.
+        browser.goto(base + "/#audit")
+        browser.wait("document.body.dataset.view === 'audit' && document.querySelectorAll('tr[data-event]').length > 0",
+                     what="the audit log")
+        browser.screenshot(shots / "dashboard-audit.png")
+
         # Log out: back to the login form, and the old session is gone.
         browser.js("document.getElementById('logout').submit()")
         browser.wait("!!document.getElementById('login-form')", what="the login form after logging out")
