@@ -458,3 +458,46 @@ def test_a_pace_that_would_spin_or_a_bad_address_is_refused_before_anything_star
         assert result.returncode == 1 and result.stderr.count("\n") == 1, (args, result.stderr)
         assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not home.exists()
+
+
+@pytest.mark.parametrize("platform", ["macos", "windows"])
+def test_the_coordinator_service_command_line_serves(platform, tmp_path):
+    # Stand-in: no launchd or Windows SCM here. The plist / WinSW XML is rendered with this
+    # interpreter and started as its manager would start it (Windows-form paths translated back,
+    # as in the agent's WinSW test); an agent joins what it serves.
+    home = tmp_path / "coord-home"
+    env = _env(home)
+    api, link = free_port(), free_port()
+    files = _dry_run_files(_meshctl(env, "coordinator", "install", "--dry-run", "--platform", platform, "--python",
+                                    sys.executable, "--listen", f"127.0.0.1:{api}", "--link-listen",
+                                    f"127.0.0.1:{link}").stdout)
+    posix = (lambda p: p.replace("\\", "/")) if platform == "windows" else (lambda p: p)  # noqa: E731
+    if platform == "macos":
+        plist = plistlib.loads(files["/Library/LaunchDaemons/llmesh.coordinator.plist"].encode())
+        argv, service_env, cwd = plist["ProgramArguments"], plist["EnvironmentVariables"], plist["WorkingDirectory"]
+    else:
+        _, xml = _winsw("".join(f"# FILE: {p}\n{c}" for p, c in files.items()))
+        argv = [xml.findtext("executable")] + [a.text for a in xml.findall("argument")]
+        service_env = {e.get("name"): e.get("value") for e in xml.findall("env")}
+        cwd = xml.findtext("workingdirectory")
+    assert argv[:-1] == [sys.executable, "-m", "llmesh.cli", "coordinator", "serve", "--config"]
+    config = next(p for p in files if p.endswith("coordinator.toml"))
+    assert posix(argv[-1]) == posix(config) == str(home / "coordinator.toml")
+    home.mkdir()
+    (home / "coordinator.toml").write_text(files[config])
+    coordinator = _start([*argv[:-1], posix(argv[-1])], {k: posix(v) for k, v in service_env.items()}, posix(cwd),
+                         tmp_path / "coordinator.log")
+    try:
+        endpoint = wait_for(lambda: json.loads((home / "coordinator.json").read_text()), 30, "the coordinator",
+                            logs=[coordinator.log])
+        assert endpoint["address"] == f"127.0.0.1:{api}"
+        make_hf_model(tmp_path / "models" / "tiny")
+        agent = Proc(["agent", "run", "--coordinator", endpoint["address"], "--token", _token(home), "--name", "joiner",
+                      "--root", str(tmp_path / "models"), "--heartbeat", "0.5"], _env(tmp_path / "agent-home"),
+                     tmp_path / "agent.log")
+        try:
+            _wait_host(home, "joiner", logs=[agent.log, coordinator.log])
+        finally:
+            agent.stop()
+    finally:
+        coordinator.stop()
