@@ -107,7 +107,7 @@ class AgentRuntime:
         self.inventory: ScanResult | None = None
         self.scrubber = Scrubber(self.scanner.inspect, lambda: self.inventory and self.inventory.models,
                                  self._report_scrub, config.home, config.scrub_interval_s,
-                                 config.scrub_rate_bytes_s)
+                                 config.scrub_rate_bytes_s, config.scrub_share)
         self.scanning = False
         self.peer_address = ""
         self.credentials = AgentCredentials(config.home)

@@ -17,6 +17,7 @@ from llmesh.common.config import (
     DEFAULT_HEARTBEAT_S,
     DEFAULT_SCRUB_INTERVAL_S,
     DEFAULT_SCRUB_RATE,
+    DEFAULT_SCRUB_SHARE,
     ENDPOINT_FILE,
     AgentConfig,
     CoordinatorConfig,
@@ -153,7 +154,10 @@ agent_options = [
     click.option("--scrub-interval", type=float, default=DEFAULT_SCRUB_INTERVAL_S, show_default=True,
                  help="Seconds between integrity scrubs (every copy re-read and re-hashed); 0 turns them off."),
     click.option("--scrub-rate", type=int, default=DEFAULT_SCRUB_RATE, show_default=True,
-                 help="Bytes per second a scrub may read (a share of the disk); 0: no limit."),
+                 help="Bytes per second a scrub may read, on top of --scrub-share; 0: no limit."),
+    click.option("--scrub-share", type=float, default=DEFAULT_SCRUB_SHARE, show_default=True, metavar="FRACTION",
+                 help="The most of the wall time a scrub spends reading (above 0, at most 1): after a read "
+                      "of t seconds it pauses t*(1-FRACTION)/FRACTION, so it follows the disk's real speed."),
     click.option("--max-upload-rate", default="0", show_default=True, metavar="RATE",
                  help="Most bytes/s this host sends to other agents, e.g. 50MB/s or 1GiB/s; 0: no limit."),
     click.option("--max-download-rate", default="0", show_default=True, metavar="RATE",
@@ -192,7 +196,7 @@ def with_options(options):
 @with_options(agent_options)
 @click.pass_obj
 def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_workers, labels, ollama_url, llama_server,
-       scrub_interval, scrub_rate, max_upload_rate, max_download_rate, quiet_hours, log_level):
+       scrub_interval, scrub_rate, scrub_share, max_upload_rate, max_download_rate, quiet_hours, log_level):
     """Start the embedded default: a coordinator and a local agent, on loopback.
 
     Data lives under LLMESH_HOME (default ~/.local/share/llmesh); every other meshctl
@@ -206,6 +210,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
     check_address(listen)
     http_listen = check_address(http_listen) if http_listen else ""
     scrub_interval, scrub_rate = _scrub_interval(scrub_interval), _scrub_rate(scrub_rate)
+    scrub_share = _scrub_share(scrub_share)
     timing, labels = _timing(heartbeat, rescan_interval, hash_workers), _labels(labels)
     roots = _roots(roots) if roots else ()
     limits = _rate_limits(max_upload_rate, max_download_rate, quiet_hours)
@@ -226,6 +231,7 @@ def up(obj, listen, http_listen, name, roots, heartbeat, rescan_interval, hash_w
             home=home / "agent", name=name, coordinator=coord.address, roots=roots, **timing,
             labels=labels, ollama_url=ollama_url,
             llama_server_binary=llama_server, scrub_interval_s=scrub_interval, scrub_rate_bytes_s=scrub_rate,
+            scrub_share=scrub_share,
             **limits))
         task = asyncio.create_task(agent.run())
         click.echo(f"llmesh is up: coordinator {coord.address}" + (f", HTTPS {coord.http_address}"
@@ -379,8 +385,8 @@ def agent():
 @log_options("agent")
 @click.pass_obj
 def run(obj, coordinator_address, token, name, listen, advertise, blob_port, home, reconnect_max, roots, heartbeat,
-        rescan_interval, hash_workers, labels, ollama_url, llama_server, scrub_interval, scrub_rate, max_upload_rate,
-        max_download_rate, quiet_hours, log_level, log_file, log_max_bytes, log_backups):
+        rescan_interval, hash_workers, labels, ollama_url, llama_server, scrub_interval, scrub_rate, scrub_share,
+        max_upload_rate, max_download_rate, quiet_hours, log_level, log_file, log_max_bytes, log_backups):
     """Report this machine's hardware and models to a coordinator and do its jobs."""
     from llmesh.agent.runtime import AgentRuntime
     from llmesh.agent.testing import (
@@ -394,7 +400,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, blob_port, hom
     _logging(log_level)
     config = agent_config(obj.env, coordinator_address, token, name, listen, advertise, blob_port, home, roots,
                           heartbeat, rescan_interval, hash_workers, labels, ollama_url, llama_server, scrub_interval,
-                          scrub_rate, max_upload_rate, max_download_rate, quiet_hours)
+                          scrub_rate, scrub_share, max_upload_rate, max_download_rate, quiet_hours)
     faults = peer_faults_from_env(obj.env)  # the test harness's fault hooks; None in production
     receive_faults = receive_faults_from_env(obj.env)
     ticket_log = ticket_log_from_env(obj.env)
@@ -421,7 +427,7 @@ def run(obj, coordinator_address, token, name, listen, advertise, blob_port, hom
 
 def agent_config(env, coordinator_address, token, name, listen, advertise, blob_port, home, roots, heartbeat,
                  rescan_interval, hash_workers, labels, ollama_url, llama_server, scrub_interval, scrub_rate,
-                 max_upload_rate, max_download_rate, quiet_hours, **_) -> AgentConfig:
+                 scrub_share, max_upload_rate, max_download_rate, quiet_hours, **_) -> AgentConfig:
     """`agent run`'s options checked (InvalidArgument names a bad one), as a config; `agent
     install` checks its options with it before it writes anything."""
     if not roots:
@@ -434,6 +440,7 @@ def agent_config(env, coordinator_address, token, name, listen, advertise, blob_
         **_timing(heartbeat, rescan_interval, hash_workers), labels=_labels(labels), join_token=token,
         ollama_url=ollama_url, llama_server_binary=llama_server,
         scrub_interval_s=_scrub_interval(scrub_interval), scrub_rate_bytes_s=_scrub_rate(scrub_rate),
+        scrub_share=_scrub_share(scrub_share),
         **_rate_limits(max_upload_rate, max_download_rate, quiet_hours))
 
 
@@ -491,6 +498,12 @@ def _scrub_rate(rate: int) -> int:
     if rate < 0:
         raise InvalidArgument(f"--scrub-rate {rate}: must be 0 (no limit) or bytes per second")
     return rate
+
+
+def _scrub_share(share: float) -> float:
+    if not 0 < share <= 1:  # 0 would never read; NaN fails this too
+        raise InvalidArgument(f"--scrub-share {share:g}: must be a fraction above 0 and at most 1, e.g. 0.25")
+    return share
 
 
 def _scrub_interval(seconds: float) -> float:

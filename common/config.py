@@ -54,6 +54,7 @@ class CoordinatorConfig:
 
 DEFAULT_SCRUB_INTERVAL_S = 7 * 24 * 3600.0  # weekly
 DEFAULT_SCRUB_RATE = 100 * 1024 * 1024       # 100 MiB/s: a modest share of a disk
+DEFAULT_SCRUB_SHARE = 0.25                   # a scrub reads at most a quarter of the time, whatever the disk
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class AgentConfig:
     llama_server_binary: str = ""  # a llama-server binary; default: llama-cpp-python's server
     scrub_interval_s: float = DEFAULT_SCRUB_INTERVAL_S  # 0: no scheduled integrity scrub
     scrub_rate_bytes_s: int = DEFAULT_SCRUB_RATE      # bytes a scrub reads per second; 0: no limit
+    scrub_share: float = DEFAULT_SCRUB_SHARE          # fraction of wall time a scrub may spend reading
     max_upload_rate: int = 0       # bytes/s the Peer service sends, all readers together; 0: no limit
     max_download_rate: int = 0     # bytes/s this agent's pulls receive, all together; 0: no limit
     quiet_hours: tuple = ()        # common.ratelimit.QuietHours: lower caps at times of day

@@ -20,7 +20,7 @@ from test_metrics import get, samples, value
 from llmesh.agent.inventory.hash_cache import HashCache
 from llmesh.agent.inventory.scanner import Scanner
 from llmesh.agent.inventory.scrub import ScrubRun, ScrubStopped, Throttle, scrub_copies
-from llmesh.common.errors import PermissionDenied
+from llmesh.common.errors import InvalidArgument, PermissionDenied
 from llmesh.coordinator.registry import Registry
 
 
@@ -68,6 +68,40 @@ def test_throttle_sleeps_until_the_bytes_read_are_due():
     unlimited = Throttle(0, clock=clock, sleep=clock.sleep)
     unlimited(10 ** 12)
     assert len(clock.sleeps) == 5
+
+
+def test_throttle_gives_a_scrub_its_share_of_the_disks_time_at_whatever_speed_the_disk_reads():
+    clock = FakeClock()
+    throttle = Throttle(0, share=0.25, clock=clock, sleep=clock.sleep)
+
+    def read(seconds: float, n: int = 1 << 20) -> None:  # a read that takes ``seconds`` on the fake disk
+        clock.now += seconds
+        throttle(n)
+
+    read(5.0)  # a worker's first read has no start to measure from
+    assert clock.sleeps == []
+    read(0.1)  # a fast disk: a short pause; at a quarter, three times the read
+    read(0.4)  # the disk slowed down: the pause follows
+    assert clock.sleeps == pytest.approx([0.3, 1.2])
+    clock.now += 60  # idle time (between copies, a new worker) earns no credit: a read still pauses
+    assert throttle.due(1, 0.2) == pytest.approx(0.6)
+    assert Throttle(0, share=1, clock=clock, sleep=clock.sleep).due(10, 3.0) == 0  # share 1: no pause
+
+    # Two workers share one budget: reads that overlapped in time still cost the sum of their seconds.
+    both = Throttle(0, share=0.5, clock=clock, sleep=clock.sleep)
+    clock.now += 1.0
+    assert both.due(1, 1.0) == pytest.approx(1.0)
+    # The other worker, done at the same moment: two worker-seconds of reading cost four from when they began.
+    assert both.due(1, 1.0) == pytest.approx(3.0)
+
+    # The rate still caps: a disk fast enough for the share pauses for the bytes instead.
+    capped = Throttle(100, share=0.5, clock=clock, sleep=clock.sleep)
+    assert capped.due(50, 0.1) == pytest.approx(0.5)  # 50 bytes at 100 B/s, longer than the 0.1 s share pause
+    clock.now += 0.5 + 3.0  # that pause, then a slow read
+    assert capped.due(1, 3.0) == pytest.approx(3.0)  # now the share's pause is the longer one
+    for share in (0, -1, 1.5):
+        with pytest.raises(InvalidArgument, match="share"):
+            Throttle(0, share=share)
 
 
 def test_scrub_rereads_every_byte_at_its_rate_and_ignores_the_hash_cache(tmp_path):
@@ -146,7 +180,8 @@ def test_a_flipped_byte_is_found_by_the_next_scrub_and_shown_as_drifted(mesh, tm
         root = tmp_path / "models"
         make_hf_model(root / "rot", seed=4)
         make_hf_model(root / "sound", seed=5)
-        mesh.start_agent("box", [root], extra=["--scrub-interval", "0", "--scrub-rate", "0"])
+        # Paced by the share alone (no rate): the scrub still reads every byte.
+        mesh.start_agent("box", [root], extra=["--scrub-interval", "0", "--scrub-rate", "0", "--scrub-share", "0.5"])
         mesh.wait_host("box")
         mesh.wait_models(lambda rows: {"rot", "sound"} <= {r["name"] for r in rows})
         hook = mesh.json("hooks", "add", f"{receiver.url}/good", "--on", "copy.drifted", "--secret", "x")

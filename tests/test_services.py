@@ -220,9 +220,10 @@ def test_systemd_services_from_their_units_run_a_coordinator_and_an_agent_that_j
 
         # Installing again (an upgrade): no token, no new join, the same identity; new flags
         # change the config and the rest of it stays.
-        again = _meshctl(agent_env, "agent", "install", "--heartbeat", "0.7")
+        again = _meshctl(agent_env, "agent", "install", "--heartbeat", "0.7", "--scrub-share", "0.5")
         assert "Kept the agent's identity" in again.stdout
         assert 'heartbeat = 0.7' in (agent_home / "agent.toml").read_text()
+        assert 'scrub_share = 0.5' in (agent_home / "agent.toml").read_text()
         assert 'name = "svc"' in (agent_home / "agent.toml").read_text()
         argv, env, cwd = _unit_command(unit.read_text())
         agent = _start(argv, env, cwd, tmp_path / "agent-2.log")
@@ -393,7 +394,8 @@ def test_numeric_options_take_numbers_in_a_config_file(tmp_path):
     from llmesh.common.config_file import check_config, read_config
 
     for command, text, expected in [
-            (serve.run, "blob_port = 9000\nheartbeat = 2\n", {"blob_port": 9000, "heartbeat": 2}),
+            (serve.run, "blob_port = 9000\nheartbeat = 2\nscrub_share = 0.5\n",
+             {"blob_port": 9000, "heartbeat": 2, "scrub_share": 0.5}),
             (serve.serve, "hook_attempts = 3\nhook_backoff = 0.5\n", {"hook_attempts": 3, "hook_backoff": 0.5})]:
         config = tmp_path / f"{command.name}.toml"
         config.write_text(text)
@@ -433,6 +435,8 @@ def test_install_refuses_what_the_service_would_refuse_and_writes_nothing(tmp_pa
                         ([*agent, "--listen", "nowhere"], "invalid address 'nowhere'"),
                         ([*agent, "--max-upload-rate", "zz"], "--max-upload-rate 'zz'"),
                         ([*agent, "--scrub-rate", "-5"], "--scrub-rate -5"),
+                        ([*agent, "--scrub-share", "0"], "--scrub-share 0: must be"),
+                        ([*agent, "--scrub-share", "1.5"], "--scrub-share 1.5: must be"),
                         ([*agent, "--quiet-hours", "always"], "--quiet-hours 'always'"),
                         ([*agent, "--heartbeat", "0"], "--heartbeat 0")]:
         for dry_run in ([], ["--dry-run"]):
@@ -453,6 +457,8 @@ def test_a_pace_that_would_spin_or_a_bad_address_is_refused_before_anything_star
                         ([*agent, "--hash-workers", "0"], "--hash-workers 0: must be"),
                         ([*up, "--heartbeat", "-2"], "--heartbeat -2: must be"),
                         ([*up, "--rescan-interval", "0"], "--rescan-interval 0: must be"),
+                        ([*agent, "--scrub-share", "-0.1"], "--scrub-share -0.1: must be"),
+                        ([*up, "--scrub-share", "2"], "--scrub-share 2: must be"),
                         ([*up, "--http-listen", "bogus"], "invalid address 'bogus'")]:
         result = _meshctl(_env(home), *args, check=False)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, (args, result.stderr)

@@ -5,7 +5,8 @@ the size and mtime kept (bit rot, a careless tool) stays invisible to it. A scru
 byte through the same path as `models verify` (``Scanner.inspect`` without the cache, so the
 walk's confinement holds: no link out of the roots is followed) and reports each copy's fresh
 digest; the coordinator compares them with the versions it records. It runs on request and on a
-schedule, and reads at most ``rate`` bytes a second so serving and transfers keep the disk.
+schedule, and reads at most ``share`` of the time and ``rate`` bytes a second so serving and
+transfers keep the disk.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmesh.common.errors import MeshError, NotFound
+from llmesh.common.errors import InvalidArgument, MeshError, NotFound
 from llmesh.common.files import atomic_write
 from llmesh.common.ratelimit import TokenBucket
 
@@ -34,25 +35,49 @@ class ScrubStopped(Exception):
 
 
 class Throttle:
-    """Paces a scrub's reads on its worker threads through the same token bucket as transfers
-    (0: no limit): after each read it sleeps until those bytes are due. ``clock`` and ``sleep``
-    are injectable for tests."""
+    """Paces a scrub's reads on its worker threads, two ways at once (the longer pause wins):
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+    - a share of the disk's time: a read that took t seconds earns a pause of t*(1-share)/share,
+      so the scrub reads at most ``share`` of the wall time at whatever speed the disk has. The
+      workers share one budget (every read costs t/share seconds of a common timeline), so two
+      workers together still read at most that share. A worker's first read of a copy has no
+      start to measure from and goes unpaced; share 1: no pause.
+    - a rate, through the same token bucket as transfers (0: no limit): after each read it sleeps
+      until those bytes are due.
+
+    ``clock`` and ``sleep`` are injectable for tests."""
+
+    def __init__(self, rate: float, share: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
+        if not 0 < share <= 1:
+            raise InvalidArgument(f"scrub share {share:g}: must be above 0 and at most 1")
         self.bucket = TokenBucket(int(rate), clock)
-        self.sleep = sleep
+        self.share, self.clock, self.sleep = float(share), clock, sleep
+        self._free_at = float("-inf")  # when the reads so far have had their share of the time
+        self._marks = threading.local()  # per worker: when its last pause ended
         self._lock = threading.Lock()  # the bucket itself is for one event loop; reads come from threads
 
     @property
     def bytes(self) -> int:
         return self.bucket.bytes
 
-    def __call__(self, n: int) -> None:
+    def due(self, n: int, read_s: float | None) -> float:
+        """The seconds to pause after reading ``n`` bytes in ``read_s`` seconds (None: unknown)."""
         with self._lock:
             wait = self.bucket.reserve(n)
+            if read_s is not None and self.share < 1:
+                now = self.clock()
+                # No credit for idle time before this read began: a pause after a slow read is never skipped.
+                self._free_at = max(self._free_at, now - read_s) + read_s / self.share
+                wait = max(wait, self._free_at - now)
+        return wait
+
+    def __call__(self, n: int) -> None:
+        began = getattr(self._marks, "at", None)
+        wait = self.due(n, None if began is None else max(0.0, self.clock() - began))
         if wait > 0:
             self.sleep(wait)
+        self._marks.at = self.clock()
 
 
 @dataclass
@@ -81,9 +106,10 @@ class Scrubber:
     (None before the first scan); report(dict) sends a ScrubReport when linked."""
 
     def __init__(self, inspect, models: Callable[[], list | None], report: Callable[[dict], None],
-                 home: Path, interval_s: float, rate: float, stopping: threading.Event | None = None):
+                 home: Path, interval_s: float, rate: float, share: float = 1.0,
+                 stopping: threading.Event | None = None):
         self.inspect, self.models, self.send = inspect, models, report
-        self.home, self.interval_s, self.rate = Path(home), float(interval_s), float(rate)
+        self.home, self.interval_s, self.rate, self.share = Path(home), float(interval_s), float(rate), float(share)
         self.stopping = stopping or threading.Event()
         self.current: ScrubRun | None = None
         self._task: asyncio.Task | None = None
@@ -134,7 +160,7 @@ class Scrubber:
         self.send(run.report(False))
         ticker = asyncio.create_task(self._progress(run))
         try:
-            await asyncio.to_thread(scrub_copies, list(self.models() or []), self.inspect, Throttle(self.rate),
+            await asyncio.to_thread(scrub_copies, list(self.models() or []), self.inspect, Throttle(self.rate, self.share),
                                     run, self.stopping)
             run.state = "done"
         except ScrubStopped:
