@@ -9,20 +9,10 @@ from rich.markup import escape
 from llmesh.cli import render
 from llmesh.common import tls
 from llmesh.common.config import ClientConfig, check_address, home_from_env, write_credentials
-from llmesh.common.errors import InvalidArgument
+from llmesh.common.units import parse_duration
 from llmesh.sdk.client import USER_TOKEN_PREFIX, MeshClient
 
 ROLES = ["viewer", "developer", "operator", "admin"]
-
-
-def parse_duration(text: str) -> float:
-    """'90s', '15m', '1h', '7d' or plain seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = text.strip().lower()
-    try:
-        return float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
-    except ValueError:
-        raise InvalidArgument(f"invalid duration {text!r}: use e.g. 90s, 15m, 1h, 7d") from None
 
 
 @click.group()

@@ -82,3 +82,13 @@ def human_rate(bytes_per_s: float) -> str:
             break
         value /= 1000
     return f"{value:.0f} {unit}/s" if unit == "B" else f"{value:.1f} {unit}/s"
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '15m', '1h', '7d' or plain seconds (`meshctl audit --since`, the dashboard's audit filter)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    try:
+        return float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid duration {text!r}: use e.g. 90s, 15m, 1h, 7d") from None

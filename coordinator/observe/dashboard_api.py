@@ -7,7 +7,10 @@ audit rows name them.
 """
 from __future__ import annotations
 
+import time
+
 from llmesh.common.errors import InvalidArgument, PermissionDenied
+from llmesh.common.units import parse_duration
 from llmesh.coordinator.catalog.service import CatalogService
 from llmesh.coordinator.core import Core
 from llmesh.coordinator.identity import Caller, current_caller
@@ -77,13 +80,24 @@ class DashboardApi:
             if not ref:
                 raise InvalidArgument("name a version: ?ref=NAME:VERSION")
             return await self.catalog.lineage(ref)
-        if view in ("events", "audit"):
-            if view == "audit" and not allowed(caller.role, "audit"):
-                raise PermissionDenied("the audit log needs the admin role")
+        if view == "events":
             rows = await self.core.run(self.core.registry.reports.event_page, offset, limit + 1,
                                                 query, args.get("result") or "")
             return _paged(rows, offset, limit)
+        if view == "audit":
+            return await self._audit(args, caller, offset, limit)
         raise InvalidArgument(f"no such view {view!r}")
+
+    async def _audit(self, args: dict, caller: Caller, offset: int, limit: int) -> dict:
+        """`meshctl audit`'s rows through the same call, with its filters (actor, since) and action."""
+        if not allowed(caller.role, "audit"):
+            raise PermissionDenied(f"the audit log needs the {policy_for(ACTIONS['audit'])} role; "
+                                   f"{caller.name} is a {caller.role}")
+        since = (args.get("since") or "").strip()
+        since_ts = time.time() - parse_duration(since) if since else 0.0
+        rows = await self.security.audit(since_ts, (args.get("actor") or "").strip(), limit + 1,
+                                         (args.get("action") or "").strip(), offset)
+        return _paged(rows, offset, limit)
 
     async def _models(self, query: str, offset: int, limit: int) -> dict:
         versions = await self.core.run(self.core.registry.search.search,

@@ -114,14 +114,20 @@ class SecurityRepository:
                     "first_at": r["first_at"], "last_at": r["last_at"]},
                     result=r["result"])
 
-    def audit(self, since: float = 0.0, actor: str = "", limit: int = 1000) -> list[dict]:
+    def audit(self, since: float = 0.0, actor: str = "", limit: int = 1000, *, action: str = "",
+              offset: int = 0) -> list[dict]:
+        """Newest first; ``action`` is one (user.add) or a family of them (user: user.add, user.remove, ...)."""
         check_limit(limit)
+        check_limit(offset)
         where, params = ["ts >= ?"], [since]
         if actor:
             where.append("actor = ?")
             params.append(actor)
-        rows = self.db.query(f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
-                             params + [limit])
+        if action:
+            where.append("(action = ? OR substr(action, 1, ?) = ?)")
+            params += [action, len(action) + 1, action + "."]
+        rows = self.db.query(f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ? OFFSET ?",
+                             params + [limit, offset])
         return [_audit_row(r) for r in rows]
 
 

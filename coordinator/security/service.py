@@ -163,8 +163,9 @@ class SecurityService:
                             {"reason": reason, "source": who.address}, "denied",
                             role=who.role or who.kind, source=who.address)
 
-    async def audit(self, since: float, actor: str, limit: int) -> list[dict]:
-        return await self.core.run(self.registry.security.audit, since, actor, limit or 1000)
+    async def audit(self, since: float, actor: str, limit: int, action: str = "", offset: int = 0) -> list[dict]:
+        return await self.core.run(self.registry.security.audit, since, actor, limit or 1000, action=action,
+                                   offset=offset)
 
     async def bootstrap_admin(self, name: str) -> str | None:
         """On a registry with no users, make the first admin; returns its token."""

@@ -8,8 +8,10 @@ const VIEWS = ["hosts", "models", "jobs", "deployments", "lineage", "events", "a
 const HINTS = {
   models: "query language, e.g. name = 'tiny' AND host = 'alpha'  ·  kind = 'lora'  ·  metric.accuracy > 0.8",
   hosts: "host name contains…", jobs: "model or destination contains…", deployments: "model, host or served name contains…",
-  lineage: "a version: NAME:VERSION", events: "action, resource or actor contains…", audit: "action, resource or actor contains…",
+  lineage: "a version: NAME:VERSION", events: "action, resource or actor contains…",
+  audit: "the audit log, as `meshctl audit` shows it: filter by actor, action (or a family: user) and since (1h, 7d)",
 };
+const AUDIT_FILTERS = ["actor", "action", "since"];  // `meshctl audit --actor --since`, and an action
 const state = { view: "hosts", offset: 0, me: null, timer: null, history: new Map(), jobSeen: new Map() };
 
 const $ = (id) => document.getElementById(id);
@@ -210,8 +212,18 @@ function eventsView(data) {
   return table(["time", "actor", "role", "action", "resource", "result", "detail"], rows);
 }
 
+function auditView(data) {
+  // `meshctl audit`'s columns: who, in which role, did what to what, with what result, from where.
+  const rows = data.items.map((e) => el("tr", { "data-audit": e.id },
+    el("td", { class: "cell" }, when(e.ts)), el("td", { class: "path" }, e.actor), el("td", {}, e.role),
+    el("td", {}, e.action), el("td", { class: "path" }, e.resource), el("td", {}, pill(e.result)),
+    el("td", { class: "path muted" }, e.source),
+    el("td", { class: "path muted" }, JSON.stringify(e.detail || {}).slice(0, 160))));
+  return table(["time", "actor", "role", "action", "resource", "result", "source", "detail"], rows);
+}
+
 const RENDER = { hosts: hostsView, models: modelsView, jobs: jobsView, deployments: deploymentsView,
-  lineage: lineageView, events: eventsView, audit: eventsView };
+  lineage: lineageView, events: eventsView, audit: auditView };
 
 // -- the loop ------------------------------------------------------------------------------
 
@@ -225,6 +237,7 @@ async function refresh() {
       const params = new URLSearchParams({ offset: state.offset, q });
       if (view === "lineage") params.set("ref", q);
       if ($("all").checked) params.set("all", "1");
+      if (view === "audit") for (const f of AUDIT_FILTERS) params.set(f, $(f).value.trim());
       data = await api(`/api/${view}?${params}`);
     }
     if (view !== state.view) return;
@@ -246,6 +259,8 @@ function show(view) {
   for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("active", a.dataset.view === state.view);
   $("hint").textContent = HINTS[state.view] || "";
   $("all-label").hidden = !["jobs", "deployments"].includes(state.view);
+  $("audit-filters").hidden = state.view !== "audit";
+  $("q").hidden = state.view === "audit";
   document.body.dataset.view = state.view;
   refresh();
 }
@@ -258,6 +273,9 @@ async function start() {
   $("audit-tab").hidden = !state.me.can.audit;
   let typing = null;
   $("q").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => { state.offset = 0; refresh(); }, 300); });
+  for (const f of AUDIT_FILTERS) {
+    $(f).addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => { state.offset = 0; refresh(); }, 300); });
+  }
   $("all").addEventListener("change", () => { state.offset = 0; refresh(); });
   $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - 50); refresh(); });
   $("next").addEventListener("click", () => { state.offset += 50; refresh(); });
