@@ -142,6 +142,25 @@ def test_logins_roles_csrf_and_pages_over_http(mesh, tmp_path):
     status, body = viewer.post("/api/cancel_job", {"job": "nope"}, csrf=viewer.csrf)
     assert status == 403 and "operator" in body["error"]
 
+    # The audit view is `meshctl audit`: its rows through the same call, filtered as it filters (not
+    # the events view's rows: those take no actor, action or since).
+    assert mesh.meshctl("user", "add", "eve", "--role", "viewer", env={"LLMESH_TOKEN": viewer_token}, check=False).returncode == 1
+    cli = mesh.json("audit", "--limit", "1000")
+    page = web.json("/api/audit?limit=200")[1]
+    assert [e["id"] for e in page["items"]] == [e["id"] for e in cli[:200]] and page["items"][0] == cli[0]
+    assert {e["actor"] for e in cli} >= {"vera", cli[-1]["actor"]} and len({e["actor"] for e in cli}) > 1
+    only_vera = web.json("/api/audit?actor=vera")[1]["items"]
+    assert only_vera == mesh.json("audit", "--actor", "vera")
+    assert [(e["action"], e["result"], e["role"]) for e in only_vera] == [("rpc.refused", "denied", "viewer")]
+    users = web.json("/api/audit?action=user")[1]["items"]  # an action, or a family of them
+    assert users == [e for e in cli if e["action"].startswith("user.")] and users
+    assert web.json("/api/audit?action=user.add")[1]["items"] == [e for e in cli if e["action"] == "user.add"]
+    assert web.json("/api/audit?since=1h")[1]["items"] == cli[:50]
+    assert web.json("/api/audit?since=" + urllib.request.quote("-1h"))[1]["items"] == []  # since a time to come
+    assert web.json("/api/audit?limit=1&offset=1")[1]["items"] == cli[1:2]
+    status, bad = web.json("/api/audit?since=lately")
+    assert status == 400 and "invalid duration 'lately'" in bad["error"]
+
     # A one-time login link (meshctl dashboard): good once, then the login page.
     printed = mesh.meshctl("dashboard", "--print", env={"LLMESH_TOKEN": viewer_token}).stdout.strip()
     assert printed.startswith(web.base + "/login?code=")
