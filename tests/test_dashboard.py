@@ -288,11 +288,16 @@ def test_the_dashboard_in_chromium(mesh, tmp_path):
         browser.wait("document.querySelectorAll('tr[data-event]').length > 0", what="events")
         browser.screenshot(shots / "dashboard-events.png")
 
-        # The audit log, an admin's view: the same rows with who asked in what role, refusals included.
+        # The audit log, an admin's view: `meshctl audit`'s rows (who asked in what role, from where,
+        # refusals included), filtered by actor, action and since.
         browser.goto(base + "/#audit")
-        browser.wait("document.body.dataset.view === 'audit' && document.querySelectorAll('tr[data-event]').length > 0",
-                     what="the audit log")
+        browser.wait("document.body.dataset.view === 'audit' && document.querySelectorAll('tr[data-audit]').length > 0"
+                     " && !document.getElementById('audit-filters').hidden", what="the audit log")
         browser.screenshot(shots / "dashboard-audit.png")
+        browser.js("const f = document.getElementById('action'); f.value = 'user'; f.dispatchEvent(new Event('input'))")
+        browser.wait("[...document.querySelectorAll('tr[data-audit]')].map(r => r.cells[3].textContent).join() === "
+                     f"{json.dumps(','.join(e['action'] for e in mesh.json('audit') if e['action'].startswith('user.')))}",
+                     what="the audit log filtered to the user.* actions")
 
         # Log out: back to the login form, and the old session is gone.
         browser.js("document.getElementById('logout').submit()")
