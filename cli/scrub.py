@@ -54,8 +54,8 @@ def fail_if_drifted(result: dict, wait: bool) -> None:
 def scrub(obj, host, wait, show_status):
     """Integrity scrub: each host re-reads every copy it holds and hashes it in full, ignoring the
     hash cache, paced by the agent's --scrub-share (of the disk's time) and --scrub-rate. A copy
-    whose bytes no longer match its version is marked drifted (`models info`, /metrics, the copy.drifted webhook). Agents also
-    scrub on their own every --scrub-interval (weekly by default)."""
+    whose bytes no longer match its version is marked drifted (`models info`, /metrics, the
+    copy.drifted webhook). Agents also scrub on their own every --scrub-interval (weekly by default)."""
     with obj.client() as mesh:
         if show_status:
             return {"scrubs": mesh.scrubs(host), "offline": []}
