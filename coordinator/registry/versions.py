@@ -3,12 +3,14 @@ listing answers with (their copies, with each host's status, and the catalog's f
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from typing import Any
 
 from llmesh.common.errors import NotFound
 from llmesh.common.names import ModelRef
-from llmesh.coordinator.registry.database import Database
+from llmesh.coordinator.registry import listing
+from llmesh.coordinator.registry.database import Database, chunks
 from llmesh.coordinator.registry.facts import param_value
 from llmesh.coordinator.registry.hosts import host_status
 
@@ -96,26 +98,89 @@ class VersionsRepository:
         and number or in ``order`` (its own parameters), at most ``limit`` of them (-1: all);
         ``connected``: the agents whose links are open (host status)."""
         rows = self.db.conn.execute(
-            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
+            f"SELECT v.id, vl.body FROM versions v JOIN models m ON m.id = v.model_id "
+            f"LEFT JOIN {listing.TABLE} vl ON vl.version_id = v.id "
             f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             params + (order_params or []) + [limit, offset]).fetchall()
-        return self._versions(rows, connected)
-
-    def _versions(self, rows: list[tuple], connected: frozenset[str]) -> list[dict]:
         if not rows:
             return []
+        if all(body is not None for _, body in rows):  # the usual case: one parse for the lot
+            versions = json.loads("[" + ",".join(body for _, body in rows) + "]")
+        else:
+            built = self._build([vid for vid, body in rows if body is None])
+            versions = [json.loads(body) if body is not None else built[vid]
+                        for vid, body in rows if body is not None or vid in built]
+        return self._with_host_status(versions, connected)
+
+    def built_afresh(self, version_ids: list[int], connected: frozenset[str]) -> list[dict]:
+        """The versions' dicts read from their tables, not from their listing rows (what those must equal)."""
+        rows = self.db.conn.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
+            "WHERE v.id IN (SELECT value FROM json_each(?)) ORDER BY m.name, v.number",
+            [json.dumps(version_ids)]).fetchall()
+        return self._with_host_status(list(self._versions(rows).values()), connected)
+
+    def fill_listing(self) -> int:
+        """Listing rows for every version that lacks one (a new registry, or one whose format
+        changed); how many were built. A registry that cannot be written is left as it is."""
+        try:
+            with self.db.atomic():
+                listing.ensure(self.db.conn, _LISTING_FORMAT)
+            missing = listing.unlisted(self.db.conn)
+            for ids in chunks(missing, 500):
+                self._build(ids)
+        except sqlite3.OperationalError:
+            return 0
+        return len(missing)
+
+    def _build(self, version_ids: list[int]) -> dict[int, dict]:
+        """The versions' dicts (copies without host status), read and kept as listing rows in one
+        transaction: a write by another connection in between fails the keeping, never keeps a stale row."""
+        ids = json.dumps(version_ids)
+        sql = (f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
+               "WHERE v.id IN (SELECT value FROM json_each(?))")
+        try:
+            with self.db.atomic():
+                versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
+                bodies = [(vid, json.dumps(v)) for vid, v in versions.items()]
+                listing.keep(self.db.conn, _LISTING_FORMAT, bodies)
+        except sqlite3.OperationalError:  # busy, or read-only: answer without keeping
+            versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
+        return versions
+
+    def _with_host_status(self, versions: list[dict], connected: frozenset[str]) -> list[dict]:
+        """Each copy's host status (online or offline), worked out once per host."""
+        host_ids = {c["host_id"] for v in versions for c in v["copies"]}
+        if not host_ids:
+            return versions
+        now = time.time()
+        statuses = {row[0]: host_status({"id": row[0], "last_seen": row[1], "heartbeat_interval_s": row[2]},
+                                        connected, now)
+                    for row in self.db.conn.execute(
+                        "SELECT id, last_seen, heartbeat_interval_s FROM hosts "
+                        "WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(sorted(host_ids))])}
+        for version in versions:
+            for copy in version["copies"]:
+                copy["host_status"] = statuses.get(copy.pop("host_id"), "offline")
+        return versions
+
+    def _versions(self, rows: list[tuple]) -> dict[int, dict]:
+        """Version id -> its dict, from rows of _VERSION_COLUMNS; copies name their host by id
+        (``host_id``), not yet by status."""
+        if not rows:
+            return {}
         # One constant statement per table for any number of versions (json_each, not an IN list
         # per count): SQLite prepares each once and keeps it.
         ids = json.dumps([r[0] for r in rows])
-        copies = self._copies(ids, connected)
+        copies = self._copies(ids)
         found = self._catalog_facts(ids)
         tags, roles, metrics, params, capabilities, aliases, parents, datasets, backends = found
-        versions = []
+        versions = {}
         for (vid, name, number, digest, kind, fmt, source, size_bytes, file_count, metadata, base_model,
              registered, notes, display_name, created_at, updated_at, semver, label, status, state, locked,
              last_verified, framework, hardware, duration_s, cost_usd, code_commit, extra, created_by,
              description) in rows:
-            versions.append({
+            versions[vid] = {
                 "name": name, "version": number, "digest": digest, "kind": kind, "format": fmt,
                 "source": source, "size_bytes": size_bytes, "file_count": file_count,
                 "metadata": _json_object(metadata), "base_model": base_model, "registered": bool(registered),
@@ -129,24 +194,18 @@ class VersionsRepository:
                 "params": params.get(vid, {}), "capabilities": capabilities.get(vid, {}),
                 "aliases": aliases.get(vid, []), "parents": parents.get(vid, []),
                 "datasets": datasets.get(vid, []), "backends": backends.get(vid, []),
-            })
+            }
         return versions
 
-    def _copies(self, ids: str, connected: frozenset[str]) -> dict[int, list]:
+    def _copies(self, ids: str) -> dict[int, list]:
         # CROSS JOIN: copies first, by version (left to itself, SQLite walks every host's copies).
         copies: dict[int, list] = {}
-        statuses: dict[str, str] = {}  # per host, worked out once
-        now = time.time()
-        for vid, path, state, verified_at, host, last_seen, interval, host_id in self.db.conn.execute(
-                "SELECT c.version_id, c.path, c.state, c.verified_at, h.name, h.last_seen, "
-                "h.heartbeat_interval_s, h.id FROM copies c CROSS JOIN hosts h ON h.id = c.host_id "
+        for vid, path, state, verified_at, host, host_id in self.db.conn.execute(
+                "SELECT c.version_id, c.path, c.state, c.verified_at, h.name, h.id "
+                "FROM copies c CROSS JOIN hosts h ON h.id = c.host_id "
                 "WHERE c.version_id IN (SELECT value FROM json_each(?)) ORDER BY h.name, c.path", [ids]):
-            status = statuses.get(host_id)
-            if status is None:
-                status = statuses[host_id] = host_status(
-                    {"id": host_id, "last_seen": last_seen, "heartbeat_interval_s": interval}, connected, now)
             copies.setdefault(vid, []).append({"host": host, "path": path, "state": state,
-                                               "verified_at": verified_at, "host_status": status})
+                                               "verified_at": verified_at, "host_id": host_id})
         return copies
 
     def _catalog_facts(self, ids: str) -> tuple[dict[int, Any], ...]:
@@ -213,6 +272,10 @@ _CATALOG_FACTS = " UNION ALL ".join(
         ("version_datasets", ("name", "digest", "NULL")),
         ("version_backends", ("backend", "NULL", "NULL")),
     ]))
+
+
+# Bump the string when _versions changes what a dict holds: rows of another format are rebuilt.
+_LISTING_FORMAT = listing.format_of("version dict 1", _VERSION_COLUMNS, _CATALOG_FACTS)
 
 
 def _json_object(text: str | None) -> Any:
