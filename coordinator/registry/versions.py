@@ -104,11 +104,12 @@ class VersionsRepository:
             params + (order_params or []) + [limit, offset]).fetchall()
         if not rows:
             return []
-        if all(body is not None for _, body in rows):  # the usual case: one parse for the lot
-            versions = json.loads("[" + ",".join(body for _, body in rows) + "]")
+        loads = listing.loads
+        if all(body is not None for _, body in rows):  # the usual case
+            versions = [loads(body) for _, body in rows]
         else:
             built = self._build([vid for vid, body in rows if body is None])
-            versions = [json.loads(body) if body is not None else built[vid]
+            versions = [loads(body) if body is not None else built[vid]
                         for vid, body in rows if body is not None or vid in built]
         return self._with_host_status(versions, connected)
 
@@ -142,7 +143,7 @@ class VersionsRepository:
         try:
             with self.db.atomic():
                 versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
-                bodies = [(vid, json.dumps(v)) for vid, v in versions.items()]
+                bodies = [(vid, listing.dumps(v)) for vid, v in versions.items()]
                 listing.keep(self.db.conn, _LISTING_FORMAT, bodies)
         except sqlite3.OperationalError:  # busy, or read-only: answer without keeping
             versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
