@@ -104,7 +104,7 @@ class VersionsRepository:
             params + (order_params or []) + [limit, offset]).fetchall()
         if not rows:
             return []
-        loads = listing.loads
+        loads = _CODEC.loads
         if all(body is not None for _, body in rows):  # the usual case
             versions = [loads(body) for _, body in rows]
         else:
@@ -143,7 +143,7 @@ class VersionsRepository:
         try:
             with self.db.atomic():
                 versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
-                bodies = [(vid, listing.dumps(v)) for vid, v in versions.items()]
+                bodies = [(vid, _CODEC.dumps(v)) for vid, v in versions.items()]
                 listing.keep(self.db.conn, _LISTING_FORMAT, bodies)
         except sqlite3.OperationalError:  # busy, or read-only: answer without keeping
             versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
@@ -275,8 +275,15 @@ _CATALOG_FACTS = " UNION ALL ".join(
     ]))
 
 
-# Bump the string when _versions changes what a dict holds: rows of another format are rebuilt.
-_LISTING_FORMAT = listing.format_of("version dict 1", _VERSION_COLUMNS, _CATALOG_FACTS)
+# The keys of a version dict, in the order _versions writes them (a listing row holds the values).
+_CODEC = listing.Codec((
+    "name", "version", "digest", "kind", "format", "source", "size_bytes", "file_count", "metadata", "base_model",
+    "registered", "notes", "display_name", "created_at", "updated_at", "copies", "semver", "label", "status",
+    "state", "locked", "last_verified", "framework", "hardware", "duration_s", "cost_usd", "code_commit", "extra",
+    "created_by", "description", "tags", "roles", "metrics", "params", "capabilities", "aliases", "parents",
+    "datasets", "backends"))
+# Bump the string when _versions changes how a dict is made: rows of another format are rebuilt.
+_LISTING_FORMAT = listing.format_of("version dict 1", _VERSION_COLUMNS, _CATALOG_FACTS, repr(_CODEC.keys))
 
 
 def _json_object(text: str | None) -> Any:
