@@ -134,3 +134,10 @@ def test_a_dropped_trigger_is_put_back_and_the_rows_rebuilt(tmp_path):
         assert registry.db.one("SELECT 1 AS x FROM sqlite_master WHERE name = 'listing_version_tags_update'", [])
     finally:
         registry.close()
+
+
+def test_a_rescan_keeps_the_rows_and_shows_the_new_verification(registry):
+    before = one(registry, "tiny:1")["copies"][0]["verified_at"]
+    registry.models.apply_inventory("id-a", [found("/m/tiny", "tiny", "t1")], now=before + 60)
+    assert kept(registry) == 3  # agents rescan every minute: copies are read at listing time, not kept
+    assert one(registry, "tiny:1")["copies"][0]["verified_at"] == before + 60

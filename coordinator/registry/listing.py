@@ -1,13 +1,13 @@
-"""Each version's listing row, kept ready: the dict every listing answers with, as JSON.
+"""Each version's listing row, kept ready: the dict every listing answers with.
 
 Building a version's dict reads ten tables; a listing of a hundred versions spent most of its
-time there. ``version_listing`` holds each version's dict (its copies without the host's
-status, which depends on the moment and on the open links: added at read time), so a listing
-reads one row per version.
+time there. ``version_listing`` holds each version's dict but its copies (read at listing time:
+every scan re-verifies them, and their hosts' status is of the moment), so a listing reads one
+row per version and the copies.
 
 A row is the dict's values in marshal's format (Codec): plain values only (no code is ever
-loaded from it), read back in about a third of JSON's time. Its version belongs to the format number (``format_of``):
-rows written by another Python are rebuilt.
+loaded from it), read back in about a third of JSON's time. Python's version is part of the
+format number (``format_of``): rows another Python wrote are rebuilt.
 
 Kept correct by triggers, not by the code that writes: any change to a table the dict is built
 from deletes the rows it touches (whoever writes, however), and the next read builds them
@@ -30,7 +30,7 @@ _PER_VERSION = [("version_tags", "version_id"), ("version_roles", "version_id"),
                 ("version_metrics", "version_id"), ("version_params", "version_id"),
                 ("version_capabilities", "version_id"), ("aliases", "version_id"),
                 ("version_datasets", "version_id"), ("version_backends", "version_id"),
-                ("copies", "version_id"), ("lineage", "child_id")]
+                ("lineage", "child_id")]
 _FORGET = f"DELETE FROM {TABLE} WHERE version_id"
 # A version's dict names its parents (model name, number): their children's rows change with them.
 _CHILDREN_OF_MODEL = ("SELECT l.child_id FROM lineage l JOIN versions v ON v.id = l.parent_id "
@@ -59,12 +59,6 @@ def _triggers() -> dict[str, str]:
             f"{_FORGET} IN (SELECT id FROM versions WHERE model_id IN (OLD.id, NEW.id)); "
             f"{_FORGET} IN ({_CHILDREN_OF_MODEL.format('OLD')}); "
             f"{_FORGET} IN ({_CHILDREN_OF_MODEL.format('NEW')}); END"),
-        # Copies name their host, in host name order.
-        "listing_hosts_update": (
-            "AFTER UPDATE ON hosts WHEN OLD.id IS NOT NEW.id OR OLD.name IS NOT NEW.name BEGIN "
-            f"{_FORGET} IN (SELECT version_id FROM copies WHERE host_id IN (OLD.id, NEW.id)); END"),
-        "listing_hosts_delete": (
-            f"AFTER DELETE ON hosts BEGIN {_FORGET} IN (SELECT version_id FROM copies WHERE host_id = OLD.id); END"),
     })
     return triggers
 

@@ -106,12 +106,12 @@ class VersionsRepository:
             return []
         loads = _CODEC.loads
         if all(body is not None for _, body in rows):  # the usual case
-            versions = [loads(body) for _, body in rows]
+            found = [(vid, loads(body)) for vid, body in rows]
         else:
             built = self._build([vid for vid, body in rows if body is None])
-            versions = [loads(body) if body is not None else built[vid]
-                        for vid, body in rows if body is not None or vid in built]
-        return self._with_host_status(versions, connected)
+            found = [(vid, loads(body) if body is not None else built[vid])
+                     for vid, body in rows if body is not None or vid in built]
+        return self._with_copies(found, connected)
 
     def built_afresh(self, version_ids: list[int], connected: frozenset[str]) -> list[dict]:
         """The versions' dicts read from their tables, not from their listing rows (what those must equal)."""
@@ -119,7 +119,7 @@ class VersionsRepository:
             f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
             "WHERE v.id IN (SELECT value FROM json_each(?)) ORDER BY m.name, v.number",
             [json.dumps(version_ids)]).fetchall()
-        return self._with_host_status(list(self._versions(rows).values()), connected)
+        return self._with_copies(list(self._versions(rows).items()), connected)
 
     def fill_listing(self) -> int:
         """Listing rows for every version that lacks one (a new registry, or one whose format
@@ -149,31 +149,23 @@ class VersionsRepository:
             versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
         return versions
 
-    def _with_host_status(self, versions: list[dict], connected: frozenset[str]) -> list[dict]:
-        """Each copy's host status (online or offline), worked out once per host."""
-        host_ids = {c["host_id"] for v in versions for c in v["copies"]}
-        if not host_ids:
-            return versions
-        now = time.time()
-        statuses = {row[0]: host_status({"id": row[0], "last_seen": row[1], "heartbeat_interval_s": row[2]},
-                                        connected, now)
-                    for row in self.db.conn.execute(
-                        "SELECT id, last_seen, heartbeat_interval_s FROM hosts "
-                        "WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(sorted(host_ids))])}
-        for version in versions:
-            for copy in version["copies"]:
-                copy["host_status"] = statuses.get(copy.pop("host_id"), "offline")
+    def _with_copies(self, found: list[tuple[int, dict]], connected: frozenset[str]) -> list[dict]:
+        """The versions, each with its copies read now: a scan re-verifies every copy on its host
+        each minute, so they change too often to keep (and their hosts' status with the moment)."""
+        copies = self._copies(json.dumps([vid for vid, _ in found]), connected)
+        versions = []
+        for vid, version in found:
+            version["copies"] = copies.get(vid, [])
+            versions.append(version)
         return versions
 
     def _versions(self, rows: list[tuple]) -> dict[int, dict]:
-        """Version id -> its dict, from rows of _VERSION_COLUMNS; copies name their host by id
-        (``host_id``), not yet by status."""
+        """Version id -> its dict, from rows of _VERSION_COLUMNS, without its copies (_with_copies)."""
         if not rows:
             return {}
         # One constant statement per table for any number of versions (json_each, not an IN list
         # per count): SQLite prepares each once and keeps it.
         ids = json.dumps([r[0] for r in rows])
-        copies = self._copies(ids)
         found = self._catalog_facts(ids)
         tags, roles, metrics, params, capabilities, aliases, parents, datasets, backends = found
         versions = {}
@@ -186,7 +178,7 @@ class VersionsRepository:
                 "source": source, "size_bytes": size_bytes, "file_count": file_count,
                 "metadata": _json_object(metadata), "base_model": base_model, "registered": bool(registered),
                 "notes": notes, "display_name": display_name, "created_at": created_at, "updated_at": updated_at,
-                "copies": copies.get(vid, []),
+                "copies": [],
                 "semver": semver or "", "label": label or "", "status": status, "state": state,
                 "locked": bool(locked), "last_verified": last_verified or 0.0, "framework": framework,
                 "hardware": hardware, "duration_s": duration_s, "cost_usd": cost_usd, "code_commit": code_commit,
@@ -198,15 +190,21 @@ class VersionsRepository:
             }
         return versions
 
-    def _copies(self, ids: str) -> dict[int, list]:
+    def _copies(self, ids: str, connected: frozenset[str]) -> dict[int, list]:
         # CROSS JOIN: copies first, by version (left to itself, SQLite walks every host's copies).
         copies: dict[int, list] = {}
-        for vid, path, state, verified_at, host, host_id in self.db.conn.execute(
-                "SELECT c.version_id, c.path, c.state, c.verified_at, h.name, h.id "
-                "FROM copies c CROSS JOIN hosts h ON h.id = c.host_id "
+        statuses: dict[str, str] = {}  # per host, worked out once
+        now = time.time()
+        for vid, path, state, verified_at, host, last_seen, interval, host_id in self.db.conn.execute(
+                "SELECT c.version_id, c.path, c.state, c.verified_at, h.name, h.last_seen, "
+                "h.heartbeat_interval_s, h.id FROM copies c CROSS JOIN hosts h ON h.id = c.host_id "
                 "WHERE c.version_id IN (SELECT value FROM json_each(?)) ORDER BY h.name, c.path", [ids]):
+            status = statuses.get(host_id)
+            if status is None:
+                status = statuses[host_id] = host_status(
+                    {"id": host_id, "last_seen": last_seen, "heartbeat_interval_s": interval}, connected, now)
             copies.setdefault(vid, []).append({"host": host, "path": path, "state": state,
-                                               "verified_at": verified_at, "host_id": host_id})
+                                               "verified_at": verified_at, "host_status": status})
         return copies
 
     def _catalog_facts(self, ids: str) -> tuple[dict[int, Any], ...]:
@@ -283,7 +281,7 @@ _CODEC = listing.Codec((
     "created_by", "description", "tags", "roles", "metrics", "params", "capabilities", "aliases", "parents",
     "datasets", "backends"))
 # Bump the string when _versions changes how a dict is made: rows of another format are rebuilt.
-_LISTING_FORMAT = listing.format_of("version dict 1", _VERSION_COLUMNS, _CATALOG_FACTS, repr(_CODEC.keys))
+_LISTING_FORMAT = listing.format_of("version dict 2", _VERSION_COLUMNS, _CATALOG_FACTS, repr(_CODEC.keys))
 
 
 def _json_object(text: str | None) -> Any:
