@@ -135,7 +135,7 @@ class VersionsRepository:
         return len(missing)
 
     def _build(self, version_ids: list[int]) -> dict[int, dict]:
-        """The versions' dicts (copies without host status), read and kept as listing rows in one
+        """The versions' dicts (without copies), read and kept as listing rows in one
         transaction: a write by another connection in between fails the keeping, never keeps a stale row."""
         ids = json.dumps(version_ids)
         sql = (f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
