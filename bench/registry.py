@@ -93,6 +93,7 @@ def build(data_dir: Path, models: int, per_model: int) -> float:
     for first in range(0, models, batch):
         loader.load(synthetic(first, min(batch, models - first), per_model))
     loader.analyze()
+    registry.versions.fill_listing()  # what the first start would do: each version's listing row
     plans = {label: registry.search.explain(query) for label, query in SEARCHES.items()}
     registry.close()
     print(f"built {models * per_model:,} versions over {models:,} models in {time.perf_counter() - started:.1f} s")
@@ -108,7 +109,7 @@ def start_coordinator(home: Path, data_dir: Path) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "llmesh.cli", "coordinator", "serve", "--listen", "127.0.0.1:0",
                              "--data-dir", str(data_dir), "--log-level", "warning"], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a registry kept by an older llmesh builds its listing rows first
     while time.monotonic() < deadline:
         if (home / "coordinator.json").exists() and proc.poll() is None:
             try:

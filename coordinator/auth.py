@@ -49,13 +49,18 @@ class Authenticator:
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, auth: Authenticator):
         self.auth = auth
+        self._wrapped: dict[str, tuple] = {}  # method -> (its handler, that handler wrapped)
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if handler is None:
             return None
         method = details.method
-        return _wrap(handler, lambda context: self._authorize(method, context))
+        # A method's handler is the same object on every call: wrapped once, not per call.
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = self._wrapped[method] = (handler, _wrap(handler, lambda context: self._authorize(method, context)))
+        return cached[1]
 
     async def _authorize(self, method: str, context) -> None:
         address = context.peer() or ""

@@ -122,13 +122,17 @@ class MeshService:
     async def get_model(self, ref_text: str) -> dict:
         ref = parse_ref(ref_text)
         connected = self.core.hub.connected_ids()
-        version = await self.core.run(self.registry.versions.get_version, ref, connected)
-        version_id = await self.core.run(self.registry.versions.resolve, ref)
-        rows = await self.core.run(self.registry.deployments.running_deployments_of, [version_id])
+        version, rows = await self.core.run(self._version_and_deployments, ref, connected)
         version["deployed_to"] = [{k: d[k] for k in ("host", "backend", "served_name", "endpoint", "state", "ref",
                                                      "alias", "adapter", "created_at")}
                                   for d in with_liveness(rows, connected)]
         return version
+
+    def _version_and_deployments(self, ref, connected: frozenset[str]) -> tuple[dict, list[dict]]:
+        """On the writer thread: one trip there for the version and where it runs, not three."""
+        version = self.registry.versions.get_version(ref, connected)
+        version_id = self.registry.versions.resolve(ref)
+        return version, self.registry.deployments.running_deployments_of([version_id])
 
     async def delete_model(self, ref_text: str, actor: str = "") -> list[str]:
         return await self.core.run(self.registry.models.delete, parse_ref(ref_text), actor)

@@ -31,12 +31,19 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, metrics: RpcMetrics):
         self.metrics = metrics
+        self._wrapped: dict[str, tuple] = {}  # method -> (its handler, that handler wrapped)
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if handler is None:
             return None
-        method = details.method.lstrip("/")
+        # A method's handler is the same object on every call: wrapped once, not per call.
+        cached = self._wrapped.get(details.method)
+        if cached is None or cached[0] is not handler:
+            cached = self._wrapped[details.method] = (handler, self._wrap(handler, details.method.lstrip("/")))
+        return cached[1]
+
+    def _wrap(self, handler, method: str):
         observe = self.metrics.observe
 
         def wrap(behavior, timed: bool):

@@ -70,6 +70,8 @@ class Registry:
         self.metrics = MetricsRepository(db, self.scrubs)
         self.hooks = HooksRepository(db)
         self.gates = GatesRepository(db)
+        # Listings read each version's row kept ready: those a new registry (or a new format) lacks, now.
+        self.versions.fill_listing()
 
     def schema_version(self) -> int:
         return migrations.schema_version(self.db.handle)

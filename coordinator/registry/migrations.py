@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from llmesh.common.errors import InvalidArgument
+from llmesh.coordinator.registry import listing
 from llmesh.coordinator.registry.facts import semver_key
 
 
@@ -252,6 +253,11 @@ def _environments(db: sqlite_utils.Database) -> None:
                                    for i, n in enumerate(names)])
 
 
+def _version_listing(db: sqlite_utils.Database) -> None:
+    """Each version's listing row, kept ready (listing.py; its triggers are put in place on every open)."""
+    listing.create_table(db.conn)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -271,6 +277,7 @@ MIGRATIONS: dict[int, Migration] = {
     31: _deployment_sources,
     32: _job_rate_limits,
     33: _environments,
+    35: _version_listing,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -3,12 +3,14 @@ listing answers with (their copies, with each host's status, and the catalog's f
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from typing import Any
 
 from llmesh.common.errors import NotFound
 from llmesh.common.names import ModelRef
-from llmesh.coordinator.registry.database import Database
+from llmesh.coordinator.registry import listing
+from llmesh.coordinator.registry.database import Database, chunks
 from llmesh.coordinator.registry.facts import param_value
 from llmesh.coordinator.registry.hosts import host_status
 
@@ -96,31 +98,87 @@ class VersionsRepository:
         and number or in ``order`` (its own parameters), at most ``limit`` of them (-1: all);
         ``connected``: the agents whose links are open (host status)."""
         rows = self.db.conn.execute(
-            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
+            f"SELECT v.id, vl.body FROM versions v JOIN models m ON m.id = v.model_id "
+            f"LEFT JOIN {listing.TABLE} vl ON vl.version_id = v.id "
             f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             params + (order_params or []) + [limit, offset]).fetchall()
-        return self._versions(rows, connected)
-
-    def _versions(self, rows: list[tuple], connected: frozenset[str]) -> list[dict]:
         if not rows:
             return []
+        loads = _CODEC.loads
+        if all(body is not None for _, body in rows):  # the usual case
+            found = [(vid, loads(body)) for vid, body in rows]
+        else:
+            built = self._build([vid for vid, body in rows if body is None])
+            found = [(vid, loads(body) if body is not None else built[vid])
+                     for vid, body in rows if body is not None or vid in built]
+        return self._with_copies(found, connected)
+
+    def built_afresh(self, version_ids: list[int], connected: frozenset[str]) -> list[dict]:
+        """The versions' dicts read from their tables, not from their listing rows (what those must equal)."""
+        rows = self.db.conn.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
+            "WHERE v.id IN (SELECT value FROM json_each(?)) ORDER BY m.name, v.number",
+            [json.dumps(version_ids)]).fetchall()
+        return self._with_copies(list(self._versions(rows).items()), connected)
+
+    def fill_listing(self) -> int:
+        """Listing rows for every version that lacks one (a new registry, or one whose format
+        changed); how many were built. A registry that cannot be written is left as it is."""
+        try:
+            with self.db.atomic():
+                listing.ensure(self.db.conn, _LISTING_FORMAT)
+            missing = listing.unlisted(self.db.conn)
+            for ids in chunks(missing, 500):
+                self._build(ids)
+        except sqlite3.OperationalError:
+            return 0
+        return len(missing)
+
+    def _build(self, version_ids: list[int]) -> dict[int, dict]:
+        """The versions' dicts (without copies), read and kept as listing rows in one
+        transaction: a write by another connection in between fails the keeping, never keeps a stale row."""
+        ids = json.dumps(version_ids)
+        sql = (f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
+               "WHERE v.id IN (SELECT value FROM json_each(?))")
+        try:
+            with self.db.atomic():
+                versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
+                bodies = [(vid, _CODEC.dumps(v)) for vid, v in versions.items()]
+                listing.keep(self.db.conn, _LISTING_FORMAT, bodies)
+        except sqlite3.OperationalError:  # busy, or read-only: answer without keeping
+            versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
+        return versions
+
+    def _with_copies(self, found: list[tuple[int, dict]], connected: frozenset[str]) -> list[dict]:
+        """The versions, each with its copies read now: a scan re-verifies every copy on its host
+        each minute, so they change too often to keep (and their hosts' status with the moment)."""
+        copies = self._copies(json.dumps([vid for vid, _ in found]), connected)
+        versions = []
+        for vid, version in found:
+            version["copies"] = copies.get(vid, [])
+            versions.append(version)
+        return versions
+
+    def _versions(self, rows: list[tuple]) -> dict[int, dict]:
+        """Version id -> its dict, from rows of _VERSION_COLUMNS, without its copies (_with_copies)."""
+        if not rows:
+            return {}
         # One constant statement per table for any number of versions (json_each, not an IN list
         # per count): SQLite prepares each once and keeps it.
         ids = json.dumps([r[0] for r in rows])
-        copies = self._copies(ids, connected)
         found = self._catalog_facts(ids)
         tags, roles, metrics, params, capabilities, aliases, parents, datasets, backends = found
-        versions = []
+        versions = {}
         for (vid, name, number, digest, kind, fmt, source, size_bytes, file_count, metadata, base_model,
              registered, notes, display_name, created_at, updated_at, semver, label, status, state, locked,
              last_verified, framework, hardware, duration_s, cost_usd, code_commit, extra, created_by,
              description) in rows:
-            versions.append({
+            versions[vid] = {
                 "name": name, "version": number, "digest": digest, "kind": kind, "format": fmt,
                 "source": source, "size_bytes": size_bytes, "file_count": file_count,
                 "metadata": _json_object(metadata), "base_model": base_model, "registered": bool(registered),
                 "notes": notes, "display_name": display_name, "created_at": created_at, "updated_at": updated_at,
-                "copies": copies.get(vid, []),
+                "copies": [],
                 "semver": semver or "", "label": label or "", "status": status, "state": state,
                 "locked": bool(locked), "last_verified": last_verified or 0.0, "framework": framework,
                 "hardware": hardware, "duration_s": duration_s, "cost_usd": cost_usd, "code_commit": code_commit,
@@ -129,7 +187,7 @@ class VersionsRepository:
                 "params": params.get(vid, {}), "capabilities": capabilities.get(vid, {}),
                 "aliases": aliases.get(vid, []), "parents": parents.get(vid, []),
                 "datasets": datasets.get(vid, []), "backends": backends.get(vid, []),
-            })
+            }
         return versions
 
     def _copies(self, ids: str, connected: frozenset[str]) -> dict[int, list]:
@@ -213,6 +271,17 @@ _CATALOG_FACTS = " UNION ALL ".join(
         ("version_datasets", ("name", "digest", "NULL")),
         ("version_backends", ("backend", "NULL", "NULL")),
     ]))
+
+
+# The keys of a version dict, in the order _versions writes them (a listing row holds the values).
+_CODEC = listing.Codec((
+    "name", "version", "digest", "kind", "format", "source", "size_bytes", "file_count", "metadata", "base_model",
+    "registered", "notes", "display_name", "created_at", "updated_at", "copies", "semver", "label", "status",
+    "state", "locked", "last_verified", "framework", "hardware", "duration_s", "cost_usd", "code_commit", "extra",
+    "created_by", "description", "tags", "roles", "metrics", "params", "capabilities", "aliases", "parents",
+    "datasets", "backends"))
+# Bump the string when _versions changes how a dict is made: rows of another format are rebuilt.
+_LISTING_FORMAT = listing.format_of("version dict 2", _VERSION_COLUMNS, _CATALOG_FACTS, repr(_CODEC.keys))
 
 
 def _json_object(text: str | None) -> Any:
