@@ -70,9 +70,9 @@ def ctx(identity, server):
     return c
 
 
-def wrap(context, raw, batched, server):
+def wrap(context, raw, batched, server, **sizes):
     if batched:
-        s = BatchedTLS(raw, context, server_side=server, server_hostname=None if server else "x")
+        s = BatchedTLS(raw, context, server_side=server, server_hostname=None if server else "x", **sizes)
         s.do_handshake()
         return s
     return context.wrap_socket(raw, server_side=True) if server else context.wrap_socket(raw, server_hostname="x")
@@ -89,8 +89,8 @@ def sock_server(identity, q):
     c = ctx(identity, True)
     fd = os.open(SRC, os.O_RDONLY)
 
-    def serve(conn, batched):
-        s = wrap(c, conn, batched, True)
+    def serve(conn, batched, sizes):
+        s = wrap(c, conn, batched, True, **sizes)
         off, n, how = struct.unpack("!QQB", recv_exactly(s, 17))
         end, buf = off + n, bytearray(BUFFER)
         while off < end:
@@ -104,7 +104,7 @@ def sock_server(identity, q):
             off += k
         s.close()
 
-    def listen(batched):
+    def listen(batched, nodelay=True, **sizes):
         ls = socket.socket()
         ls.bind(("127.0.0.1", 0))
         ls.listen(16)
@@ -112,11 +112,11 @@ def sock_server(identity, q):
         def accept():
             while True:
                 conn, _ = ls.accept()
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                threading.Thread(target=serve, args=(conn, batched), daemon=True).start()
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(nodelay))
+                threading.Thread(target=serve, args=(conn, batched, sizes), daemon=True).start()
         threading.Thread(target=accept, daemon=True).start()
         return ls.getsockname()[1]
-    q.put((listen(False), listen(True)))
+    q.put((listen(False), listen(True), listen(False, nodelay=False), listen(True, send_block=64 * 1024)))
     threading.Event().wait()
 
 
@@ -149,7 +149,7 @@ def consume(out, h, view, at):
         h.update(view)
 
 
-def sock_client(port, identity, streams, out, batched, how=READ_PREAD, rcvbuf=0):
+def sock_client(port, identity, streams, out, batched, how=READ_PREAD, rcvbuf=0, **sizes):
     c, share = ctx(identity, False), TOTAL // streams
 
     def one(i):
@@ -157,7 +157,7 @@ def sock_client(port, identity, streams, out, batched, how=READ_PREAD, rcvbuf=0)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if rcvbuf:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        s = wrap(c, raw, batched, False)
+        s = wrap(c, raw, batched, False, **sizes)
         s.sendall(struct.pack("!QQB", i * share, share, how))
         mv = memoryview(bytearray(BUFFER))
         h, got = hashlib.sha256(), 0
@@ -219,7 +219,7 @@ def main():
     q1, q2 = mp.Queue(), mp.Queue()
     p1 = mp.Process(target=sock_server, args=(si, q1), daemon=True)
     p1.start()
-    plain_port, batched_port = q1.get(timeout=60)
+    plain_port, batched_port, nagle_port, small_block_port = q1.get(timeout=60)
     out = os.open(os.path.join(WORK, "dst.bin"), os.O_RDWR | os.O_CREAT)
     pool = concurrent.futures.ThreadPoolExecutor(8)
     tick = os.sysconf("SC_CLK_TCK")
@@ -227,14 +227,22 @@ def main():
     variants = {  # label: (run, server pid)
         "sslsocket 1 conn": (lambda: sock_client(plain_port, ci, 1, out, False), p1.pid),
         "batched 1 conn": (lambda: sock_client(batched_port, ci, 1, out, True), p1.pid),
+        "batched recv, sslsocket send": (lambda: sock_client(plain_port, ci, 1, out, True), p1.pid),
+        "batched recv, sslsocket send, preadv":
+            (lambda: sock_client(plain_port, ci, 1, out, True, READ_PREADV), p1.pid),
+        "batched recv, sslsocket send, nagle": (lambda: sock_client(nagle_port, ci, 1, out, True), p1.pid),
+        "batched recv 256K, sslsocket send":
+            (lambda: sock_client(plain_port, ci, 1, out, True, recv_batch=256 * 1024), p1.pid),
+        "batched recv 256K, send 64K":
+            (lambda: sock_client(small_block_port, ci, 1, out, True, recv_batch=256 * 1024), p1.pid),
         "batched 1 conn, preadv": (lambda: sock_client(batched_port, ci, 1, out, True, READ_PREADV), p1.pid),
         "batched 1 conn, rcvbuf 4M": (lambda: sock_client(batched_port, ci, 1, out, True, rcvbuf=4 * MiB), p1.pid),
         "sslsocket 4 conns": (lambda: sock_client(plain_port, ci, 4, out, False), p1.pid),
         "batched 4 conns": (lambda: sock_client(batched_port, ci, 4, out, True), p1.pid),
     }
     if "--only" in sys.argv:
-        keep = sys.argv[sys.argv.index("--only") + 1].split(",")
-        variants = {k: v for k, v in variants.items() if any(k.startswith(w) for w in keep)}
+        keep = sys.argv[sys.argv.index("--only") + 1].split("|")
+        variants = {k: v for k, v in variants.items() if k in keep}
     if "--grpc" in sys.argv:
         p2 = mp.Process(target=grpc_server, args=(si, q2), daemon=True)
         p2.start()

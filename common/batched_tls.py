@@ -26,12 +26,13 @@ SEND_BLOCK = 256 * 1024
 
 class BatchedTLS:
     def __init__(self, raw: socket.socket, context: ssl.SSLContext, server_side: bool,
-                 server_hostname: str | None = None):
+                 server_hostname: str | None = None, recv_batch: int = RECV_BATCH, send_block: int = SEND_BLOCK):
         self.raw = raw
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=server_side,
                                      server_hostname=server_hostname)
-        self._batch = memoryview(bytearray(RECV_BATCH))
+        self._batch = memoryview(bytearray(recv_batch))
+        self._send_block = send_block
         self._ended = False
 
     def __enter__(self) -> BatchedTLS:
@@ -88,8 +89,8 @@ class BatchedTLS:
 
     def sendall(self, data) -> None:
         view = memoryview(data).cast("B")
-        for start in range(0, len(view), SEND_BLOCK):
-            block = view[start:start + SEND_BLOCK]
+        for start in range(0, len(view), self._send_block):
+            block = view[start:start + self._send_block]
             written = 0
             while written < len(block):  # a memory BIO never blocks: one call writes it all
                 written += self._tls.write(block[written:])
@@ -128,8 +129,3 @@ def connect_tls(raw: socket.socket, context: ssl.SSLContext, server_hostname: st
     tls.do_handshake()
     return tls
 
-
-def accept_tls(raw: socket.socket, context: ssl.SSLContext) -> BatchedTLS:
-    tls = BatchedTLS(raw, context, server_side=True)
-    tls.do_handshake()
-    return tls

@@ -26,7 +26,7 @@ import ssl
 import struct
 from typing import Callable
 
-from llmesh.common.batched_tls import BatchedTLS, accept_tls, connect_tls
+from llmesh.common.batched_tls import BatchedTLS, connect_tls
 from llmesh.common.channels import PEER_TLS_NAME
 from llmesh.common.errors import InvalidArgument, MeshError, Unavailable
 from llmesh.common.tls import Identity, load_identity
@@ -104,11 +104,6 @@ def recv_into_full(sock, view: memoryview) -> int:
             break
         got += n
     return got
-
-
-def accept(raw: socket.socket, contexts: Contexts) -> BatchedTLS:
-    """The server's side of the handshake on an accepted connection (its timeout applies)."""
-    return accept_tls(raw, contexts.get())
 
 
 def refusal(exc: MeshError) -> dict:

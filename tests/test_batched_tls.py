@@ -13,7 +13,7 @@ from cryptography import x509
 
 from llmesh.agent.transfer.blob_client import BlobReads
 from llmesh.common import blob_socket, tls
-from llmesh.common.batched_tls import RECV_BATCH, SEND_BLOCK
+from llmesh.common.batched_tls import RECV_BATCH, SEND_BLOCK, BatchedTLS
 from llmesh.common.channels import PEER_TLS_NAME
 from llmesh.common.tls import Identity
 
@@ -55,7 +55,8 @@ class Server:
         raw = self.raw_wrapper(conn) if self.raw_wrapper else conn
         try:
             if self.batched:
-                stream = blob_socket.accept(raw, self.contexts)
+                stream = BatchedTLS(raw, self.contexts.get(), server_side=True)
+                stream.do_handshake()
             else:
                 stream = self.contexts.get().wrap_socket(conn, server_side=True)
             self.serve(stream)

@@ -10,6 +10,8 @@ PeerReadLog, so the coordinator's audit log sees both paths alike. The upload li
 fault hooks apply as on the gRPC path.
 
 One thread per connection (TLS and reads release the GIL: several readers use several cores).
+It sends through an ``ssl.SSLSocket``: batching the source's records through memory BIOs, as the
+destination does (llmesh.common.batched_tls), measured no saving here (docs/transfer-data-path.md).
 """
 from __future__ import annotations
 
@@ -25,7 +27,6 @@ from cryptography import x509
 
 from llmesh.agent.transfer.peer import PeerServicer, caller_of
 from llmesh.common import blob_socket
-from llmesh.common.batched_tls import BatchedTLS
 from llmesh.common.errors import InvalidArgument, MeshError, Unavailable
 from llmesh.common.ratelimit import chunk_for
 from llmesh.common.tls import Identity
@@ -93,7 +94,7 @@ class BlobServer:
             conn.settimeout(IDLE_TIMEOUT_S)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
-                tls = blob_socket.accept(conn, self.contexts)
+                tls = self.contexts.get().wrap_socket(conn, server_side=True)
             except (OSError, ssl.SSLError) as exc:  # no mesh certificate, or not TLS at all
                 log.info("blob socket: handshake refused: %s", exc)
                 return
@@ -105,7 +106,7 @@ class BlobServer:
             conn.close()
             self._slots.release()
 
-    def _answer(self, tls: BatchedTLS) -> None:
+    def _answer(self, tls: ssl.SSLSocket) -> None:
         peer = self.peer
         caller, job, digest, sent, failure, fd = None, "", "", 0, None, None
         try:
@@ -132,7 +133,7 @@ class BlobServer:
             if caller is not None or failure is not None:
                 peer.record(job, caller, digest, sent, failure)
 
-    def _body(self, tls: BatchedTLS, read, caller, digest: str, start: int, length: int) -> int:
+    def _body(self, tls: ssl.SSLSocket, read, caller, digest: str, start: int, length: int) -> int:
         peer, faults, limit = self.peer, self.peer.faults, self.peer.upload_limit
         chunk = chunk_for(limit, blob_socket.BODY_CHUNK)  # small sends under a low limit keep it smooth
         offset, end = start, start + length
