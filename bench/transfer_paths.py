@@ -1,11 +1,13 @@
 """Which data path for blob bodies, and how the blob socket drives TLS, by numbers.
 
     python bench/transfer_paths.py [--mib 512] [--repeats 5] [--grpc] [--mode none|hash|write]
+                                   [--only "sslsocket 1 conn|batched recv, sslsocket send"]
 
 A sender process serves a page-cached file over a plain mutual-TLS socket with the mesh's
 certificates, (a) as an ``ssl.SSLSocket`` does it (one syscall per 16 KiB TLS record: the blob
 socket before issue 13's batching) and (b) batched through memory BIOs
-(llmesh.common.batched_tls: what the blob socket does now), and with ``--grpc`` (c) over the
+(llmesh.common.batched_tls: what the blob socket's destination does now; its source keeps the
+SSLSocket), and with ``--grpc`` (c) over the
 mesh's gRPC channel (1 MiB messages, as the Peer service's ReadBlob). The receiver fills 4 MiB
 buffers, as the blob client does, and with ``--mode hash`` sha256-hashes every byte, with
 ``--mode write`` also pwrites it. The variants run alternately, ``--repeats`` times; printed: the
@@ -54,6 +56,9 @@ with open(SRC, "wb") as f:
 # The sender's ways of reading the file: pread into a new bytes (the blob server's reader), or
 # preadv into one reused buffer.
 READ_PREAD, READ_PREADV = 0, 1
+# Before and after: the blob socket as it was, and as it is (the destination batched).
+DEFAULT_ROWS = ["sslsocket 1 conn", "batched recv, sslsocket send",
+                "sslsocket 4 conns", "batched recv 4 conns, sslsocket send"]
 
 
 def ctx(identity, server):
@@ -238,10 +243,13 @@ def main():
         "batched 1 conn, preadv": (lambda: sock_client(batched_port, ci, 1, out, True, READ_PREADV), p1.pid),
         "batched 1 conn, rcvbuf 4M": (lambda: sock_client(batched_port, ci, 1, out, True, rcvbuf=4 * MiB), p1.pid),
         "sslsocket 4 conns": (lambda: sock_client(plain_port, ci, 4, out, False), p1.pid),
+        "batched recv 4 conns, sslsocket send": (lambda: sock_client(plain_port, ci, 4, out, True), p1.pid),
         "batched 4 conns": (lambda: sock_client(batched_port, ci, 4, out, True), p1.pid),
     }
+    keep = DEFAULT_ROWS
     if "--only" in sys.argv:
         keep = sys.argv[sys.argv.index("--only") + 1].split("|")
+    if "--all" not in sys.argv:
         variants = {k: v for k, v in variants.items() if k in keep}
     if "--grpc" in sys.argv:
         p2 = mp.Process(target=grpc_server, args=(si, q2), daemon=True)
