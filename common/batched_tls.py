@@ -69,8 +69,8 @@ class BatchedTLS:
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 return 0
             finally:
-                if self._outgoing.pending:  # TLS 1.3 post-handshake answers (key update)
-                    self._flush()
+                if self._outgoing.pending:  # TLS 1.3 post-handshake answers (key update); a
+                    self._flush_quietly()   # failed send shows as the end at the next read
 
     def recv(self, n: int) -> bytes:
         buffer = bytearray(n)
