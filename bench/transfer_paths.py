@@ -238,6 +238,8 @@ def main():
         "batched recv, sslsocket send, nagle": (lambda: sock_client(nagle_port, ci, 1, out, True), p1.pid),
         "batched recv 256K, sslsocket send":
             (lambda: sock_client(plain_port, ci, 1, out, True, recv_batch=256 * 1024), p1.pid),
+        "batched recv 4M, sslsocket send":
+            (lambda: sock_client(plain_port, ci, 1, out, True, recv_batch=4 * MiB), p1.pid),
         "batched recv 256K, send 64K":
             (lambda: sock_client(small_block_port, ci, 1, out, True, recv_batch=256 * 1024), p1.pid),
         "batched 1 conn, preadv": (lambda: sock_client(batched_port, ci, 1, out, True, READ_PREADV), p1.pid),
