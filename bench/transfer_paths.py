@@ -258,6 +258,7 @@ def main():
         p2.start()
         addr = q2.get(timeout=60)
         variants["grpc 1 stream"] = (lambda: asyncio.run(grpc_client(addr, ci, 1, out, pool)), p2.pid)
+        variants["grpc 4 streams"] = (lambda: asyncio.run(grpc_client(addr, ci, 4, out, pool)), p2.pid)
 
     h, b = hashlib.sha256(), os.urandom(64 * MiB)
     t = time.perf_counter()
