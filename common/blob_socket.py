@@ -26,6 +26,7 @@ import ssl
 import struct
 from typing import Callable
 
+from llmesh.common.batched_tls import BatchedTLS, connect_tls
 from llmesh.common.channels import PEER_TLS_NAME
 from llmesh.common.errors import InvalidArgument, MeshError, Unavailable
 from llmesh.common.tls import Identity, load_identity
@@ -33,8 +34,6 @@ from llmesh.common.tls import Identity, load_identity
 VERSION = 1
 MAX_FRAME = 64 * 1024
 BODY_CHUNK = 4 * 1024 * 1024  # bytes per send/recv batch on either side
-
-
 
 class Unreachable(ConnectionError):
     """The blob socket could not be connected to (before any TLS): not proof that the agent is down."""
@@ -96,7 +95,8 @@ def recv_exactly(sock, n: int) -> bytes:
 
 
 def recv_into_full(sock, view: memoryview) -> int:
-    """Fill ``view`` (TLS hands out one record, ~16 KiB, per recv); fewer bytes only at the end."""
+    """Fill ``view`` (TLS hands out one record, ~16 KiB, per call; the socket is read in larger
+    batches underneath, llmesh.common.batched_tls); fewer bytes only at the end."""
     got = 0
     while got < len(view):
         n = sock.recv_into(view[got:])
@@ -110,7 +110,7 @@ def refusal(exc: MeshError) -> dict:
     return {"code": exc.code, "error": str(exc)}
 
 
-def connect(address: str, contexts: Contexts, timeout_s: float) -> ssl.SSLSocket:
+def connect(address: str, contexts: Contexts, timeout_s: float) -> BatchedTLS:
     """A mutual-TLS connection to another agent's blob socket (``host:port``)."""
     host, _, port = address.rpartition(":")
     try:
@@ -121,7 +121,7 @@ def connect(address: str, contexts: Contexts, timeout_s: float) -> ssl.SSLSocket
         raise Unreachable(f"cannot connect to the blob socket {address}: {exc}") from exc
     try:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return contexts.get().wrap_socket(raw, server_hostname=PEER_TLS_NAME)
+        return connect_tls(raw, contexts.get(), PEER_TLS_NAME)
     except BaseException:
         raw.close()
         raise

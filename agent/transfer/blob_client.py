@@ -11,6 +11,7 @@ import threading
 from typing import Callable, Iterable
 
 from llmesh.common import blob_socket
+from llmesh.common.batched_tls import BatchedTLS
 from llmesh.common.errors import FailedPrecondition, error_for_code
 from llmesh.common.platform import direct_buffer
 from llmesh.common.ratelimit import TokenBucket, chunk_for, wait_all
@@ -29,7 +30,7 @@ class BlobReads:
     def __init__(self, identity: Callable[[], Identity]):
         self.contexts = blob_socket.Contexts(identity, server=False)
         self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
+        self._open: set[BatchedTLS] = set()
         self._closed = False
 
     def read(self, address: str, ticket: str, digest: str, offset: int, length: int, sink: Sink,
@@ -75,13 +76,13 @@ class BlobReads:
             except OSError:
                 pass
 
-    def _hold(self, sock: socket.socket) -> None:
+    def _hold(self, sock: BatchedTLS) -> None:
         with self._lock:
             if self._closed:
                 raise FailedPrecondition("the job has ended")
             self._open.add(sock)
 
-    def _release(self, sock: socket.socket) -> None:
+    def _release(self, sock: BatchedTLS) -> None:
         with self._lock:
             self._open.discard(sock)
         sock.close()

@@ -10,6 +10,8 @@ PeerReadLog, so the coordinator's audit log sees both paths alike. The upload li
 fault hooks apply as on the gRPC path.
 
 One thread per connection (TLS and reads release the GIL: several readers use several cores).
+It sends through an ``ssl.SSLSocket``: batching the source's records through memory BIOs, as the
+destination does (llmesh.common.batched_tls), measured no saving here (docs/transfer-data-path.md).
 """
 from __future__ import annotations
 
