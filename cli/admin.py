@@ -111,14 +111,15 @@ def _resource(event: dict) -> str:
 @click.command()
 @click.option("--since", default="", help="Only events newer than this (e.g. 1h, 7d).")
 @click.option("--actor", default="", help="Only this actor (user name or agent:<id>).")
+@click.option("--action", default="", help="Only this action (user.add) or family of actions (user).")
 @click.option("--limit", type=click.IntRange(min=0), default=200, show_default=True)
 @render.output(show_audit)
 @click.pass_obj
-def audit(obj, since, actor, limit):
+def audit(obj, since, actor, action, limit):
     """Every change and every refusal: who, role, action, resource, result, source, time."""
     since_ts = time.time() - parse_duration(since) if since else 0.0
     with obj.client() as mesh:
-        return mesh.audit(since_ts, actor, limit)
+        return mesh.audit(since_ts, actor, limit, action)
 
 
 @click.command()

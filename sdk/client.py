@@ -175,8 +175,10 @@ class MeshClient:
     def remove_host(self, name: str) -> dict:
         return wire.to_dict(self._call(self._admin.RemoveHost, security_pb.RemoveHostRequest(name=_host(name))))
 
-    def audit(self, since: float = 0.0, actor: str = "", limit: int = 1000) -> list[dict]:
-        reply = self._call(self._admin.ListAudit, security_pb.ListAuditRequest(since=since, actor=actor, limit=limit))
+    def audit(self, since: float = 0.0, actor: str = "", limit: int = 1000, action: str = "") -> list[dict]:
+        """Newest first; ``action``: one (user.add) or a family of them (user)."""
+        reply = self._call(self._admin.ListAudit, security_pb.ListAuditRequest(since=since, actor=actor, limit=limit,
+                                                                               action=action))
         return [wire.to_dict(e) for e in reply.events]
 
     # -- the catalog (versions, lifecycle, aliases, lineage, metrics, search, …) -----------

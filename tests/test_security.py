@@ -214,6 +214,12 @@ def test_the_audit_log_records_changes_and_refusals(secured):
     assert change["role"] == "admin" and change["source"].startswith("ipv4:127.0.0.1")
     only_val = secured.json("audit", "--actor", "val")
     assert only_val and all(e["actor"] == "val" for e in only_val)
+    family = secured.json("audit", "--action", "user")  # user.add and its kin, not token.create
+    assert {e["action"] for e in family} == {e["action"] for e in events if e["action"].startswith("user.")} != set()
+    exact = secured.json("audit", "--action", "model.register")
+    assert exact and {e["action"] for e in exact} == {"model.register"}
+    assert "model.register" in {e["action"] for e in secured.json("audit", "--action", "model")}
+    assert secured.json("audit", "--action", "mod") == []  # a family is a whole word, not a prefix
 
 
 # Short enough to see a renewal and an expiry in one test, long enough that the renewed

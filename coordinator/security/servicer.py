@@ -64,5 +64,5 @@ class AdminServicer(security_grpc.AdminServicer):
     @translate_errors
     async def ListAudit(self, request: pb.ListAuditRequest,
                         context: grpc.aio.ServicerContext) -> pb.ListAuditResponse:
-        events = await self.security.audit(request.since, request.actor, request.limit)
+        events = await self.security.audit(request.since, request.actor, request.limit, request.action)
         return pb.ListAuditResponse(events=[wire.to_message(pb.AuditEvent, e) for e in events])

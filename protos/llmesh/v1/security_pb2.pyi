@@ -141,14 +141,16 @@ class AuditEvent(_message.Message):
     def __init__(self, id: _Optional[int] = ..., ts: _Optional[float] = ..., actor: _Optional[str] = ..., role: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., result: _Optional[str] = ..., source: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...
 
 class ListAuditRequest(_message.Message):
-    __slots__ = ("since", "actor", "limit")
+    __slots__ = ("since", "actor", "limit", "action")
     SINCE_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
     since: float
     actor: str
     limit: int
-    def __init__(self, since: _Optional[float] = ..., actor: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    action: str
+    def __init__(self, since: _Optional[float] = ..., actor: _Optional[str] = ..., limit: _Optional[int] = ..., action: _Optional[str] = ...) -> None: ...
 
 class ListAuditResponse(_message.Message):
     __slots__ = ("events",)
