@@ -141,3 +141,23 @@ def test_a_rescan_keeps_the_rows_and_shows_the_new_verification(registry):
     registry.models.apply_inventory("id-a", [found("/m/tiny", "tiny", "t1")], now=before + 60)
     assert kept(registry) == 3  # agents rescan every minute: copies are read at listing time, not kept
     assert one(registry, "tiny:1")["copies"][0]["verified_at"] == before + 60
+
+
+def test_a_start_that_builds_many_rows_says_so(tmp_path, monkeypatch, caplog):
+    from llmesh.coordinator.registry import versions
+
+    first = Registry(tmp_path / "registry.db")
+    first.hosts.host_hello(hello("id-a", "a"))
+    first.models.register("id-a", found("/m/base", "base", "b"))
+    first.db.conn.execute("DELETE FROM version_listing")
+    first.close()
+    monkeypatch.setattr(versions, "NOTICE_LISTING_ROWS", 1)
+    with caplog.at_level("INFO", logger=versions.__name__):
+        again = Registry(tmp_path / "registry.db")
+    assert "building the listing rows of 1 versions" in caplog.text
+    assert kept(again) == 1
+    caplog.clear()
+    again.close()
+    with caplog.at_level("INFO", logger=versions.__name__):
+        Registry(tmp_path / "registry.db").close()  # nothing left to build: nothing to say
+    assert "listing rows" not in caplog.text

@@ -3,6 +3,7 @@ listing answers with (their copies, with each host's status, and the catalog's f
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from typing import Any
@@ -13,6 +14,9 @@ from llmesh.coordinator.registry import listing
 from llmesh.coordinator.registry.database import Database, chunks
 from llmesh.coordinator.registry.facts import param_value
 from llmesh.coordinator.registry.hosts import host_status
+
+log = logging.getLogger(__name__)
+NOTICE_LISTING_ROWS = 10_000
 
 
 class VersionsRepository:
@@ -128,6 +132,8 @@ class VersionsRepository:
             with self.db.atomic():
                 listing.ensure(self.db.conn, _LISTING_FORMAT)
             missing = listing.unlisted(self.db.conn)
+            if len(missing) >= NOTICE_LISTING_ROWS:  # a start that takes a while says why
+                log.info("building the listing rows of %d versions (once after an upgrade)", len(missing))
             for ids in chunks(missing, 500):
                 self._build(ids)
         except sqlite3.OperationalError:
