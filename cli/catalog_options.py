@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 
 import click
 
+from llmesh.common import units
 from llmesh.common.errors import InvalidArgument
 
 # -- option parsing (shared with `models register`) -------------------------------------------
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|min|s)?", re.IGNORECASE)
-
-
 def parse_duration(text: str | None) -> float | None:
-    """Seconds from '4500', '75m', '3h', '4h 32m' or '1.5h'."""
-    if not text:
-        return None
-    total, position = 0.0, 0
-    text = text.strip()
-    for match in _DURATION_RE.finditer(text):
-        if text[position:match.start()].strip():
-            break
-        unit = (match.group(2) or "s").lower()
-        total += float(match.group(1)) * {"d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}[unit]
-        position = match.end()
-    if position == 0 or text[position:].strip():
-        raise InvalidArgument(f"invalid duration {text!r}: expected seconds, or like 75m, 3h, '4h 32m'")
-    return total
+    """Seconds (common.units.parse_duration), None when not given."""
+    return units.parse_duration(text) if text else None
 
 
 def parse_numbers(pairs, what: str = "metric") -> dict[str, float]:

@@ -35,6 +35,7 @@ VERSION = 1
 MAX_FRAME = 64 * 1024
 BODY_CHUNK = 4 * 1024 * 1024  # bytes per send/recv batch on either side
 
+
 class Unreachable(ConnectionError):
     """The blob socket could not be connected to (before any TLS): not proof that the agent is down."""
 

@@ -42,8 +42,7 @@ def format_digest(hex_digest: str) -> str:
 
 
 def is_digest(text: str) -> bool:
-    return (isinstance(text, str) and text.startswith(PREFIX) and len(text) == 71
-            and all(c in "0123456789abcdef" for c in text[7:]))
+    return is_piece_hash(text, SHA256)  # a file's digest has a sha256 piece hash's shape
 
 
 def use_blake3(enabled: bool) -> None:
@@ -91,12 +90,6 @@ def is_piece_hash(text: str, algorithm: str) -> bool:
     prefix = algorithm + ":"
     return (isinstance(text, str) and text.startswith(prefix) and len(text) == len(prefix) + 64
             and all(c in "0123456789abcdef" for c in text[len(prefix):]))
-
-
-def piece_hash_of(algorithm: str, data) -> str:
-    h = new_piece_hasher(algorithm)
-    h.update(data)
-    return format_piece_hash(algorithm, h.hexdigest())
 
 
 def hash_file(path, chunk_size: int = READ_CHUNK, *, progress=None) -> tuple[int, str]:

@@ -2,6 +2,8 @@
 errors and meshctl's tables."""
 from __future__ import annotations
 
+import re
+
 from llmesh.common.errors import InvalidArgument
 from llmesh.common.hashing import PREFIX
 
@@ -84,11 +86,20 @@ def human_rate(bytes_per_s: float) -> str:
     return f"{value:.0f} {unit}/s" if unit == "B" else f"{value:.1f} {unit}/s"
 
 
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(min|d|h|m|s)?", re.IGNORECASE)
+_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}
+
+
 def parse_duration(text: str) -> float:
-    """'90s', '15m', '1h', '7d' or plain seconds (`meshctl audit --since`, the dashboard's audit filter)."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = text.strip().lower()
-    try:
-        return float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
-    except ValueError:
-        raise InvalidArgument(f"invalid duration {text!r}: use e.g. 90s, 15m, 1h, 7d") from None
+    """Seconds from '4500', '90s', '75m', '1.5h', '7d' or '4h 32m' (`meshctl audit --since`, token
+    lifetimes, a training run's duration, the dashboard's audit filter)."""
+    total, position = 0.0, 0
+    text = text.strip()
+    for match in _DURATION_RE.finditer(text):
+        if text[position:match.start()].strip():
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[(match.group(2) or "s").lower()]
+        position = match.end()
+    if position == 0 or text[position:].strip():
+        raise InvalidArgument(f"invalid duration {text!r}: expected seconds, or like 90s, 15m, 1h, 7d, '4h 32m'")
+    return total

@@ -13,13 +13,13 @@ import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-import grpc
 from cryptography import x509
 
 from llmesh.common import tls
 from llmesh.common.errors import Internal, MeshError, PermissionDenied, Unauthenticated, grpc_status
 from llmesh.common.protocol import METADATA_KEY, check_protocol
 from llmesh.coordinator.identity import ROLES, SYSTEM, Caller, current_caller  # noqa: F401 (re-exported)
+from llmesh.coordinator.interceptor import WrappingInterceptor
 from llmesh.coordinator.policy import AGENT, LINK_METHOD, PUBLIC, policy_for
 
 log = logging.getLogger("llmesh.coordinator.auth")
@@ -46,21 +46,13 @@ class Authenticator:
     ca_pin: str
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     def __init__(self, auth: Authenticator):
+        super().__init__()
         self.auth = auth
-        self._wrapped: dict[str, tuple] = {}  # method -> (its handler, that handler wrapped)
 
-    async def intercept_service(self, continuation, details):
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        method = details.method
-        # A method's handler is the same object on every call: wrapped once, not per call.
-        cached = self._wrapped.get(method)
-        if cached is None or cached[0] is not handler:
-            cached = self._wrapped[method] = (handler, _wrap(handler, lambda context: self._authorize(method, context)))
-        return cached[1]
+    def wrap_handler(self, handler, method: str):
+        return _wrap(handler, lambda context: self._authorize(method, context))
 
     async def _authorize(self, method: str, context) -> None:
         address = context.peer() or ""

@@ -156,10 +156,10 @@ def test_logins_roles_csrf_and_pages_over_http(mesh, tmp_path):
     assert users == [e for e in cli if e["action"].startswith("user.")] and users
     assert web.json("/api/audit?action=user.add")[1]["items"] == [e for e in cli if e["action"] == "user.add"]
     assert web.json("/api/audit?since=1h")[1]["items"] == cli[:50]
-    assert web.json("/api/audit?since=" + urllib.request.quote("-1h"))[1]["items"] == []  # since a time to come
     assert web.json("/api/audit?limit=1&offset=1")[1]["items"] == cli[1:2]
-    status, bad = web.json("/api/audit?since=lately")
-    assert status == 400 and "invalid duration 'lately'" in bad["error"]
+    for bad_since in ("lately", "-1h"):  # the CLI's one duration syntax: a negative one is a mistake
+        status, bad = web.json("/api/audit?since=" + urllib.request.quote(bad_since))
+        assert status == 400 and f"invalid duration '{bad_since}'" in bad["error"]
 
     # A one-time login link (meshctl dashboard): good once, then the login page.
     printed = mesh.meshctl("dashboard", "--print", env={"LLMESH_TOKEN": viewer_token}).stdout.strip()

@@ -55,7 +55,7 @@ class Throttle:
         self.share, self.clock, self.sleep = float(share), clock, sleep
         self._free_at = float("-inf")  # when the reads so far have had their share of the time
         self._marks = threading.local()  # per worker: when its last pause ended
-        self._lock = threading.Lock()  # the bucket itself is for one event loop; reads come from threads
+        self._lock = threading.Lock()  # the workers share _free_at
 
     @property
     def bytes(self) -> int:

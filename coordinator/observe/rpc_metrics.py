@@ -8,6 +8,8 @@ import time
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from llmesh.coordinator.interceptor import WrappingInterceptor
+
 # Registry calls take milliseconds; transfers' control RPCs and GPU queries take seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -26,24 +28,15 @@ class RpcMetrics:
             self.latency.labels(method).observe(seconds)
 
 
-class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
+class RpcMetricsInterceptor(WrappingInterceptor):
     """Outermost interceptor: calls refused by authentication are counted too."""
 
     def __init__(self, metrics: RpcMetrics):
+        super().__init__()
         self.metrics = metrics
-        self._wrapped: dict[str, tuple] = {}  # method -> (its handler, that handler wrapped)
 
-    async def intercept_service(self, continuation, details):
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        # A method's handler is the same object on every call: wrapped once, not per call.
-        cached = self._wrapped.get(details.method)
-        if cached is None or cached[0] is not handler:
-            cached = self._wrapped[details.method] = (handler, self._wrap(handler, details.method.lstrip("/")))
-        return cached[1]
-
-    def _wrap(self, handler, method: str):
+    def wrap_handler(self, handler, method: str):
+        method = method.lstrip("/")
         observe = self.metrics.observe
 
         def wrap(behavior, timed: bool):

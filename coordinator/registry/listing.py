@@ -22,6 +22,7 @@ import sys
 import zlib
 
 from llmesh.common.errors import Internal
+from llmesh.common.wire import dict_maker
 
 TABLE = "version_listing"
 
@@ -110,11 +111,7 @@ class Codec:
 
     def __init__(self, keys: tuple[str, ...]):
         self.keys = keys
-        namespace: dict = {}
-        # The source holds only the given keys, repr'd.
-        exec(f"def make({', '.join(f'v{i}' for i in range(len(keys)))}):\n"  # noqa: S102
-             f"    return {{{', '.join(f'{key!r}: v{i}' for i, key in enumerate(keys))}}}\n", namespace)
-        self.make = namespace["make"]
+        self.make = dict_maker(keys)
 
     def dumps(self, version: dict) -> bytes:
         if tuple(version) != self.keys:
