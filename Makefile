@@ -35,14 +35,7 @@ SYSTEM_PACKAGES += docker-registry
 SYSTEM_PACKAGES += systemd
 
 system-packages:
-	@for pkg in $(SYSTEM_PACKAGES); do \
-		command -v $$pkg >/dev/null 2>&1 && continue; \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			(apt-get install -y --no-install-recommends $$pkg || \
-			 (apt-get update && apt-get install -y --no-install-recommends $$pkg)) >/dev/null 2>&1 || \
-			echo "note: could not install $$pkg; the tests that need it will skip"; \
-		else echo "note: $$pkg is not installed; the tests that need it will skip"; fi; \
-	done
+	@sh scripts/system-packages.sh "the tests that need it will skip" $(SYSTEM_PACKAGES)
 
 # What bench/transfer.py compares pulls with: scp and rsync over a real sshd on loopback (not
 # needed by `make test`). Installed as above, where we are root with apt-get; else the bench says
@@ -50,15 +43,7 @@ system-packages:
 BENCH_PACKAGES := openssh-server:sshd rsync:rsync
 
 bench-packages:
-	@for entry in $(BENCH_PACKAGES); do \
-		pkg=$${entry%%:*}; bin=$${entry##*:}; \
-		command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] && continue; \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			(apt-get install -y --no-install-recommends $$pkg || \
-			 (apt-get update && apt-get install -y --no-install-recommends $$pkg)) >/dev/null 2>&1 || \
-			echo "note: could not install $$pkg; the bench will skip what needs it"; \
-		else echo "note: $$pkg is not installed; the bench will skip what needs it"; fi; \
-	done
+	@sh scripts/system-packages.sh "the bench will skip what needs it" $(BENCH_PACKAGES)
 
 test: $(STAMP) system-packages
 	$(PY) -m pytest -q
