@@ -18,15 +18,12 @@ import json
 import keyword
 import threading
 from collections.abc import Callable
-from itertools import islice
 from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
-
-from llmesh.common.errors import Internal
 
 
 def _not_json(value: Any) -> Any:
@@ -62,23 +59,23 @@ def fill(message: Message, data: dict[str, Any]) -> Message:
         if entry is None:
             continue
         name, kind, _, nested = entry
-        if kind == _JSON:
-            setattr(message, name, _json_text(value))
-        elif kind == _MAP:
+        if kind == JSON:
+            setattr(message, name, json_text(value))
+        elif kind == MAP:
             target = getattr(message, name)
             for k, v in value.items():
                 if nested is None:
                     target[k] = v
                 else:
                     fill(target[k], v)
-        elif kind == _REPEATED:
+        elif kind == REPEATED:
             target = getattr(message, name)
             if nested is None:
                 target.extend(value)
             else:
                 for item in value:
                     fill(target.add(), item)
-        elif kind == _MESSAGE:
+        elif kind == MESSAGE:
             fill(getattr(message, name), value)
         else:
             setattr(message, name, value)
@@ -87,7 +84,8 @@ def fill(message: Message, data: dict[str, Any]) -> Message:
 
 # -- field kinds --------------------------------------------------------------------------
 
-_SCALAR, _OPTIONAL, _JSON, _MESSAGE, _REPEATED, _MAP = range(6)
+# How a field of a message is read and written (field_kind); columns.py lays them out too.
+SCALAR, OPTIONAL, JSON, MESSAGE, REPEATED, MAP = range(6)
 
 
 def _is_repeated(fd: FieldDescriptor) -> bool:
@@ -100,19 +98,19 @@ def _is_map(fd: FieldDescriptor) -> bool:
             and fd.message_type.GetOptions().map_entry)
 
 
-def _kind(fd: FieldDescriptor) -> tuple[int, Descriptor | None]:
+def field_kind(fd: FieldDescriptor) -> tuple[int, Descriptor | None]:
     """How a field is read: its kind, and the message type of its values (None for scalars)."""
     if _is_map(fd):
-        return _MAP, fd.message_type.fields_by_name["value"].message_type
+        return MAP, fd.message_type.fields_by_name["value"].message_type
     if _is_repeated(fd):
-        return _REPEATED, fd.message_type
+        return REPEATED, fd.message_type
     if fd.message_type is not None:
-        return _MESSAGE, fd.message_type
+        return MESSAGE, fd.message_type
     if fd.has_presence:
-        return _OPTIONAL, None
+        return OPTIONAL, None
     if fd.name.endswith("_json"):
-        return _JSON, None
-    return _SCALAR, None
+        return JSON, None
+    return SCALAR, None
 
 
 # -- reading: one generated function per message type -------------------------------------
@@ -121,7 +119,7 @@ _READERS: dict[str, Callable[[Message], dict[str, Any]]] = {}
 _READERS_BUILDING = threading.Lock()
 
 
-def _decode_json(text: str) -> Any:
+def decode_json(text: str) -> Any:
     # Most *_json fields hold an empty object or list: skip the parser for those.
     if not text or text == "{}":
         return {}
@@ -151,29 +149,29 @@ def _make_reader(descriptor: Descriptor, made: dict[str, Callable]) -> Callable[
     found = _READERS.get(descriptor.full_name) or made.get(descriptor.full_name)
     if found is not None:
         return found
-    namespace: dict[str, Any] = {"_decode_json": _decode_json}
+    namespace: dict[str, Any] = {"decode_json": decode_json}
     nested: dict[str, Descriptor] = {}  # variable in the generated code -> the message type it reads
     lines = []
     for fd in descriptor.fields:
         name = fd.name
         value = f"m.{name}" if name.isidentifier() and not keyword.iskeyword(name) else f"getattr(m, {name!r})"
-        kind, values_type = _kind(fd)
+        kind, values_type = field_kind(fd)
         key = name
         if values_type is not None:
             read_nested = next((variable for variable, known in nested.items() if known is values_type),
                                f"_read_{len(nested)}")
             nested[read_nested] = values_type
-        if kind == _MAP:
+        if kind == MAP:
             expr = (f"{{k: {read_nested}(v) for k, v in {value}.items()}}" if values_type is not None
                     else f"{{k: c[k] for c in ({value},) for k in c}}")  # faster than dict(c) on a map
-        elif kind == _REPEATED:
+        elif kind == REPEATED:
             expr = f"[{read_nested}(v) for v in {value}]" if values_type is not None else f"{value}[:]"
-        elif kind == _MESSAGE:
+        elif kind == MESSAGE:
             expr = f"{read_nested}({value})"
-        elif kind == _OPTIONAL:
+        elif kind == OPTIONAL:
             expr = f"({value} if m.HasField({name!r}) else None)"
-        elif kind == _JSON:
-            key, expr = name[:-5], f"_decode_json({value})"
+        elif kind == JSON:
+            key, expr = name[:-5], f"decode_json({value})"
         else:
             expr = value
         lines.append(f"        {key!r}: {expr},")
@@ -199,12 +197,12 @@ def _write_plan(cls: type[Message]) -> _WritePlan:
     if plan is None:
         plan = {}
         for fd in cls.DESCRIPTOR.fields:
-            kind, values_type = _kind(fd)
-            if fd.name.endswith("_json") and kind in (_SCALAR, _OPTIONAL):
-                kind = _JSON  # written from any value, read back only where it has no presence
+            kind, values_type = field_kind(fd)
+            if fd.name.endswith("_json") and kind in (SCALAR, OPTIONAL):
+                kind = JSON  # written from any value, read back only where it has no presence
             # Proto3 fields without presence that hold their default are not on the wire: leaving
             # them out of the constructor changes nothing (only a value of the exact type counts).
-            empty = fd.default_value if kind == _SCALAR else _KEEP
+            empty = fd.default_value if kind == SCALAR else _KEEP
             nested = GetMessageClass(values_type) if values_type is not None else None
             plan[fd.name] = (fd.name, kind, empty, nested)
         for fd in cls.DESCRIPTOR.fields:
@@ -214,7 +212,7 @@ def _write_plan(cls: type[Message]) -> _WritePlan:
     return plan
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if not value and type(value) in (dict, list):
@@ -256,7 +254,7 @@ def _make_writer(cls: type[Message]) -> Callable[[Callable[..., Message], dict[s
     if _has_oneof(cls.DESCRIPTOR):
         return None
     plan = _write_plan(cls)
-    namespace: dict[str, Any] = {"_json_text": _json_text, "_build": _build, "_sets_anything": _sets_anything}
+    namespace: dict[str, Any] = {"json_text": json_text, "_build": _build, "_sets_anything": _sets_anything}
     lines, after = ["def write(make, d):", "    get = d.get", "    a = {}"], []
     for i, fd in enumerate(cls.DESCRIPTOR.fields):
         name, kind, empty, nested = plan[fd.name]
@@ -264,30 +262,30 @@ def _make_writer(cls: type[Message]) -> Callable[[Callable[..., Message], dict[s
         attribute = f"m.{name}" if name.isidentifier() and not keyword.iskeyword(name) else f"getattr(m, {key})"
         lines.append(f"    v = get({key})")
         short = name[:-5] if name.endswith("_json") else None
-        if kind == _JSON and short and plan.get(short) is plan[name]:  # also under the name without _json
+        if kind == JSON and short and plan.get(short) is plan[name]:  # also under the name without _json
             lines.append(f"    if v is None: v = get({short!r})")
         if nested is not None:
             namespace[f"_c{i}"] = nested
-        if kind == _SCALAR:
+        if kind == SCALAR:
             namespace[f"_d{i}"], namespace[f"_t{i}"] = empty, empty.__class__
             lines.append(f"    if v is not None and (v.__class__ is not _t{i} or v != _d{i}): a[{key}] = v")
-        elif kind == _OPTIONAL:
+        elif kind == OPTIONAL:
             lines.append(f"    if v is not None: a[{key}] = v")
-        elif kind == _JSON:
-            lines += ["    if v is not None:",  # _json_text, its common cases inline
+        elif kind == JSON:
+            lines += ["    if v is not None:",  # json_text, its common cases inline
                       f"        a[{key}] = v if v.__class__ is str else '{{}}' if v.__class__ is dict and not v "
-                      f"else '[]' if v.__class__ is list and not v else _json_text(v)"]
-        elif kind == _REPEATED and nested is None:
+                      f"else '[]' if v.__class__ is list and not v else json_text(v)"]
+        elif kind == REPEATED and nested is None:
             lines.append(f"    if v is not None and (v.__class__ is not list or v): a[{key}] = v")
-        elif kind == _REPEATED:  # built in place once the message exists
+        elif kind == REPEATED:  # built in place once the message exists
             lines.append(f"    r{i} = v")
             after += [f"    if r{i} is not None:", f"        add = {attribute}.add",
                       f"        for item in r{i}: _build(add, _c{i}, item)"]
-        elif kind == _MAP and nested is None:  # set key by key: a map given to the constructor costs more
+        elif kind == MAP and nested is None:  # set key by key: a map given to the constructor costs more
             lines.append(f"    s{i} = v")
             after += [f"    if s{i}:", f"        t = {attribute}",
                       f"        for k, x in s{i}.items(): t[k] = x"]
-        elif kind == _MAP:
+        elif kind == MAP:
             lines.append(f"    if v is not None: a[{key}] = {{k: _build(_c{i}, _c{i}, x) for k, x in v.items()}}")
         else:  # a nested message: present only when the dict sets something in it
             lines.append(f"    if v is not None and _sets_anything(_c{i}, v): a[{key}] = _build(_c{i}, _c{i}, v)")
@@ -308,12 +306,12 @@ def _constructor_args(cls: type[Message], data: dict[str, Any]) -> tuple[dict[st
         if entry is None or value is None:
             continue
         name, kind, empty, nested = entry
-        if kind == _SCALAR:
+        if kind == SCALAR:
             if value.__class__ is empty.__class__ and value == empty:
                 continue
-        elif kind == _JSON:
-            value = _json_text(value)
-        elif kind == _REPEATED:
+        elif kind == JSON:
+            value = json_text(value)
+        elif kind == REPEATED:
             if nested is not None:
                 if in_place is None:
                     in_place = []
@@ -321,14 +319,14 @@ def _constructor_args(cls: type[Message], data: dict[str, Any]) -> tuple[dict[st
                 continue
             if value.__class__ is list and not value:
                 continue
-        elif kind == _MAP:
+        elif kind == MAP:
             if nested is not None:
                 value = {k: _build(nested, nested, v) for k, v in value.items()}
             elif value.__class__ is not dict:
                 value = dict(value.items())  # any mapping, as before
             elif not value:
                 continue
-        elif kind == _MESSAGE:
+        elif kind == MESSAGE:
             if not _sets_anything(nested, value):
                 continue
             value = _build(nested, nested, value)
@@ -346,169 +344,15 @@ def _sets_anything(cls: type[Message], data: dict[str, Any]) -> bool:
         if entry is None or value is None:
             continue
         _, kind, _, nested = entry
-        if kind == _MESSAGE:
+        if kind == MESSAGE:
             if _sets_anything(nested, value):
                 return True
-        elif kind == _MAP or (kind == _REPEATED and nested is not None):
+        elif kind == MAP or (kind == REPEATED and nested is not None):
             if not hasattr(value, "__len__") or len(value):
                 return True
         else:
             return True
     return False
-
-
-# -- columns: the rows of a listing as one message of repeated fields ----------------------
-#
-# A listing answers ~100 versions of ~45 fields: as one message per version, every field costs a
-# call at each end; as columns (one repeated field per field of the row type, mesh.proto's
-# ModelVersionColumns), a whole column is one call. Layout, for each field F of the row type:
-# a scalar or *_json field is the column F; an optional one adds F_set; a list is flattened into
-# F with F_counts (entries per row); a map into F_keys and F_values with F_counts; a list of
-# messages into F_<field> for each of their (scalar) fields with F_counts; ``rows`` is the count.
-
-# per row field: (key in the row dict, kind, field name, the column's default, nested field names)
-_ColumnPlan = list[tuple[str, int, str, Any, tuple[str, ...]]]
-_COLUMN_PLANS: dict[tuple[type, str], _ColumnPlan] = {}
-
-
-def _column_plan(columns_cls: type[Message], row: Descriptor) -> _ColumnPlan:
-    plan = _COLUMN_PLANS.get((columns_cls, row.full_name))
-    if plan is not None:
-        return plan
-    have = columns_cls.DESCRIPTOR.fields_by_name
-    plan, needed = [], ["rows"]
-    for fd in row.fields:
-        kind, values_type = _kind(fd)
-        name, key, nested = fd.name, fd.name, ()
-        if kind == _JSON:
-            key = name[:-5]
-        elif kind == _OPTIONAL and name.endswith("_json") or kind == _MESSAGE or (
-                kind == _MAP and values_type is not None):
-            raise TypeError(f"{row.full_name}.{name}: no column layout for this kind of field")
-        if kind == _REPEATED and values_type is not None:
-            if any(_kind(sub)[0] != _SCALAR or sub.name.endswith("_json") for sub in values_type.fields):
-                raise TypeError(f"{row.full_name}.{name}: columns hold lists of plain scalars only")
-            nested = tuple(sub.name for sub in values_type.fields)
-            defaults = tuple(sub.default_value for sub in values_type.fields)
-            needed += [f"{name}_{sub}" for sub in nested] + [f"{name}_counts"]
-            plan.append((key, kind, name, defaults, nested))
-            continue
-        needed += {_OPTIONAL: [name, f"{name}_set"], _REPEATED: [name, f"{name}_counts"],
-                   _MAP: [f"{name}_keys", f"{name}_values", f"{name}_counts"]}.get(kind, [name])
-        default = "" if kind == _JSON else fd.default_value if kind in (_SCALAR, _OPTIONAL) else None
-        plan.append((key, kind, name, default, nested))
-    missing = [n for n in needed if n not in have]
-    if missing:  # a row field without its columns would be dropped from every listing
-        raise TypeError(f"{columns_cls.DESCRIPTOR.full_name} lacks columns for {row.full_name}: "
-                        f"{', '.join(missing)}")
-    _COLUMN_PLANS[(columns_cls, row.full_name)] = plan
-    return plan
-
-
-def to_columns(columns_cls: type[Message], row_cls: type[Message], rows: list[dict[str, Any]]) -> Message:
-    """``rows`` (dicts as to_message takes them for ``row_cls``) as one message of columns."""
-    kinds = (columns_cls, row_cls.DESCRIPTOR.full_name)
-    plan = _column_plan(columns_cls, row_cls.DESCRIPTOR)
-    gather, width = _gatherer(kinds, plan)
-    # Each row's values in one call, turned into columns by zip: no Python loop per value.
-    gathered = list(zip(*map(gather, rows))) or [()] * width
-    args: dict[str, Any] = {"rows": len(rows)}
-    at = 0
-    for key, kind, name, default, nested in plan:
-        values = gathered[at]
-        at += 1
-        if kind == _SCALAR:
-            args[name] = [default if v is None else v for v in values] if None in values else values
-        elif kind == _JSON:  # the field's own name first, as to_message takes it
-            if key != name:
-                if None in values:
-                    values = [short if v is None else v for v, short in zip(values, gathered[at])]
-                at += 1
-            args[name] = [default if v is None else _json_text(v) for v in values]
-        elif kind == _OPTIONAL:
-            args[name] = [default if v is None else v for v in values]
-            args[f"{name}_set"] = [v is not None for v in values]
-        elif kind == _MAP:
-            maps = [m or {} for m in values]
-            args[f"{name}_keys"] = [k for m in maps for k in m]
-            args[f"{name}_values"] = [v for m in maps for v in m.values()]
-            args[f"{name}_counts"] = [len(m) for m in maps]
-        else:
-            lists = [list(x or ()) for x in values]
-            args[f"{name}_counts"] = [len(x) for x in lists]
-            flat = [v for x in lists for v in x]
-            if not nested:
-                args[name] = flat
-            for sub, sub_default in zip(nested, default or ()):
-                args[f"{name}_{sub}"] = [sub_default if v is None else v for v in [item.get(sub) for item in flat]]
-    return columns_cls(**args)
-
-
-_GATHERERS: dict[tuple[type, str], tuple[Callable[[dict], tuple], int]] = {}
-
-
-def _gatherer(kinds: tuple[type, str], plan: _ColumnPlan) -> tuple[Callable[[dict], tuple], int]:
-    """``gather(row)`` -> the row's value for each plan entry (a *_json field: under its own name,
-    then under the short one), and how many values that is."""
-    found = _GATHERERS.get(kinds)
-    if found is None:
-        keys = []
-        for key, kind, name, *_ in plan:
-            keys += [name, key] if kind == _JSON and key != name else [key]
-        namespace: dict[str, Any] = {}
-        # The source holds only the descriptor's field names (repr'd strings).
-        exec("def gather(row):\n    get = row.get\n    return (" + "".join(f"get({k!r}), " for k in keys)  # noqa: S102
-             + ")\n", namespace)
-        found = _GATHERERS[kinds] = (namespace["gather"], len(keys))
-    return found
-
-
-def from_columns(columns: Message, row_cls: type[Message]) -> list[dict[str, Any]]:
-    """The rows of a to_columns message, each as to_dict reads a ``row_cls`` message. A column
-    the sender did not have (a field newer than it) reads as that field's default in every row."""
-    count = columns.rows
-    if not count:
-        return []
-    plan = _column_plan(type(columns), row_cls.DESCRIPTOR)
-    values = []
-    for key, kind, name, default, nested in plan:
-        if kind in (_SCALAR, _JSON, _OPTIONAL):
-            column = _column(columns, name, count, default)
-            if kind == _JSON:
-                first = column[0]
-                if first in ("", "{}", "[]") and column.count(first) == count:  # e.g. no row has any
-                    column = [{} for _ in column] if first != "[]" else [[] for _ in column]
-                else:
-                    column = [_decode_json(text) for text in column]
-            elif kind == _OPTIONAL:
-                column = [v if present else None
-                          for v, present in zip(column, _column(columns, f"{name}_set", count, False))]
-            values.append(column)
-            continue
-        counts = _column(columns, f"{name}_counts", count, 0)
-        total = sum(counts)
-        if kind == _MAP:
-            values.append(_split(_column(columns, f"{name}_keys", total), counts,
-                                 _column(columns, f"{name}_values", total)))
-        elif nested:
-            items = [dict(zip(nested, t)) for t in zip(*[_column(columns, f"{name}_{sub}", total, d)
-                                                          for sub, d in zip(nested, default)])]
-            values.append(_split(items, counts))
-        else:
-            values.append(_split(_column(columns, name, total), counts))
-    return list(map(_row_maker((type(columns), row_cls.DESCRIPTOR.full_name), plan), *values))
-
-
-_ROW_MAKERS: dict[tuple[type, str], Callable[..., dict[str, Any]]] = {}
-
-
-def _row_maker(kinds: tuple[type, str], plan: _ColumnPlan) -> Callable[..., dict[str, Any]]:
-    """dict_maker for the plan's keys, made once per message kind."""
-    make = _ROW_MAKERS.get(kinds)
-    if make is None:
-        make = _ROW_MAKERS[kinds] = dict_maker(tuple(key for key, *_ in plan))
-    return make
-
 
 def dict_maker(keys: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
     """``make(v0, v1, ...)`` -> {keys[0]: v0, keys[1]: v1, ...}, as a dict display: several times
@@ -519,28 +363,3 @@ def dict_maker(keys: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
     # The source holds only the given keys, repr'd.
     exec(f"def make({arguments}):\n    return {{{items}}}\n", namespace)  # noqa: S102
     return namespace["make"]
-
-
-_REQUIRED = object()  # a flattened list's values: there when its counts say so
-
-
-def _column(columns: Message, name: str, count: int, default: Any = _REQUIRED) -> list:
-    values = getattr(columns, name)[:]
-    if len(values) == count:
-        return values
-    if not values and default is not _REQUIRED:  # a sender without this column: every row at the default
-        return [default] * count
-    raise Internal(f"{columns.DESCRIPTOR.name}.{name} has {len(values)} entries, not {count}")
-
-
-def _split(flat: list, counts: list[int], values: list | None = None) -> list:
-    """``flat`` cut into consecutive lists of ``counts`` entries (or dicts of flat -> values)."""
-    if len(flat) == len(counts) and (not counts or min(counts) == 1):  # one each (most versions have one role)
-        return [[x] for x in flat] if values is None else [{k: v} for k, v in zip(flat, values)]
-    if not flat:
-        return [[] for _ in counts] if values is None else [{} for _ in counts]
-    items = iter(flat)
-    if values is None:
-        return [list(islice(items, n)) for n in counts]
-    mapped = iter(values)
-    return [dict(zip(islice(items, n), islice(mapped, n))) for n in counts]

@@ -27,6 +27,7 @@ from pathlib import Path
 from llmesh.common import channels
 from llmesh.common.config import CoordinatorConfig, remove_endpoint, write_credentials, write_endpoint
 from llmesh.common.files import make_private
+from llmesh.coordinator import listing_chunks
 from llmesh.coordinator.auth import Authenticator, AuthInterceptor
 from llmesh.coordinator.catalog.service import CatalogService
 from llmesh.coordinator.catalog.servicer import CatalogServicer
@@ -84,7 +85,7 @@ class Coordinator:
     async def start(cls, config: CoordinatorConfig) -> "Coordinator":
         _make_private_tree(config.data_dir)
         ca = MeshCA(config.data_dir / "ca")
-        core = Core(Registry(config.data_dir / "registry.db"))
+        core = Core(Registry(config.data_dir / "registry.db", listing_chunks.ENCODER))
         security = SecurityService(core, ca, config.agent_cert_ttl_s)
         observe = Observability(core, security)
         try:

@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 
 import grpc
 
-from llmesh.common import channels, tls, wire
+from llmesh.common import channels, columns, tls, wire
 from llmesh.common.config import ClientConfig, resolve_coordinator
 from llmesh.common.errors import Unauthenticated, Unavailable, from_rpc_error
 from llmesh.common.names import check_host_name, check_name, parse_ref
@@ -75,7 +75,7 @@ def _versions(response: pb.ListModelsResponse) -> list[dict]:
     """A listing's versions: by column when the coordinator answered so (a coordinator older than
     the `columns` request field answers a message per version)."""
     if response.HasField("columns"):
-        return wire.from_columns(response.columns, pb.ModelVersion)
+        return columns.from_columns(response.columns, pb.ModelVersion)
     return [wire.to_dict(v) for v in response.versions]
 
 

@@ -1,21 +1,25 @@
 """Listing rows kept ready (coordinator/registry/listing.py): after every kind of write, a listing
-equals the versions built afresh from their tables. Each test lists first, so the rows are kept
-before the change (a stale row would show), then changes one thing and lists again."""
+equals the versions built afresh from their tables, and the same listing joined from the kept wire
+chunks (what the coordinator answers the SDK with) reads the same. Each test lists first, so the
+rows are kept before the change (a stale row would show), then changes one thing and lists again."""
 import sqlite3
 import time
 
 import pytest
 from test_registry import found, hello
 
+from llmesh.common import columns
 from llmesh.common.names import parse_ref
-from llmesh.coordinator.registry import Registry
+from llmesh.coordinator.listing_chunks import ENCODER, fill_columns
+from llmesh.coordinator.registry import ChunkEncoder, Registry
+from llmesh.v1 import mesh_pb2 as pb
 
 NOBODY = frozenset()
 
 
 @pytest.fixture
 def registry(tmp_path):
-    registry = Registry(tmp_path / "registry.db")
+    registry = Registry(tmp_path / "registry.db", ENCODER)
     registry.hosts.host_hello(hello("id-a", "a"))
     registry.hosts.host_hello(hello("id-b", "b"))
     registry.models.register("id-a", found("/m/base", "base", "b"), roles=["general"], tags={"team": "x"})
@@ -35,7 +39,27 @@ def listed(registry, connected=NOBODY) -> list[dict]:
     ids = [registry.versions.resolve(parse_ref(f"{v['name']}:{v['version']}")) for v in versions]
     assert versions == registry.versions.built_afresh(ids, connected)
     assert kept(registry) == len(versions)
+    if registry.versions.chunk_encoder is not None:
+        assert by_chunks(registry, connected) == by_column(versions)
     return versions
+
+
+def by_column(versions: list[dict]) -> list[dict]:
+    """The versions as the SDK reads them when the coordinator builds their columns from dicts."""
+    message = columns.to_columns(pb.ModelVersionColumns, pb.ModelVersion, versions)
+    return columns.from_columns(pb.ModelVersionColumns.FromString(message.SerializeToString()), pb.ModelVersion)
+
+
+def by_chunks(registry, connected=NOBODY) -> list[dict]:
+    """The same listing as the coordinator answers it: kept chunks joined, copies read now."""
+    message = pb.ModelVersionColumns()
+    fill_columns(message, registry.models.list_versions(connected, as_chunks=True))
+    return columns.from_columns(pb.ModelVersionColumns.FromString(message.SerializeToString()), pb.ModelVersion)
+
+
+def chunked(registry, chunk_format: int = ENCODER.format) -> int:
+    return registry.db.one("SELECT COUNT(*) AS n FROM version_listing WHERE chunk IS NOT NULL "
+                           "AND chunk_format = ?", [chunk_format])["n"]
 
 
 def one(registry, ref: str, connected=NOBODY) -> dict:
@@ -118,7 +142,7 @@ def test_rows_written_by_another_connection_are_forgotten_too(registry, tmp_path
 
 
 def test_a_dropped_trigger_is_put_back_and_the_rows_rebuilt(tmp_path):
-    registry = Registry(tmp_path / "r.db")
+    registry = Registry(tmp_path / "r.db", ENCODER)
     registry.hosts.host_hello(hello("id-a", "a"))
     registry.models.register("id-a", found("/m/tiny", "tiny", "t1"), tags={"k": "v"})
     listed(registry)
@@ -128,7 +152,7 @@ def test_a_dropped_trigger_is_put_back_and_the_rows_rebuilt(tmp_path):
     conn.execute("UPDATE version_tags SET value = 'changed'")
     conn.commit()
     conn.close()
-    registry = Registry(tmp_path / "r.db")
+    registry = Registry(tmp_path / "r.db", ENCODER)
     try:
         assert one(registry, "tiny:1")["tags"] == {"k": "changed"}
         assert registry.db.one("SELECT 1 AS x FROM sqlite_master WHERE name = 'listing_version_tags_update'", [])
@@ -161,3 +185,55 @@ def test_a_start_that_builds_many_rows_says_so(tmp_path, monkeypatch, caplog):
     with caplog.at_level("INFO", logger=versions.__name__):
         Registry(tmp_path / "registry.db").close()  # nothing left to build: nothing to say
     assert "listing rows" not in caplog.text
+
+
+def test_rows_kept_without_chunks_get_them_at_open_and_when_listed(registry, tmp_path):
+    listed(registry)
+    assert chunked(registry) == 3
+    plain = Registry(tmp_path / "registry.db")  # another process without the encoder (an import tool)
+    try:
+        plain.catalog.edit(parse_ref("tiny:1"), {"tags": {"production": "false"}})
+        assert [v["tags"] for v in plain.models.list_versions(NOBODY, name="tiny")][0] == {"production": "false"}
+    finally:
+        plain.close()
+    assert chunked(registry) == 2  # the row it kept again has no chunk
+    assert [v["tags"] for v in by_chunks(registry) if v["name"] == "tiny"][0] == {"production": "false"}
+    assert chunked(registry) == 3  # made from the row's dict, and kept
+    listed(registry)
+    registry.db.conn.execute("UPDATE version_listing SET chunk = NULL, chunk_format = NULL")
+    registry.close()
+    again = Registry(tmp_path / "registry.db", ENCODER)  # the coordinator's next start makes them all
+    try:
+        assert chunked(again) == 3
+        listed(again)
+    finally:
+        again.close()
+
+
+def test_chunks_of_another_layout_are_made_again(tmp_path):
+    older = ChunkEncoder(lambda version: columns.row_chunk(pb.ModelVersionColumns, pb.ModelVersion,
+                                                           dict(version, notes="older"), frozenset({"copies"})),
+                         ENCODER.format + 1)
+    registry = Registry(tmp_path / "registry.db", older)
+    registry.hosts.host_hello(hello("id-a", "a"))
+    registry.models.register("id-a", found("/m/tiny", "tiny", "t1"))
+    assert [v["notes"] for v in by_chunks(registry)] == ["older"]
+    assert chunked(registry, older.format) == 1
+    registry.close()
+    registry = Registry(tmp_path / "registry.db", ENCODER)  # an upgrade whose proto changed
+    try:
+        assert (chunked(registry, older.format), chunked(registry)) == (0, 1)
+        assert [v["notes"] for v in listed(registry)] == [""]
+    finally:
+        registry.close()
+
+
+def test_a_listing_by_chunks_needs_the_encoder(tmp_path):
+    from llmesh.common.errors import Internal
+
+    registry = Registry(tmp_path / "registry.db")
+    try:
+        with pytest.raises(Internal, match="without a chunk encoder"):
+            registry.models.list_versions(NOBODY, as_chunks=True)
+    finally:
+        registry.close()

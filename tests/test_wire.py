@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from llmesh.common import wire
+from llmesh.common import columns, wire
 from llmesh.v1 import agent_link_pb2, mesh_pb2, transfer_pb2
 
 
@@ -92,8 +92,8 @@ def test_fill_extends_and_merges_an_existing_message():
 
 def by_column(rows: list[dict]) -> list[dict]:
     """Rows as the SDK reads a listing the coordinator answered by column (serialized and parsed)."""
-    message = wire.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion, rows)
-    return wire.from_columns(mesh_pb2.ModelVersionColumns.FromString(message.SerializeToString()),
+    message = columns.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion, rows)
+    return columns.from_columns(mesh_pb2.ModelVersionColumns.FromString(message.SerializeToString()),
                              mesh_pb2.ModelVersion)
 
 
@@ -127,7 +127,67 @@ def test_a_listing_by_column_reads_as_one_message_per_version_does():
     same_shape = [{"name": f"m{i}", "roles": [f"r{i}"], "tags": {"k": str(i)}, "copies": [{"host": "h"}],
                    "params": {}, "parents": [], "metrics": {}} for i in range(3)]
     assert by_column(same_shape) == by_message(same_shape)
+    # Every row with the same number of map entries (read by strided slices), in each key order.
+    uniform = [{"name": f"m{i}", "tags": {"team": f"t{i}", "production": str(i % 2 == 0).lower()},
+                "metrics": {"b": i, "a": -i}, "capabilities": {"x": True, "y": i == 1}} for i in range(4)]
+    assert by_column(uniform) == by_message(uniform)
+    assert [row["tags"] for row in by_column(uniform)][1] == {"production": "false", "team": "t1"}
     assert by_column([{}, {}]) == by_message([{}, {}])
+
+
+def by_chunks(rows: list[dict], live: frozenset[str]) -> list[dict]:
+    """Rows as the SDK reads a listing the coordinator joined from kept chunks (every field but
+    ``live`` kept per row; ``live`` added at listing time)."""
+    chunks = [columns.row_chunk(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion, row, live) for row in rows]
+    rest = [{k: v for k, v in row.items() if k in live} for row in rows]
+    response = mesh_pb2.ListModelsResponse(next_page_token="t")
+    columns.join_chunks(response.columns, mesh_pb2.ModelVersion, chunks, rest, live)
+    return columns.from_columns(mesh_pb2.ListModelsResponse.FromString(response.SerializeToString()).columns,
+                                mesh_pb2.ModelVersion)
+
+
+def test_a_listing_joined_from_kept_chunks_reads_as_one_built_by_column():
+    rows = [
+        a_version(),
+        {},
+        {"name": "b", "duration_s": None, "cost_usd": 0.0, "roles": ["x", "y", "z"], "tags": {},
+         "metrics": {"a": 1, "b": -0.5}, "params": {"n": [1, None]}, "copies": [{"host": "h"}] * 3,
+         "parents": [{"name": "a", "version": 1}], "aliases": ["prod"], "locked": True},
+        {"name": "c", "copies": [], "roles": [], "extra": {"k": "v"}, "duration_s": 4.5},
+    ]
+    for live in (frozenset({"copies"}), frozenset({"copies", "roles", "tags", "duration_s", "name"}), frozenset()):
+        got = by_chunks(rows, live)
+        assert got == by_column(rows), sorted(live)
+        assert [list(row) for row in got] == [list(row) for row in by_column(rows)]
+    assert by_chunks([], frozenset({"copies"})) == []
+    one = [{"name": "only", "copies": [{"host": "h", "path": "/p"}]}]
+    assert by_chunks(one, frozenset({"copies"})) == by_column(one)
+
+
+def test_chunks_refuse_what_they_cannot_join():
+    from llmesh.common.errors import Internal
+
+    with pytest.raises(TypeError, match="has no field 'copy'"):
+        columns.row_chunk(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion, {}, frozenset({"copy"}))
+    chunk = columns.row_chunk(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion, {"name": "a"},
+                              frozenset({"copies"}))
+    with pytest.raises(Internal, match="2 chunks but 1 rows"):
+        columns.join_chunks(mesh_pb2.ModelVersionColumns(), mesh_pb2.ModelVersion, [chunk, chunk],
+                            [{"copies": []}], frozenset({"copies"}))
+    # Chunks cut with other live fields than the join's: a column comes out short, and reading fails.
+    joined = columns.join_chunks(mesh_pb2.ModelVersionColumns(), mesh_pb2.ModelVersion, [chunk, chunk],
+                                 [{"copies": [], "roles": []}] * 2, frozenset({"copies", "roles", "name"}))
+    with pytest.raises(Internal, match="ModelVersionColumns.name has 4 entries, not 2"):
+        columns.from_columns(joined, mesh_pb2.ModelVersion)
+
+
+def test_a_layout_id_changes_with_either_message_type():
+    ids = {columns.layout_id(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion),
+           columns.layout_id(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelCopy),
+           columns.layout_id(mesh_pb2.ListModelsResponse, mesh_pb2.ModelVersion)}
+    assert len(ids) == 3
+    assert columns.layout_id(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion) == \
+        columns.layout_id(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion)
 
 
 def test_every_field_of_a_version_has_its_columns():
@@ -135,24 +195,24 @@ def test_every_field_of_a_version_has_its_columns():
     assert set(got) == set(wire.to_dict(mesh_pb2.ModelVersion()))
     # A columns type that lacks some field's columns is refused, not read without that key.
     with pytest.raises(TypeError, match="lacks columns for llmesh.v1.ModelCopy: host, path"):
-        wire.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelCopy, [{}])
+        columns.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelCopy, [{}])
 
 
 def test_a_column_the_sender_did_not_have_reads_as_the_default_and_a_short_one_fails():
     from llmesh.common.errors import Internal
 
-    message = wire.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion,
+    message = columns.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion,
                               [{"name": "a", "label": "x", "tags": {"k": "v"}}, {"name": "b", "label": "y"}])
     message.ClearField("label")  # a coordinator older than the field
     message.ClearField("tags_keys")
     message.ClearField("tags_values")
     message.ClearField("tags_counts")
-    rows = wire.from_columns(message, mesh_pb2.ModelVersion)
+    rows = columns.from_columns(message, mesh_pb2.ModelVersion)
     assert [(r["name"], r["label"], r["tags"]) for r in rows] == [("a", "", {}), ("b", "", {})]
-    lists = wire.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion, [{"roles": ["a", "b"]}])
+    lists = columns.to_columns(mesh_pb2.ModelVersionColumns, mesh_pb2.ModelVersion, [{"roles": ["a", "b"]}])
     lists.ClearField("roles")  # counts that say there are roles, and none sent: an error, not [None, None]
     with pytest.raises(Internal, match="ModelVersionColumns.roles has 0 entries, not 2"):
-        wire.from_columns(lists, mesh_pb2.ModelVersion)
+        columns.from_columns(lists, mesh_pb2.ModelVersion)
     del message.name[1:]  # a column shorter than the rows: an error, never a lost row
     with pytest.raises(Internal, match="ModelVersionColumns.name has 1 entries, not 2"):
-        wire.from_columns(message, mesh_pb2.ModelVersion)
+        columns.from_columns(message, mesh_pb2.ModelVersion)

@@ -184,8 +184,11 @@ class CatalogService:
         version_id, reason = await self.core.run(self.registry.reports.resolve_role, role, list(capabilities), prefer)
         return await self._version(version_id), reason
 
-    async def search(self, query: str, sort: str, limit: int) -> list[dict]:
-        return await self.core.run(self.registry.search.search, self._connected(), query, sort=sort, limit=limit)
+    async def search(self, query: str, sort: str, limit: int,
+                     as_chunks: bool = False) -> list[dict] | list[tuple[bytes, list[dict]]]:
+        """as_chunks: each version as (its wire chunk, its copies) (registry.versions.matching)."""
+        return await self.core.run(self.registry.search.search, self._connected(), query, sort=sort, limit=limit,
+                                   as_chunks=as_chunks)
 
     async def summary(self, name: str) -> dict:
         return await self.core.run(self.registry.reports.summary, name)

@@ -11,16 +11,14 @@ from llmesh.common.errors import MeshError, grpc_status
 from llmesh.coordinator import auth
 from llmesh.coordinator.catalog import messages
 from llmesh.coordinator.catalog.service import CatalogService
+from llmesh.coordinator.listing_chunks import fill_columns
 from llmesh.coordinator.rpc import translate_errors
 from llmesh.v1 import catalog_pb2 as pb
 from llmesh.v1 import catalog_pb2_grpc as catalog_grpc
 from llmesh.v1 import mesh_pb2
 
 
-def _versions(versions: list[dict], columns: bool = False) -> mesh_pb2.ListModelsResponse:
-    if columns:
-        return mesh_pb2.ListModelsResponse(columns=wire.to_columns(mesh_pb2.ModelVersionColumns,
-                                                                   mesh_pb2.ModelVersion, versions))
+def _versions(versions: list[dict]) -> mesh_pb2.ListModelsResponse:
     return wire.to_message(mesh_pb2.ListModelsResponse, {"versions": versions})  # built in place, not copied in
 
 
@@ -133,7 +131,12 @@ class CatalogServicer(catalog_grpc.CatalogServicer):
 
     @translate_errors
     async def Search(self, request: pb.SearchRequest, context: Context) -> mesh_pb2.ListModelsResponse:
-        return _versions(await self.service.search(request.query, request.sort, request.limit), request.columns)
+        if request.columns:  # what the SDK asks for: the kept chunks of the versions, joined
+            response = mesh_pb2.ListModelsResponse()
+            fill_columns(response.columns, await self.service.search(request.query, request.sort, request.limit,
+                                                                    as_chunks=True))
+            return response
+        return _versions(await self.service.search(request.query, request.sort, request.limit))
 
     @translate_errors
     async def Verify(self, request: pb.VerifyRequest, context: Context) -> pb.VerifyResult:

@@ -7,6 +7,7 @@ from llmesh.common import wire
 from llmesh.v1 import mesh_pb2 as pb
 from llmesh.v1 import mesh_pb2_grpc as mesh_grpc
 
+from ..listing_chunks import fill_columns
 from ..rpc import actor, translate_errors
 from .service import MeshService
 
@@ -31,10 +32,12 @@ class MeshServicer(mesh_grpc.MeshServicer):
                          context: grpc.aio.ServicerContext) -> pb.ListModelsResponse:
         versions, next_token = await self.mesh.list_models_page(
             request.page_size, request.page_token, request.host, request.kind, request.name, role=request.role,
-            backend=request.backend, tags=list(request.tags), query=request.query, deployed_on=request.deployed_on)
-        if request.columns:  # what the SDK asks for: cheaper to build and to read
-            return pb.ListModelsResponse(columns=wire.to_columns(pb.ModelVersionColumns, pb.ModelVersion, versions),
-                                         next_page_token=next_token)
+            backend=request.backend, tags=list(request.tags), query=request.query, deployed_on=request.deployed_on,
+            as_chunks=request.columns)
+        if request.columns:  # what the SDK asks for: the kept chunks of the versions, joined
+            response = pb.ListModelsResponse(next_page_token=next_token)
+            fill_columns(response.columns, versions)
+            return response
         # built in place, not copied in
         return wire.to_message(pb.ListModelsResponse, {"versions": versions, "next_page_token": next_token})
 

@@ -32,6 +32,7 @@ from llmesh.coordinator.registry.hooks import HooksRepository
 from llmesh.coordinator.registry.hosts import HostsRepository, host_status
 from llmesh.coordinator.registry.jobs import JobsRepository
 from llmesh.coordinator.registry.lifecycle import LifecycleRepository
+from llmesh.coordinator.registry.listing import ChunkEncoder
 from llmesh.coordinator.registry.metrics import MetricsRepository
 from llmesh.coordinator.registry.migrations import MIGRATIONS, SCHEMA_VERSION
 from llmesh.coordinator.registry.models import ModelsRepository
@@ -46,7 +47,8 @@ class Registry:
     """The coordinator's registry: opens the database, brings its schema up to date,
     and holds one repository per area (``registry.hosts.host_hello(...)``)."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, chunk_encoder: ChunkEncoder | None = None):
+        """chunk_encoder: how listings answer by wire chunks (the coordinator's; listing.py)."""
         self.db = Database(path)
         try:
             migrations.migrate(self.db.handle)
@@ -56,7 +58,7 @@ class Registry:
         db = self.db
         self.hosts = HostsRepository(db)
         self.security = SecurityRepository(db)
-        self.versions = VersionsRepository(db)
+        self.versions = VersionsRepository(db, chunk_encoder)
         self.search = SearchRepository(db, self.versions)
         self.lifecycle = LifecycleRepository(db, self.versions)
         self.aliases = AliasesRepository(db, self.versions, self.lifecycle)
@@ -80,4 +82,4 @@ class Registry:
         self.db.close()
 
 
-__all__ = ["MIGRATIONS", "Registry", "SCHEMA_VERSION", "host_status"]
+__all__ = ["MIGRATIONS", "ChunkEncoder", "Registry", "SCHEMA_VERSION", "host_status"]

@@ -13,6 +13,11 @@ Kept correct by triggers, not by the code that writes: any change to a table the
 from deletes the rows it touches (whoever writes, however), and the next read builds them
 again. ``ensure`` recreates a trigger that a table rebuild dropped (and then forgets every row),
 and forgets rows of another FORMAT (a change to how a dict is built).
+
+Beside the dict, a row may keep the version's wire chunk: the bytes the coordinator answers a
+listing with (its columns, llmesh.common.columns), made by the encoder it gives the registry
+(ChunkEncoder). ``chunk_format`` names the encoder's layout: a chunk of another layout, or
+none (a row kept by a process without the encoder), is made again from the row's dict.
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ import marshal
 import sqlite3
 import sys
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from llmesh.common.errors import Internal
 from llmesh.common.wire import dict_maker
@@ -73,6 +80,21 @@ def create_table(conn: sqlite3.Connection) -> None:
                  "format INTEGER NOT NULL, body BLOB NOT NULL)")
 
 
+def add_chunks(conn: sqlite3.Connection) -> None:
+    """Migration 36: room for each row's wire chunk, and the layout it was made in."""
+    conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN chunk BLOB")
+    conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN chunk_format INTEGER")
+
+
+@dataclass(frozen=True)
+class ChunkEncoder:
+    """What the coordinator gives the registry to keep listing chunks: ``encode(version dict
+    without copies) -> bytes``, and a number that changes whenever those bytes would."""
+
+    encode: Callable[[dict], bytes]
+    format: int
+
+
 def ensure(conn: sqlite3.Connection, fmt: int) -> None:
     """Every trigger in place, as written here, and no row of another format (none at all after
     a trigger was missing or different: rows kept meanwhile may be stale)."""
@@ -95,8 +117,24 @@ def unlisted(conn: sqlite3.Connection) -> list[int]:
         f"SELECT v.id FROM versions v WHERE NOT EXISTS (SELECT 1 FROM {TABLE} l WHERE l.version_id = v.id)")]
 
 
-def keep(conn: sqlite3.Connection, fmt: int, bodies: list[tuple[int, str]]) -> None:
-    conn.executemany(f"INSERT OR REPLACE INTO {TABLE} (version_id, format, body) VALUES (?, {int(fmt)}, ?)", bodies)
+def unchunked(conn: sqlite3.Connection, fmt: int, chunk_format: int) -> list[tuple[int, bytes]]:
+    """(version id, body) of the rows of this format without a chunk of this layout."""
+    return conn.execute(f"SELECT version_id, body FROM {TABLE} WHERE format = ? AND chunk_format IS NOT ?",
+                        [fmt, chunk_format]).fetchall()
+
+
+def keep(conn: sqlite3.Connection, fmt: int, rows: list[tuple[int, bytes, bytes | None]],
+         chunk_format: int | None) -> None:
+    """Rows of (version id, body, chunk or None)."""
+    conn.executemany(f"INSERT OR REPLACE INTO {TABLE} (version_id, format, body, chunk, chunk_format) "
+                     f"VALUES (?, {int(fmt)}, ?, ?, {'NULL' if chunk_format is None else int(chunk_format)})", rows)
+
+
+def keep_chunks(conn: sqlite3.Connection, fmt: int, chunk_format: int,
+                chunks: list[tuple[bytes, int, bytes]]) -> None:
+    """(chunk, version id, the body it was made from): kept only where that body is still the row's."""
+    conn.executemany(f"UPDATE {TABLE} SET chunk = ?, chunk_format = {int(chunk_format)} "
+                     f"WHERE version_id = ? AND format = {int(fmt)} AND body = ?", chunks)
 
 
 def format_of(*sources: str) -> int:

@@ -258,6 +258,11 @@ def _version_listing(db: sqlite_utils.Database) -> None:
     listing.create_table(db.conn)
 
 
+def _listing_chunks(db: sqlite_utils.Database) -> None:
+    """Each listing row's wire chunk (listing.py)."""
+    listing.add_chunks(db.conn)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # number -> migration, applied in ascending order.
@@ -278,6 +283,7 @@ MIGRATIONS: dict[int, Migration] = {
     32: _job_rate_limits,
     33: _environments,
     35: _version_listing,
+    36: _listing_chunks,
 }
 assert list(MIGRATIONS) == sorted(MIGRATIONS), "write migrations in ascending order"
 SCHEMA_VERSION = max(MIGRATIONS)

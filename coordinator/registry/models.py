@@ -207,9 +207,10 @@ class ModelsRepository:
     def list_versions(self, connected: frozenset[str], *, host: str = "", kind: str = "",
                       name: str = "", role: str = "", backend: str = "", tags: list[str] | None = None,
                       query: str = "", sort: str = "", limit: int = 0, offset: int = 0,
-                      deployed_on: str = "") -> list[dict]:
+                      deployed_on: str = "", as_chunks: bool = False) -> list[dict] | list[tuple[bytes, list[dict]]]:
         """The simple flags and the search language run on one engine (registry.search).
-        deployed_on: a backend, or a host, where the version runs now; limit/offset: one page."""
+        deployed_on: a backend, or a host, where the version runs now; limit/offset: one page;
+        as_chunks: see versions.matching."""
         host_id = self.hosts.host_by_name(host)["id"] if host else ""
         on_backend = deployed_on if deployed_on in SERVING_BACKENDS else ""
         on_host = self.hosts.host_by_name(deployed_on)["id"] if deployed_on and not on_backend else ""
@@ -218,8 +219,10 @@ class ModelsRepository:
         if not (terms or query or sort):
             check_limit(limit, MAX_LIMIT)
             check_limit(offset)
-            return self.versions.matching("1 = 1", [], connected, limit=limit or -1, offset=offset)
-        return self.search.search(connected, query, sort=sort, limit=limit, filters=terms, offset=offset)
+            return self.versions.matching("1 = 1", [], connected, limit=limit or -1, offset=offset,
+                                          as_chunks=as_chunks)
+        return self.search.search(connected, query, sort=sort, limit=limit, filters=terms, offset=offset,
+                                  as_chunks=as_chunks)
 
     # -- deletion -------------------------------------------------------------------------
 

@@ -328,16 +328,17 @@ class SearchRepository:
         self.versions = versions
 
     def search(self, connected: frozenset[str], query: str = "", *, sort: str = "", limit: int = 0,
-               filters: list[Term] | None = None, offset: int = 0) -> list[dict]:
+               filters: list[Term] | None = None, offset: int = 0,
+               as_chunks: bool = False) -> list[dict] | list[tuple[bytes, list[dict]]]:
         """Versions matching a query (and extra compiled terms), in sort order; limit 0: all;
-        ``offset``: skip that many first (the dashboard's pages)."""
+        ``offset``: skip that many first (the dashboard's pages); as_chunks: see versions.matching."""
         check_limit(limit, MAX_LIMIT)
         check_limit(offset)
         terms = (compile_terms(query) if query and query.strip() else []) + list(filters or [])
         where, params = self._plan(terms)
         order, order_params = compile_sort(sort)
         return self.versions.matching(where, params, connected, order=order, order_params=order_params,
-                                      limit=limit or -1, offset=offset)
+                                      limit=limit or -1, offset=offset, as_chunks=as_chunks)
 
     def _plan(self, terms: list[Term]) -> tuple[str, list]:
         """Drive by the most selective term whose versions an index can find, if one is

@@ -8,7 +8,7 @@ import sqlite3
 import time
 from typing import Any
 
-from llmesh.common.errors import NotFound
+from llmesh.common.errors import Internal, NotFound
 from llmesh.common.names import ModelRef
 from llmesh.coordinator.registry import listing
 from llmesh.coordinator.registry.database import Database, chunks
@@ -20,8 +20,9 @@ NOTICE_LISTING_ROWS = 10_000
 
 
 class VersionsRepository:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, chunk_encoder: listing.ChunkEncoder | None = None):
         self.db = db
+        self.chunk_encoder = chunk_encoder
 
     # -- references -----------------------------------------------------------------------
 
@@ -97,10 +98,14 @@ class VersionsRepository:
     # -- version dicts --------------------------------------------------------------------
 
     def matching(self, where: str, params: list, connected: frozenset[str], *, order: str = "m.name, v.number",
-                 order_params: list | None = None, limit: int = -1, offset: int = 0) -> list[dict]:
+                 order_params: list | None = None, limit: int = -1, offset: int = 0,
+                 as_chunks: bool = False) -> list[dict] | list[tuple[bytes, list[dict]]]:
         """The versions a WHERE clause over ``versions v JOIN models m`` selects, as dicts, by name
         and number or in ``order`` (its own parameters), at most ``limit`` of them (-1: all);
-        ``connected``: the agents whose links are open (host status)."""
+        ``connected``: the agents whose links are open (host status). as_chunks: each version as
+        (its wire chunk, its copies) instead, made by the registry's chunk encoder."""
+        if as_chunks:
+            return self._matching_chunks(where, params, connected, order, order_params or [], limit, offset)
         rows = self.db.conn.execute(
             f"SELECT v.id, vl.body FROM versions v JOIN models m ON m.id = v.model_id "
             f"LEFT JOIN {listing.TABLE} vl ON vl.version_id = v.id "
@@ -136,9 +141,48 @@ class VersionsRepository:
                 log.info("building the listing rows of %d versions (once after an upgrade)", len(missing))
             for ids in chunks(missing, 500):
                 self._build(ids)
+            if self.chunk_encoder is not None:  # rows kept without a chunk, or in another layout
+                for rows in chunks(listing.unchunked(self.db.conn, _LISTING_FORMAT, self.chunk_encoder.format), 500):
+                    self._keep_chunks(rows)
         except sqlite3.OperationalError:
             return 0
         return len(missing)
+
+    def _matching_chunks(self, where: str, params: list, connected: frozenset[str], order: str,
+                         order_params: list, limit: int, offset: int) -> list[tuple[bytes, list[dict]]]:
+        encoder = self.chunk_encoder
+        if encoder is None:
+            raise Internal("this registry was opened without a chunk encoder")
+        rows = self.db.conn.execute(
+            f"SELECT v.id, CASE WHEN vl.chunk_format = ? THEN vl.chunk END, vl.body "
+            f"FROM versions v JOIN models m ON m.id = v.model_id "
+            f"LEFT JOIN {listing.TABLE} vl ON vl.version_id = v.id "
+            f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            [encoder.format] + params + order_params + [limit, offset]).fetchall()
+        if not rows:
+            return []
+        found = [(vid, chunk) for vid, chunk, _ in rows]
+        if any(chunk is None for _, chunk in found):  # rows kept by a process without the encoder, or none yet
+            stale = [(vid, body) for vid, chunk, body in rows if chunk is None and body is not None]
+            made = self._keep_chunks(stale) if stale else {}
+            built = self._build([vid for vid, chunk, body in rows if chunk is None and body is None])
+            made.update((vid, encoder.encode(version)) for vid, version in built.items())
+            found = [(vid, chunk if chunk is not None else made[vid]) for vid, chunk in found
+                     if chunk is not None or vid in made]
+        copies = self._copies(json.dumps([vid for vid, _ in found]), connected)
+        return [(chunk, copies.get(vid, [])) for vid, chunk in found]
+
+    def _keep_chunks(self, rows: list[tuple[int, bytes]]) -> dict[int, bytes]:
+        """Chunks made from kept rows (version id, body), and kept beside them where they can be."""
+        encoder = self.chunk_encoder
+        made = {vid: encoder.encode(_CODEC.loads(body)) for vid, body in rows}
+        try:
+            with self.db.atomic():
+                listing.keep_chunks(self.db.conn, _LISTING_FORMAT, encoder.format,
+                                    [(made[vid], vid, body) for vid, body in rows])
+        except sqlite3.OperationalError:  # busy, or read-only: answer without keeping
+            pass
+        return made
 
     def _build(self, version_ids: list[int]) -> dict[int, dict]:
         """The versions' dicts (without copies), read and kept as listing rows in one
@@ -149,8 +193,10 @@ class VersionsRepository:
         try:
             with self.db.atomic():
                 versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
-                bodies = [(vid, _CODEC.dumps(v)) for vid, v in versions.items()]
-                listing.keep(self.db.conn, _LISTING_FORMAT, bodies)
+                encode = self.chunk_encoder.encode if self.chunk_encoder is not None else None
+                rows = [(vid, _CODEC.dumps(v), encode(v) if encode else None) for vid, v in versions.items()]
+                listing.keep(self.db.conn, _LISTING_FORMAT, rows,
+                             self.chunk_encoder.format if self.chunk_encoder is not None else None)
         except sqlite3.OperationalError:  # busy, or read-only: answer without keeping
             versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
         return versions
