@@ -154,11 +154,13 @@ class VersionsRepository:
         if encoder is None:
             raise Internal("this registry was opened without a chunk encoder")
         rows = self.db.conn.execute(
-            f"SELECT v.id, CASE WHEN vl.chunk_format = ? THEN vl.chunk END, vl.body "
+            # The row's dict only where its chunk will be made from it (a chunk of another layout, or none).
+            f"SELECT v.id, CASE WHEN vl.chunk_format = ? THEN vl.chunk END, "
+            f"CASE WHEN vl.chunk_format IS NOT ? THEN vl.body END "
             f"FROM versions v JOIN models m ON m.id = v.model_id "
             f"LEFT JOIN {listing.TABLE} vl ON vl.version_id = v.id "
             f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-            [encoder.format] + params + order_params + [limit, offset]).fetchall()
+            [encoder.format, encoder.format] + params + order_params + [limit, offset]).fetchall()
         if not rows:
             return []
         found = [(vid, chunk) for vid, chunk, _ in rows]
