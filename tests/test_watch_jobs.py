@@ -10,8 +10,10 @@ from factories import make_hf_model, write_big_safetensors
 from harness import REPO, free_port, version_of, wait_for
 from test_metrics import get, samples
 
-from llmesh.common.errors import InvalidArgument, NotFound
+from llmesh.cli.transfer import wait_for_jobs
+from llmesh.common.errors import InvalidArgument, NotFound, Unimplemented
 from llmesh.sdk.client import MeshClient
+from llmesh.v1 import transfer_pb2 as transfer_pb
 
 MIB = 1024 * 1024
 WATCH = "llmesh.v1.Transfers/WatchJobs"
@@ -114,6 +116,19 @@ def test_a_client_that_goes_away_leaves_no_watch_behind(pair):
     assert rpc_count(pair, WATCH, "OK") == 1 and rpc_count(pair, GET_JOB) == 0
     log = pair.coordinator.output()
     assert "Traceback" not in log and "internal error" not in log
+
+
+def test_a_coordinator_without_watch_jobs_is_polled(pair):
+    job = pair.json("models", "pull", "llama-ft", "--to", "mac", "--detach")
+    with client(pair) as mesh:
+        # The call a coordinator from before WatchJobs would get: a method it does not serve.
+        mesh._transfers.WatchJobs = mesh._channel.unary_stream(
+            "/llmesh.v1.Transfers/NoSuchWatch", request_serializer=transfer_pb.WatchJobsRequest.SerializeToString,
+            response_deserializer=transfer_pb.Job.FromString)
+        with pytest.raises(Unimplemented):
+            next(mesh.watch_jobs([job["id"]]))
+        assert wait_for_jobs(mesh, [job["id"]])[0]["state"] == "done"
+    assert rpc_count(pair, GET_JOB) >= 1 and rpc_count(pair, WATCH) == 0
 
 
 @pytest.mark.parametrize("how", ["killed", "stopped"])

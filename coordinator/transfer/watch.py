@@ -35,11 +35,6 @@ class JobWatches:
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    @property
-    def open(self) -> int:
-        """How many watches are open now (for the log and /metrics)."""
-        return len({w for watches in self._by_job.values() for w in watches})
-
     def changed(self, job_id: str, state_changed: bool) -> None:
         """A job's row changed; any thread. A watch that registers after this check reads the row
         itself, so nothing is missed."""
