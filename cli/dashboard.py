@@ -1,8 +1,6 @@
 """meshctl dashboard: a one-time login link to the coordinator's web dashboard."""
 from __future__ import annotations
 
-import webbrowser
-
 import click
 
 from llmesh.cli import render
@@ -29,6 +27,8 @@ def show_link(result: dict, print_only: bool) -> None:
     click.echo(result["url"])
     if print_only:
         return
+    import webbrowser  # only to open a browser: meshctl's start-up need not pay for it
+
     try:
         opened = webbrowser.open(result["url"])
     except webbrowser.Error:

@@ -3,33 +3,65 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 
 import click
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from llmesh.cli import render
-from llmesh.common.errors import FailedPrecondition
+from llmesh.common.errors import FailedPrecondition, Unimplemented
 from llmesh.common.units import human_rate, parse_rate
 
 FINISHED = ("done", "failed", "cancelled")
+POLL_S = 0.3  # only for a coordinator from before WatchJobs
 
 
-def follow(mesh, job_ids: list[str], poll_s: float = 0.3) -> list[dict]:
+def job_updates(mesh, job_ids: list[str]) -> Iterator[dict]:
+    """Each job now, then whenever it changes, until every one has finished: the coordinator
+    streams them (WatchJobs); an older one is asked every POLL_S."""
+    try:
+        yield from mesh.watch_jobs(job_ids)
+        return
+    except Unimplemented:  # raised before any job came: nothing is shown twice
+        pass
+    pending = list(job_ids)
+    while True:
+        for job_id in list(pending):
+            job = mesh.job(job_id)
+            if job["state"] in FINISHED:
+                pending.remove(job_id)
+            yield job
+        if not pending:
+            return
+        time.sleep(POLL_S)
+
+
+def wait_for_jobs(mesh, job_ids: list[str]) -> list[dict]:
+    """The jobs as they ended, silently."""
+    last = {}
+    for job in job_updates(mesh, job_ids):
+        last[job["id"]] = job
+    return [last[job_id] for job_id in job_ids]
+
+
+def follow(mesh, job_ids: list[str]) -> list[dict]:
     """A progress bar per job (bytes, speed, ETA) until every job has finished."""
-    jobs = {job_id: mesh.job(job_id) for job_id in job_ids}
+    # rich.progress costs meshctl's start-up ~20 ms: only a drawn bar needs it.
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
     columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[state]}")]
+    jobs: dict[str, dict] = {}
+    tasks: dict[str, int] = {}
     with Progress(*columns, console=render.console, transient=False) as progress:
-        tasks = {j: progress.add_task(f"{job['ref']} → {job['destination']}", total=job["bytes_total"] or None,
-                                      state=job["state"]) for j, job in jobs.items()}
-        while True:
-            for job_id, task in tasks.items():
-                job = jobs[job_id] = mesh.job(job_id)
-                progress.update(task, completed=job["bytes_done"], state=job["state"] + (
-                    f" ({job['error']})" if job["error"] and job["state"] != "done" else ""))
-            if all(job["state"] in FINISHED for job in jobs.values()):
-                return list(jobs.values())
-            time.sleep(poll_s)
+        for job in job_updates(mesh, job_ids):
+            jobs[job["id"]] = job
+            state = job["state"] + (f" ({job['error']})" if job["error"] and job["state"] != "done" else "")
+            description = f"{job['ref']} → {job['destination']}"  # a hub pull's ref becomes its version's
+            if job["id"] not in tasks:
+                tasks[job["id"]] = progress.add_task(description, total=job["bytes_total"] or None, state=state)
+            progress.update(tasks[job["id"]], description=description, total=job["bytes_total"] or None,
+                            completed=job["bytes_done"], state=state)
+    return [jobs[job_id] for job_id in job_ids]
 
 
 def show_job_done(job: dict) -> None:
@@ -101,19 +133,15 @@ def pull(obj, ref, to, source, dest_dir, registry, insecure, ollama_layout, incl
         jobs = [j for j in mesh.jobs(True) if j.get("swarm") == job["swarm"]]
         if not _waits(wait):
             return jobs
-        if not render.json_requested():
-            return follow(mesh, [j["id"] for j in jobs])
-        return [wait_for_job(mesh, j, quietly=True) for j in jobs]
+        ids = [j["id"] for j in jobs]
+        return wait_for_jobs(mesh, ids) if render.json_requested() else follow(mesh, ids)
 
 
 def wait_for_job(mesh, job: dict, quietly: bool) -> dict:
     """Until the job ends: silently (for --json), or with a progress bar."""
-    if not quietly:
-        return follow(mesh, [job["id"]])[0]
-    while job["state"] not in FINISHED:
-        time.sleep(0.3)
-        job = mesh.job(job["id"])
-    return job
+    if job["state"] in FINISHED:
+        return job
+    return (wait_for_jobs if quietly else follow)(mesh, [job["id"]])[0]
 
 
 def show_push(result: dict) -> None:
@@ -216,12 +244,24 @@ def cancel(obj, job_id):
 
 @click.command("watch")
 @click.argument("job_id", required=False)
+@render.output(lambda result: None, json_help="Print each job as JSON whenever it changes, one object per line.")
 @click.pass_obj
 def watch(obj, job_id):
-    """Follow one job, or every active job, with progress bars."""
+    """Follow one job, or every active job, with progress bars until they end; the coordinator
+    streams each change as it happens (a coordinator from before that is polled)."""
+    if render.json_requested():
+        return _watched(obj, job_id)
     with obj.client() as mesh:
         ids = [job_id] if job_id else [j["id"] for j in mesh.jobs()]
         if not ids:
             click.echo("no active jobs")
-            return
+            return None
         follow(mesh, ids)
+    return None
+
+
+def _watched(obj, job_id: str | None) -> Iterator[dict]:
+    with obj.client() as mesh:  # open while the stream is printed
+        ids = [job_id] if job_id else [j["id"] for j in mesh.jobs()]
+        if ids:
+            yield from job_updates(mesh, ids)

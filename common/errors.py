@@ -65,9 +65,14 @@ class Internal(MeshError):
     code = "INTERNAL"
 
 
+class Unimplemented(Internal):  # so `except Internal` of older callers still catches it
+    """The other side is older and lacks this call (a client may fall back to an older one)."""
+    code = "UNIMPLEMENTED"
+
+
 _BY_CODE = {cls.code: cls for cls in (
     InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, PermissionDenied,
-    Unauthenticated, Unavailable, DeadlineExceeded, ResourceExhausted, Internal,
+    Unauthenticated, Unavailable, DeadlineExceeded, ResourceExhausted, Internal, Unimplemented,
 )}
 
 

@@ -63,6 +63,7 @@ METHOD_POLICY: dict[str, str] = {
     "/llmesh.v1.Transfers/Pull": "operator",
     "/llmesh.v1.Transfers/ListJobs": "viewer",
     "/llmesh.v1.Transfers/GetJob": "viewer",
+    "/llmesh.v1.Transfers/WatchJobs": "viewer",
     "/llmesh.v1.Transfers/CancelJob": "operator",
     "/llmesh.v1.Transfers/RemoveCopy": "operator",
     "/llmesh.v1.Transfers/Push": "operator",

@@ -11,13 +11,13 @@ names (see protos/llmesh/v1/mesh.proto); every failure is a llmesh.common.errors
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import grpc
 
 from llmesh.common import channels, columns, tls, wire
 from llmesh.common.config import ClientConfig, resolve_coordinator
-from llmesh.common.errors import Unauthenticated, Unavailable, from_rpc_error
+from llmesh.common.errors import MeshError, Unauthenticated, Unavailable, from_rpc_error
 from llmesh.common.names import check_host_name, check_name, parse_ref
 from llmesh.common.protocol import PROTOCOL_TEXT
 from llmesh.common.refs import OLLAMA_REGISTRY, looks_like_hub_ref, parse_model_ref
@@ -35,6 +35,7 @@ from llmesh.v1 import transfer_pb2 as transfer_pb
 from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
 
 USER_TOKEN_PREFIX = "L10"
+FINISHED_STATES = ("done", "failed", "cancelled")
 
 
 # Names and references are checked here, before they go on the wire: a bad one fails with the
@@ -112,17 +113,21 @@ class MeshClient:
         try:
             return method(request, timeout=timeout or self.config.timeout_s)
         except grpc.RpcError as exc:
-            error = from_rpc_error(exc)
-            text = str(error).lower()
-            if isinstance(error, Unavailable) and ("ssl" in text or "handshake" in text):
-                raise Unavailable(f"TLS handshake with the coordinator at {self.config.address} failed: "
-                                  "is it the coordinator your credentials are for, and is this name "
-                                  "among its --advertise names?") from None
-            if isinstance(error, Unavailable) and ("failed to connect to all addresses" in text
-                                                   or text.endswith("socket closed")):
-                raise Unavailable(f"coordinator at {self.config.address} (from {self.config.source}) "
-                                  "is not reachable; is it running?") from None
-            raise error from None
+            raise self._error(exc) from None
+
+    def _error(self, exc: grpc.RpcError) -> MeshError:
+        """A gRPC failure as the one-line MeshError meshctl shows."""
+        error = from_rpc_error(exc)
+        text = str(error).lower()
+        if isinstance(error, Unavailable) and ("ssl" in text or "handshake" in text):
+            return Unavailable(f"TLS handshake with the coordinator at {self.config.address} failed: "
+                               "is it the coordinator your credentials are for, and is this name "
+                               "among its --advertise names?")
+        if isinstance(error, Unavailable) and ("failed to connect to all addresses" in text
+                                               or text.endswith("socket closed")):
+            return Unavailable(f"coordinator at {self.config.address} (from {self.config.source}) "
+                               "is not reachable; is it running?")
+        return error
 
     # -- hosts ----------------------------------------------------------------------------
 
@@ -377,6 +382,27 @@ class MeshClient:
 
     def job(self, job_id: str) -> dict:
         return wire.to_dict(self._call(self._transfers.GetJob, transfer_pb.GetJobRequest(id=job_id)))
+
+    def watch_jobs(self, job_ids: Iterable[str]) -> Iterator[dict]:
+        """Each job now, then again whenever it changes (progress at most every ~0.2 s a job, a
+        state change at once), until every one has finished; then the generator ends. A coordinator
+        that goes away ends it with Unavailable (keepalives notice a silent one within ~30 s); an
+        older coordinator without WatchJobs raises Unimplemented (follow with job() then)."""
+        ids = list(job_ids)
+        stream = self._transfers.WatchJobs(transfer_pb.WatchJobsRequest(ids=ids), timeout=None)
+        finished: set[str] = set()
+        try:
+            for message in stream:
+                job = wire.to_dict(message)
+                if job["state"] in FINISHED_STATES:
+                    finished.add(job["id"])
+                yield job
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+        finally:
+            stream.cancel()  # the caller stopped early: the coordinator drops the watch at once
+        if not finished.issuperset(ids):  # a stream that ends early is a coordinator going away
+            raise Unavailable(f"the coordinator at {self.config.address} ended the watch before the jobs finished")
 
     def cancel_job(self, job_id: str) -> dict:
         return wire.to_dict(self._call(self._transfers.CancelJob, transfer_pb.CancelJobRequest(id=job_id)))

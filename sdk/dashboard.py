@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import urllib.error
-import urllib.request
 from urllib.parse import urlencode
 
 from llmesh.common.errors import FailedPrecondition, Unauthenticated, Unavailable
@@ -12,6 +10,9 @@ from llmesh.common.errors import FailedPrecondition, Unauthenticated, Unavailabl
 
 def login_link(http_address: str, token: str, ca_pem: bytes, timeout_s: float = 30.0, view: str = "") -> str:
     """https://HTTP_ADDRESS/login?code=…: spent by its first use, and expiring within minutes."""
+    import urllib.error  # with http.client and email: ~10 ms of every meshctl start-up otherwise
+    import urllib.request
+
     context = ssl.create_default_context(cadata=ca_pem.decode())
     request = urllib.request.Request(f"https://{http_address}/api/login-code", data=b"", method="POST",
                                      headers={"Authorization": f"Bearer {token}"})

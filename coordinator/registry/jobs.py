@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 
 from llmesh.common.errors import FailedPrecondition, NotFound
 from llmesh.coordinator.registry.database import Database
@@ -18,6 +19,13 @@ class JobsRepository:
     def __init__(self, db: Database, models: ModelsRepository):
         self.db = db
         self.models = models
+        # Told (job id, whether its state changed) after a job's row changed, on the writer thread:
+        # WatchJobs streams wake on it instead of polling.
+        self.on_change: Callable[[str, bool], None] | None = None
+
+    def _changed(self, job_id: str, state_changed: bool) -> None:
+        if self.on_change is not None:
+            self.on_change(job_id, state_changed)
 
     def create_job(self, version_id: int, dest_host_id: str, source_host: str, dest_dir: str,
                    bytes_total: int, created_by: str, rate_limit: int = 0, swarm: str = "") -> str:
@@ -79,6 +87,7 @@ class JobsRepository:
             if fields.get("state") in ("done", "failed", "cancelled"):
                 self.db.record_event("", f"job.{fields['state']}", job_id, {"error": fields.get("error", "")},
                                      "ok" if fields["state"] == "done" else fields["state"])
+        self._changed(job_id, fields.get("state") not in (None, row["state"]))
         return self.job(job_id)
 
     def drop_source(self, job_id: str, host: str, reason: str) -> dict:
@@ -153,6 +162,7 @@ class JobsRepository:
 
     def set_job_version(self, job_id: str, version_id: int) -> None:
         self.db.execute("UPDATE jobs SET version_id = ? WHERE id = ?", [version_id, job_id])
+        self._changed(job_id, False)  # a hub pull's ref becomes the version's
 
     # -- copies for transfers -------------------------------------------------------------
 

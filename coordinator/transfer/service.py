@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 from llmesh.common import tickets, wire
 from llmesh.common.errors import (
@@ -34,6 +35,7 @@ from llmesh.coordinator.auth import caller
 from llmesh.coordinator.core import INSPECT_TIMEOUT_S, Core
 from llmesh.coordinator.link.hub import AgentConnection
 from llmesh.coordinator.transfer.hubs import HubPulls
+from llmesh.coordinator.transfer.watch import JobWatches
 from llmesh.v1 import agent_link_pb2 as link_pb
 
 log = logging.getLogger("llmesh.coordinator.transfers")
@@ -57,13 +59,17 @@ class TransferService:
         # (job id, source host) -> its re-verification (None while it is being started)
         self._verifying: dict[tuple[str, str], asyncio.Task | None] = {}
         self._dropping: dict[str, asyncio.Task] = {}
+        self.watches = JobWatches()
+        self.registry.jobs.on_change = self.watches.changed
         self.hubs = HubPulls(core, self, piece_size)  # hub pulls: pieces of the same size  # job id -> telling its destination to drop partials
 
     async def start(self) -> None:
+        self.watches.bind(asyncio.get_running_loop())
         await self.core.run(self.registry.jobs.interrupt_running_jobs)
         self._dispatcher = asyncio.create_task(self._dispatch_forever())
 
     async def stop(self) -> None:
+        self.watches.close()
         tasks = [t for t in [self._dispatcher, *self._verifying.values(), *self._dropping.values()] if t]
         for task in tasks:
             task.cancel()
@@ -134,6 +140,10 @@ class TransferService:
 
     async def job(self, job_id: str) -> dict:
         return await self.core.run(self.registry.jobs.job, job_id)
+
+    def watch(self, job_ids: list[str]) -> AsyncIterator[dict]:
+        """Each job now, then whenever it changes, until every one has finished (see watch.py)."""
+        return self.watches.follow(job_ids, self.job)
 
     async def jobs(self, include_finished: bool) -> list[dict]:
         return await self.core.run(self.registry.jobs.list_jobs, include_finished)

@@ -1,13 +1,15 @@
 """The Transfers servicer: protobuf <-> the transfer service, nothing else."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 
 from llmesh.common import wire
 from llmesh.v1 import transfer_pb2 as pb
 from llmesh.v1 import transfer_pb2_grpc as transfer_grpc
 
-from ..rpc import translate_errors
+from ..rpc import translate_errors, translate_stream_errors
 from .service import TransferService
 
 
@@ -30,6 +32,11 @@ class TransfersServicer(transfer_grpc.TransfersServicer):
     @translate_errors
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> pb.Job:
         return wire.to_message(pb.Job, await self.transfers.job(request.id))
+
+    @translate_stream_errors
+    async def WatchJobs(self, request: pb.WatchJobsRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.Job]:
+        async for job in self.transfers.watch(list(request.ids)):
+            yield wire.to_message(pb.Job, job)
 
     @translate_errors
     async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> pb.Job:

@@ -105,6 +105,12 @@ class CancelJobRequest(_message.Message):
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
+class WatchJobsRequest(_message.Message):
+    __slots__ = ("ids",)
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class RemoveCopyRequest(_message.Message):
     __slots__ = ("ref", "host", "force")
     REF_FIELD_NUMBER: _ClassVar[int]

@@ -69,6 +69,11 @@ class TransfersStub:
                 request_serializer=llmesh_dot_v1_dot_transfer__pb2.HubLoginRequest.SerializeToString,
                 response_deserializer=llmesh_dot_v1_dot_transfer__pb2.HubLoginResponse.FromString,
                 _registered_method=True)
+        self.WatchJobs = channel.unary_stream(
+                '/llmesh.v1.Transfers/WatchJobs',
+                request_serializer=llmesh_dot_v1_dot_transfer__pb2.WatchJobsRequest.SerializeToString,
+                response_deserializer=llmesh_dot_v1_dot_transfer__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class TransfersServicer:
@@ -116,6 +121,14 @@ class TransfersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchJobs(self, request, context):
+        """Follow jobs: each one's state at once, then a message whenever one changes (progress at most
+        every ~0.2 s a job, a state change at once); the stream ends when every job has finished.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TransfersServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +166,11 @@ def add_TransfersServicer_to_server(servicer, server):
                     servicer.HubLogin,
                     request_deserializer=llmesh_dot_v1_dot_transfer__pb2.HubLoginRequest.FromString,
                     response_serializer=llmesh_dot_v1_dot_transfer__pb2.HubLoginResponse.SerializeToString,
+            ),
+            'WatchJobs': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJobs,
+                    request_deserializer=llmesh_dot_v1_dot_transfer__pb2.WatchJobsRequest.FromString,
+                    response_serializer=llmesh_dot_v1_dot_transfer__pb2.Job.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +362,33 @@ class Transfers:
             '/llmesh.v1.Transfers/HubLogin',
             llmesh_dot_v1_dot_transfer__pb2.HubLoginRequest.SerializeToString,
             llmesh_dot_v1_dot_transfer__pb2.HubLoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/llmesh.v1.Transfers/WatchJobs',
+            llmesh_dot_v1_dot_transfer__pb2.WatchJobsRequest.SerializeToString,
+            llmesh_dot_v1_dot_transfer__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,
