@@ -274,6 +274,9 @@ def fanout_figure(mesh: Mesh, source_root: Path, base: Path, gib: float) -> None
 
 
 def main() -> None:
+    # meshctl as installed runs from compiled modules (pip compiles them at install); a machine
+    # that turns bytecode caching off would recompile llmesh at every meshctl call of the bench.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gib", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=3)
