@@ -21,7 +21,6 @@ from itertools import islice
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor
-from google.protobuf.descriptor_pb2 import DescriptorProto
 from google.protobuf.message import Message
 
 from llmesh.common.errors import Internal
@@ -273,6 +272,8 @@ def join_chunks(target: Message, row_cls: type[Message], chunks: list[bytes],
 
 def layout_id(columns_cls: type[Message], row_cls: type[Message]) -> int:
     """A number that changes with either message type's fields: kept chunks of another are stale."""
+    from google.protobuf.descriptor_pb2 import DescriptorProto  # the coordinator's, once: ~20 ms meshctl need not pay
+
     text = b""
     for cls in (columns_cls, row_cls):
         proto = DescriptorProto()
