@@ -106,6 +106,14 @@ class BatchedTLS:
         except OSError:
             pass
 
+    def bare(self) -> socket.socket:
+        """The connection under the TLS session, for a body that follows in sealed frames
+        (llmesh.common.sealed): only once every TLS byte received has been read."""
+        if self._incoming.pending or self._tls.pending():
+            raise ConnectionError("the peer sent more over TLS than the exchange before a sealed body")
+        self._flush()
+        return self.raw
+
     # -- the socket ---------------------------------------------------------------------------
 
     def getpeercert(self, binary_form: bool = False):

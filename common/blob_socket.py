@@ -11,8 +11,13 @@ checks. There is no plaintext variant.
 
 One request per connection:
 
-    client -> server   frame {"v": 1, "ticket", "digest", "offset", "length"}
-    server -> client   frame {"ok": true}   then exactly ``length`` raw bytes
+    client -> server   frame {"v": 1, "ticket", "digest", "offset", "length", "seal", "key"}
+    server -> client   frame {"ok": true, "sealed": "aes-256-gcm"}, then, once the client has
+                       sent one "go" byte on the bare connection, exactly ``length`` bytes in
+                       sealed frames on it (llmesh.common.sealed: AES-GCM with the client's key,
+                       which only this TLS session carried)
+                    or frame {"ok": true} and exactly ``length`` bytes in TLS (a client that sent
+                       no key, or an agent from before sealed frames that ignores it)
                     or frame {"code": "PERMISSION_DENIED", "error": "..."} and close
 
 A frame is a 4-byte big-endian length and that much UTF-8 JSON. The server closes the connection

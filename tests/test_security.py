@@ -11,7 +11,7 @@ from factories import make_hf_model, write_big_safetensors
 from harness import wait_for
 from peers import blob_address_of, digest_of, identity_of, read_blob, read_blob_socket, ticket_log, tickets_received
 
-from llmesh.common import tickets, tls
+from llmesh.common import blob_socket, sealed, tickets, tls
 from llmesh.common.tls import Identity
 from llmesh.v1 import agent_link_pb2, agent_link_pb2_grpc, mesh_pb2, mesh_pb2_grpc
 
@@ -348,13 +348,25 @@ def test_a_stream_to_a_removed_host_is_cut_at_once(mesh, tmp_path):
 
 # -- the blob socket: the same checks as the Peer service, on the data path ------------------------
 
-def test_the_blob_socket_serves_only_a_valid_ticket_of_a_mesh_agent_within_the_roots(mesh, tmp_path):
+def test_the_blob_socket_serves_only_a_valid_ticket_of_a_mesh_agent_within_the_roots(mesh, tmp_path, monkeypatch):
     digest = holders_and_mal(mesh, tmp_path, ["trainer"])
     job = json.loads(mesh.meshctl("models", "pull", "big", "--to", "mal", "--wait", "--json").stdout)
     assert job["state"] == "done"
     ticket, mal = ticket_for(mesh, "mal", job["id"]), identity_of(mesh, "mal")
     blob = blob_address_of(mal, mesh.host("trainer")["peer_address"])
+    opened = []
+    monkeypatch.setattr(sealed.SealedReader, "recv_into", counted(sealed.SealedReader.recv_into, opened))
     assert read_blob_socket(mal, blob, ticket, digest, 0, MIB) == (MIB, None)  # the control: it works
+    assert opened  # and the body came in sealed frames
+    # An agent from before sealed frames (no key in its request) gets the same bytes in TLS records.
+    contexts = blob_socket.Contexts(lambda: mal, server=False)
+    with blob_socket.connect(blob, contexts, 30) as old:
+        blob_socket.send_frame(old, {"v": 1, "ticket": ticket, "digest": digest, "offset": MIB, "length": MIB})
+        assert blob_socket.recv_frame(old) == {"ok": True}
+        body = blob_socket.recv_exactly(old, MIB)
+    with open(mesh.roots["trainer"] / "big" / "model.safetensors", "rb") as held:
+        held.seek(MIB)
+        assert body == held.read(MIB)
 
     ca_key, ca_cert = ca_of_mesh(mesh)
     foreign_key, foreign_cert = tls.make_ca("another mesh")
@@ -402,6 +414,13 @@ def test_the_blob_socket_refuses_a_removed_host_and_cuts_its_stream_at_once(mesh
     assert removed and cut is not None and 0 < received < size, (received, cut)
     received, refused = read_blob_socket(mal, blob, ticket, digest, 0, MIB)
     assert received == 0 and getattr(refused, "code", "") == "PERMISSION_DENIED" and "revoked" in str(refused)
+
+
+def counted(method, calls: list):
+    def wrapper(self, *args, **kwargs):
+        calls.append(1)
+        return method(self, *args, **kwargs)
+    return wrapper
 
 
 def ca_of_mesh(mesh):

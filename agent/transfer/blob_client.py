@@ -10,7 +10,7 @@ import socket
 import threading
 from typing import Callable, Iterable
 
-from llmesh.common import blob_socket
+from llmesh.common import blob_socket, sealed
 from llmesh.common.batched_tls import BatchedTLS
 from llmesh.common.errors import FailedPrecondition, error_for_code
 from llmesh.common.platform import direct_buffer
@@ -43,11 +43,18 @@ class BlobReads:
         try:
             self._hold(sock)
             sock.settimeout(READ_TIMEOUT_S)
+            key = sealed.new_key()  # inside the TLS session: only the source it authenticated learns it
             blob_socket.send_frame(sock, {"v": blob_socket.VERSION, "ticket": ticket, "digest": digest,
-                                          "offset": offset, "length": length})
+                                          "offset": offset, "length": length, "seal": sealed.SUITE,
+                                          "key": sealed.key_text(key)})
             answer = blob_socket.recv_frame(sock)
             if not answer.get("ok"):
                 raise error_for_code(str(answer.get("code", "INTERNAL")), str(answer.get("error", "refused")))
+            body = sock  # a source that does not seal: the body in TLS records
+            if answer.get("sealed") == sealed.SUITE:
+                bare = sock.bare()
+                bare.sendall(sealed.GO)
+                body = sealed.SealedReader(bare, key, blob_socket.BODY_CHUNK)
             # Under a limit, batches of 1/8 s of it keep the receiving pace smooth.
             batch = min([chunk_for(b, blob_socket.BODY_CHUNK) for b in limits] + [blob_socket.BODY_CHUNK])
             batch = max(BATCH_ALIGN, batch - batch % BATCH_ALIGN)  # batches stay aligned in the file
@@ -55,7 +62,7 @@ class BlobReads:
             position = 0
             while position < length:
                 view = buffer[:min(len(buffer), length - position)]
-                n = blob_socket.recv_into_full(sock, view)
+                n = blob_socket.recv_into_full(body, view)
                 if n:
                     wait_all(limits, n)
                     sink(position, view[:n])

@@ -10,8 +10,9 @@ PeerReadLog, so the coordinator's audit log sees both paths alike. The upload li
 fault hooks apply as on the gRPC path.
 
 One thread per connection (TLS and reads release the GIL: several readers use several cores).
-It sends through an ``ssl.SSLSocket``: batching the source's records through memory BIOs, as the
-destination does (llmesh.common.batched_tls), measured no saving here (docs/transfer-data-path.md).
+The session runs through memory BIOs (llmesh.common.batched_tls), so that once a reader that
+sent a key has the answer, the body goes in sealed frames on the bare connection
+(llmesh.common.sealed); a reader that sent none gets it in TLS records, as before.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from typing import Callable
 from cryptography import x509
 
 from llmesh.agent.transfer.peer import PeerServicer, caller_of
-from llmesh.common import blob_socket
+from llmesh.common import blob_socket, sealed
+from llmesh.common.batched_tls import BatchedTLS
 from llmesh.common.errors import InvalidArgument, MeshError, Unavailable
 from llmesh.common.ratelimit import chunk_for
 from llmesh.common.tls import Identity
@@ -94,7 +96,8 @@ class BlobServer:
             conn.settimeout(IDLE_TIMEOUT_S)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
-                tls = self.contexts.get().wrap_socket(conn, server_side=True)
+                tls = BatchedTLS(conn, self.contexts.get(), server_side=True)
+                tls.do_handshake()
             except (OSError, ssl.SSLError) as exc:  # no mesh certificate, or not TLS at all
                 log.info("blob socket: handshake refused: %s", exc)
                 return
@@ -106,7 +109,7 @@ class BlobServer:
             conn.close()
             self._slots.release()
 
-    def _answer(self, tls: ssl.SSLSocket) -> None:
+    def _answer(self, tls: BatchedTLS) -> None:
         peer = self.peer
         caller, job, digest, sent, failure, fd = None, "", "", 0, None, None
         try:
@@ -121,9 +124,18 @@ class BlobServer:
                 failure = exc
                 blob_socket.send_frame(tls, blob_socket.refusal(exc))
                 return
-            blob_socket.send_frame(tls, {"ok": True})
+            key = sealed.key_of(request)
+            if key is None:
+                blob_socket.send_frame(tls, {"ok": True})
+                body = tls
+            else:
+                blob_socket.send_frame(tls, {"ok": True, "sealed": sealed.SUITE})
+                bare = tls.bare()
+                if blob_socket.recv_exactly(bare, len(sealed.GO)) != sealed.GO:
+                    raise ConnectionError("the reader did not say go")
+                body = sealed.SealedWriter(bare, key, blob_socket.BODY_CHUNK)
             try:
-                sent = self._body(tls, read, caller, digest, offset, length)
+                sent = self._body(body, read, caller, digest, offset, length)
             except MeshError as exc:  # revoked while streaming: the connection is cut
                 failure = exc
                 log.warning("blob stream of %s to agent %s cut: %s", short_digest(digest), caller.agent_id, exc)
@@ -133,7 +145,8 @@ class BlobServer:
             if caller is not None or failure is not None:
                 peer.record(job, caller, digest, sent, failure)
 
-    def _body(self, tls: ssl.SSLSocket, read, caller, digest: str, start: int, length: int) -> int:
+    def _body(self, body: BatchedTLS | sealed.SealedWriter, read, caller, digest: str, start: int,
+              length: int) -> int:
         peer, faults, limit = self.peer, self.peer.faults, self.peer.upload_limit
         chunk = chunk_for(limit, blob_socket.BODY_CHUNK)  # small sends under a low limit keep it smooth
         offset, end = start, start + length
@@ -148,7 +161,7 @@ class BlobServer:
             if faults is not None and faults.delay_s(len(data)):  # before: the reader waits for the bytes
                 self._fault_delay(faults.delay_s(len(data)), caller)
             peer.check_revocation(caller)
-            tls.sendall(data)
+            body.sendall(data)
             offset += len(data)
         return offset - start
 
