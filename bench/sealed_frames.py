@@ -124,12 +124,17 @@ def server(identity, q, src):
     q.put((listen(False), listen(True)))
     threading.Event().wait()
 
-def client_tls(port, identity):
-    c = ctx(identity, False)
+def connect(port, identity):
+    """A batched mutual-TLS connection to the server, and the socket under it."""
     raw = socket.create_connection(("127.0.0.1", port))
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    s = BatchedTLS(raw, c, server_side=False, server_hostname="x")
+    s = BatchedTLS(raw, ctx(identity, False), server_side=False, server_hostname="x")
     s.do_handshake()
+    return s, raw
+
+
+def client_tls(port, identity):
+    s, _ = connect(port, identity)
     s.sendall(struct.pack("!Q", TOTAL))
     mv = memoryview(bytearray(4 * MiB))
     h = blake3.blake3()
@@ -147,11 +152,7 @@ def client_tls(port, identity):
     return got
 
 def client_sealed(port, identity):
-    c = ctx(identity, False)
-    raw = socket.create_connection(("127.0.0.1", port))
-    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    s = BatchedTLS(raw, c, server_side=False, server_hostname="x")
-    s.do_handshake()
+    s, raw = connect(port, identity)
     key = AESGCM.generate_key(bit_length=128)
     s.sendall(struct.pack("!Q", TOTAL) + key)
     assert s.recv(1) == b"k"
