@@ -24,13 +24,10 @@ def translate_errors(method: Method) -> Method:
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
         try:
             return await method(self, request, context)
-        except MeshError as exc:
-            await context.abort(grpc_status(exc), str(exc))
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
-        except Exception as exc:  # a bug: logged in full here, one line for the caller
-            log.exception("%s failed", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__}: {exc}")
+        except Exception as exc:
+            await _abort_for(exc, method.__name__, context)
     return wrapper  # type: ignore[return-value]
 
 
@@ -41,14 +38,19 @@ def translate_stream_errors(method: Callable[..., AsyncIterator[Any]]) -> Callab
         try:
             async for item in method(self, request, context):
                 yield item
-        except MeshError as exc:
-            await context.abort(grpc_status(exc), str(exc))
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception as exc:
-            log.exception("%s failed", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__}: {exc}")
+            await _abort_for(exc, method.__name__, context)
     return wrapper
+
+
+async def _abort_for(exc: Exception, name: str, context: grpc.aio.ServicerContext) -> None:
+    """End the call for what its handler raised (called from its except clause)."""
+    if isinstance(exc, MeshError):
+        await context.abort(grpc_status(exc), str(exc))
+    log.exception("%s failed", name)  # a bug: logged in full here, one line for the caller
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {name}: {exc}")
 
 
 def actor(context: grpc.aio.ServicerContext) -> str:

@@ -117,7 +117,7 @@ class VersionsRepository:
         if all(body is not None for _, body in rows):  # the usual case
             found = [(vid, loads(body)) for vid, body in rows]
         else:
-            built = self._build([vid for vid, body in rows if body is None])
+            built, _ = self._build([vid for vid, body in rows if body is None])
             found = [(vid, loads(body) if body is not None else built[vid])
                      for vid, body in rows if body is not None or vid in built]
         return self._with_copies(found, connected)
@@ -167,8 +167,8 @@ class VersionsRepository:
         if any(chunk is None for _, chunk in found):  # rows kept by a process without the encoder, or none yet
             stale = [(vid, body) for vid, chunk, body in rows if chunk is None and body is not None]
             made = self._keep_chunks(stale) if stale else {}
-            built = self._build([vid for vid, chunk, body in rows if chunk is None and body is None])
-            made.update((vid, encoder.encode(version)) for vid, version in built.items())
+            built, kept = self._build([vid for vid, chunk, body in rows if chunk is None and body is None])
+            made.update((vid, kept.get(vid) or encoder.encode(version)) for vid, version in built.items())
             found = [(vid, chunk if chunk is not None else made[vid]) for vid, chunk in found
                      if chunk is not None or vid in made]
         copies = self._copies(json.dumps([vid for vid, _ in found]), connected)
@@ -186,22 +186,24 @@ class VersionsRepository:
             pass
         return made
 
-    def _build(self, version_ids: list[int]) -> dict[int, dict]:
-        """The versions' dicts (without copies), read and kept as listing rows in one
-        transaction: a write by another connection in between fails the keeping, never keeps a stale row."""
+    def _build(self, version_ids: list[int]) -> tuple[dict[int, dict], dict[int, bytes]]:
+        """The versions' dicts (without copies) and, with an encoder, their chunks, read and kept as
+        listing rows in one transaction: a write by another connection in between fails the keeping,
+        never keeps a stale row (then the dicts come without chunks)."""
         ids = json.dumps(version_ids)
         sql = (f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN models m ON m.id = v.model_id "
                "WHERE v.id IN (SELECT value FROM json_each(?))")
+        encoder = self.chunk_encoder
         try:
             with self.db.atomic():
                 versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
-                encode = self.chunk_encoder.encode if self.chunk_encoder is not None else None
-                rows = [(vid, _CODEC.dumps(v), encode(v) if encode else None) for vid, v in versions.items()]
-                listing.keep(self.db.conn, _LISTING_FORMAT, rows,
-                             self.chunk_encoder.format if self.chunk_encoder is not None else None)
+                made = {vid: encoder.encode(v) for vid, v in versions.items()} if encoder is not None else {}
+                listing.keep(self.db.conn, _LISTING_FORMAT,
+                             [(vid, _CODEC.dumps(v), made.get(vid)) for vid, v in versions.items()],
+                             encoder.format if encoder is not None else None)
         except sqlite3.OperationalError:  # busy, or read-only: answer without keeping
-            versions = self._versions(self.db.conn.execute(sql, [ids]).fetchall())
-        return versions
+            return self._versions(self.db.conn.execute(sql, [ids]).fetchall()), {}
+        return versions, made
 
     def _with_copies(self, found: list[tuple[int, dict]], connected: frozenset[str]) -> list[dict]:
         """The versions, each with its copies read now: a scan re-verifies every copy on its host
